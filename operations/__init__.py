@@ -1,0 +1,1 @@
+"""pyinfra steps of the deploy: one module per concern, each a @deploy taking settings and platform."""

@@ -1,0 +1,121 @@
+"""Checks, then restarts or reloads, each only for a service whose own files changed.
+
+A change leaves a marker file on the host (/var/lib/mailguard/pending/<service>-<action>)
+right after the step that made it; activation acts on the markers and removes them. A run
+that fails in between (a failed check, a lost connection) leaves the marker, so the next run
+still restarts what the failed one changed.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import StringCommand, deploy, operation
+from pyinfra.operations import files, systemd
+
+from mailguard.platforms import Platform
+
+from .facts import FilesMatching
+from .templating import TEMPLATES
+
+PENDING_DIR = "/var/lib/mailguard/pending"
+RSPAMD_CHECK = "/usr/local/sbin/mailguard-rspamd-check"
+
+
+def marker(service: str, action: str) -> str:
+    return f"{PENDING_DIR}/{service}-{action}"
+
+
+def _will_or_did_change(ops) -> bool:
+    if host.state.is_executing:
+        return any(op.did_change() for op in ops)
+    return any(op.will_change for op in ops)
+
+
+@operation()
+def mark_pending(path: str, ops):
+    """Leave ``path`` on the host when any of ``ops`` changed something."""
+    if not _will_or_did_change(ops):
+        host.noop("nothing changed")
+        return
+    yield StringCommand("mkdir", "-p", PENDING_DIR, "&&", "touch", path)
+
+
+@operation()
+def apply_pending(unit: str, actions: list[tuple[str, str]], check: str | None = None, marks=()):
+    """For the first (marker, systemctl verb) pair whose marker exists: check, act, clear markers.
+
+    ``marks`` are this run's mark_pending operations: at plan time their marker is not there yet.
+    """
+    existing = set(host.get_fact(FilesMatching, globs=[path for path, _ in actions]))
+    if not host.state.is_executing and _will_or_did_change(marks):
+        existing |= {path for path, _ in actions}
+    for path, verb in actions:
+        if path in existing:
+            steps = ([check] if check else []) + [f"systemctl {verb} {unit}", "rm -f " + " ".join(p for p, _ in actions)]
+            yield " && ".join(steps)
+            return
+    host.noop(f"{unit}: no configuration change to apply")
+
+
+def expected_rspamd_modules(settings) -> list[str]:
+    modules = ["dkim_signing", "arc", "dmarc", "multimap", "milter_headers", "phishing", "greylist"]
+    if settings.antivirus:
+        modules.append("antivirus")
+    return modules
+
+
+def mark_changes(changes: dict[str, list]):
+    """One mark_pending per "<service>-<action>" key of a step's changes."""
+    marks = {}
+    for key, ops in changes.items():
+        if ops:
+            service, action = key.rsplit("_", 1)
+            marks[key] = mark_pending(name=f"Pending: {service} {action}", path=marker(service, action), ops=ops)
+    return marks
+
+
+@deploy("Activate")
+def services(settings, platform: Platform, marks: dict[str, list]):
+    """``marks`` maps "<service>_<action>" to this run's mark_pending operations."""
+    apply_pending(
+        name="Redis: restart for its new configuration",
+        unit=platform.redis_unit,
+        actions=[(marker("redis", "restart"), "restart")],
+        marks=marks.get("redis_restart", []),
+    )
+    systemd.service(name="Redis: enabled and running", service=platform.redis_unit, running=True, enabled=True)
+
+    if settings.antivirus:
+        apply_pending(
+            name="ClamAV: restart clamd for its new configuration",
+            unit=platform.clamd_unit,
+            actions=[(marker("clamav", "restart"), "restart")],
+            marks=marks.get("clamav_restart", []),
+        )
+        for unit in (platform.freshclam_unit, platform.clamd_unit):
+            systemd.service(name=f"ClamAV: {unit} enabled and running", service=unit, running=True, enabled=True)
+
+    files.put(
+        name="rspamd: configuration check script",
+        src=str(TEMPLATES / "checks/rspamd-check.sh"),
+        dest=RSPAMD_CHECK,
+        mode="755",
+    )
+    apply_pending(
+        name="rspamd: check the configuration, then restart (workers, groups) or reload",
+        unit=platform.rspamd_unit,
+        # A reload with changed sockets kills rspamd 3.4: workers and groups need a restart.
+        actions=[(marker("rspamd", "restart"), "restart"), (marker("rspamd", "reload"), "reload-or-restart")],
+        check=" ".join([RSPAMD_CHECK, *expected_rspamd_modules(settings)]),
+        marks=marks.get("rspamd_restart", []) + marks.get("rspamd_reload", []),
+    )
+    systemd.service(name="rspamd: enabled and running", service=platform.rspamd_unit, running=True, enabled=True)
+
+    apply_pending(
+        name="Postfix: postfix check, then reload",
+        unit=platform.postfix_unit,
+        actions=[(marker("postfix", "reload"), "reload-or-restart")],
+        check="postfix check",
+        marks=marks.get("postfix_reload", []),
+    )
+    systemd.service(name="Postfix: enabled and running", service=platform.postfix_unit, running=True, enabled=True)

@@ -1,0 +1,36 @@
+"""ClamAV: scan.conf as the seed edits it, a first signature download, clamd reachable by rspamd."""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+
+from mailguard.platforms import Platform
+
+from . import edits
+
+
+@deploy("ClamAV")
+def configure(settings, platform: Platform):
+    if not settings.antivirus:
+        return {}
+    conf = edits.directives_file(
+        name=f"ClamAV: edit {platform.clamd_conf}",
+        path=platform.clamd_conf,
+        settings=platform.clamd_settings,
+        disabled=platform.clamd_disabled,
+    )
+    db = platform.clamav_db_dir
+    # clamd will not start without signatures; freshclam's unit may not have run yet.
+    edits.command_unless_files(
+        name="ClamAV: first signature download when there is none",
+        globs=[f"{db}/*.cvd", f"{db}/*.cld", f"{db}/*.hdb"],
+        # The freshclam daemon holds freshclam's lock: stop it for the first download.
+        command=f"systemctl stop {platform.freshclam_unit} && freshclam --quiet",
+        reason="a signature database exists",
+    )
+    membership = edits.group_member(
+        name=f"Add {platform.rspamd_user} to {platform.clamd_socket_group}",
+        user=platform.rspamd_user,
+        groups=[platform.clamd_socket_group],
+    )
+    return {"clamav_restart": [conf], "rspamd_restart": [membership]}

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Managed by mailguard: check rspamd's configuration before it is activated.
+# rspamadm configtest says "syntax OK" even when a module fails to load, so the module
+# states are checked too: none failed, and each module named as an argument is enabled.
+out=$(rspamadm configtest 2>&1) || { echo "$out"; exit 1; }
+state=$(rspamadm configdump -m 2>&1) || { echo "$state"; exit 1; }
+failed=$(echo "$state" | sed -n 's/^Modules disabled (failed): *//p')
+if [ -n "$failed" ]; then
+    echo "rspamd modules failed to load: $failed"
+    echo "$state" | grep -v '^Modules'
+    exit 1
+fi
+enabled=" $(echo "$state" | sed -n 's/^Modules enabled: //p' | tr -d ,) "
+for module in "$@"; do
+    case "$enabled" in
+        *" $module "*) ;;
+        *) echo "rspamd module $module did not load:"; echo "$state" | grep -v '^Modules'; exit 1 ;;
+    esac
+done
+echo "rspamd configuration OK"
