@@ -2,7 +2,7 @@
 
 - ``MAIL_HOST`` (+ ``MAIL_SSH_PORT``, ``MAIL_SSH_USER``, ``MAIL_SSH_KEY``): a real server over SSH.
 - ``MAIL_TARGET=vagrant``: the AlmaLinux 9 box of the Vagrantfile (pyinfra's @vagrant connector).
-- otherwise: the local Debian 12 sandbox, when it runs (``./mailguard sandbox up``).
+- otherwise: the local Debian 12 sandbox, when it runs (``./run sandbox up``).
 
 Settings come from the TOML file ``MAIL_SETTINGS`` (default ``settings.toml``; the sandbox
 uses ``sandbox/settings.toml``).
@@ -63,7 +63,7 @@ def select(env: dict[str, str] | None = None) -> tuple[list[tuple[str, dict]], P
         if state is None:
             raise TargetError(
                 "no target: set MAIL_HOST (and MAIL_SSH_PORT, MAIL_SSH_USER, MAIL_SSH_KEY) for a server, "
-                "MAIL_TARGET=vagrant for the Vagrant box, or start the local sandbox: ./mailguard sandbox up"
+                "MAIL_TARGET=vagrant for the Vagrant box, or start the local sandbox: ./run sandbox up"
             )
         hosts = [(
             "127.0.0.1",

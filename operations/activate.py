@@ -41,8 +41,8 @@ def mark_pending(path: str, ops):
 
 
 @operation()
-def apply_pending(unit: str, actions: list[tuple[str, str]], check: str | None = None, marks=()):
-    """For the first (marker, systemctl verb) pair whose marker exists: check, act, clear markers.
+def apply_pending(unit: str, actions: list[tuple[str, str]], check: str | None = None, ready: str | None = None, marks=()):
+    """For the first (marker, systemctl verb) pair whose marker exists: check, act, wait, clear markers.
 
     ``marks`` are this run's mark_pending operations: at plan time their marker is not there yet.
     """
@@ -51,7 +51,9 @@ def apply_pending(unit: str, actions: list[tuple[str, str]], check: str | None =
         existing |= {path for path, _ in actions}
     for path, verb in actions:
         if path in existing:
-            steps = ([check] if check else []) + [f"systemctl {verb} {unit}", "rm -f " + " ".join(p for p, _ in actions)]
+            steps = [check] if check else []
+            steps += [f"systemctl {verb} {unit}"] + ([ready] if ready else [])
+            steps += ["rm -f " + " ".join(p for p, _ in actions)]
             yield " && ".join(steps)
             return
     host.noop(f"{unit}: no configuration change to apply")
@@ -107,6 +109,7 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         # A reload with changed sockets kills rspamd 3.4: workers and groups need a restart.
         actions=[(marker("rspamd", "restart"), "restart"), (marker("rspamd", "reload"), "reload-or-restart")],
         check=" ".join([RSPAMD_CHECK, *expected_rspamd_modules(settings)]),
+        ready=f"{RSPAMD_CHECK} --wait-ready",
         marks=marks.get("rspamd_restart", []) + marks.get("rspamd_reload", []),
     )
     systemd.service(name="rspamd: enabled and running", service=platform.rspamd_unit, running=True, enabled=True)

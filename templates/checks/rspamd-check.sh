@@ -2,6 +2,20 @@
 # Managed by mailguard: check rspamd's configuration before it is activated.
 # rspamadm configtest says "syntax OK" even when a module fails to load, so the module
 # states are checked too: none failed, and each module named as an argument is enabled.
+# With --wait-ready: wait (up to 120 s) until a restarted rspamd answers again, so that no
+# message meets a milter that is still starting (it would pass unscanned).
+if [ "${1:-}" = "--wait-ready" ]; then
+    i=0
+    while [ $i -lt 240 ]; do
+        if curl -sf -o /dev/null http://localhost:11334/ping && curl -sf -o /dev/null http://localhost:11333/ping; then
+            exit 0
+        fi
+        sleep 0.5
+        i=$((i + 1))
+    done
+    echo "rspamd did not answer within 120 s"
+    exit 1
+fi
 out=$(rspamadm configtest 2>&1) || { echo "$out"; exit 1; }
 state=$(rspamadm configdump -m 2>&1) || { echo "$state"; exit 1; }
 failed=$(echo "$state" | sed -n 's/^Modules disabled (failed): *//p')
