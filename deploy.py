@@ -18,7 +18,8 @@ preflight.check(settings, platform)
 repos.install(settings, platform)
 marks: dict[str, list] = {}
 for step in (redis.configure, clamav.configure, rspamd.configure, dkim.keys, postfix.configure):
-    for key, mark in activate.mark_changes(step(settings, platform)).items():
+    step_name = step.__module__.rsplit(".", 1)[-1]
+    for key, mark in activate.mark_changes(step_name, step(settings, platform)).items():
         marks.setdefault(key, []).append(mark)
 activate.services(settings, platform, marks)
 dns.report(settings, platform)

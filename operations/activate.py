@@ -41,19 +41,20 @@ def mark_pending(path: str, ops):
 
 
 @operation()
-def apply_pending(unit: str, actions: list[tuple[str, str]], check: str | None = None, ready: str | None = None, marks=()):
-    """For the first (marker, systemctl verb) pair whose marker exists: check, act, wait, clear markers.
+def apply_pending(unit: str, actions, check: str | None = None, ready: str | None = None):
+    """For the first (marker, systemctl verb, marks) whose marker exists: check, act, wait, clear.
 
-    ``marks`` are this run's mark_pending operations: at plan time their marker is not there yet.
+    ``marks`` are this run's mark_pending operations for that marker: at plan time it is not
+    on the host yet.
     """
-    existing = set(host.get_fact(FilesMatching, globs=[path for path, _ in actions]))
-    if not host.state.is_executing and _will_or_did_change(marks):
-        existing |= {path for path, _ in actions}
-    for path, verb in actions:
+    existing = set(host.get_fact(FilesMatching, globs=[path for path, _, _ in actions]))
+    if not host.state.is_executing:
+        existing |= {path for path, _, marks in actions if _will_or_did_change(marks)}
+    for path, verb, _ in actions:
         if path in existing:
             steps = [check] if check else []
             steps += [f"systemctl {verb} {unit}"] + ([ready] if ready else [])
-            steps += ["rm -f " + " ".join(p for p, _ in actions)]
+            steps += ["rm -f " + " ".join(p for p, _, _ in actions)]
             yield " && ".join(steps)
             return
     host.noop(f"{unit}: no configuration change to apply")
@@ -66,13 +67,13 @@ def expected_rspamd_modules(settings) -> list[str]:
     return modules
 
 
-def mark_changes(changes: dict[str, list]):
-    """One mark_pending per "<service>-<action>" key of a step's changes."""
+def mark_changes(step: str, changes: dict[str, list]):
+    """One mark_pending per "<service>_<action>" key of a step's changes."""
     marks = {}
     for key, ops in changes.items():
         if ops:
             service, action = key.rsplit("_", 1)
-            marks[key] = mark_pending(name=f"Pending: {service} {action}", path=marker(service, action), ops=ops)
+            marks[key] = mark_pending(name=f"{step}: {service} {action} pending", path=marker(service, action), ops=ops)
     return marks
 
 
@@ -82,8 +83,7 @@ def services(settings, platform: Platform, marks: dict[str, list]):
     apply_pending(
         name="Redis: restart for its new configuration",
         unit=platform.redis_unit,
-        actions=[(marker("redis", "restart"), "restart")],
-        marks=marks.get("redis_restart", []),
+        actions=[(marker("redis", "restart"), "restart", marks.get("redis_restart", []))],
     )
     systemd.service(name="Redis: enabled and running", service=platform.redis_unit, running=True, enabled=True)
 
@@ -91,8 +91,7 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         apply_pending(
             name="ClamAV: restart clamd for its new configuration",
             unit=platform.clamd_unit,
-            actions=[(marker("clamav", "restart"), "restart")],
-            marks=marks.get("clamav_restart", []),
+            actions=[(marker("clamav", "restart"), "restart", marks.get("clamav_restart", []))],
         )
         for unit in (platform.freshclam_unit, platform.clamd_unit):
             systemd.service(name=f"ClamAV: {unit} enabled and running", service=unit, running=True, enabled=True)
@@ -107,18 +106,19 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         name="rspamd: check the configuration, then restart (workers, groups) or reload",
         unit=platform.rspamd_unit,
         # A reload with changed sockets kills rspamd 3.4: workers and groups need a restart.
-        actions=[(marker("rspamd", "restart"), "restart"), (marker("rspamd", "reload"), "reload-or-restart")],
+        actions=[
+            (marker("rspamd", "restart"), "restart", marks.get("rspamd_restart", [])),
+            (marker("rspamd", "reload"), "reload-or-restart", marks.get("rspamd_reload", [])),
+        ],
         check=" ".join([RSPAMD_CHECK, *expected_rspamd_modules(settings)]),
         ready=f"{RSPAMD_CHECK} --wait-ready",
-        marks=marks.get("rspamd_restart", []) + marks.get("rspamd_reload", []),
     )
     systemd.service(name="rspamd: enabled and running", service=platform.rspamd_unit, running=True, enabled=True)
 
     apply_pending(
         name="Postfix: postfix check, then reload",
         unit=platform.postfix_unit,
-        actions=[(marker("postfix", "reload"), "reload-or-restart")],
+        actions=[(marker("postfix", "reload"), "reload-or-restart", marks.get("postfix_reload", []))],
         check="postfix check",
-        marks=marks.get("postfix_reload", []),
     )
     systemd.service(name="Postfix: enabled and running", service=platform.postfix_unit, running=True, enabled=True)

@@ -1,0 +1,277 @@
+"""Plan the real deploy.py with pyinfra's engine against a modelled host: facts in, commands out.
+
+A host model is data (tests/hosts/<platform>/<state>.json): os-release, packages, files with
+their text, owner and mode, group memberships, units, postconf values. ``HostModel.fact``
+answers each fact the deploy asks from that data; nothing connects anywhere. ``plan()`` runs
+deploy.py through pyinfra's own operation machinery (names, arguments, change detection) and
+returns, per operation, the commands pyinfra would run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from io import BytesIO, StringIO
+from pathlib import Path
+from unittest import mock
+
+from pyinfra.api import Config, FileUploadCommand, Inventory, State, StringCommand
+from pyinfra.api.state import StateStage
+from pyinfra.connectors.util import CommandOutput
+from pyinfra.context import ctx_host, ctx_state
+
+from mailguard import dkim
+
+ROOT = Path(__file__).resolve().parent.parent
+HOSTS = Path(__file__).resolve().parent / "hosts"
+
+
+@dataclass
+class HostModel:
+    os_id: str
+    version_id: str
+    packages: list[str]
+    files: dict[str, dict]  # path -> {"text" | "text_file", "user", "group", "mode"}
+    directories: dict[str, dict] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # user -> groups
+    units: dict[str, dict] = field(default_factory=dict)  # unit -> {"running", "enabled"}
+    postconf: dict[str, str] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)  # binaries on PATH
+    package_files: dict[str, dict] = field(default_factory=dict)  # package -> files it ships
+    asked: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, platform: str, state: str) -> "HostModel":
+        folder = HOSTS / platform
+        data = json.loads((folder / f"{state}.json").read_text())
+        for files in [data["files"], *data.get("package_files", {}).values()]:
+            for meta in files.values():
+                if "text_file" in meta:
+                    meta["text"] = (folder / meta.pop("text_file")).read_text()
+        return cls(**data)
+
+    def text(self, path: str) -> str | None:
+        meta = self.files.get(path)
+        return None if meta is None else meta["text"]
+
+    # One method per fact class the deploy uses: "<module>.<Class>".
+    def fact(self, cls, kwargs: dict):
+        # Custom facts (operations/facts.py) answer under "files.".
+        module = "files" if cls.__module__ == "operations.facts" else cls.__module__.split(".")[-1]
+        key = f"{module}.{cls.__name__}"
+        self.asked.append(key)
+        handler = getattr(self, "fact_" + key.replace(".", "_"), None)
+        if handler is None:
+            raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
+        return handler(**kwargs)
+
+    def fact_server_LinuxDistribution(self):
+        return {
+            "name": self.os_id, "major": int(self.version_id.split(".")[0]), "minor": None,
+            "release_meta": {"ID": self.os_id, "VERSION_ID": self.version_id},
+        }
+
+    def fact_server_Which(self, command):
+        return f"/usr/sbin/{command}" if command in self.commands else None
+
+    def fact_server_TmpDir(self):
+        return "/tmp"
+
+    def fact_server_Os(self):
+        return "Linux"
+
+    def fact_server_Arch(self):
+        return "x86_64"
+
+    def _packages(self):
+        return {name: {"0"} for name in self.packages}
+
+    fact_rpm_RpmPackages = _packages
+    fact_deb_DebPackages = _packages
+
+    def fact_rpm_RpmPackageProvides(self, package):
+        return []
+
+    def fact_apt_AptSources(self):
+        return []
+
+    def fact_deb_DebArch(self):
+        return "amd64"
+
+    def fact_files_FileText(self, path):
+        return self.text(path)
+
+    def fact_files_File(self, path):
+        meta = self.files.get(path)
+        if meta is None:
+            return None
+        return {"user": meta["user"], "group": meta["group"], "mode": meta["mode"], "size": len(meta["text"])}
+
+    def fact_files_Directory(self, path):
+        meta = self.directories.get(path)
+        return None if meta is None else dict(meta)
+
+    def fact_files_Sha1File(self, path):
+        text = self.text(path)
+        return None if text is None else hashlib.sha1(text.encode()).hexdigest()
+
+    def fact_files_FirstExistingFile(self, paths):
+        return next((p for p in paths if p in self.files), None)
+
+    def fact_files_FilesMatching(self, globs):
+        return [p for p in sorted(self.files) if any(fnmatch(p, g) for g in globs)]
+
+    def fact_files_GroupsOf(self, user):
+        return list(self.groups.get(user, []))
+
+    def fact_files_PostconfValues(self, names):
+        return {name: self.postconf.get(name, "") for name in names}
+
+    def fact_files_DkimPublicKey(self, path):
+        text = self.text(path)
+        return None if text is None else dkim.public_key_b64(text.encode())
+
+    def fact_systemd_SystemdStatus(self, **kwargs):
+        return {unit: meta["running"] for unit, meta in self.units.items()}
+
+    def fact_systemd_SystemdEnabled(self, **kwargs):
+        return {unit: meta["enabled"] for unit, meta in self.units.items()}
+
+
+@dataclass
+class PlannedOp:
+    name: str
+    commands: list  # str for shell commands, ("upload", dest, bytes) for uploads
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.commands)
+
+    def uploads(self) -> dict[str, bytes]:
+        return {c[1]: c[2] for c in self.commands if isinstance(c, tuple)}
+
+
+def _command(command):
+    if isinstance(command, FileUploadCommand):
+        src = command.src
+        if isinstance(src, (StringIO, BytesIO)):
+            data = src.getvalue()
+            data = data.encode() if isinstance(data, str) else data
+        else:
+            data = Path(src).read_bytes()
+        return ("upload", command.dest, data)
+    if isinstance(command, StringCommand):
+        return command.get_raw_value()
+    return repr(command)
+
+
+def plan(model: HostModel, mail_settings: dict, env: dict[str, str], config: Config | None = None) -> list[PlannedOp]:
+    """Run deploy.py's prepare stage against ``model``; every operation with its commands."""
+    inventory = Inventory(([("modelled-host", {"mail_settings": mail_settings})], {}))
+    state = State(inventory, config or Config())
+    state.current_stage = StateStage.Prepare
+    host = inventory.get_host("modelled-host")
+    host.connected = True  # nothing to connect to: every fact comes from the model
+
+    def get_fact(state_, host_, cls, args=None, kwargs=None, **_):
+        from pyinfra.api.facts import _handle_fact_kwargs
+
+        fact_kwargs, _globals = _handle_fact_kwargs(state_, host_, cls, args, kwargs)
+        return model.fact(cls, {k: v for k, v in fact_kwargs.items() if k != "self"})
+
+    with mock.patch.dict("os.environ", env, clear=False), mock.patch("pyinfra.api.host.get_fact", get_fact):
+        with ctx_state.use(state), ctx_host.use(host):
+            state.current_op_file_number = 0
+            runpy.run_path(str(ROOT / "deploy.py"), run_name="deploy")
+            result = []
+            for op_hash in state.get_op_order():
+                op_data = state.get_op_data_for_host(host, op_hash)
+                meta = state.get_op_meta(op_hash)
+                # _if is evaluated against the earlier operations' planned changes, as at execution.
+                ifs = op_data.global_arguments.get("_if")
+                ifs = ifs if isinstance(ifs, list) else [ifs] if ifs else []
+                skipped = not all(condition() for condition in ifs)
+                commands = [] if skipped else [_command(c) for c in op_data.command_generator()]
+                op_data.operation_meta.set_complete(bool(True), commands, CommandOutput([]))
+                result.append(PlannedOp(next(iter(meta.names)), commands))
+    return result
+
+
+def apply(model: HostModel, ops: list[PlannedOp]) -> None:
+    """Carry out planned commands on the model (only the vocabulary the deploy uses)."""
+    import shlex
+
+    for op in ops:
+        for command in op.commands:
+            if isinstance(command, tuple):
+                _, dest, data = command
+                old = model.files.get(dest, {"user": "root", "group": "root", "mode": 644})
+                model.files[dest] = {**old, "text": data.decode()}
+                continue
+            for part in command.split(" && "):
+                words = shlex.split(part)
+                verb, args = words[0], words[1:]
+                if verb in ("dnf", "apt-get") and "install" in args:
+                    for name in args[args.index("install") + 1:]:
+                        if name.startswith("-"):
+                            continue
+                        model.packages.append(name)
+                        for path, meta in model.package_files.get(name, {}).items():
+                            model.files.setdefault(path, dict(meta))
+                elif verb == "install":  # install -m MODE /dev/null PATH
+                    model.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": int(args[1])}
+                elif verb == "chown" and not args[0].startswith("--"):
+                    user, _, group = args[0].partition(":")
+                    target = model.files.get(args[1]) or model.directories.get(args[1])
+                    target.update(user=user, group=group or target["group"])
+                elif verb == "chown":
+                    ref = model.files[args[0].split("=", 1)[1]]
+                    model.files[args[1]].update(user=ref["user"], group=ref["group"])
+                elif verb == "chmod" and not args[0].startswith("--"):
+                    target = model.files.get(args[1]) or model.directories.get(args[1])
+                    target["mode"] = int(args[0])
+                elif verb == "chmod":
+                    model.files[args[1]]["mode"] = model.files[args[0].split("=", 1)[1]]["mode"]
+                elif verb in ("mv", "ln"):
+                    source, dest = args[-2], args[-1]
+                    if source.startswith("/tmp/pyinfra-"):  # files.download's temp file
+                        model.files[source] = {"text": "downloaded", "user": "root", "group": "root", "mode": 644}
+                    model.files[dest] = model.files.pop(source) if verb == "mv" else dict(model.files[source])
+                elif verb == "rm":
+                    for path in args[1:]:
+                        model.files.pop(path, None)
+                elif verb == "mkdir":
+                    model.directories.setdefault(args[-1], {"user": "root", "group": "root", "mode": 755})
+                elif verb == "touch":
+                    model.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": 644}
+                elif verb == "usermod":
+                    model.groups.setdefault(args[-1], []).append(args[-2])
+                elif verb == "postconf":
+                    for setting in args[1:]:
+                        key, _, value = setting.partition(" = ")
+                        model.postconf[key] = value
+                elif verb == "systemctl" and args[0] in ("start", "enable", "restart", "reload-or-restart"):
+                    unit = args[1] if "." in args[1] else f"{args[1]}.service"
+                    meta = model.units.setdefault(unit, {"running": False, "enabled": False})
+                    meta["enabled" if args[0] == "enable" else "running"] = True
+                elif verb == "freshclam":
+                    model.files["/var/lib/clamav/main.cvd"] = {"text": "", "user": "clamupdate", "group": "clamupdate", "mode": 644}
+                elif verb == "systemctl" or verb.startswith("/usr/local/sbin/") or verb in ("true", "postfix", "("):
+                    pass  # checks and service actions with no state the model tracks
+                else:
+                    raise ValueError(f"the host model cannot apply {part!r} (from {op.name})")
+
+
+def converge(model: HostModel, mail_settings: dict, env: dict, rounds: int = 3) -> list[list[PlannedOp]]:
+    """Plan and apply until a plan changes nothing; every round's plan, last one included."""
+    plans = []
+    for _ in range(rounds):
+        ops = plan(model, mail_settings, env)
+        plans.append(ops)
+        if not any(op.changes for op in ops):
+            break
+        apply(model, ops)
+    return plans

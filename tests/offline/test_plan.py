@@ -1,0 +1,132 @@
+"""deploy.py through pyinfra's engine against modelled AlmaLinux 9 hosts."""
+
+import copy
+
+import pytest
+from conftest import PASSWORDS, SETTINGS
+from hostmodel import HostModel, apply, converge, plan
+
+from mailguard import directives, rspamd_password
+from mailguard.platforms import ALMALINUX_9
+
+
+def by_name(ops):
+    return {op.name: op for op in ops}
+
+
+def test_fresh_host_gets_the_full_plan():
+    ops = by_name(plan(HostModel.load("almalinux9", "fresh"), SETTINGS, PASSWORDS))
+    assert ops["Repositories and packages | Install EPEL"].commands == ["dnf install -y epel-release"]
+    assert ops["Repositories and packages | Install rspamd, redis and ClamAV"].commands == [
+        "dnf install -y rspamd redis openssl clamav clamd clamav-freshclam"
+    ]
+    repo = ops["Repositories and packages | Add rspamd's repository"].uploads()["/etc/yum.repos.d/rspamd.repo"].decode()
+    assert "baseurl=http://rspamd.com/rpm-stable/centos-9/$basearch" in repo and "gpgcheck=1" in repo
+    assert ops["Redis | Add _rspamd to redis"].commands == ["usermod -a -G redis _rspamd"]
+    assert ops["ClamAV | Add _rspamd to virusgroup"].commands == ["usermod -a -G virusgroup _rspamd"]
+    actions = ops["rspamd configuration | rspamd: override.d/actions.conf"].uploads()["/etc/rspamd/override.d/actions.conf"].decode()
+    assert "reject = null;" in actions and "add_header = 10.0;" in actions and "greylist = 20.0;" in actions
+    av = ops["rspamd configuration | rspamd: local.d/antivirus.conf"].uploads()["/etc/rspamd/local.d/antivirus.conf"].decode()
+    assert 'servers = "/run/clamd.scan/clamd.sock";' in av and 'action = "reject";' in av
+    dmarc = ops["rspamd configuration | rspamd: local.d/dmarc.conf"].uploads()["/etc/rspamd/local.d/dmarc.conf"].decode()
+    assert "reporting {" in dmarc and "send_reports =" not in dmarc
+    blacklist = ops["rspamd configuration | rspamd: map local.d/blacklist_sender_email.map"]
+    assert b"spam@bad.example.net\n" in blacklist.uploads().values()
+    assert "chown _rspamd:_rspamd" in " ".join(c for c in blacklist.commands if isinstance(c, str))
+    key_op = ops["DKIM keys | DKIM: key for example.com (selector dkim)"]
+    [(staging, pem)] = key_op.uploads().items()
+    assert staging.startswith("/var/lib/rspamd/dkim/") and pem.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    assert key_op.commands[0] == f"install -m 600 /dev/null {staging}"
+    postfix = ops["Postfix milter | Postfix: rspamd milter"].commands
+    assert postfix == ["postconf -e 'smtpd_milters = inet:localhost:11332' 'non_smtpd_milters = inet:localhost:11332' 'milter_default_action = accept'"]
+    rspamd = ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands
+    assert rspamd[0].startswith("/usr/local/sbin/mailguard-rspamd-check dkim_signing arc dmarc")
+    assert "systemctl restart rspamd" in rspamd[0]
+    assert rspamd[0].index("mailguard-rspamd-check dkim") < rspamd[0].index("systemctl restart")
+
+
+def test_controller_hashes_verify_and_hide_the_passwords():
+    ops = by_name(plan(HostModel.load("almalinux9", "fresh"), SETTINGS, PASSWORDS))
+    op = ops["rspamd configuration | rspamd: local.d/worker-controller.inc (password hashes)"]
+    [content] = op.uploads().values()
+    text = content.decode()
+    for secret in PASSWORDS.values():
+        assert secret not in text
+    from operations.edits import stored_hashes
+
+    hashes = stored_hashes(text)
+    assert rspamd_password.verify(PASSWORDS["RSPAMD_CONTROLLER_PASSWORD"], hashes["password"])
+    assert rspamd_password.verify(PASSWORDS["RSPAMD_ENABLE_PASSWORD"], hashes["enable_password"])
+    assert "chmod 640" in " ".join(c for c in op.commands if isinstance(c, str))
+
+
+def test_stock_scan_conf_ends_up_as_the_seed_wants():
+    model = HostModel.load("almalinux9", "installed")
+    ops = by_name(plan(model, SETTINGS, PASSWORDS))
+    text = ops["ClamAV | ClamAV: edit /etc/clamd.d/scan.conf"].uploads()["/etc/clamd.d/scan.conf.mailguard-new"].decode()
+    active = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert sorted(active) == sorted([
+        "LogFile /var/log/clamd.scan", "LogTime yes", "LogSyslog yes",
+        "LocalSocket /run/clamd.scan/clamd.sock", "LocalSocketGroup virusgroup", "LocalSocketMode 660",
+        "ExcludePath ^/proc/", "ExcludePath ^/sys/",
+    ])
+    assert "#User clamscan" in text and "#Example" in text
+    assert directives.edit(text, ALMALINUX_9.clamd_settings, ALMALINUX_9.clamd_disabled) == text
+
+
+@pytest.mark.parametrize("start", ["fresh", "installed"])
+def test_host_converges_and_then_nothing_changes(start):
+    model = HostModel.load("almalinux9", start)
+    plans = converge(model, SETTINGS, PASSWORDS)
+    assert not any(op.changes for op in plans[-1]), [op.name for op in plans[-1] if op.changes]
+    assert len(plans) <= 3
+    assert model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["mode"] == 600
+    assert model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["user"] == "_rspamd"
+    assert set(model.groups["_rspamd"]) >= {"redis", "virusgroup"}
+    assert not [p for p in model.files if p.startswith("/var/lib/mailguard/pending/")]
+
+
+def test_drift_is_put_back_and_only_its_service_restarts():
+    model = HostModel.load("almalinux9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    key_before = model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["text"]
+    model.files["/etc/rspamd/local.d/multimap.conf"]["text"] += "# hand edit\n"
+    model.files["/etc/rspamd/local.d/blacklist_sender_email.map"]["text"] += "added@web.ui.example\n"
+    ops = by_name(plan(model, SETTINGS, PASSWORDS))
+    changed = {name for name, op in ops.items() if op.changes}
+    assert changed == {
+        "rspamd configuration | rspamd: local.d/multimap.conf",
+        "rspamd: rspamd reload pending",
+        "Activate | rspamd: check the configuration, then restart (workers, groups) or reload",
+    }
+    assert "systemctl reload-or-restart rspamd" in ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands[0]
+    apply(model, list(ops.values()))
+    assert "added@web.ui.example" in model.files["/etc/rspamd/local.d/blacklist_sender_email.map"]["text"]
+    assert model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["text"] == key_before
+
+
+def test_changed_password_rewrites_only_the_controller_and_restarts():
+    model = HostModel.load("almalinux9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    ops = by_name(plan(model, SETTINGS, {**PASSWORDS, "RSPAMD_ENABLE_PASSWORD": "another-Pa55word"}))
+    changed = {name for name, op in ops.items() if op.changes}
+    assert "rspamd configuration | rspamd: local.d/worker-controller.inc (password hashes)" in changed
+    assert "systemctl restart rspamd" in ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands[0]
+
+
+def test_existing_dkim_key_is_never_replaced():
+    model = HostModel.load("almalinux9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["mode"] = 644
+    ops = by_name(plan(model, SETTINGS, {**PASSWORDS}))
+    op = ops["DKIM keys | DKIM: key for example.com (selector dkim)"]
+    assert op.commands == ["chmod 600 /var/lib/rspamd/dkim/example.com.dkim.key"]
+
+
+def test_unsupported_system_is_refused_before_any_change():
+    model = HostModel.load("almalinux9", "fresh")
+    model.os_id, model.version_id = "centos", "7"
+    from operations.preflight import PreflightError
+
+    with pytest.raises(PreflightError, match="unsupported system centos 7"):
+        plan(model, SETTINGS, PASSWORDS)
