@@ -55,7 +55,7 @@ def select(env: dict[str, str] | None = None) -> tuple[list[tuple[str, dict]], P
             data["ssh_key"] = env["MAIL_SSH_KEY"]
         hosts, default_settings = [(env["MAIL_HOST"], data)], ROOT / "settings.toml"
     elif env.get("MAIL_TARGET") == "vagrant":
-        hosts, default_settings = [("@vagrant/default", {})], ROOT / "settings.toml"
+        hosts, default_settings = [("@vagrant/default", {"ssh_user": "root"})], ROOT / "settings.toml"
     elif env.get("MAIL_TARGET") not in (None, "", "sandbox"):
         raise TargetError(f"MAIL_TARGET: must be 'sandbox' or 'vagrant', got {env['MAIL_TARGET']!r}")
     else:

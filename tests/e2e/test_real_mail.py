@@ -1,0 +1,245 @@
+"""End-to-end: the real `pyinfra` CLI against a booted host, then real mail through it.
+
+Target: the local Debian 12 sandbox (default), or any SSH host given by MAIL_HOST with
+MAIL_SSH_PORT/MAIL_SSH_USER/MAIL_SSH_KEY (e.g. the Vagrant AlmaLinux box), whose port 25 is
+reachable as MAIL_SMTP_HOST. The tests run in file order: deploy, mail checks, rerun, drift.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import dkim as dkimpy
+import pytest
+
+from mailguard import settings as settings_module
+from mailguard.targets import read_settings_file
+from sandbox import host as sandbox
+from sandbox import probes
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+EXTERNAL = "203.0.113.5"
+TIMINGS: dict[str, float] = {}
+
+
+def _skip_reason() -> str | None:
+    if os.environ.get("MAIL_HOST"):
+        return None
+    return sandbox.unsupported_reason()
+
+
+@pytest.fixture(scope="module")
+def target():
+    reason = _skip_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"the end-to-end suite must run in CI: {reason}")
+        pytest.skip(reason)
+    if os.environ.get("MAIL_HOST"):
+        ssh = ["ssh", "-p", os.environ.get("MAIL_SSH_PORT", "22"), "-o", "BatchMode=yes", "-o", "LogLevel=error"]
+        if os.environ.get("MAIL_SSH_KEY"):
+            ssh += ["-i", os.environ["MAIL_SSH_KEY"]]
+        ssh.append(f"{os.environ.get('MAIL_SSH_USER', 'root')}@{os.environ['MAIL_HOST']}")
+        yield probes.Target(ssh=ssh, smtp_host=os.environ.get("MAIL_SMTP_HOST", os.environ["MAIL_HOST"])), dict(os.environ)
+        return
+    sandbox.down()  # a fresh host: the first run starts from Debian + Postfix only
+    state = sandbox.up()
+    env = {**os.environ, **sandbox.secrets_env()}
+    yield probes.Target(ssh=sandbox.ssh_command(state, "")[:-1]), env
+    sandbox.down()
+
+
+def pyinfra(env: dict, *args: str) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "pyinfra"), "-y", "inventory.py", "deploy.py", *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+
+
+def changed_operations(output: str) -> list[str]:
+    """Names of operations the Results table counts under Success (they ran commands)."""
+    rows = re.findall(r"^\s{4}(.+?)\s{2,}1\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)
+    return [name for name, success, _error, _none in rows if success == "1"]
+
+
+@pytest.fixture(scope="module")
+def deployed(target):
+    mail_target, env = target
+    started = time.monotonic()
+    result = pyinfra(env)
+    TIMINGS["first run"] = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    settings_file = os.environ.get("MAIL_SETTINGS") or str(ROOT / "sandbox" / "settings.toml")
+    loaded = settings_module.load(read_settings_file(Path(settings_file)), env)
+    return mail_target, env, loaded, result.stdout
+
+
+def send(target, mail_from, rcpt="bob@example.com", client_ip=EXTERNAL, **kwargs):
+    msg, token = probes.message(mail_from, rcpt, **kwargs)
+    return probes.send(target, msg, token, client_ip=client_ip)
+
+
+def test_gtube_is_rejected_at_smtp(deployed):
+    target, *_ = deployed
+    sent = send(target, "sender@outside.example.net", body=probes.GTUBE)
+    assert sent.code == 554, sent
+    assert probes.delivered(target, "bob", sent.token, timeout=3) is None
+
+
+def test_add_header_band_is_delivered_with_spam_headers(deployed):
+    target, *_ = deployed
+    sent = send(target, "tagged@mixed.example.net", body="maps put this message at +5 plus the usual")
+    assert sent.accepted, sent
+    msg = probes.delivered(target, "bob", sent.token)
+    assert msg is not None
+    assert msg["X-Spam-Flag"] == "YES"
+    assert msg["X-Spam-Level"].startswith("*" * 10)
+    assert msg["X-Spam-Status"].startswith("Yes, score=")
+    assert "BLACKLIST_SENDER_DOMAIN" in probes.rspamd_log_for(target, sent.token)
+    assert msg["Authentication-Results"] and "mail.example.com" in msg["Authentication-Results"]
+
+
+def test_eicar_is_rejected_and_not_delivered(deployed):
+    target, *_ = deployed
+    sent = send(target, "sender@outside.example.net", body="attached", attachment=probes.EICAR.encode())
+    assert sent.code == 554 and "virus found" in sent.reply, sent
+    assert probes.delivered(target, "bob", sent.token, timeout=3) is None
+
+
+def test_local_mail_is_dkim_signed_and_verifies_against_the_printed_record(deployed):
+    target, _env, loaded, output = deployed
+    match = re.search(r"^dkim\._domainkey\.example\.com\s+TXT\s+(.+)$", output, re.M)
+    assert match, output[-2000:]
+    printed = "".join(re.findall(r'"([^"]*)"', match.group(1))).encode()
+    sent = send(target, "alice@example.com", client_ip=None, body="hello from alice")
+    assert sent.accepted
+    assert probes.delivered(target, "bob", sent.token) is not None
+    raw = probes.raw_delivered(target, "bob", sent.token)
+    assert b"DKIM-Signature:" in raw
+    assert dkimpy.verify(raw, dnsfunc=lambda name, timeout=5: printed)
+
+
+def test_inbound_mail_is_arc_sealed(deployed):
+    target, *_ = deployed
+    sent = send(target, "friend@elsewhere.example.net", body="inbound, sealed by us")
+    assert sent.accepted
+    msg = probes.delivered(target, "bob", sent.token)
+    assert msg["ARC-Seal"] and msg["ARC-Message-Signature"]
+    assert "d=example.com" in msg["ARC-Seal"].replace(" ", "")
+
+
+def test_blacklisted_sender_is_greylisted(deployed):
+    target, *_ = deployed
+    sent = send(target, "spammer@bulk.example.net", body="buy now")
+    assert 400 <= sent.code < 500, sent
+
+
+def test_whitelisted_ip_is_accepted_by_the_prefilter(deployed):
+    target, *_ = deployed
+    sent = send(target, "spammer@bulk.example.net", client_ip="198.51.100.7", body="whitelisted client")
+    assert sent.accepted, sent
+    assert probes.delivered(target, "bob", sent.token) is not None
+    assert "WHITELIST_IP" in probes.rspamd_log_for(target, sent.token)
+
+
+def test_subdomain_of_blacklisted_parent_is_caught(deployed):
+    target, *_ = deployed
+    sent = send(target, "x@mail.sub.spamfarm.co.jp", body="from a subdomain")
+    log = probes.rspamd_log_for(target, sent.token)
+    assert "BLACKLIST_SENDER_DOMAIN_MULTI" in log, log
+
+
+def _controller(path: str, password: str | None, data: bytes | None = None) -> int:
+    request = urllib.request.Request(f"http://127.0.0.1:11334{path}", data=data, method="POST" if data else "GET")
+    if password:
+        request.add_header("Password", password)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_controller_passwords(deployed):
+    _target, env, *_ = deployed
+    if os.environ.get("MAIL_HOST"):
+        pytest.skip("the controller listens on the target's loopback only")
+    read_only, enable = env["RSPAMD_CONTROLLER_PASSWORD"], env["RSPAMD_ENABLE_PASSWORD"]
+    assert _controller("/stat", read_only) == 200
+    assert _controller("/stat", "wrong-password") == 403
+    assert _controller("/stat", None) == 403
+    body = b'[10, 20, null, null, null, null]'
+    assert _controller("/saveactions", read_only, body) == 403
+    assert _controller("/saveactions", enable, body) == 200
+
+
+def test_second_run_changes_nothing(deployed):
+    _target, env, *_ = deployed
+    started = time.monotonic()
+    result = pyinfra(env)
+    TIMINGS["no-op rerun"] = time.monotonic() - started
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert changed_operations(result.stdout) == []
+    assert "Grand total" in result.stdout
+
+
+@pytest.mark.parametrize("flags", [["-v"], ["-vv"], ["--dry"], ["--diff"], ["--debug"]], ids=lambda f: f[0])
+def test_no_secret_in_output(deployed, flags):
+    target, env, loaded, _ = deployed
+    result = pyinfra(env, *flags)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-2000:]
+    for secret in (env["RSPAMD_CONTROLLER_PASSWORD"], env["RSPAMD_ENABLE_PASSWORD"]):
+        assert secret not in output
+    key = target.sh("cat /var/lib/rspamd/dkim/example.com.dkim.key")
+    body = "".join(key.splitlines()[1:-1])
+    for start in range(0, len(body) - 24, 24):
+        assert body[start:start + 24] not in output
+
+
+def test_key_files_are_private(deployed):
+    target, *_ = deployed
+    listing = target.sh("stat -c '%U %G %a' /var/lib/rspamd/dkim/example.com.dkim.key /var/lib/rspamd/dkim").split("\n")
+    assert listing[0] == "_rspamd _rspamd 600"
+    assert listing[1] == "_rspamd _rspamd 750"
+
+
+def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
+    target, env, *_ = deployed
+    key_before = target.sh("sha256sum /var/lib/rspamd/dkim/example.com.dkim.key")
+    conf = "/etc/clamav/clamd.conf" if "debian" in target.sh("cat /etc/os-release") else "/etc/clamd.d/scan.conf"
+    group = "clamav" if conf.startswith("/etc/clamav") else "virusgroup"
+    target.sh(
+        f"sed -i 's/^LocalSocketMode .*/LocalSocketMode 666/' {conf}; "
+        "rm /etc/rspamd/local.d/milter_headers.conf; "
+        f"gpasswd -d _rspamd {group} >/dev/null; "
+        "postconf -e milter_default_action=tempfail; "
+        "echo handadded@web.example.net >> /etc/rspamd/local.d/blacklist_sender_email.map; "
+        "systemctl stop rspamd"
+    )
+    result = pyinfra(env)
+    assert result.returncode == 0, result.stdout[-3000:]
+    changed = changed_operations(result.stdout)
+    assert any("milter_headers.conf" in name for name in changed)
+    assert target.sh(f"grep '^LocalSocketMode' {conf}").strip() == "LocalSocketMode 660"
+    assert group in target.sh("id -Gn _rspamd").split()
+    assert target.sh("postconf -h milter_default_action").strip() == "accept"
+    assert target.sh("systemctl is-active rspamd").strip() == "active"
+    assert "handadded@web.example.net" in target.sh("cat /etc/rspamd/local.d/blacklist_sender_email.map")
+    assert target.sh("sha256sum /var/lib/rspamd/dkim/example.com.dkim.key") == key_before
+    test_gtube_is_rejected_at_smtp(deployed)
+    test_eicar_is_rejected_and_not_delivered(deployed)
+    test_local_mail_is_dkim_signed_and_verifies_against_the_printed_record(deployed)
+    assert changed_operations(pyinfra(env).stdout) == []
+
+
+def test_report_timings(deployed):
+    target, *_ = deployed
+    memory = target.sh("ps -C rspamd,clamd,redis-server,redis -o rss=,comm= | sort -k2").strip()
+    print(f"\ntimings: {TIMINGS}\nRSS (KiB) after the deploy:\n{memory}")
