@@ -172,10 +172,10 @@ def test_controller_passwords(deployed):
         pytest.skip("the controller listens on the target's loopback only")
     read_only, enable = env["RSPAMD_CONTROLLER_PASSWORD"], env["RSPAMD_ENABLE_PASSWORD"]
     assert _controller("/stat", read_only) == 200
-    assert _controller("/stat", "wrong-password") == 403
-    assert _controller("/stat", None) == 403
+    assert _controller("/stat", "wrong-password") in (401, 403)
+    assert _controller("/stat", None) in (401, 403)
     body = b'[10, 20, null, null, null, null]'
-    assert _controller("/saveactions", read_only, body) == 403
+    assert _controller("/saveactions", read_only, body) in (401, 403)
     assert _controller("/saveactions", enable, body) == 200
 
 
@@ -185,8 +185,9 @@ def test_second_run_changes_nothing(deployed):
     result = pyinfra(env)
     TIMINGS["no-op rerun"] = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-2000:]
-    assert changed_operations(result.stdout) == []
-    assert "Grand total" in result.stdout
+    output = result.stdout + result.stderr
+    assert "Grand total" in output
+    assert changed_operations(output) == []
 
 
 @pytest.mark.parametrize("flags", [["-v"], ["-vv"], ["--dry"], ["--diff"], ["--debug"]], ids=lambda f: f[0])
@@ -199,8 +200,13 @@ def test_no_secret_in_output(deployed, flags):
         assert secret not in output
     key = target.sh("cat /var/lib/rspamd/dkim/example.com.dkim.key")
     body = "".join(key.splitlines()[1:-1])
-    for start in range(0, len(body) - 24, 24):
-        assert body[start:start + 24] not in output
+    public = probes.dkim_public_key(target, "/var/lib/rspamd/dkim/example.com.dkim.key")
+    # The PEM also holds the public modulus, which the DNS report prints on purpose.
+    chunks = [body[i:i + 24] for i in range(0, len(body) - 24, 24)]
+    private_chunks = [c for c in chunks if c not in public]
+    assert len(private_chunks) > len(chunks) // 2
+    for chunk in private_chunks:
+        assert chunk not in output
 
 
 def test_key_files_are_private(deployed):
@@ -225,7 +231,7 @@ def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
     )
     result = pyinfra(env)
     assert result.returncode == 0, result.stdout[-3000:]
-    changed = changed_operations(result.stdout)
+    changed = changed_operations(result.stdout + result.stderr)
     assert any("milter_headers.conf" in name for name in changed)
     assert target.sh(f"grep '^LocalSocketMode' {conf}").strip() == "LocalSocketMode 660"
     assert group in target.sh("id -Gn _rspamd").split()
@@ -236,7 +242,8 @@ def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
     test_gtube_is_rejected_at_smtp(deployed)
     test_eicar_is_rejected_and_not_delivered(deployed)
     test_local_mail_is_dkim_signed_and_verifies_against_the_printed_record(deployed)
-    assert changed_operations(pyinfra(env).stdout) == []
+    rerun = pyinfra(env)
+    assert changed_operations(rerun.stdout + rerun.stderr) == []
 
 
 def test_report_timings(deployed):
