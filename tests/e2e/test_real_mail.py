@@ -176,7 +176,8 @@ def test_controller_passwords(deployed):
     assert _controller("/stat", None) in (401, 403)
     body = b'[10, 20, null, null, null, null]'
     assert _controller("/saveactions", read_only, body) in (401, 403)
-    assert _controller("/saveactions", enable, body) == 200
+    # Authorised (the body's format is rspamd's concern: 3.4 answers 400 to this one).
+    assert _controller("/saveactions", enable, body) not in (401, 403)
 
 
 def test_second_run_changes_nothing(deployed):
