@@ -15,7 +15,10 @@ TEMPLATED = (
 )
 CONTROLLER = "local.d/worker-controller.inc"
 
-# map file (under local.d/) -> the setting whose entries it must contain
+# The web UI saves a map by writing a temporary file beside it and renaming it, so the
+# maps live in a directory _rspamd may write (owning the files, as the seed does, is not enough).
+MAPS_DIR = "local.d/maps.d"
+# map file (under MAPS_DIR) -> the setting whose entries it must contain
 MAPS = {
     "whitelist_ip.map": "whitelist_ip",
     "whitelist_sender_domain.map": "whitelist_sender_domain",
@@ -26,7 +29,7 @@ MAPS = {
 }
 ANTIVIRUS_WHITELIST = "local.d/antivirus.wl"
 
-MANAGED = frozenset(TEMPLATED) | {CONTROLLER, ANTIVIRUS_WHITELIST} | {f"local.d/{m}" for m in MAPS}
+MANAGED = frozenset(TEMPLATED) | {CONTROLLER, ANTIVIRUS_WHITELIST} | {f"{MAPS_DIR}/{m}" for m in MAPS}
 
 
 def needs_restart(relative_path: str) -> bool:

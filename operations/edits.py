@@ -19,10 +19,6 @@ from mailguard import directives, dkim, rspamd_password
 from .facts import FilesMatching, FileText, GroupsOf, PostconfValues
 
 
-def _executing() -> bool:
-    return host.state.is_executing
-
-
 def _metadata_commands(path: str, current: dict | None, user: str, group: str, mode: int):
     """chown/chmod only where the file's owner or mode differ (mode as pyinfra reports it: 640)."""
     if not current or current.get("user") != user or current.get("group") != group:
@@ -31,10 +27,12 @@ def _metadata_commands(path: str, current: dict | None, user: str, group: str, m
         yield StringCommand("chmod", str(mode), path)
 
 
-def _install(content: str | bytes, path: str, owner: tuple[str, str, int] | None = None):
-    """Replace ``path`` atomically: a 0600 staging file beside it, uploaded, then moved.
+def _install(content: str | bytes, path: str, owner: tuple[str, str, int] | None = None, replace: bool = True):
+    """Write ``path`` atomically: a 0600 staging file beside it, uploaded, then moved.
 
     ``owner`` is (user, group, mode); None keeps those of the file being replaced.
+    ``replace=False`` links instead of moving: it fails rather than replace a file that
+    appeared meanwhile.
     """
     data = content.encode() if isinstance(content, str) else content
     staging = f"{path}.mailguard-new"
@@ -45,7 +43,10 @@ def _install(content: str | bytes, path: str, owner: tuple[str, str, int] | None
     else:
         user, group, mode = owner
         yield StringCommand("chown", f"{user}:{group}", staging, "&&", "chmod", str(mode), staging)
-    yield StringCommand("mv", "-f", staging, path)
+    if replace:
+        yield StringCommand("mv", "-f", staging, path)
+    else:
+        yield StringCommand("ln", staging, path, "&&", "rm", "-f", staging)
 
 
 @operation()
@@ -53,7 +54,7 @@ def directives_file(path: str, settings, disabled=()):
     """Set "Directive value" lines of an existing config file (clamd, redis) in place."""
     text = host.get_fact(FileText, path=path)
     if text is None:
-        if _executing():
+        if host.state.is_executing:
             raise OperationError(f"{path} does not exist: is its package installed?")
         yield StringCommand("true")  # the package that ships the file is installed first
         return
@@ -130,12 +131,7 @@ def dkim_key(path: str, bits: int, user: str, group: str):
             return
         yield from commands
         return
-    staging = f"{path}.mailguard-new"
-    yield StringCommand("install", "-m", "600", "/dev/null", staging)
-    yield FileUploadCommand(BytesIO(dkim.generate_private_key_pem(bits)), staging, remote_temp_filename=staging)
-    yield StringCommand("chown", f"{user}:{group}", staging)
-    # ln fails rather than replace a key that appeared meanwhile.
-    yield StringCommand("ln", staging, path, "&&", "rm", "-f", staging)
+    yield from _install(dkim.generate_private_key_pem(bits), path, (user, group, 600), replace=False)
 
 
 @operation()

@@ -12,21 +12,25 @@ from mailguard.platforms import Platform
 from .templating import render
 
 
+def _dnf_packages(name: str, packages: list[str], refresh=None):
+    return dnf.packages(name=name, packages=packages)
+
+
+def _apt_packages(name: str, packages: list[str], refresh=None):
+    if refresh is not None:
+        apt.update(name=f"{name}: refresh apt for the new repository", _if=refresh)
+    return apt.packages(name=name, packages=packages, update=True, cache_time=24 * 3600, no_recommends=True)
+
+
+# Platform.package_manager -> how packages are installed with it
+PACKAGE_INSTALLERS = {"dnf": _dnf_packages, "apt": _apt_packages}
+
+
 @deploy("Repositories and packages")
 def install(settings, platform: Platform):
-    packages = list(platform.packages)
-    if settings.antivirus:
-        packages += platform.antivirus_packages
-    changes = []
-    if platform.package_manager == "dnf":
-        dnf.packages(name="Install EPEL", packages=list(platform.prerequisite_packages))
-    else:
-        apt.packages(
-            name="Install repository prerequisites",
-            packages=list(platform.prerequisite_packages),
-            update=True,
-            cache_time=24 * 3600,
-        )
+    install_packages = PACKAGE_INSTALLERS[platform.package_manager]
+    install_packages("Install repository prerequisites", list(platform.prerequisite_packages))
+    refresh = None
     if settings.rspamd_source == "upstream":
         files.download(
             name="Download rspamd's signing key",
@@ -40,13 +44,6 @@ def install(settings, platform: Platform):
             dest=platform.rspamd_repo_file,
             mode="644",
         )
-        changes.append(repo)
-    if platform.package_manager == "dnf":
-        changes.append(dnf.packages(name="Install rspamd, redis and ClamAV", packages=packages))
-    else:
-        if settings.rspamd_source == "upstream":
-            apt.update(name="Refresh apt after adding rspamd's repository", _if=lambda: repo.did_change())
-        changes.append(
-            apt.packages(name="Install rspamd, redis and ClamAV", packages=packages, no_recommends=True)
-        )
-    return changes
+        refresh = repo.did_change
+    packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
+    install_packages("Install rspamd, redis and ClamAV", packages, refresh=refresh)

@@ -24,7 +24,7 @@ def configure(settings, platform: Platform):
     for relative in rspamd_config.TEMPLATED:
         op = files.put(
             name=f"rspamd: {relative}",
-            src=StringIO(render(f"rspamd/{relative}.j2", settings=settings, platform=platform)),
+            src=StringIO(render(f"rspamd/{relative}.j2", settings=settings, platform=platform, maps_dir=rspamd_config.MAPS_DIR)),
             dest=f"{conf_dir}/{relative}",
             user="root",
             group="root",
@@ -52,11 +52,18 @@ def configure(settings, platform: Platform):
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
+    files.directory(
+        name=f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI",
+        path=f"{conf_dir}/{rspamd_config.MAPS_DIR}",
+        user=user,
+        group=group,
+        mode="755",
+    )
     for map_name, setting in rspamd_config.MAPS.items():
         reload_on.append(
             edits.map_file(
-                name=f"rspamd: map local.d/{map_name}",
-                path=f"{conf_dir}/local.d/{map_name}",
+                name=f"rspamd: map {rspamd_config.MAPS_DIR}/{map_name}",
+                path=f"{conf_dir}/{rspamd_config.MAPS_DIR}/{map_name}",
                 entries=list(getattr(settings, setting)),
                 user=user,
                 group=group,

@@ -195,7 +195,7 @@ def plan(model: HostModel, mail_settings: dict, env: dict[str, str], config: Con
                 ifs = ifs if isinstance(ifs, list) else [ifs] if ifs else []
                 skipped = not all(condition() for condition in ifs)
                 commands = [] if skipped else [_command(c) for c in op_data.command_generator()]
-                op_data.operation_meta.set_complete(bool(True), commands, CommandOutput([]))
+                op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
                 result.append(PlannedOp(next(iter(meta.names)), commands))
     return result
 

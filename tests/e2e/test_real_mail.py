@@ -7,6 +7,7 @@ reachable as MAIL_SMTP_HOST. The tests run in file order: deploy, mail checks, r
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -155,33 +156,46 @@ def test_subdomain_of_blacklisted_parent_is_caught(deployed):
     assert "BLACKLIST_SENDER_DOMAIN_MULTI" in log, log
 
 
-def _controller(path: str, password: str | None, data: bytes | None = None) -> int:
+def _controller(path: str, password: str | None, data: bytes | None = None, headers: dict | None = None):
+    """(HTTP status, body) of a request to the controller, as the web UI makes it."""
     request = urllib.request.Request(f"http://127.0.0.1:11334{path}", data=data, method="POST" if data else "GET")
-    if password:
-        request.add_header("Password", password)
+    for name, value in {**({"Password": password} if password else {}), **(headers or {})}.items():
+        request.add_header(name, value)
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
+            return response.status, response.read()
     except urllib.error.HTTPError as error:
-        return error.code
+        return error.code, error.read()
 
 
 def test_controller_passwords(deployed):
-    _target, env, *_ = deployed
+    target, env, *_ = deployed
     if os.environ.get("MAIL_HOST"):
         pytest.skip("the controller listens on the target's loopback only")
     read_only, enable = env["RSPAMD_CONTROLLER_PASSWORD"], env["RSPAMD_ENABLE_PASSWORD"]
-    assert _controller("/stat", read_only) == 200
-    assert _controller("/stat", "wrong-password") in (401, 403)
-    assert _controller("/stat", None) in (401, 403)
-    body = b'[10, 20, null, null, null, null]'
-    assert _controller("/saveactions", read_only, body) in (401, 403)
-    # Authorised (the body's format is rspamd's concern: 3.4 answers 400 to this one).
-    assert _controller("/saveactions", enable, body) not in (401, 403)
+    status, body = _controller("/stat", read_only)
+    assert status == 200 and json.loads(body)["read_only"] is True
+    status, body = _controller("/stat", enable)
+    assert status == 200 and json.loads(body)["read_only"] is False
+    # Loopback is no longer trusted (secure_ip = []): no password, no answer.
+    assert _controller("/stat", "wrong-password")[0] in (401, 403)
+    assert _controller("/stat", None)[0] in (401, 403)
+
+    # Change a setting as the web UI does: save the blacklist map.
+    maps = json.loads(_controller("/maps", read_only)[1])
+    path = "/etc/rspamd/local.d/maps.d/blacklist_sender_email.map"
+    [map_id] = [str(m["map"]) for m in maps if m["uri"] == path]
+    before = target.sh(f"cat {path}")
+    edited = (before + "webui@added.example.net\n").encode()
+    assert _controller("/savemap", read_only, edited, {"Map": map_id})[0] in (401, 403)
+    assert target.sh(f"cat {path}") == before
+    status, body = _controller("/savemap", enable, edited, {"Map": map_id})
+    assert status == 200, body
+    assert target.sh(f"cat {path}") == edited.decode()
 
 
 def test_second_run_changes_nothing(deployed):
-    _target, env, *_ = deployed
+    target, env, *_ = deployed
     started = time.monotonic()
     result = pyinfra(env)
     TIMINGS["no-op rerun"] = time.monotonic() - started
@@ -189,6 +203,8 @@ def test_second_run_changes_nothing(deployed):
     output = result.stdout + result.stderr
     assert "Grand total" in output
     assert changed_operations(output) == []
+    if not os.environ.get("MAIL_HOST"):  # the web UI's edit (test_controller_passwords) is kept
+        assert "webui@added.example.net" in target.sh("cat /etc/rspamd/local.d/maps.d/blacklist_sender_email.map")
 
 
 @pytest.mark.parametrize("flags", [["-v"], ["-vv"], ["--dry"], ["--diff"], ["--debug"]], ids=lambda f: f[0])
@@ -227,7 +243,7 @@ def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
         "rm /etc/rspamd/local.d/milter_headers.conf; "
         f"gpasswd -d _rspamd {group} >/dev/null; "
         "postconf -e milter_default_action=tempfail; "
-        "echo handadded@web.example.net >> /etc/rspamd/local.d/blacklist_sender_email.map; "
+        "echo handadded@web.example.net >> /etc/rspamd/local.d/maps.d/blacklist_sender_email.map; "
         "systemctl stop rspamd"
     )
     result = pyinfra(env)
@@ -238,7 +254,7 @@ def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
     assert group in target.sh("id -Gn _rspamd").split()
     assert target.sh("postconf -h milter_default_action").strip() == "accept"
     assert target.sh("systemctl is-active rspamd").strip() == "active"
-    assert "handadded@web.example.net" in target.sh("cat /etc/rspamd/local.d/blacklist_sender_email.map")
+    assert "handadded@web.example.net" in target.sh("cat /etc/rspamd/local.d/maps.d/blacklist_sender_email.map")
     assert target.sh("sha256sum /var/lib/rspamd/dkim/example.com.dkim.key") == key_before
     test_gtube_is_rejected_at_smtp(deployed)
     test_eicar_is_rejected_and_not_delivered(deployed)
@@ -248,6 +264,8 @@ def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
 
 
 def test_report_timings(deployed):
-    target, *_ = deployed
+    target, env, *_ = deployed
+    debug = pyinfra(env, "--debug")
+    TIMINGS["no-op rerun remote commands"] = (debug.stdout + debug.stderr).count("Command exit status:")
     memory = target.sh("ps -C rspamd,clamd,redis-server,redis -o rss=,comm= | sort -k2").strip()
     print(f"\ntimings: {TIMINGS}\nRSS (KiB) after the deploy:\n{memory}")

@@ -16,7 +16,7 @@ def by_name(ops):
 
 def test_fresh_host_gets_the_full_plan():
     ops = by_name(plan(HostModel.load("almalinux9", "fresh"), SETTINGS, PASSWORDS))
-    assert ops["Repositories and packages | Install EPEL"].commands == ["dnf install -y epel-release"]
+    assert ops["Repositories and packages | Install repository prerequisites"].commands == ["dnf install -y epel-release"]
     assert ops["Repositories and packages | Install rspamd, redis and ClamAV"].commands == [
         "dnf install -y rspamd redis openssl clamav clamd clamav-freshclam"
     ]
@@ -30,9 +30,14 @@ def test_fresh_host_gets_the_full_plan():
     assert 'servers = "/run/clamd.scan/clamd.sock";' in av and 'action = "reject";' in av
     dmarc = ops["rspamd configuration | rspamd: local.d/dmarc.conf"].uploads()["/etc/rspamd/local.d/dmarc.conf"].decode()
     assert "reporting {" in dmarc and "send_reports =" not in dmarc
-    blacklist = ops["rspamd configuration | rspamd: map local.d/blacklist_sender_email.map"]
+    blacklist = ops["rspamd configuration | rspamd: map local.d/maps.d/blacklist_sender_email.map"]
     assert b"spam@bad.example.net\n" in blacklist.uploads().values()
     assert "chown _rspamd:_rspamd" in " ".join(c for c in blacklist.commands if isinstance(c, str))
+    # The web UI saves a map through a temporary file beside it: _rspamd must own the directory.
+    maps_dir = ops["rspamd configuration | rspamd: local.d/maps.d/ writable by the web UI"].commands
+    assert "chown _rspamd:_rspamd /etc/rspamd/local.d/maps.d" in maps_dir
+    multimap = ops["rspamd configuration | rspamd: local.d/multimap.conf"].uploads()["/etc/rspamd/local.d/multimap.conf"].decode()
+    assert 'map = "${LOCAL_CONFDIR}/local.d/maps.d/blacklist_sender_email.map";' in multimap
     key_op = ops["DKIM keys | DKIM: key for example.com (selector dkim)"]
     [(staging, pem)] = key_op.uploads().items()
     assert staging.startswith("/var/lib/rspamd/dkim/") and pem.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
@@ -91,7 +96,7 @@ def test_drift_is_put_back_and_only_its_service_restarts():
     converge(model, SETTINGS, PASSWORDS)
     key_before = model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["text"]
     model.files["/etc/rspamd/local.d/multimap.conf"]["text"] += "# hand edit\n"
-    model.files["/etc/rspamd/local.d/blacklist_sender_email.map"]["text"] += "added@web.ui.example\n"
+    model.files["/etc/rspamd/local.d/maps.d/blacklist_sender_email.map"]["text"] += "added@web.ui.example\n"
     ops = by_name(plan(model, SETTINGS, PASSWORDS))
     changed = {name for name, op in ops.items() if op.changes}
     assert changed == {
@@ -101,7 +106,7 @@ def test_drift_is_put_back_and_only_its_service_restarts():
     }
     assert "systemctl reload-or-restart rspamd" in ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands[0]
     apply(model, list(ops.values()))
-    assert "added@web.ui.example" in model.files["/etc/rspamd/local.d/blacklist_sender_email.map"]["text"]
+    assert "added@web.ui.example" in model.files["/etc/rspamd/local.d/maps.d/blacklist_sender_email.map"]["text"]
     assert model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["text"] == key_before
 
 
