@@ -20,6 +20,7 @@ from pathlib import Path
 import dkim as dkimpy
 import pytest
 
+from mailguard import platforms
 from mailguard import settings as settings_module
 from mailguard.targets import read_settings_file
 from sandbox import host as sandbox
@@ -236,8 +237,11 @@ def test_key_files_are_private(deployed):
 def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
     target, env, *_ = deployed
     key_before = target.sh("sha256sum /var/lib/rspamd/dkim/example.com.dkim.key")
-    conf = "/etc/clamav/clamd.conf" if "debian" in target.sh("cat /etc/os-release") else "/etc/clamd.d/scan.conf"
-    group = "clamav" if conf.startswith("/etc/clamav") else "virusgroup"
+    release = dict(
+        line.split("=", 1) for line in target.sh("cat /etc/os-release").splitlines() if "=" in line
+    )
+    platform = platforms.for_os_release(release["ID"].strip('"'), release["VERSION_ID"].strip('"'))
+    conf, group = platform.clamd_conf, platform.clamd_socket_group
     target.sh(
         f"sed -i 's/^LocalSocketMode .*/LocalSocketMode 666/' {conf}; "
         "rm /etc/rspamd/local.d/milter_headers.conf; "
