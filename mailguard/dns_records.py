@@ -1,12 +1,19 @@
-"""The DNS records an admin must publish for the deployed server."""
+"""The DNS records an admin must publish for the deployed server.
+
+``Expected`` is everything the records depend on (from the settings and the DKIM public keys
+read off the host).  It is written to JSON so that the live check (``mailguard.dnscheck``) and
+automation can work without the host.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+import json
+from dataclasses import asdict, dataclass, field
 
 from . import dkim
-from .settings import Settings
+
+PENDING_KEY = "<key not generated yet>"
 
 
 @dataclass(frozen=True)
@@ -15,29 +22,75 @@ class Record:
     type: str
     value: str
     purpose: str
+    kind: str  # what the live check compares: A, AAAA, PTR, MX, SPF, DKIM, DMARC
 
     @property
     def strings(self) -> list[str]:
         """A TXT value's character-strings as served (others: the value itself)."""
         return dkim.split_txt(self.value) if self.type == "TXT" else [self.value]
 
-
-def spf_value(settings: Settings) -> str:
-    parts = ["v=spf1"]
-    if settings.server_ipv4:
-        parts.append(f"ip4:{settings.server_ipv4}")
-    if settings.server_ipv6:
-        parts.append(f"ip6:{settings.server_ipv6}")
-    parts.append(settings.spf_all)
-    return " ".join(parts)
+    @property
+    def rdata(self) -> str:
+        """The value as written in a zone file."""
+        if self.type != "TXT":
+            return self.value
+        return " ".join('"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"' for s in self.strings)
 
 
-def dmarc_value(settings: Settings) -> str:
-    parts = ["v=DMARC1", f"p={settings.dmarc_policy}"]
-    if settings.dmarc_rua:
-        parts.append("rua=" + ",".join(f"mailto:{a}" for a in settings.dmarc_rua))
-    if settings.dmarc_ruf:
-        parts.append("ruf=" + ",".join(f"mailto:{a}" for a in settings.dmarc_ruf))
+@dataclass(frozen=True)
+class Expected:
+    domains: tuple[str, ...]
+    mail_hostname: str
+    addresses: tuple[str, ...]  # the server's public IPv4 and/or IPv6
+    spf_all: str
+    dkim_selector: str
+    dkim_keys: dict[str, str | None] = field(hash=False)  # domain -> p= value (None: no key yet)
+    dmarc_policy: str = "quarantine"
+    dmarc_rua: tuple[str, ...] = ()
+    dmarc_ruf: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings, dkim_keys: dict[str, str | None]) -> "Expected":
+        return cls(
+            domains=tuple(settings.domains),
+            mail_hostname=settings.mail_hostname,
+            addresses=tuple(a for a in (settings.server_ipv4, settings.server_ipv6) if a),
+            spf_all=settings.spf_all,
+            dkim_selector=settings.dkim_selector,
+            dkim_keys={d: dkim_keys.get(d) for d in settings.domains},
+            dmarc_policy=settings.dmarc_policy,
+            dmarc_rua=tuple(settings.dmarc_rua),
+            dmarc_ruf=tuple(settings.dmarc_ruf),
+        )
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["records"] = [asdict(r) | {"strings": r.strings} for r in records(self)]
+        return json.dumps(data, indent=2) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str) -> "Expected":
+        data = json.loads(text)
+        data.pop("records", None)
+        for name in ("domains", "addresses", "dmarc_rua", "dmarc_ruf"):
+            data[name] = tuple(data[name])
+        return cls(**data)
+
+    def dkim_name(self, domain: str) -> str:
+        return f"{self.dkim_selector}._domainkey.{domain}"
+
+
+def spf_value(expected: Expected) -> str:
+    mechanisms = [f"ip{ipaddress.ip_address(a).version}:{a}" for a in expected.addresses]
+    return " ".join(["v=spf1", *mechanisms, expected.spf_all])
+
+
+def dmarc_value(expected: Expected) -> str:
+    parts = ["v=DMARC1", f"p={expected.dmarc_policy}"]
+    if expected.dmarc_rua:
+        parts.append("rua=" + ",".join(f"mailto:{a}" for a in expected.dmarc_rua))
+    if expected.dmarc_ruf:
+        parts.append("ruf=" + ",".join(f"mailto:{a}" for a in expected.dmarc_ruf))
     return "; ".join(parts)
 
 
@@ -45,31 +98,50 @@ def ptr_name(address: str) -> str:
     return ipaddress.ip_address(address).reverse_pointer
 
 
-def records(settings: Settings, dkim_public_keys: dict[str, str | None]) -> list[Record]:
-    """All records, per domain; ``dkim_public_keys`` maps domain -> p= value (None: not yet known)."""
+def records(expected: Expected) -> list[Record]:
     out: list[Record] = []
-    host = settings.mail_hostname
-    for address, rtype in ((settings.server_ipv4, "A"), (settings.server_ipv6, "AAAA")):
-        if address:
-            out.append(Record(host, rtype, address, "the mail host's address"))
-            out.append(Record(ptr_name(address), "PTR", host, "reverse DNS: set it at the VPS provider"))
-    for domain in settings.domains:
-        out.append(Record(domain, "MX", f"10 {host}", "where mail for the domain goes"))
-        out.append(Record(domain, "TXT", spf_value(settings), "SPF: the servers allowed to send"))
-        public = dkim_public_keys.get(domain)
-        value = dkim.txt_value(public) if public else "v=DKIM1; k=rsa; p=<key not generated yet>"
-        out.append(Record(f"{settings.dkim_selector}._domainkey.{domain}", "TXT", value, "DKIM public key"))
-        out.append(Record(f"_dmarc.{domain}", "TXT", dmarc_value(settings), "DMARC policy and report addresses"))
+    host = expected.mail_hostname
+    for address in expected.addresses:
+        rtype = "A" if ipaddress.ip_address(address).version == 4 else "AAAA"
+        out.append(Record(host, rtype, address, "the mail host's address", rtype))
+        out.append(Record(ptr_name(address), "PTR", host, "reverse DNS: set it at the VPS provider", "PTR"))
+    for domain in expected.domains:
+        out.append(Record(domain, "MX", f"10 {host}", "where mail for the domain goes", "MX"))
+        out.append(Record(domain, "TXT", spf_value(expected), "SPF: the servers allowed to send", "SPF"))
+        public = expected.dkim_keys.get(domain)
+        out.append(Record(expected.dkim_name(domain), "TXT", dkim.txt_value(public or PENDING_KEY), "DKIM public key", "DKIM"))
+        out.append(Record(f"_dmarc.{domain}", "TXT", dmarc_value(expected), "DMARC policy and report addresses", "DMARC"))
     return out
 
 
 def table(records_: list[Record]) -> str:
     lines = []
     for record in records_:
-        if record.type == "TXT":
-            value = " ".join(f'"{s}"' for s in record.strings)
-        else:
-            value = record.value
-        lines.append(f"{record.name:<40} {record.type:<5} {value}")
+        lines.append(f"{record.name:<40} {record.type:<5} {record.rdata}")
         lines.append(f"{'':<40} {'':<5} ; {record.purpose}")
     return "\n".join(lines)
+
+
+def in_zone(name: str, zone: str) -> bool:
+    return name == zone or name.endswith("." + zone)
+
+
+def zone_snippet(expected: Expected, domain: str) -> str:
+    """BIND zone-file lines for ``domain`` with absolute names: paste into the domain's zone.
+
+    Records that live in other zones (the PTR, a mail host under another domain) are
+    given as comments, so the snippet loads into the domain's zone as written.
+    """
+    lines = [f"; mailguard: records to publish in the zone {domain}."]
+    for record in records(expected):
+        line = f"{record.name}. IN {record.type} {record.rdata}"
+        if record.type == "MX":
+            line = f"{record.name}. IN MX {record.value}."
+        elif record.type == "PTR":
+            line = f"{record.name}. IN PTR {record.value}."
+        if in_zone(record.name, domain) and record.type != "PTR":
+            lines.append(line)
+        elif record.kind in ("A", "AAAA", "PTR"):
+            where = "at the VPS provider" if record.type == "PTR" else "in the zone that holds it"
+            lines.append(f"; {where}: {line}")
+    return "\n".join(lines) + "\n"

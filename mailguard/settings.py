@@ -143,6 +143,28 @@ def _optional_score(value):
     return None if value is None else _score(value)
 
 
+def _optional_any_ip(value):
+    if value is None:
+        return None
+    try:
+        ipaddress.ip_address(value)
+    except (ValueError, TypeError):
+        return f"is not an IP address: {value!r}"
+    return None
+
+
+def _port(value):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+        return f"must be a port number (1-65535), got {value!r}"
+    return None
+
+
+def _positive(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return f"must be a positive number, got {value!r}"
+    return None
+
+
 def _map_entries(pattern: Callable[[str], bool], what: str):
     def check(value):
         if not isinstance(value, list):
@@ -206,6 +228,12 @@ OPTIONS: tuple[Option, ...] = (
     Option("dmarc_report_org_name", "text", lambda v: v["domains"][0].upper(),
            "Organisation name in the DMARC reports we send.",
            lambda x: None if isinstance(x, str) and x.strip() and '"' not in x else f"must be non-empty text without quotes, got {x!r}"),
+    Option("dns_check", "bool", True,
+           "At the end of the deploy, ask the zones' authoritative servers whether the records are right (warns only).", _bool),
+    Option("dns_resolver", "IP or null", None,
+           "Resolver used to find the zones and their name servers; null: the system's.", _optional_any_ip),
+    Option("dns_port", "integer", 53, "Port of every DNS server asked (53; another port is for test servers).", _port),
+    Option("dns_timeout", "number", 3.0, "Seconds to wait for each DNS answer.", _positive),
     Option("add_header_score", "number", 10.0, "Score from which a message gets the spam headers (add_header).", _score),
     Option("greylist_score", "number", 20.0, "Score from which a message is greylisted (4xx, retried).", _score),
     Option("reject_score", "number or null", None, "Score from which a message is rejected; null disables reject (the seed).", _optional_score),
@@ -250,6 +278,10 @@ class Settings:
     dmarc_reporting: bool
     dmarc_report_email: str
     dmarc_report_org_name: str
+    dns_check: bool
+    dns_resolver: str | None
+    dns_port: int
+    dns_timeout: float
     add_header_score: float
     greylist_score: float
     reject_score: float | None
@@ -305,7 +337,7 @@ def load(data: dict[str, Any] | None, env: dict[str, str] | None = None) -> Sett
     for option in OPTIONS:
         if option.name in data:
             value = data[option.name]
-            if option.check in (_score, _optional_score) and isinstance(value, int) and not isinstance(value, bool):
+            if option.check in (_score, _optional_score, _positive) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
         elif callable(option.default):
             try:

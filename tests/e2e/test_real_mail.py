@@ -20,7 +20,12 @@ from pathlib import Path
 import dkim as dkimpy
 import pytest
 
+import dns.message
+import dns.query
+
+import nsd
 from mailguard import platforms
+from mailguard.dns_records import Expected, ptr_name
 from mailguard import settings as settings_module
 from mailguard.targets import read_settings_file
 from sandbox import host as sandbox
@@ -39,7 +44,7 @@ def _skip_reason() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def target():
+def target(dns_dir):
     reason = _skip_reason()
     if reason:
         if os.environ.get("CI"):
@@ -50,17 +55,23 @@ def target():
         if os.environ.get("MAIL_SSH_KEY"):
             ssh += ["-i", os.environ["MAIL_SSH_KEY"]]
         ssh.append(f"{os.environ.get('MAIL_SSH_USER', 'root')}@{os.environ['MAIL_HOST']}")
-        yield probes.Target(ssh=ssh, smtp_host=os.environ.get("MAIL_SMTP_HOST", os.environ["MAIL_HOST"])), dict(os.environ)
+        env = {**os.environ, "MAIL_DNS_DIR": str(dns_dir)}
+        yield probes.Target(ssh=ssh, smtp_host=os.environ.get("MAIL_SMTP_HOST", os.environ["MAIL_HOST"])), env
         return
     sandbox.down()  # a fresh host: the first run starts from Debian + Postfix only
     state = sandbox.up()
-    env = {**os.environ, **sandbox.secrets_env()}
+    env = {**os.environ, **sandbox.secrets_env(), "MAIL_DNS_DIR": str(dns_dir)}
     yield probes.Target(ssh=sandbox.ssh_command(state, "")[:-1]), env
     sandbox.down()
 
 
-def pyinfra(env: dict, *args: str) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).parent / "pyinfra"), "-y", "inventory.py", "deploy.py", *args]
+@pytest.fixture(scope="module")
+def dns_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("dns-records")
+
+
+def pyinfra(env: dict, *args: str, deploy: str = "deploy.py") -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "pyinfra"), "-y", "inventory.py", deploy, *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -125,6 +136,65 @@ def test_local_mail_is_dkim_signed_and_verifies_against_the_printed_record(deplo
     raw = probes.raw_delivered(target, "bob", sent.token)
     assert b"DKIM-Signature:" in raw
     assert dkimpy.verify(raw, dnsfunc=lambda name, timeout=5: printed)
+
+
+@pytest.fixture(scope="module")
+def served_zone(deployed, dns_dir, tmp_path_factory):
+    """The zone snippet the deploy wrote, loaded as written into a real NSD, plus the reverse zone."""
+    reason = nsd.available()
+    if reason:
+        pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
+    [records_file] = dns_dir.glob("*/records.json")
+    expected = Expected.from_json(records_file.read_text())
+    domain = expected.domains[0]
+    zones = {domain: nsd.soa_header(domain, [f"ns1.{domain}"]) + f"ns1 IN A {nsd.ADDRESS}\n"
+             + (records_file.parent / f"{domain}.zone").read_text()}
+    for address in expected.addresses:
+        reverse = ptr_name(address)
+        zone = reverse.split(".", 1)[1]
+        zones[zone] = nsd.soa_header(zone, [f"ns1.{domain}"]) + f"{reverse}. IN PTR {expected.mail_hostname}.\n"
+    server = nsd.Nsd(tmp_path_factory.mktemp("nsd"))
+    server.start(zones)
+    yield records_file, expected
+    server.stop()
+
+
+def test_written_records_load_into_a_dns_server_and_pass_the_live_check(deployed, served_zone):
+    records_file, _ = served_zone
+    result = subprocess.run([sys.executable, "-m", "mailguard.dnscheck", str(records_file), "--resolver", nsd.ADDRESS,
+                             "--port", str(nsd.PORT), "--timeout", "1"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "6 of 6 records ok" in result.stdout and "forward-confirmed" in result.stdout
+
+
+def test_dkim_signature_verifies_against_the_record_served_by_dns(deployed, served_zone):
+    target, *_ = deployed
+    sent = send(target, "alice@example.com", client_ip=None, body="verified against real DNS")
+    assert sent.accepted
+    assert probes.delivered(target, "bob", sent.token) is not None
+    raw = probes.raw_delivered(target, "bob", sent.token)
+    asked = []
+
+    def from_nsd(name, timeout=5):
+        asked.append(name)
+        query = dns.message.make_query(name.decode().rstrip("."), "TXT")
+        response = dns.query.udp(query, nsd.ADDRESS, timeout=timeout, port=nsd.PORT)
+        return b"".join(b"".join(rdata.strings) for rrset in response.answer for rdata in rrset)
+
+    assert dkimpy.verify(raw, dnsfunc=from_nsd)
+    assert asked == [b"dkim._domainkey.example.com."]
+
+
+def test_dns_report_changes_nothing_and_runs_the_check(deployed, served_zone, tmp_path):
+    _target, env, *_ = deployed
+    settings_file = Path(os.environ.get("MAIL_SETTINGS") or ROOT / "sandbox" / "settings.toml")
+    override = tmp_path / "settings.toml"
+    override.write_text(settings_file.read_text().replace("dns_check = false", "")
+                        + f'dns_check = true\ndns_resolver = "{nsd.ADDRESS}"\ndns_port = {nsd.PORT}\n')
+    result = pyinfra({**env, "MAIL_SETTINGS": str(override)}, deploy="dns_report.py")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "6 of 6 records ok" in result.stdout, result.stdout[-3000:]
+    assert changed_operations(result.stdout + result.stderr) == []
 
 
 def test_inbound_mail_is_arc_sealed(deployed):

@@ -1,0 +1,18 @@
+"""The DNS records for the deployed host, without changing it: `pyinfra -y inventory.py dns_report.py`.
+
+Reads the DKIM public keys off the host, prints the records, writes the zone snippets and
+records.json (MAIL_DNS_DIR, default dns-records/<host>/) and, with dns_check, asks the live DNS.
+"""
+
+import os
+import sys
+
+from pyinfra import host
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from mailguard import settings as settings_module  # noqa: E402
+from operations import dns, preflight  # noqa: E402
+
+settings = settings_module.load(host.data.get("mail_settings"))
+dns.report(settings, preflight.detect_platform())

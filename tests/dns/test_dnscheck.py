@@ -1,0 +1,237 @@
+"""The live DNS check against a real authoritative server (NSD) serving zones right and wrong.
+
+NSD on 127.0.53.1:5300 is authoritative for ``test.`` and for one zone per scenario; it also
+serves as the resolver that finds the zones.  ``ns0.test`` (127.0.53.2) never answers,
+``ns3.test`` answers REFUSED and ``ns4.test`` SERVFAIL.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+import nsd
+from mailguard import dkim, dnscheck, dns_records
+from mailguard.dns_records import Expected
+
+reason = nsd.available()
+pytestmark = pytest.mark.skipif(bool(reason), reason=reason or "")
+
+IP = "192.0.2.25"
+HOST = "mail.good.test"
+TIMEOUT = 0.5
+
+
+def expected_for(domain: str, key: str, **changes) -> Expected:
+    base = Expected(domains=(domain,), mail_hostname=HOST, addresses=(IP,), spf_all="-all", dkim_selector="dkim",
+                    dkim_keys={domain: key}, dmarc_policy="quarantine", dmarc_rua=(f"postmaster@{domain}",),
+                    dmarc_ruf=())
+    return dataclasses.replace(base, **changes)
+
+
+def key_b64(bits: int = 2048) -> str:
+    return dkim.public_key_b64(dkim.generate_private_key_pem(bits))
+
+
+@pytest.fixture(scope="module")
+def keys():
+    return {"host": key_b64(), "other": key_b64()}
+
+
+def without(snippet: str, *needles: str) -> str:
+    return "\n".join(line for line in snippet.splitlines() if not any(n in line for n in needles)) + "\n"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, keys):
+    """Zones for every scenario, loaded into a running NSD; yields the zone texts."""
+    ns = ["ns1.test"]
+    host_key, other_key = keys["host"], keys["other"]
+    good = expected_for("good.test", host_key)
+    zones = {
+        "test": nsd.soa_header("test", ns) + "\n".join([
+            f"ns1 IN A {nsd.ADDRESS}", "ns0 IN A 127.0.53.2", "ns3 IN A 127.0.53.3", "ns4 IN A 127.0.53.4"]) + "\n",
+        "2.0.192.in-addr.arpa": nsd.soa_header("2.0.192.in-addr.arpa", ns) + f"25 IN PTR {HOST}.\n",
+        # Everything right: the deploy's own snippet, as written.
+        "good.test": nsd.soa_header("good.test", ns) + dns_records.zone_snippet(good, "good.test"),
+        # The DNS has another key than the host.
+        "stale.test": nsd.soa_header("stale.test", ns)
+        + dns_records.zone_snippet(expected_for("stale.test", other_key), "stale.test"),
+        # SPF lacks the address, but a domain it includes (in another zone) has it.
+        "include.test": nsd.soa_header("include.test", ns)
+        + without(dns_records.zone_snippet(expected_for("include.test", host_key), "include.test"), "v=spf1")
+        + 'include.test. IN TXT "v=spf1 include:_spf.provider.test mx:provider.test -all"\n',
+        "provider.test": nsd.soa_header("provider.test", ns)
+        + '_spf IN TXT "v=spf1 ip4:203.0.113.0/24 include:_spf2.provider.test ~all"\n'
+        + '_spf2 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"\n',
+        # SPF lacks the address, softfails it.
+        "lacking.test": nsd.soa_header("lacking.test", ns)
+        + without(dns_records.zone_snippet(expected_for("lacking.test", host_key), "lacking.test"), "v=spf1")
+        + 'lacking.test. IN TXT "v=spf1 ip4:203.0.113.5 ~all"\n',
+        # SPF that never ends: more than 10 lookups.
+        "loop.test": nsd.soa_header("loop.test", ns)
+        + without(dns_records.zone_snippet(expected_for("loop.test", host_key), "loop.test"), "v=spf1")
+        + 'loop.test. IN TXT "v=spf1 include:loop.test -all"\n',
+        # The DKIM value split at odd places into many strings.
+        "split.test": nsd.soa_header("split.test", ns)
+        + without(dns_records.zone_snippet(expected_for("split.test", host_key), "split.test"), "_domainkey")
+        + "dkim._domainkey.split.test. IN TXT "
+        + " ".join(f'"{part}"' for part in dkim.split_txt(dkim.txt_value(host_key), 61)) + "\n",
+        # No DMARC record.
+        "nodmarc.test": nsd.soa_header("nodmarc.test", ns)
+        + without(dns_records.zone_snippet(expected_for("nodmarc.test", host_key), "nodmarc.test"), "_dmarc"),
+        # A DMARC record with another policy.
+        "weakdmarc.test": nsd.soa_header("weakdmarc.test", ns)
+        + without(dns_records.zone_snippet(expected_for("weakdmarc.test", host_key), "weakdmarc.test"), "_dmarc")
+        + '_dmarc.weakdmarc.test. IN TXT "v=DMARC1; p=none; rua=mailto:postmaster@weakdmarc.test"\n',
+        # The first name server never answers; the second does.
+        "slow.test": nsd.soa_header("slow.test", ["ns0.test", "ns1.test"])
+        + dns_records.zone_snippet(expected_for("slow.test", host_key), "slow.test"),
+        # The only name server never answers / refuses / fails.
+        "dead.test": nsd.soa_header("dead.test", ["ns0.test"]),
+        "lame.test": nsd.soa_header("lame.test", ["ns3.test"]),
+        "broken.test": nsd.soa_header("broken.test", ["ns4.test"]),
+    }
+    server = nsd.Nsd(tmp_path_factory.mktemp("nsd"))
+    peers = [nsd.Misbehaving("127.0.53.2"), nsd.Misbehaving("127.0.53.3", rcode=nsd.REFUSED),
+             nsd.Misbehaving("127.0.53.4", rcode=nsd.SERVFAIL)]
+    server.start(zones)
+    yield zones
+    server.stop()
+    for peer in peers:
+        peer.close()
+
+
+def run_check(expected: Expected) -> tuple[dict[str, dnscheck.Finding], list[str]]:
+    resolver = dnscheck.Authoritative(nsd.ADDRESS, nsd.PORT, TIMEOUT)
+    findings = dnscheck.check(expected, resolver)
+    return {f.record.kind: f for f in findings}, resolver.notes
+
+
+def statuses(findings) -> dict[str, str]:
+    return {kind: f.status for kind, f in findings.items()}
+
+
+def test_everything_right(world, keys):
+    findings, notes = run_check(expected_for("good.test", keys["host"]))
+    assert statuses(findings) == dict.fromkeys(["A", "PTR", "MX", "SPF", "DKIM", "DMARC"], "ok"), findings
+    assert "forward-confirmed" in findings["PTR"].detail
+    assert "ip4:192.0.2.25" in findings["SPF"].detail
+    assert notes == []
+
+
+def test_stale_dkim_key_is_wrong_with_the_value_to_publish(world, keys):
+    expected = expected_for("stale.test", keys["host"])
+    findings, _ = run_check(expected)
+    assert findings["DKIM"].status == "wrong"
+    assert "another key" in findings["DKIM"].detail
+    assert {k: v for k, v in statuses(findings).items() if k != "DKIM"} == dict.fromkeys(["A", "PTR", "MX", "SPF", "DMARC"], "ok")
+    text = dnscheck.report(list(findings.values()), [])
+    publish = [line for line in text.splitlines() if "publish: dkim._domainkey.stale.test." in line]
+    assert publish and "".join(publish[0].split('"')[1::2]).endswith(keys["host"])
+
+
+def test_spf_authorised_through_include(world, keys):
+    findings, _ = run_check(expected_for("include.test", keys["host"]))
+    assert findings["SPF"].status == "ok", findings["SPF"]
+    assert "_spf2.provider.test" in findings["SPF"].detail
+
+
+def test_spf_lacking_the_address_is_wrong(world, keys):
+    findings, _ = run_check(expected_for("lacking.test", keys["host"]))
+    assert findings["SPF"].status == "wrong"
+    assert "softfail" in findings["SPF"].detail and "~all" in findings["SPF"].detail
+
+
+def test_spf_over_the_lookup_limit_is_a_permerror(world, keys):
+    findings, _ = run_check(expected_for("loop.test", keys["host"]))
+    assert findings["SPF"].status == "wrong"
+    assert "more than 10 DNS lookups" in findings["SPF"].detail
+
+
+def test_dkim_split_into_many_strings_matches(world, keys):
+    findings, _ = run_check(expected_for("split.test", keys["host"]))
+    assert findings["DKIM"].status == "ok", findings["DKIM"]
+    assert int(findings["DKIM"].detail.split("(")[1].split()[0]) > 2
+
+
+def test_missing_dmarc_and_wrong_policy(world, keys):
+    findings, _ = run_check(expected_for("nodmarc.test", keys["host"]))
+    assert findings["DMARC"].status == "missing"
+    assert statuses(findings)["DKIM"] == "ok"
+    findings, _ = run_check(expected_for("weakdmarc.test", keys["host"]))
+    assert findings["DMARC"].status == "wrong"
+    assert "p=none, expected p=quarantine" in findings["DMARC"].detail
+
+
+def test_domain_that_does_not_exist(world, keys):
+    findings, _ = run_check(expected_for("nosuch.test", keys["host"]))
+    for kind in ("MX", "SPF", "DKIM", "DMARC"):
+        assert findings[kind].status == "missing", findings[kind]
+    assert "NXDOMAIN" in findings["MX"].detail
+
+
+def test_a_server_that_does_not_answer_is_skipped_with_a_note(world, keys):
+    findings, notes = run_check(expected_for("slow.test", keys["host"]))
+    assert statuses(findings)["DKIM"] == "ok" and statuses(findings)["SPF"] == "ok"
+    assert any("ns0.test (127.0.53.2) did not answer within 0.5 s" in note for note in notes), notes
+
+
+@pytest.mark.parametrize("domain, says", [
+    ("dead.test", "ns0.test (127.0.53.2) did not answer within 0.5 s"),
+    ("lame.test", "ns3.test (127.0.53.3) answered REFUSED"),
+    ("broken.test", "ns4.test (127.0.53.4) answered SERVFAIL"),
+])
+def test_no_server_answers_gives_one_clear_line(world, keys, domain, says):
+    findings, _ = run_check(expected_for(domain, keys["host"]))
+    for kind in ("MX", "SPF", "DKIM", "DMARC"):
+        assert findings[kind].status == "error"
+        assert says in findings[kind].detail and "\n" not in findings[kind].detail
+
+
+def test_resolver_that_does_not_answer(world, keys):
+    resolver = dnscheck.Authoritative("127.0.53.2", nsd.PORT, TIMEOUT)
+    started = time.monotonic()
+    findings = dnscheck.check(expected_for("good.test", keys["host"]), resolver)
+    assert {f.status for f in findings} == {"error"}
+    assert "the resolver 127.0.53.2 did not answer within 0.5 s" in findings[0].detail
+    assert time.monotonic() - started < 30
+
+
+def run_cli(tmp_path, expected: Expected) -> subprocess.CompletedProcess:
+    path = tmp_path / "records.json"
+    path.write_text(expected.to_json())
+    return subprocess.run([sys.executable, "-m", "mailguard.dnscheck", str(path), "--resolver", nsd.ADDRESS,
+                           "--port", str(nsd.PORT), "--timeout", str(TIMEOUT)], capture_output=True, text=True)
+
+
+def test_command_exits_zero_only_when_all_is_right(world, keys, tmp_path):
+    good = run_cli(tmp_path, expected_for("good.test", keys["host"]))
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert "6 of 6 records ok" in good.stdout
+    for domain in ("stale.test", "nodmarc.test", "dead.test", "nosuch.test"):
+        bad = run_cli(tmp_path, expected_for(domain, keys["host"]))
+        assert bad.returncode == 1, bad.stdout
+        assert "Traceback" not in bad.stdout + bad.stderr
+    broken = subprocess.run([sys.executable, "-m", "mailguard.dnscheck", str(tmp_path / "nope.json")],
+                            capture_output=True, text=True)
+    assert broken.returncode == 2 and "cannot read" in broken.stderr and "Traceback" not in broken.stderr
+
+
+def test_zone_snippet_loads_as_written(world, tmp_path, keys):
+    expected = expected_for("good.test", keys["host"])
+    records = json.loads(expected.to_json())["records"]
+    assert all(len(s.encode()) <= 255 for r in records for s in r["strings"])
+    dkim_strings = next(r["strings"] for r in records if r["kind"] == "DKIM")
+    assert len(dkim_strings) == 2 and "".join(dkim_strings) == dkim.txt_value(keys["host"])
+    path = tmp_path / "good.zone"
+    path.write_text(world["good.test"])
+    assert nsd.checkzone("good.test", path).returncode == 0
+    assert "; at the VPS provider: 25.2.0.192.in-addr.arpa. IN PTR mail.good.test." in world["good.test"]
+    assert base64.b64decode(keys["host"])  # the key the snippet carries is real base64
