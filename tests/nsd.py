@@ -121,4 +121,4 @@ class Misbehaving:
         self.sock.close()
 
 
-REFUSED, SERVFAIL = dns.rcode.REFUSED, dns.rcode.SERVFAIL
+NOERROR, REFUSED, SERVFAIL = dns.rcode.NOERROR, dns.rcode.REFUSED, dns.rcode.SERVFAIL

@@ -2,7 +2,8 @@
 
 NSD on 127.0.53.1:5300 is authoritative for ``test.`` and for one zone per scenario; it also
 serves as the resolver that finds the zones.  ``ns0.test`` (127.0.53.2) never answers,
-``ns3.test`` answers REFUSED and ``ns4.test`` SERVFAIL.
+``ns3.test`` answers REFUSED, ``ns4.test`` SERVFAIL and ``ns5.test`` answers without
+authority (a lame delegation).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def world(tmp_path_factory, keys):
     good = expected_for("good.test", host_key)
     zones = {
         "test": nsd.soa_header("test", ns) + "\n".join([
-            f"ns1 IN A {nsd.ADDRESS}", "ns0 IN A 127.0.53.2", "ns3 IN A 127.0.53.3", "ns4 IN A 127.0.53.4"]) + "\n",
+            f"ns1 IN A {nsd.ADDRESS}", "ns0 IN A 127.0.53.2", "ns3 IN A 127.0.53.3", "ns4 IN A 127.0.53.4",
+            "ns5 IN A 127.0.53.5"]) + "\n",
         "2.0.192.in-addr.arpa": nsd.soa_header("2.0.192.in-addr.arpa", ns) + f"25 IN PTR {HOST}.\n",
         # Everything right: the deploy's own snippet, as written.
         "good.test": nsd.soa_header("good.test", ns) + dns_records.zone_snippet(good, "good.test"),
@@ -97,10 +99,11 @@ def world(tmp_path_factory, keys):
         "dead.test": nsd.soa_header("dead.test", ["ns0.test"]),
         "lame.test": nsd.soa_header("lame.test", ["ns3.test"]),
         "broken.test": nsd.soa_header("broken.test", ["ns4.test"]),
+        "notauth.test": nsd.soa_header("notauth.test", ["ns5.test"]),
     }
     server = nsd.Nsd(tmp_path_factory.mktemp("nsd"))
     peers = [nsd.Misbehaving("127.0.53.2"), nsd.Misbehaving("127.0.53.3", rcode=nsd.REFUSED),
-             nsd.Misbehaving("127.0.53.4", rcode=nsd.SERVFAIL)]
+             nsd.Misbehaving("127.0.53.4", rcode=nsd.SERVFAIL), nsd.Misbehaving("127.0.53.5", rcode=nsd.NOERROR)]
     server.start(zones)
     yield zones
     server.stop()
@@ -187,6 +190,7 @@ def test_a_server_that_does_not_answer_is_skipped_with_a_note(world, keys):
     ("dead.test", "ns0.test (127.0.53.2) did not answer within 0.5 s"),
     ("lame.test", "ns3.test (127.0.53.3) answered REFUSED"),
     ("broken.test", "ns4.test (127.0.53.4) answered SERVFAIL"),
+    ("notauth.test", "ns5.test (127.0.53.5) is lame: not authoritative for notauth.test"),
 ])
 def test_no_server_answers_gives_one_clear_line(world, keys, domain, says):
     findings, _ = run_check(expected_for(domain, keys["host"]))
