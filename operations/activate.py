@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy, operation
-from pyinfra.operations import files, systemd
 
 from mailguard.platforms import Platform
 
-from .facts import FilesMatching
+from . import edits, hoststate
+from .hoststate import operation_reading
 from .templating import TEMPLATES
 
 PENDING_DIR = "/var/lib/mailguard/pending"
@@ -40,14 +40,15 @@ def mark_pending(path: str, ops):
     yield StringCommand("mkdir", "-p", PENDING_DIR, "&&", "touch", path)
 
 
-@operation()
+@operation_reading(lambda unit, actions, *a, **k: [("stat", path) for path, _, _ in actions])
 def apply_pending(unit: str, actions, check: str | None = None, ready: str | None = None):
     """For the first (marker, systemctl verb, marks) whose marker exists: check, act, wait, clear.
 
     ``marks`` are this run's mark_pending operations for that marker: at plan time it is not
     on the host yet.
     """
-    existing = set(host.get_fact(FilesMatching, globs=[path for path, _, _ in actions]))
+    state = hoststate.read(*[("stat", path) for path, _, _ in actions])
+    existing = {path for path, _, _ in actions if state.stat(path)}
     if not host.state.is_executing:
         existing |= {path for path, _, marks in actions if _will_or_did_change(marks)}
     for path, verb, _ in actions:
@@ -85,7 +86,7 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         unit=platform.redis_unit,
         actions=[(marker("redis", "restart"), "restart", marks.get("redis_restart", []))],
     )
-    systemd.service(name="Redis: enabled and running", service=platform.redis_unit, running=True, enabled=True)
+    edits.service(name="Redis: enabled and running", unit=platform.redis_unit)
 
     if settings.antivirus:
         apply_pending(
@@ -94,13 +95,13 @@ def services(settings, platform: Platform, marks: dict[str, list]):
             actions=[(marker("clamav", "restart"), "restart", marks.get("clamav_restart", []))],
         )
         for unit in (platform.freshclam_unit, platform.clamd_unit):
-            systemd.service(name=f"ClamAV: {unit} enabled and running", service=unit, running=True, enabled=True)
+            edits.service(name=f"ClamAV: {unit} enabled and running", unit=unit)
 
-    files.put(
+    edits.text_file(
         name="rspamd: configuration check script",
-        src=str(TEMPLATES / "checks/rspamd-check.sh"),
-        dest=RSPAMD_CHECK,
-        mode="755",
+        path=RSPAMD_CHECK,
+        content=(TEMPLATES / "checks/rspamd-check.sh").read_text(),
+        mode=755,
     )
     apply_pending(
         name="rspamd: check the configuration, then restart (workers, groups) or reload",
@@ -113,7 +114,7 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         check=" ".join([RSPAMD_CHECK, *expected_rspamd_modules(settings)]),
         ready=f"{RSPAMD_CHECK} --wait-ready",
     )
-    systemd.service(name="rspamd: enabled and running", service=platform.rspamd_unit, running=True, enabled=True)
+    edits.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
 
     apply_pending(
         name="Postfix: postfix check, then reload",
@@ -121,4 +122,4 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         actions=[(marker("postfix", "reload"), "reload-or-restart", marks.get("postfix_reload", []))],
         check="postfix check",
     )
-    systemd.service(name="Postfix: enabled and running", service=platform.postfix_unit, running=True, enabled=True)
+    edits.service(name="Postfix: enabled and running", unit=platform.postfix_unit)

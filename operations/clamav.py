@@ -15,7 +15,7 @@ def configure(settings, platform: Platform):
         return {}
     conf = edits.directives_file(
         name=f"ClamAV: edit {platform.clamd_conf}",
-        path=platform.clamd_conf,
+        paths=[platform.clamd_conf],
         settings=platform.clamd_settings,
         disabled=platform.clamd_disabled,
     )

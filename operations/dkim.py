@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pyinfra.api import deploy
-from pyinfra.operations import files
 
 from mailguard import dkim
 from mailguard.platforms import Platform
@@ -14,12 +13,12 @@ from . import edits
 @deploy("DKIM keys")
 def keys(settings, platform: Platform):
     user, group = platform.rspamd_user, platform.rspamd_group
-    directory = files.directory(
+    directory = edits.directory(
         name="DKIM: key directory",
         path=f"{platform.rspamd_db_dir}/dkim",
         user=user,
         group=group,
-        mode="750",
+        mode=750,
     )
     created = [directory]
     for domain in settings.domains:

@@ -11,21 +11,25 @@ import re
 from pathlib import Path
 
 from pyinfra import host, logger
-from pyinfra.api import deploy, operation
+from pyinfra.api import deploy
 
 from mailguard import dkim, dnscheck, dns_records
 from mailguard.platforms import Platform
 
-from .facts import DkimPublicKey
+from . import hoststate
+from .hoststate import operation_reading
 
 OUTPUT_DIR_ENV = "MAIL_DNS_DIR"
 
 
+def key_paths(settings, platform: Platform) -> dict[str, str]:
+    return {d: dkim.key_path(platform.rspamd_db_dir, d, settings.dkim_selector) for d in settings.domains}
+
+
 def public_keys(settings, platform: Platform) -> dict[str, str | None]:
-    return {
-        domain: host.get_fact(DkimPublicKey, path=dkim.key_path(platform.rspamd_db_dir, domain, settings.dkim_selector))
-        for domain in settings.domains
-    }
+    paths = key_paths(settings, platform)
+    state = hoststate.read(*[("pubkey", p) for p in paths.values()])
+    return {domain: state.pubkey(path) for domain, path in paths.items()}
 
 
 def output_dir(host_name: str) -> Path:
@@ -43,7 +47,7 @@ def write_files(expected: dns_records.Expected, directory: Path) -> list[Path]:
     return written
 
 
-@operation()
+@operation_reading(lambda settings, platform, **k: [("pubkey", p) for p in key_paths(settings, platform).values()])
 def publish_records(settings, platform: Platform):
     """Prints and writes the records at execution time, when the keys exist; changes nothing on the host."""
     if not host.state.is_executing:

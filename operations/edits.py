@@ -1,26 +1,28 @@
-"""Operations pyinfra lacks. Each reads a fact, then yields commands or says host.noop().
+"""The deploy's operations. Each reads the host's state, then yields commands or says host.noop().
 
-None of them prints file contents: files that hold secrets (password hashes, private keys)
-go through here rather than files.put, whose --diff would show them.
+They read through ``hoststate`` (one command for every managed path, user, unit and package)
+instead of pyinfra's per-operation facts. None of them prints file contents: files that hold
+secrets (password hashes, private keys) are compared by hash and never diffed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shlex
 from io import BytesIO
 
 from pyinfra import host
-from pyinfra.api import FileUploadCommand, OperationError, StringCommand, operation
-from pyinfra.facts.files import File
+from pyinfra.api import FileUploadCommand, OperationError, StringCommand
 
 from mailguard import directives, dkim, rspamd_password
 
-from .facts import FilesMatching, FileText, GroupsOf, PostconfValues
+from . import hoststate
+from .hoststate import operation_reading
 
 
 def _metadata_commands(path: str, current: dict | None, user: str, group: str, mode: int):
-    """chown/chmod only where the file's owner or mode differ (mode as pyinfra reports it: 640)."""
+    """chown/chmod only where the path's owner or mode differ (mode as stat %a gives it: 640)."""
     if not current or current.get("user") != user or current.get("group") != group:
         yield StringCommand("chown", f"{user}:{group}", path)
     if not current or current.get("mode") != mode:
@@ -49,13 +51,21 @@ def _install(content: str | bytes, path: str, owner: tuple[str, str, int] | None
         yield StringCommand("ln", staging, path, "&&", "rm", "-f", staging)
 
 
-@operation()
-def directives_file(path: str, settings, disabled=()):
-    """Set "Directive value" lines of an existing config file (clamd, redis) in place."""
-    text = host.get_fact(FileText, path=path)
+def _sha256(content: str | bytes) -> str:
+    return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
+
+
+@operation_reading(lambda paths, *a, **k: [("text", p) for p in paths])
+def directives_file(paths, settings, disabled=()):
+    """Set "Directive value" lines of an existing config file (clamd, redis) in place.
+
+    ``paths``: where the file may be (packages differ); the first that exists is edited.
+    """
+    state = hoststate.read(*[("text", p) for p in paths])
+    path, text = next(((p, state.text(p)) for p in paths if state.text(p) is not None), (paths[0], None))
     if text is None:
         if host.state.is_executing:
-            raise OperationError(f"{path} does not exist: is its package installed?")
+            raise OperationError(f"{' or '.join(paths)} does not exist: is its package installed?")
         yield StringCommand("true")  # the package that ships the file is installed first
         return
     wanted = directives.edit(text, settings, disabled)
@@ -65,14 +75,16 @@ def directives_file(path: str, settings, disabled=()):
     yield from _install(wanted, path)
 
 
-@operation()
+def _file_commands(path: str, content: str | bytes, current: dict | None, user: str, group: str, mode: int):
+    if current is None or current["sha256"] != _sha256(content):
+        return list(_install(content, path, (user, group, mode)))
+    return list(_metadata_commands(path, current, user, group, mode))
+
+
+@operation_reading(lambda path, *a, **k: [("stat", path)])
 def text_file(path: str, content: str, user: str = "root", group: str = "root", mode: int = 644):
-    """A whole file whose content may be secret: compared on the host's text, never diffed."""
-    current = host.get_fact(FileText, path=path)
-    if current != content:
-        yield from _install(content, path, (user, group, mode))
-        return
-    commands = list(_metadata_commands(path, host.get_fact(File, path=path), user, group, mode))
+    """A whole file, compared by sha256 on the host: its content (maybe secret) is never diffed."""
+    commands = _file_commands(path, content, hoststate.read(("stat", path)).stat(path), user, group, mode)
     if not commands:
         host.noop(f"{path} is up to date")
         return
@@ -86,26 +98,31 @@ def stored_hashes(text: str | None) -> dict[str, str]:
     return dict(_HASH_LINE.findall(text or ""))
 
 
-@operation()
+@operation_reading(lambda path, *a, **k: [("text", path), ("stat", path)])
 def controller_config(path: str, render, password: str, enable_password: str, user: str, group: str):
     """worker-controller.inc with password hashes that are replaced only when they stop verifying.
 
     ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
     """
-    current = host.get_fact(FileText, path=path)
-    stored = stored_hashes(current)
+    state = hoststate.read(("text", path), ("stat", path))
+    stored = stored_hashes(state.text(path))
     hashes = {}
     for key, secret in (("password", password), ("enable_password", enable_password)):
         old = stored.get(key)
         hashes[key] = old if rspamd_password.verify(secret, old) else rspamd_password.make_hash(secret)
     content = render(password_hash=hashes["password"], enable_password_hash=hashes["enable_password"])
-    yield from text_file._inner(path, content, user=user, group=group, mode=640)
+    commands = _file_commands(path, content, state.stat(path), user, group, 640)
+    if not commands:
+        host.noop(f"{path}: passwords still verify")
+        return
+    yield from commands
 
 
-@operation()
+@operation_reading(lambda path, *a, **k: [("text", path), ("stat", path)])
 def map_file(path: str, entries, user: str, group: str):
     """A multimap map file: created when missing, listed entries ensured, other lines kept."""
-    current = host.get_fact(FileText, path=path)
+    state = hoststate.read(("text", path), ("stat", path))
+    current = state.text(path)
     lines = (current or "").splitlines()
     present = {line.split("#", 1)[0].strip() for line in lines}
     missing = [entry for entry in entries if entry not in present]
@@ -113,17 +130,30 @@ def map_file(path: str, entries, user: str, group: str):
         content = "".join(f"{line}\n" for line in lines + missing)
         yield from _install(content, path, (user, group, 644))
         return
-    commands = list(_metadata_commands(path, host.get_fact(File, path=path), user, group, 644))
+    commands = list(_metadata_commands(path, state.stat(path), user, group, 644))
     if not commands:
         host.noop(f"{path} has all listed entries")
         return
     yield from commands
 
 
-@operation()
+@operation_reading(lambda path, *a, **k: [("stat", path)])
+def directory(path: str, user: str, group: str, mode: int):
+    current = hoststate.read(("stat", path)).stat(path)
+    if current is not None and current["type"] != "directory":
+        raise OperationError(f"{path} exists and is not a directory")
+    commands = [] if current else [StringCommand("mkdir", "-p", path)]
+    commands += _metadata_commands(path, current, user, group, mode)
+    if not commands:
+        host.noop(f"{path}/ is in place")
+        return
+    yield from commands
+
+
+@operation_reading(lambda path, *a, **k: [("stat", path)])
 def dkim_key(path: str, bits: int, user: str, group: str):
     """Generate a DKIM private key only when none exists: a published record depends on it."""
-    meta = host.get_fact(File, path=path)
+    meta = hoststate.read(("stat", path)).stat(path)
     if meta:
         commands = list(_metadata_commands(path, meta, user, group, 600))
         if not commands:
@@ -134,10 +164,21 @@ def dkim_key(path: str, bits: int, user: str, group: str):
     yield from _install(dkim.generate_private_key_pem(bits), path, (user, group, 600), replace=False)
 
 
-@operation()
+@operation_reading(lambda path, *a, **k: [("stat", path)])
+def download(path: str, url: str):
+    """Fetch ``url`` to ``path`` once (a repository key); an existing file is kept."""
+    if hoststate.read(("stat", path)).stat(path):
+        host.noop(f"{path} exists")
+        return
+    staging = f"{path}.mailguard-new"
+    yield StringCommand("curl", "-fsSL", "--retry", "3", "-o", staging, url, "&&", "chmod", "644", staging,
+                        "&&", "mv", "-f", staging, path)
+
+
+@operation_reading(lambda user, *a, **k: [("groups", user)])
 def group_member(user: str, groups):
     """Append ``user`` to ``groups``, keeping its other memberships."""
-    current = set(host.get_fact(GroupsOf, user=user))
+    current = set(hoststate.read(("groups", user)).groups(user))
     missing = [g for g in groups if g not in current]
     if not missing:
         host.noop(f"{user} is in {', '.join(groups)}")
@@ -146,22 +187,48 @@ def group_member(user: str, groups):
         yield StringCommand("usermod", "-a", "-G", group, user)
 
 
-@operation()
+@operation_reading(lambda values, *a, **k: [("postconf", name) for name in values])
 def postconf(values: dict):
     """Set Postfix main.cf parameters with postconf -e, only those that differ."""
-    current = host.get_fact(PostconfValues, names=sorted(values))
-    changes = [f"{k} = {v}" for k, v in values.items() if current.get(k) != v]
+    state = hoststate.read(*[("postconf", name) for name in values])
+    changes = [f"{k} = {v}" for k, v in values.items() if state.postconf(k) != v]
     if not changes:
         host.noop("Postfix milter settings are in place")
         return
     yield "postconf -e " + " ".join(shlex.quote(c) for c in changes)
 
 
-@operation()
+@operation_reading(lambda globs, *a, **k: [("glob", g) for g in globs])
 def command_unless_files(globs, command: str, reason: str):
     """Run ``command`` only while no file matches ``globs``."""
-    found = host.get_fact(FilesMatching, globs=list(globs))
-    if found:
+    state = hoststate.read(*[("glob", g) for g in globs])
+    if any(state.glob(g) for g in globs):
         host.noop(reason)
         return
     yield command
+
+
+@operation_reading(lambda packages, *a, **k: [("package", p) for p in packages])
+def packages(packages, install: str):
+    """Install the missing ones of ``packages`` with ``install`` (a command ending in its list)."""
+    state = hoststate.read(*[("package", p) for p in packages])
+    missing = [p for p in packages if not state.installed(p)]
+    if not missing:
+        host.noop(f"installed: {', '.join(packages)}")
+        return
+    yield install + " " + " ".join(shlex.quote(p) for p in missing)
+
+
+@operation_reading(lambda unit, *a, **k: [("unit", unit)])
+def service(unit: str, running: bool = True, enabled: bool = True):
+    """A systemd unit started/stopped and enabled/disabled as asked."""
+    current = hoststate.read(("unit", unit)).unit(unit)
+    commands = []
+    if current["enabled"] != enabled:
+        commands.append(StringCommand("systemctl", "enable" if enabled else "disable", unit))
+    if current["running"] != running:
+        commands.append(StringCommand("systemctl", "start" if running else "stop", unit))
+    if not commands:
+        host.noop(f"{unit}: {'running' if running else 'stopped'}, {'enabled' if enabled else 'disabled'}")
+        return
+    yield from commands

@@ -1,93 +1,29 @@
-"""Small facts the built-in pyinfra facts lack. Each prints only what the deploy needs."""
+"""The one fact asked before anything else: what system this is and what it can bear.
+
+Everything the deploy manages is read through ``hoststate`` instead (one command for all).
+"""
 
 from __future__ import annotations
 
-import shlex
-
 from pyinfra.api import FactBase
 
-EXISTS_MARK = "__mailguard_file__"
 
-
-class FileText(FactBase):
-    """The text of a file, or None when it does not exist."""
-
-    default = lambda self: None  # noqa: E731
-
-    def command(self, path):
-        path = shlex.quote(path)
-        return f"if [ -f {path} ]; then echo {EXISTS_MARK}; cat {path}; fi"
-
-    def process(self, output):
-        if not output or output[0] != EXISTS_MARK:
-            return None
-        return "".join(line + "\n" for line in output[1:])
-
-
-class FirstExistingFile(FactBase):
-    """The first of the given paths that exists, or None."""
-
-    default = lambda self: None  # noqa: E731
-
-    def command(self, paths):
-        tests = " ".join(shlex.quote(p) for p in paths)
-        return f"for p in {tests}; do if [ -f \"$p\" ]; then echo \"$p\"; break; fi; done"
-
-    def process(self, output):
-        return output[0] if output else None
-
-
-class GroupsOf(FactBase):
-    """The groups a user belongs to (empty when the user does not exist)."""
-
-    default = list
-
-    def command(self, user):
-        return f"id -Gn {shlex.quote(user)} 2>/dev/null || true"
-
-    def process(self, output):
-        return " ".join(output).split()
-
-
-class PostconfValues(FactBase):
-    """Postfix main.cf values as postconf reports them (defaults included)."""
+class SystemProfile(FactBase):
+    """os-release, Postfix, memory, swap, free disk and SELinux, in one command."""
 
     default = dict
-    requires_command = "postconf"
 
-    def command(self, names):
-        return "postconf " + " ".join(shlex.quote(n) for n in names)
+    def command(self, disk_path="/var"):
+        return (
+            "( . /etc/os-release 2>/dev/null; echo \"os_id=$ID\"; echo \"os_version=$VERSION_ID\" ); "
+            "echo \"postfix=$(command -v postfix || true)\"; "
+            "awk '/^MemTotal:/ {print \"mem_kib=\" $2} /^SwapTotal:/ {print \"swap_kib=\" $2}' /proc/meminfo; "
+            f"echo \"disk_free_kib=$(df -Pk {disk_path} 2>/dev/null | awk 'NR==2 {{print $4}}')\"; "
+            "echo \"selinux=$(getenforce 2>/dev/null || echo absent)\""
+        )
 
     def process(self, output):
-        values = {}
-        for line in output:
-            name, _, value = line.partition("=")
-            values[name.strip()] = value.strip()
+        values = dict(line.split("=", 1) for line in output if "=" in line)
+        for key in ("mem_kib", "swap_kib", "disk_free_kib"):
+            values[key] = int(values[key]) if values.get(key, "").isdigit() else None
         return values
-
-
-class DkimPublicKey(FactBase):
-    """base64 SubjectPublicKeyInfo of a private key file: only the public half leaves the host."""
-
-    default = lambda self: None  # noqa: E731
-    requires_command = "openssl"
-
-    def command(self, path):
-        path = shlex.quote(path)
-        return f"if [ -f {path} ]; then openssl pkey -in {path} -pubout -outform DER | base64 | tr -d '\\n'; echo; fi"
-
-    def process(self, output):
-        value = "".join(output).strip()
-        return value or None
-
-
-class FilesMatching(FactBase):
-    """Paths matching shell globs (unquoted on purpose: the globs are ours, not user input)."""
-
-    default = list
-
-    def command(self, globs):
-        return f"ls -1d {' '.join(globs)} 2>/dev/null || true"
-
-    def process(self, output):
-        return [line for line in output if line]

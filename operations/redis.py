@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from pyinfra import host
 from pyinfra.api import deploy
 
 from mailguard.platforms import Platform
 
 from . import edits
-from .facts import FirstExistingFile
 
 
 @deploy("Redis")
 def configure(settings, platform: Platform):
-    conf = host.get_fact(FirstExistingFile, paths=list(platform.redis_conf_candidates))
     socket = edits.directives_file(
         name="Redis: unix socket for rspamd",
-        path=conf or platform.redis_conf_candidates[0],
+        paths=list(platform.redis_conf_candidates),
         settings=[("unixsocket", [platform.redis_socket]), ("unixsocketperm", ["770"])],
     )
     membership = edits.group_member(

@@ -2,48 +2,31 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.api import deploy
-from pyinfra.operations import apt, dnf, files
 
 from mailguard.platforms import Platform
 
+from . import edits
 from .templating import render
 
-
-def _dnf_packages(name: str, packages: list[str], refresh=None):
-    return dnf.packages(name=name, packages=packages)
-
-
-def _apt_packages(name: str, packages: list[str], refresh=None):
-    if refresh is not None:
-        apt.update(name=f"{name}: refresh apt for the new repository", _if=refresh)
-    return apt.packages(name=name, packages=packages, update=True, cache_time=24 * 3600, no_recommends=True)
-
-
-# Platform.package_manager -> how packages are installed with it
-PACKAGE_INSTALLERS = {"dnf": _dnf_packages, "apt": _apt_packages}
+# Platform.package_manager -> the command that installs packages (they follow it). apt reads
+# its lists first: a new repository (rspamd's) is only known after an update.
+PACKAGE_INSTALLERS = {
+    "dnf": "dnf -y -q install",
+    "apt": "apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends",
+}
 
 
 @deploy("Repositories and packages")
 def install(settings, platform: Platform):
-    install_packages = PACKAGE_INSTALLERS[platform.package_manager]
-    install_packages("Install repository prerequisites", list(platform.prerequisite_packages))
-    refresh = None
+    installer = PACKAGE_INSTALLERS[platform.package_manager]
+    edits.packages(name="Install repository prerequisites", packages=list(platform.prerequisite_packages), install=installer)
     if settings.rspamd_source == "upstream":
-        files.download(
-            name="Download rspamd's signing key",
-            src=platform.rspamd_key_url,
-            dest=platform.rspamd_key_file,
-            mode="644",
-        )
-        repo = files.put(
+        edits.download(name="Download rspamd's signing key", path=platform.rspamd_key_file, url=platform.rspamd_key_url)
+        edits.text_file(
             name="Add rspamd's repository",
-            src=StringIO(render(platform.rspamd_repo_template, platform=platform)),
-            dest=platform.rspamd_repo_file,
-            mode="644",
+            path=platform.rspamd_repo_file,
+            content=render(platform.rspamd_repo_template, platform=platform),
         )
-        refresh = repo.did_change
     packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
-    install_packages("Install rspamd, redis and ClamAV", packages, refresh=refresh)
+    edits.packages(name="Install rspamd, redis and ClamAV", packages=packages, install=installer)

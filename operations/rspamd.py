@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 from pyinfra.api import deploy
-from pyinfra.operations import files, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from mailguard import rspamd_config
@@ -22,13 +20,10 @@ def configure(settings, platform: Platform):
     reload_on, restart_on = [], []
 
     for relative in rspamd_config.TEMPLATED:
-        op = files.put(
+        op = edits.text_file(
             name=f"rspamd: {relative}",
-            src=StringIO(render(f"rspamd/{relative}.j2", settings=settings, platform=platform, maps_dir=rspamd_config.MAPS_DIR)),
-            dest=f"{conf_dir}/{relative}",
-            user="root",
-            group="root",
-            mode="644",
+            path=f"{conf_dir}/{relative}",
+            content=render(f"rspamd/{relative}.j2", settings=settings, platform=platform, maps_dir=rspamd_config.MAPS_DIR),
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
@@ -52,12 +47,12 @@ def configure(settings, platform: Platform):
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
-    files.directory(
+    edits.directory(
         name=f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI",
         path=f"{conf_dir}/{rspamd_config.MAPS_DIR}",
         user=user,
         group=group,
-        mode="755",
+        mode=755,
     )
     for map_name, setting in rspamd_config.MAPS.items():
         reload_on.append(
@@ -83,17 +78,16 @@ def configure(settings, platform: Platform):
     timer_units = []
     for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer"):
         timer_units.append(
-            files.put(
+            edits.text_file(
                 name=f"DMARC reports: {unit}",
-                src=StringIO(render(f"systemd/{unit}.j2", settings=settings, platform=platform)),
-                dest=f"/etc/systemd/system/{unit}",
-                mode="644",
+                path=f"/etc/systemd/system/{unit}",
+                content=render(f"systemd/{unit}.j2", settings=settings, platform=platform),
             )
         )
     systemd.daemon_reload(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
-    systemd.service(
+    edits.service(
         name="DMARC reports: timer enabled" if settings.dmarc_reporting else "DMARC reports: timer off",
-        service="rspamd-dmarc-report.timer",
+        unit="rspamd-dmarc-report.timer",
         running=settings.dmarc_reporting,
         enabled=settings.dmarc_reporting,
     )

@@ -9,6 +9,7 @@ returns, per operation, the commands pyinfra would run.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import runpy
@@ -24,6 +25,7 @@ from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 
 from mailguard import dkim
+from operations.hoststate import MARK
 
 ROOT = Path(__file__).resolve().parent.parent
 HOSTS = Path(__file__).resolve().parent / "hosts"
@@ -42,6 +44,10 @@ class HostModel:
     commands: list[str] = field(default_factory=list)  # binaries on PATH
     package_files: dict[str, dict] = field(default_factory=dict)  # package -> files it ships
     asked: list[str] = field(default_factory=list)
+    mem_kib: int = 2 * 1024 * 1024
+    swap_kib: int = 0
+    disk_free_kib: int = 20 * 1024 * 1024
+    selinux: str = "Enforcing"
 
     @classmethod
     def load(cls, platform: str, state: str) -> "HostModel":
@@ -57,88 +63,65 @@ class HostModel:
         meta = self.files.get(path)
         return None if meta is None else meta["text"]
 
-    # One method per fact class the deploy uses: "<module>.<Class>".
+    # One method per fact class the deploy uses: "<module>.<Class>". The model prints what
+    # the fact's command would print on such a host, and the fact's own process() parses it.
     def fact(self, cls, kwargs: dict):
-        # Custom facts (operations/facts.py) answer under "files.".
-        module = "files" if cls.__module__ == "operations.facts" else cls.__module__.split(".")[-1]
-        key = f"{module}.{cls.__name__}"
+        key = f"{cls.__module__.split('.')[-1]}.{cls.__name__}"
         self.asked.append(key)
-        handler = getattr(self, "fact_" + key.replace(".", "_"), None)
+        handler = getattr(self, "output_" + cls.__name__, None)
         if handler is None:
             raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
-        return handler(**kwargs)
+        return cls().process(handler(**kwargs))
 
-    def fact_server_LinuxDistribution(self):
-        return {
-            "name": self.os_id, "major": int(self.version_id.split(".")[0]), "minor": None,
-            "release_meta": {"ID": self.os_id, "VERSION_ID": self.version_id},
-        }
+    def output_SystemProfile(self, **_):
+        return [f"os_id={self.os_id}", f"os_version={self.version_id}",
+                f"postfix={'/usr/sbin/postfix' if 'postfix' in self.commands else ''}",
+                f"mem_kib={self.mem_kib}", f"swap_kib={self.swap_kib}", f"disk_free_kib={self.disk_free_kib}",
+                f"selinux={self.selinux}"]
 
-    def fact_server_Which(self, command):
-        return f"/usr/sbin/{command}" if command in self.commands else None
+    def output_HostState(self, wants):
+        lines = []
+        for kind, arg in wants:
+            lines.append(f"{MARK} {kind} {arg}")
+            lines += getattr(self, f"_state_{kind}")(arg)
+        return lines
 
-    def fact_server_TmpDir(self):
-        return "/tmp"
-
-    def fact_server_Os(self):
-        return "Linux"
-
-    def fact_server_Arch(self):
-        return "x86_64"
-
-    def _packages(self):
-        return {name: {"0"} for name in self.packages}
-
-    fact_rpm_RpmPackages = _packages
-    fact_deb_DebPackages = _packages
-
-    def fact_rpm_RpmPackageProvides(self, package):
+    def _state_stat(self, path):
+        if path in self.files:
+            meta = self.files[path]
+            return [f"{meta['user']} {meta['group']} {meta['mode']} regular file",
+                    hashlib.sha256(meta["text"].encode()).hexdigest()]
+        if path in self.directories:
+            meta = self.directories[path]
+            return [f"{meta['user']} {meta['group']} {meta['mode']} directory"]
         return []
 
-    def fact_apt_AptSources(self):
-        return []
+    def _state_text(self, path):
+        text = self.text(path)
+        return [] if text is None else ["b64:" + base64.b64encode(text.encode()).decode()]
 
-    def fact_deb_DebArch(self):
-        return "amd64"
+    def _state_groups(self, user):
+        return [" ".join(self.groups.get(user, []))]
 
-    def fact_files_FileText(self, path):
-        return self.text(path)
+    def _state_postconf(self, name):
+        return [f"{name} = {self.postconf.get(name, '')}"]
 
-    def fact_files_File(self, path):
-        meta = self.files.get(path)
+    def _state_pubkey(self, path):
+        text = self.text(path)
+        return [] if text is None else [dkim.public_key_b64(text.encode())]
+
+    def _state_unit(self, unit):
+        meta = self.units.get(unit if "." in unit else f"{unit}.service")
         if meta is None:
-            return None
-        return {"user": meta["user"], "group": meta["group"], "mode": meta["mode"], "size": len(meta["text"])}
+            return ["LoadState=not-found", "ActiveState=inactive", "UnitFileState="]
+        return ["LoadState=loaded", f"ActiveState={'active' if meta['running'] else 'inactive'}",
+                f"UnitFileState={'enabled' if meta['enabled'] else 'disabled'}"]
 
-    def fact_files_Directory(self, path):
-        meta = self.directories.get(path)
-        return None if meta is None else dict(meta)
+    def _state_package(self, name):
+        return ["installed"] if name in self.packages else []
 
-    def fact_files_Sha1File(self, path):
-        text = self.text(path)
-        return None if text is None else hashlib.sha1(text.encode()).hexdigest()
-
-    def fact_files_FirstExistingFile(self, paths):
-        return next((p for p in paths if p in self.files), None)
-
-    def fact_files_FilesMatching(self, globs):
-        return [p for p in sorted(self.files) if any(fnmatch(p, g) for g in globs)]
-
-    def fact_files_GroupsOf(self, user):
-        return list(self.groups.get(user, []))
-
-    def fact_files_PostconfValues(self, names):
-        return {name: self.postconf.get(name, "") for name in names}
-
-    def fact_files_DkimPublicKey(self, path):
-        text = self.text(path)
-        return None if text is None else dkim.public_key_b64(text.encode())
-
-    def fact_systemd_SystemdStatus(self, **kwargs):
-        return {unit: meta["running"] for unit, meta in self.units.items()}
-
-    def fact_systemd_SystemdEnabled(self, **kwargs):
-        return {unit: meta["enabled"] for unit, meta in self.units.items()}
+    def _state_glob(self, pattern):
+        return [p for p in sorted(self.files) if fnmatch(p, pattern)]
 
 
 @dataclass
@@ -151,7 +134,8 @@ class PlannedOp:
         return bool(self.commands)
 
     def uploads(self) -> dict[str, bytes]:
-        return {c[1]: c[2] for c in self.commands if isinstance(c, tuple)}
+        """Uploaded data by the path it ends up at (staging files are moved into place)."""
+        return {c[1].removesuffix(".mailguard-new"): c[2] for c in self.commands if isinstance(c, tuple)}
 
 
 def _command(command):
@@ -171,7 +155,7 @@ def _command(command):
 def plan(model: HostModel, mail_settings: dict, env: dict[str, str], config: Config | None = None) -> list[PlannedOp]:
     """Run deploy.py's prepare stage against ``model``; every operation with its commands."""
     inventory = Inventory(([("modelled-host", {"mail_settings": mail_settings})], {}))
-    state = State(inventory, config or Config())
+    state = State(inventory, config or Config(), check_for_changes=False)  # as `pyinfra -y` runs
     state.current_stage = StateStage.Prepare
     host = inventory.get_host("modelled-host")
     host.connected = True  # nothing to connect to: every fact comes from the model
@@ -213,8 +197,12 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                 continue
             for part in command.split(" && "):
                 words = shlex.split(part)
+                while "=" in words[0]:  # VAR=value before the command
+                    words = words[1:]
                 verb, args = words[0], words[1:]
-                if verb in ("dnf", "apt-get") and "install" in args:
+                if verb == "apt-get" and "update" in args:
+                    pass
+                elif verb in ("dnf", "apt-get") and "install" in args:
                     for name in args[args.index("install") + 1:]:
                         if name.startswith("-"):
                             continue
@@ -253,10 +241,12 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     for setting in args[1:]:
                         key, _, value = setting.partition(" = ")
                         model.postconf[key] = value
-                elif verb == "systemctl" and args[0] in ("start", "enable", "restart", "reload-or-restart"):
+                elif verb == "systemctl" and args[0] in ("start", "stop", "enable", "disable", "restart", "reload-or-restart"):
                     unit = args[1] if "." in args[1] else f"{args[1]}.service"
                     meta = model.units.setdefault(unit, {"running": False, "enabled": False})
-                    meta["enabled" if args[0] == "enable" else "running"] = True
+                    meta["enabled" if args[0] in ("enable", "disable") else "running"] = args[0] not in ("stop", "disable")
+                elif verb == "curl":  # curl ... -o PATH URL
+                    model.files[args[args.index("-o") + 1]] = {"text": "downloaded", "user": "root", "group": "root", "mode": 600}
                 elif verb == "freshclam":
                     model.files["/var/lib/clamav/main.cvd"] = {"text": "", "user": "clamupdate", "group": "clamupdate", "mode": 644}
                 elif verb == "systemctl" or verb.startswith("/usr/local/sbin/") or verb in ("true", "postfix", "("):

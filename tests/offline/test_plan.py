@@ -16,9 +16,9 @@ def by_name(ops):
 
 def test_fresh_host_gets_the_full_plan():
     ops = by_name(plan(HostModel.load("almalinux9", "fresh"), SETTINGS, PASSWORDS))
-    assert ops["Repositories and packages | Install repository prerequisites"].commands == ["dnf install -y epel-release"]
+    assert ops["Repositories and packages | Install repository prerequisites"].commands == ["dnf -y -q install epel-release"]
     assert ops["Repositories and packages | Install rspamd, redis and ClamAV"].commands == [
-        "dnf install -y rspamd redis openssl clamav clamd clamav-freshclam"
+        "dnf -y -q install rspamd redis openssl clamav clamd clamav-freshclam"
     ]
     repo = ops["Repositories and packages | Add rspamd's repository"].uploads()["/etc/yum.repos.d/rspamd.repo"].decode()
     assert "baseurl=http://rspamd.com/rpm-stable/centos-9/$basearch" in repo and "gpgcheck=1" in repo
@@ -39,9 +39,10 @@ def test_fresh_host_gets_the_full_plan():
     multimap = ops["rspamd configuration | rspamd: local.d/multimap.conf"].uploads()["/etc/rspamd/local.d/multimap.conf"].decode()
     assert 'map = "${LOCAL_CONFDIR}/local.d/maps.d/blacklist_sender_email.map";' in multimap
     key_op = ops["DKIM keys | DKIM: key for example.com (selector dkim)"]
-    [(staging, pem)] = key_op.uploads().items()
-    assert staging.startswith("/var/lib/rspamd/dkim/") and pem.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
-    assert key_op.commands[0] == f"install -m 600 /dev/null {staging}"
+    [(path, pem)] = key_op.uploads().items()
+    assert path == "/var/lib/rspamd/dkim/example.com.dkim.key" and pem.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
+    assert key_op.commands[0] == f"install -m 600 /dev/null {path}.mailguard-new"
+    assert key_op.commands[-1] == f"ln {path}.mailguard-new {path} && rm -f {path}.mailguard-new"
     postfix = ops["Postfix milter | Postfix: rspamd milter"].commands
     assert postfix == ["postconf -e 'smtpd_milters = inet:localhost:11332' 'non_smtpd_milters = inet:localhost:11332' 'milter_default_action = accept'"]
     rspamd = ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands
@@ -68,7 +69,7 @@ def test_controller_hashes_verify_and_hide_the_passwords():
 def test_stock_scan_conf_ends_up_as_the_seed_wants():
     model = HostModel.load("almalinux9", "installed")
     ops = by_name(plan(model, SETTINGS, PASSWORDS))
-    text = ops["ClamAV | ClamAV: edit /etc/clamd.d/scan.conf"].uploads()["/etc/clamd.d/scan.conf.mailguard-new"].decode()
+    text = ops["ClamAV | ClamAV: edit /etc/clamd.d/scan.conf"].uploads()["/etc/clamd.d/scan.conf"].decode()
     active = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert sorted(active) == sorted([
         "LogFile /var/log/clamd.scan", "LogTime yes", "LogSyslog yes",
@@ -77,6 +78,15 @@ def test_stock_scan_conf_ends_up_as_the_seed_wants():
     ])
     assert "#User clamscan" in text and "#Example" in text
     assert directives.edit(text, ALMALINUX_9.clamd_settings, ALMALINUX_9.clamd_disabled) == text
+
+
+def test_a_converged_host_is_asked_two_facts_in_all():
+    model = HostModel.load("almalinux9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    model.asked.clear()
+    ops = plan(model, SETTINGS, PASSWORDS)
+    assert not any(op.changes for op in ops) and len(ops) > 40
+    assert sorted(model.asked) == ["facts.SystemProfile", "hoststate.HostState"]
 
 
 @pytest.mark.parametrize("start", ["fresh", "installed"])

@@ -1,0 +1,184 @@
+"""One fact for everything the deploy manages: a no-op rerun asks the host once, not per file.
+
+pyinfra asks a fact per operation (often three: File, Directory, Sha1File), each a network
+round trip. Here every operation states what it reads when it is called (``want``), and the
+first operation that runs reads the state of all of it in one command (``HostState``). The
+snapshot stays valid until an operation has run a command on the host; then the next read
+asks again, so an operation always decides on the host as it is at that moment.
+
+What can be read, as (kind, argument):
+    stat     a path: owner, group, mode, type, sha256 of a regular file
+    text     a file's content (files the deploy edits rather than replaces)
+    groups   a user's groups
+    postconf a Postfix parameter's value
+    pubkey   the public half of a private key file (the private key never leaves the host)
+    unit     a systemd unit: running, enabled
+    package  an installed package
+    glob     the paths matching a shell glob (ours, never user input)
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import shlex
+from dataclasses import dataclass
+
+from pyinfra import host
+from pyinfra.api import FactBase, operation
+
+MARK = "@@mailguard"
+
+_SNIPPETS = {
+    "stat": "stat -c '%U %G %a %F' -- {q} 2>/dev/null && {{ [ -f {q} ] && sha256sum -- {q} | cut -c1-64; true; }}",
+    "text": "if [ -f {q} ]; then printf 'b64:'; base64 -w0 -- {q}; echo; fi",
+    "groups": "id -Gn -- {q} 2>/dev/null || true",
+    "postconf": "postconf -- {q} 2>/dev/null || true",
+    "pubkey": "if [ -f {q} ]; then openssl pkey -in {q} -pubout -outform DER 2>/dev/null | base64 -w0; echo; fi",
+    "unit": "systemctl show -p LoadState -p ActiveState -p UnitFileState -- {q} 2>/dev/null || true",
+    "package": "if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='${{db:Status-Status}}\\n' {q} 2>/dev/null;"
+               " else rpm -q {q} >/dev/null 2>&1 && echo installed; fi; true",
+    "glob": "ls -1d {raw} 2>/dev/null || true",
+}
+
+Want = tuple[str, str]
+
+
+class HostState(FactBase):
+    """Raw answers per (kind, argument), from one shell command."""
+
+    default = dict
+
+    def command(self, wants):
+        parts = []
+        for kind, arg in wants:
+            parts.append(f"echo {shlex.quote(f'{MARK} {kind} {arg}')}")
+            parts.append(_SNIPPETS[kind].format(q=shlex.quote(arg), raw=arg))
+        return "; ".join(parts)
+
+    def process(self, output):
+        answers: dict[Want, list[str]] = {}
+        current = None
+        for line in output:
+            if line.startswith(MARK + " "):
+                kind, _, arg = line[len(MARK) + 1 :].partition(" ")
+                current = answers.setdefault((kind, arg), [])
+            elif current is not None:
+                current.append(line)
+        return answers
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    answers: dict
+
+    def _lines(self, kind: str, arg: str) -> list[str]:
+        return self.answers.get((kind, arg), [])
+
+    def stat(self, path: str) -> dict | None:
+        lines = self._lines("stat", path)
+        if not lines:
+            return None
+        user, group, mode, kind = lines[0].split(" ", 3)
+        return {"user": user, "group": group, "mode": int(mode), "type": kind,
+                "sha256": lines[1] if len(lines) > 1 else None}
+
+    def text(self, path: str) -> str | None:
+        lines = self._lines("text", path)
+        if not lines or not lines[0].startswith("b64:"):
+            return None
+        return base64.b64decode(lines[0][4:]).decode("utf-8", "surrogateescape")
+
+    def groups(self, user: str) -> list[str]:
+        return " ".join(self._lines("groups", user)).split()
+
+    def postconf(self, name: str) -> str | None:
+        for line in self._lines("postconf", name):
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == name:
+                return value.strip()
+        return None
+
+    def pubkey(self, path: str) -> str | None:
+        value = "".join(self._lines("pubkey", path)).strip()
+        return value or None
+
+    def unit(self, name: str) -> dict:
+        props = dict(line.split("=", 1) for line in self._lines("unit", name) if "=" in line)
+        return {"exists": props.get("LoadState") == "loaded",
+                "running": props.get("ActiveState") in ("active", "reloading", "activating"),
+                "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias")}
+
+    def installed(self, package: str) -> bool:
+        return "installed" in self._lines("package", package)
+
+    def glob(self, pattern: str) -> list[str]:
+        return [line for line in self._lines("glob", pattern) if line]
+
+
+class _HostCache:
+    """Per pyinfra host: what the deploy's operations want, and the last snapshot."""
+
+    def __init__(self):
+        self.wants: set[Want] = set()
+        self.snapshot: Snapshot | None = None
+        self.covers: frozenset[Want] = frozenset()
+        self.executed_ops = -1
+        self.reads = 0
+
+
+def _cache() -> _HostCache:
+    cache = getattr(host, "_mailguard_state", None)
+    if cache is None:
+        cache = _HostCache()
+        host._mailguard_state = cache
+    return cache
+
+
+def want(*wants: Want) -> None:
+    """Declare, when an operation is called, what it will read when it runs."""
+    _cache().wants.update(wants)
+
+
+def _executed_ops() -> int:
+    """Operations on this host that have run at least one command so far."""
+    count = 0
+    for op_hash in host.state.get_op_order():
+        data = host.state.ops.get(host, {}).get(op_hash)
+        if data is not None and data.operation_meta.executed:
+            count += 1
+    return count
+
+
+def read(*wants: Want) -> Snapshot:
+    """The host's state for ``wants`` (and everything else wanted so far), asked once per change."""
+    cache = _cache()
+    cache.wants.update(wants)
+    executed = _executed_ops()
+    if cache.snapshot is None or executed != cache.executed_ops or not set(wants) <= cache.covers:
+        covers = frozenset(cache.wants)
+        cache.snapshot = Snapshot(host.get_fact(HostState, wants=sorted(covers)))
+        cache.covers, cache.executed_ops = covers, executed
+        cache.reads += 1
+    return cache.snapshot
+
+
+def operation_reading(wants_of):
+    """pyinfra's ``@operation()``, declaring at call time what the operation will read.
+
+    ``wants_of`` takes the operation's arguments (and pyinfra's global ones, to ignore) and
+    returns (kind, argument) pairs.
+    """
+
+    def decorator(func):
+        op = operation()(func)
+
+        @functools.wraps(op)
+        def call(*args, **kwargs):
+            want(*wants_of(*args, **kwargs))
+            return op(*args, **kwargs)
+
+        call._inner = func
+        return call
+
+    return decorator
