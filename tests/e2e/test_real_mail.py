@@ -337,9 +337,14 @@ def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
     assert changed_operations(rerun.stdout + rerun.stderr) == []
 
 
-def test_report_timings(deployed):
+def test_no_op_rerun_asks_the_host_at_most_one_command_per_operation(deployed):
     target, env, *_ = deployed
     debug = pyinfra(env, "--debug")
-    TIMINGS["no-op rerun remote commands"] = (debug.stdout + debug.stderr).count("Command exit status:")
+    output = debug.stdout + debug.stderr
+    commands = output.count("Command exit status:")
+    operations = int(re.search(r"^\s+Grand total\s+(\d+)", output, re.M).group(1))
+    assert changed_operations(output) == []
+    assert commands <= operations, f"{commands} remote commands for {operations} operations"
+    TIMINGS["no-op rerun remote commands"] = commands
     memory = target.sh("ps -C rspamd,clamd,redis-server,redis -o rss=,comm= | sort -k2").strip()
     print(f"\ntimings: {TIMINGS}\nRSS (KiB) after the deploy:\n{memory}")
