@@ -16,6 +16,7 @@ logger.info(f"{host.name}: {platform.title}, domains {', '.join(settings.domains
 
 preflight.check(settings, platform)
 repos.install(settings, platform)
+activate.tools()
 marks: dict[str, list] = {}
 for step in (redis.configure, clamav.configure, rspamd.configure, dkim.keys, postfix.configure):
     step_name = step.__module__.rsplit(".", 1)[-1]

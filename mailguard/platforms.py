@@ -43,6 +43,9 @@ class Platform:
     rspamd_conf_dir: str = "/etc/rspamd"
     rspamd_db_dir: str = "/var/lib/rspamd"
     redis_socket: str = "/run/redis/redis.sock"
+    postfix_main_cf: str = "/etc/postfix/main.cf"
+    # SELinux booleans set on (persistently) when SELinux is not disabled
+    selinux_booleans: tuple[str, ...] = ()
 
 
 ALMALINUX_9 = Platform(
@@ -75,6 +78,8 @@ ALMALINUX_9 = Platform(
     redis_conf_candidates=("/etc/redis/redis.conf", "/etc/redis.conf"),
     redis_unit="redis",
     redis_group="redis",
+    # antivirus.te: clamd may read the files rspamd hands it, and use its JIT.
+    selinux_booleans=("antivirus_can_scan_system", "antivirus_use_jit"),
 )
 
 DEBIAN_12 = Platform(

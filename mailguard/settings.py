@@ -143,6 +143,16 @@ def _optional_score(value):
     return None if value is None else _score(value)
 
 
+def _path(value):
+    if not isinstance(value, str) or not value.startswith("/") or ".." in value.split("/") or any(c in value for c in " \n\t;'\"{}"):
+        return f"must be an absolute path without spaces, quotes or '..', got {value!r}"
+    return None
+
+
+def _optional_path(value):
+    return None if value is None else _path(value)
+
+
 def _optional_any_ip(value):
     if value is None:
         return None
@@ -254,6 +264,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("blacklist_sender_email", "list of e-mails", [], "Sender addresses scored +30.", _map_entries(is_email, "an e-mail address")),
     Option("webui_allow", "list of IPs/networks", ["127.0.0.1/32", "::1/128"],
            "Who may reach the web UI through the reverse proxy.", _networks),
+    Option("webui_proxy", "none/nginx/openlitespeed", "none",
+           "Reverse proxy that publishes the web UI at https://<webui_server_name>/rspamd/ (none: loopback only).",
+           _str_in("none", "nginx", "openlitespeed")),
+    Option("webui_server_name", "domain", lambda v: v["mail_hostname"], "Host name the proxy serves the web UI under.", _domain),
+    Option("webui_tls_certificate", "path or null", None,
+           "Certificate (full chain) for HTTPS; without one the proxy serves loopback clients only.", _optional_path),
+    Option("webui_tls_key", "path or null", None, "Private key of webui_tls_certificate.", _optional_path),
+    Option("webui_ols_vhost_conf", "path", "/usr/local/lsws/conf/vhosts/mail/vhconf.conf",
+           "OpenLiteSpeed: the virtual host configuration the web UI is added to.", _path),
     Option("rspamd_source", "upstream/distro", "upstream",
            "rspamd from rspamd's own repository (the seed) or the distribution's package (Debian only).",
            _str_in("upstream", "distro")),
@@ -297,6 +316,11 @@ class Settings:
     blacklist_sender_domain_multi: tuple[str, ...]
     blacklist_sender_email: tuple[str, ...]
     webui_allow: tuple[str, ...]
+    webui_proxy: str
+    webui_server_name: str
+    webui_tls_certificate: str | None
+    webui_tls_key: str | None
+    webui_ols_vhost_conf: str
     rspamd_source: str
     rspamd_snippets: tuple[tuple[str, str], ...]
     controller_password: str = field(repr=False, default="")
@@ -358,6 +382,15 @@ def load(data: dict[str, Any] | None, env: dict[str, str] | None = None) -> Sett
             lines.append(f"reject_score: must be above add_header_score and greylist_score, got {reject}")
         if values["server_ipv4"] is None and values["server_ipv6"] is None:
             lines.append("server_ipv4: set server_ipv4 or server_ipv6 (SPF and PTR need the server's address)")
+        if (values["webui_tls_certificate"] is None) != (values["webui_tls_key"] is None):
+            lines.append("webui_tls_key: set both webui_tls_certificate and webui_tls_key, or neither")
+        if values["webui_proxy"] != "none" and values["webui_tls_certificate"] is None:
+            outside = [n for n in values["webui_allow"] if not ipaddress.ip_network(n, strict=False).is_loopback]
+            if outside:
+                lines.append(
+                    f"webui_allow: {', '.join(outside)} would send the web UI passwords over plain HTTP: "
+                    "set webui_tls_certificate and webui_tls_key, or allow only loopback"
+                )
     lines += _password_problems(env)
     if lines:
         raise SettingsError(lines)

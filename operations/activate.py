@@ -2,8 +2,13 @@
 
 A change leaves a marker file on the host (/var/lib/mailguard/pending/<service>-<action>)
 right after the step that made it; activation acts on the markers and removes them. A run
-that fails in between (a failed check, a lost connection) leaves the marker, so the next run
-still restarts what the failed one changed.
+that fails in between (a lost connection) leaves the marker, so the next run still restarts
+what the failed one changed.
+
+Before a checked service's file is changed, ``mailguard-stash`` keeps the version the running
+service loaded (/var/lib/mailguard/last-good/<service>/). If the check fails, those files are
+put back, the service is neither restarted nor reloaded, and the deploy stops with the
+checker's message. If it passes, the kept copies are dropped.
 """
 
 from __future__ import annotations
@@ -16,9 +21,7 @@ from mailguard.platforms import Platform
 from . import edits, hoststate
 from .hoststate import operation_reading
 from .templating import TEMPLATES
-
-PENDING_DIR = "/var/lib/mailguard/pending"
-RSPAMD_CHECK = "/usr/local/sbin/mailguard-rspamd-check"
+from .tools import PENDING_DIR, ROLLBACK, RSPAMD_CHECK, TOOLS, last_good
 
 
 def marker(service: str, action: str) -> str:
@@ -31,6 +34,13 @@ def _will_or_did_change(ops) -> bool:
     return any(op.will_change for op in ops)
 
 
+@deploy("Tools")
+def tools():
+    """The scripts the deploy runs on the host: installed before any file they guard changes."""
+    for path, template in TOOLS.items():
+        edits.text_file(name=f"Tool: {path}", path=path, content=(TEMPLATES / "tools" / template).read_text(), mode=755)
+
+
 @operation()
 def mark_pending(path: str, ops):
     """Leave ``path`` on the host when any of ``ops`` changed something."""
@@ -40,24 +50,37 @@ def mark_pending(path: str, ops):
     yield StringCommand("mkdir", "-p", PENDING_DIR, "&&", "touch", path)
 
 
-@operation_reading(lambda unit, actions, *a, **k: [("stat", path) for path, _, _ in actions])
-def apply_pending(unit: str, actions, check: str | None = None, ready: str | None = None):
+def _pending_wants(unit, actions, *args, service=None, **kwargs):
+    return [("stat", path) for path, _, _ in actions] + ([("stat", last_good(service))] if service else [])
+
+
+@operation_reading(_pending_wants)
+def apply_pending(unit: str, actions, check: str | None = None, ready: str | None = None, service: str | None = None):
     """For the first (marker, systemctl verb, marks) whose marker exists: check, act, wait, clear.
 
     ``marks`` are this run's mark_pending operations for that marker: at plan time it is not
-    on the host yet.
+    on the host yet. With ``service``, a failed check puts its last good files back and fails.
     """
-    state = hoststate.read(*[("stat", path) for path, _, _ in actions])
+    state = hoststate.read(*_pending_wants(unit, actions, service=service))
     existing = {path for path, _, _ in actions if state.stat(path)}
     if not host.state.is_executing:
         existing |= {path for path, _, marks in actions if _will_or_did_change(marks)}
+    if not existing and service and state.stat(last_good(service)):
+        existing = {actions[0][0]}  # files were changed but the marker was lost: act, safest verb first
     for path, verb, _ in actions:
-        if path in existing:
-            steps = [check] if check else []
-            steps += [f"systemctl {verb} {unit}"] + ([ready] if ready else [])
-            steps += ["rm -f " + " ".join(p for p, _, _ in actions)]
-            yield " && ".join(steps)
-            return
+        if path not in existing:
+            continue
+        clear = "rm -f " + " ".join(p for p, _, _ in actions)
+        activate = " && ".join([f"systemctl {verb} {unit}"] + ([ready] if ready else []) + [clear])
+        if service:
+            activate += f" && rm -rf {last_good(service)}"
+        if check and service:
+            yield f"if {check}; then {activate}; else {ROLLBACK} {service}; {clear}; exit 1; fi"
+        elif check:
+            yield f"{check} && {activate}"
+        else:
+            yield activate
+        return
     host.noop(f"{unit}: no configuration change to apply")
 
 
@@ -97,12 +120,6 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         for unit in (platform.freshclam_unit, platform.clamd_unit):
             edits.service(name=f"ClamAV: {unit} enabled and running", unit=unit)
 
-    edits.text_file(
-        name="rspamd: configuration check script",
-        path=RSPAMD_CHECK,
-        content=(TEMPLATES / "checks/rspamd-check.sh").read_text(),
-        mode=755,
-    )
     apply_pending(
         name="rspamd: check the configuration, then restart (workers, groups) or reload",
         unit=platform.rspamd_unit,
@@ -113,6 +130,7 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         ],
         check=" ".join([RSPAMD_CHECK, *expected_rspamd_modules(settings)]),
         ready=f"{RSPAMD_CHECK} --wait-ready",
+        service="rspamd",
     )
     edits.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
 
@@ -121,5 +139,6 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         unit=platform.postfix_unit,
         actions=[(marker("postfix", "reload"), "reload-or-restart", marks.get("postfix_reload", []))],
         check="postfix check",
+        service="postfix",
     )
     edits.service(name="Postfix: enabled and running", unit=platform.postfix_unit)

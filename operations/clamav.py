@@ -6,17 +6,20 @@ from pyinfra.api import deploy
 
 from mailguard.platforms import Platform
 
-from . import edits
+from . import edits, preflight
 
 
 @deploy("ClamAV")
 def configure(settings, platform: Platform):
     if not settings.antivirus:
         return {}
+    directives = list(platform.clamd_settings)
+    if not preflight.resources(settings).clamd_concurrent_reload:
+        directives.append(("ConcurrentDatabaseReload", ("no",)))  # one signature copy in memory, not two
     conf = edits.directives_file(
         name=f"ClamAV: edit {platform.clamd_conf}",
         paths=[platform.clamd_conf],
-        settings=platform.clamd_settings,
+        settings=directives,
         disabled=platform.clamd_disabled,
     )
     db = platform.clamav_db_dir
@@ -33,4 +36,6 @@ def configure(settings, platform: Platform):
         user=platform.rspamd_user,
         groups=[platform.clamd_socket_group],
     )
+    for boolean in platform.selinux_booleans:
+        edits.selinux_boolean(name=f"SELinux: {boolean} on", boolean=boolean)
     return {"clamav_restart": [conf], "rspamd_restart": [membership]}

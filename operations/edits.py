@@ -19,6 +19,7 @@ from mailguard import directives, dkim, rspamd_password
 
 from . import hoststate
 from .hoststate import operation_reading
+from .tools import STASH
 
 
 def _metadata_commands(path: str, current: dict | None, user: str, group: str, mode: int):
@@ -29,15 +30,19 @@ def _metadata_commands(path: str, current: dict | None, user: str, group: str, m
         yield StringCommand("chmod", str(mode), path)
 
 
-def _install(content: str | bytes, path: str, owner: tuple[str, str, int] | None = None, replace: bool = True):
+def _install(content: str | bytes, path: str, owner: tuple[str, str, int] | None = None, replace: bool = True,
+             backup: str | None = None):
     """Write ``path`` atomically: a 0600 staging file beside it, uploaded, then moved.
 
     ``owner`` is (user, group, mode); None keeps those of the file being replaced.
     ``replace=False`` links instead of moving: it fails rather than replace a file that
-    appeared meanwhile.
+    appeared meanwhile. ``backup`` names the checked service whose last good version of
+    the file is kept first (see activate).
     """
     data = content.encode() if isinstance(content, str) else content
     staging = f"{path}.mailguard-new"
+    if backup:
+        yield StringCommand(STASH, backup, path)
     yield StringCommand("install", "-m", "600", "/dev/null", staging)
     yield FileUploadCommand(BytesIO(data), staging, remote_temp_filename=staging)
     if owner is None:
@@ -75,16 +80,18 @@ def directives_file(paths, settings, disabled=()):
     yield from _install(wanted, path)
 
 
-def _file_commands(path: str, content: str | bytes, current: dict | None, user: str, group: str, mode: int):
+def _file_commands(path: str, content: str | bytes, current: dict | None, user: str, group: str, mode: int,
+                   backup: str | None = None):
     if current is None or current["sha256"] != _sha256(content):
-        return list(_install(content, path, (user, group, mode)))
+        return list(_install(content, path, (user, group, mode), backup=backup))
     return list(_metadata_commands(path, current, user, group, mode))
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def text_file(path: str, content: str, user: str = "root", group: str = "root", mode: int = 644):
+def text_file(path: str, content: str, user: str = "root", group: str = "root", mode: int = 644,
+              backup: str | None = None):
     """A whole file, compared by sha256 on the host: its content (maybe secret) is never diffed."""
-    commands = _file_commands(path, content, hoststate.read(("stat", path)).stat(path), user, group, mode)
+    commands = _file_commands(path, content, hoststate.read(("stat", path)).stat(path), user, group, mode, backup)
     if not commands:
         host.noop(f"{path} is up to date")
         return
@@ -99,7 +106,8 @@ def stored_hashes(text: str | None) -> dict[str, str]:
 
 
 @operation_reading(lambda path, *a, **k: [("text", path), ("stat", path)])
-def controller_config(path: str, render, password: str, enable_password: str, user: str, group: str):
+def controller_config(path: str, render, password: str, enable_password: str, user: str, group: str,
+                      backup: str | None = None):
     """worker-controller.inc with password hashes that are replaced only when they stop verifying.
 
     ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
@@ -111,7 +119,7 @@ def controller_config(path: str, render, password: str, enable_password: str, us
         old = stored.get(key)
         hashes[key] = old if rspamd_password.verify(secret, old) else rspamd_password.make_hash(secret)
     content = render(password_hash=hashes["password"], enable_password_hash=hashes["enable_password"])
-    commands = _file_commands(path, content, state.stat(path), user, group, 640)
+    commands = _file_commands(path, content, state.stat(path), user, group, 640, backup)
     if not commands:
         host.noop(f"{path}: passwords still verify")
         return
@@ -119,7 +127,7 @@ def controller_config(path: str, render, password: str, enable_password: str, us
 
 
 @operation_reading(lambda path, *a, **k: [("text", path), ("stat", path)])
-def map_file(path: str, entries, user: str, group: str):
+def map_file(path: str, entries, user: str, group: str, backup: str | None = None):
     """A multimap map file: created when missing, listed entries ensured, other lines kept."""
     state = hoststate.read(("text", path), ("stat", path))
     current = state.text(path)
@@ -128,7 +136,7 @@ def map_file(path: str, entries, user: str, group: str):
     missing = [entry for entry in entries if entry not in present]
     if current is None or missing:
         content = "".join(f"{line}\n" for line in lines + missing)
-        yield from _install(content, path, (user, group, 644))
+        yield from _install(content, path, (user, group, 644), backup=backup)
         return
     commands = list(_metadata_commands(path, state.stat(path), user, group, 644))
     if not commands:
@@ -188,13 +196,15 @@ def group_member(user: str, groups):
 
 
 @operation_reading(lambda values, *a, **k: [("postconf", name) for name in values])
-def postconf(values: dict):
+def postconf(values: dict, main_cf: str, backup: str | None = None):
     """Set Postfix main.cf parameters with postconf -e, only those that differ."""
     state = hoststate.read(*[("postconf", name) for name in values])
     changes = [f"{k} = {v}" for k, v in values.items() if state.postconf(k) != v]
     if not changes:
         host.noop("Postfix milter settings are in place")
         return
+    if backup:
+        yield StringCommand(STASH, backup, main_cf)
     yield "postconf -e " + " ".join(shlex.quote(c) for c in changes)
 
 
@@ -232,3 +242,16 @@ def service(unit: str, running: bool = True, enabled: bool = True):
         host.noop(f"{unit}: {'running' if running else 'stopped'}, {'enabled' if enabled else 'disabled'}")
         return
     yield from commands
+
+
+@operation_reading(lambda boolean, *a, **k: [("sebool", boolean)])
+def selinux_boolean(boolean: str):
+    """Turn an SELinux boolean on, persistently (setsebool -P); nothing where SELinux is off."""
+    current = hoststate.read(("sebool", boolean)).sebool(boolean)
+    if current is None:
+        host.noop(f"{boolean}: SELinux is not active here")
+        return
+    if current:
+        host.noop(f"{boolean} is on")
+        return
+    yield StringCommand("setsebool", "-P", boolean, "on")

@@ -15,6 +15,7 @@ What can be read, as (kind, argument):
     unit     a systemd unit: running, enabled
     package  an installed package
     glob     the paths matching a shell glob (ours, never user input)
+    sebool   an SELinux boolean: on, off, or None where SELinux is absent
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _SNIPPETS = {
     "package": "if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='${{db:Status-Status}}\\n' {q} 2>/dev/null;"
                " else rpm -q {q} >/dev/null 2>&1 && echo installed; fi; true",
     "glob": "ls -1d {raw} 2>/dev/null || true",
+    "sebool": "getsebool -- {q} 2>/dev/null || true",
 }
 
 Want = tuple[str, str]
@@ -111,6 +113,12 @@ class Snapshot:
 
     def installed(self, package: str) -> bool:
         return "installed" in self._lines("package", package)
+
+    def sebool(self, name: str) -> bool | None:
+        for line in self._lines("sebool", name):
+            if line.startswith(f"{name} --> "):
+                return line.endswith("on")
+        return None
 
     def glob(self, pattern: str) -> list[str]:
         return [line for line in self._lines("glob", pattern) if line]

@@ -21,5 +21,7 @@ def configure(settings, platform: Platform):
             "milter_default_action": "accept",
             "milter_protocol": "6",
         },
+        main_cf=platform.postfix_main_cf,
+        backup="postfix",
     )
     return {"postfix_reload": [milter]}

@@ -24,6 +24,7 @@ def configure(settings, platform: Platform):
             name=f"rspamd: {relative}",
             path=f"{conf_dir}/{relative}",
             content=render(f"rspamd/{relative}.j2", settings=settings, platform=platform, maps_dir=rspamd_config.MAPS_DIR),
+            backup="rspamd",
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
@@ -36,6 +37,7 @@ def configure(settings, platform: Platform):
             enable_password=settings.enable_password,
             user="root",
             group=group,
+            backup="rspamd",
         )
     )
 
@@ -44,6 +46,7 @@ def configure(settings, platform: Platform):
             name=f"rspamd: custom {relative}",
             path=f"{conf_dir}/{relative}",
             content=content if content.endswith("\n") else content + "\n",
+            backup="rspamd",
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
@@ -62,6 +65,7 @@ def configure(settings, platform: Platform):
                 entries=list(getattr(settings, setting)),
                 user=user,
                 group=group,
+                backup="rspamd",
             )
         )
     if settings.antivirus:

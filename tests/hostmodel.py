@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 import runpy
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -48,6 +49,7 @@ class HostModel:
     swap_kib: int = 0
     disk_free_kib: int = 20 * 1024 * 1024
     selinux: str = "Enforcing"
+    sebools: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def load(cls, platform: str, state: str) -> "HostModel":
@@ -119,6 +121,11 @@ class HostModel:
 
     def _state_package(self, name):
         return ["installed"] if name in self.packages else []
+
+    def _state_sebool(self, name):
+        if self.selinux == "Disabled":
+            return []
+        return [f"{name} --> {'on' if self.sebools.get(name) else 'off'}"]
 
     def _state_glob(self, pattern):
         return [p for p in sorted(self.files) if fnmatch(p, pattern)]
@@ -195,6 +202,9 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                 old = model.files.get(dest, {"user": "root", "group": "root", "mode": 644})
                 model.files[dest] = {**old, "text": data.decode()}
                 continue
+            match = re.match(r"^if (.+?); then (.+?); else .+; fi$", command)
+            if match:  # check; then activate (the model's checks pass)
+                command = match.group(2)
             for part in command.split(" && "):
                 words = shlex.split(part)
                 while "=" in words[0]:  # VAR=value before the command
@@ -245,6 +255,8 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     unit = args[1] if "." in args[1] else f"{args[1]}.service"
                     meta = model.units.setdefault(unit, {"running": False, "enabled": False})
                     meta["enabled" if args[0] in ("enable", "disable") else "running"] = args[0] not in ("stop", "disable")
+                elif verb == "setsebool":
+                    model.sebools[args[-2]] = args[-1] == "on"
                 elif verb == "curl":  # curl ... -o PATH URL
                     model.files[args[args.index("-o") + 1]] = {"text": "downloaded", "user": "root", "group": "root", "mode": 600}
                 elif verb == "freshclam":

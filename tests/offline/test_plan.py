@@ -44,11 +44,17 @@ def test_fresh_host_gets_the_full_plan():
     assert key_op.commands[0] == f"install -m 600 /dev/null {path}.mailguard-new"
     assert key_op.commands[-1] == f"ln {path}.mailguard-new {path} && rm -f {path}.mailguard-new"
     postfix = ops["Postfix milter | Postfix: rspamd milter"].commands
-    assert postfix == ["postconf -e 'smtpd_milters = inet:localhost:11332' 'non_smtpd_milters = inet:localhost:11332' 'milter_default_action = accept'"]
+    assert postfix == ["/usr/local/sbin/mailguard-stash postfix /etc/postfix/main.cf", "postconf -e 'smtpd_milters = inet:localhost:11332' 'non_smtpd_milters = inet:localhost:11332' 'milter_default_action = accept'"]
     rspamd = ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands
-    assert rspamd[0].startswith("/usr/local/sbin/mailguard-rspamd-check dkim_signing arc dmarc")
+    assert rspamd[0].startswith("if /usr/local/sbin/mailguard-rspamd-check dkim_signing arc dmarc")
     assert "systemctl restart rspamd" in rspamd[0]
     assert rspamd[0].index("mailguard-rspamd-check dkim") < rspamd[0].index("systemctl restart")
+    # A failed check puts the last good files back and fails the deploy.
+    assert rspamd[0].endswith("else /usr/local/sbin/mailguard-rollback rspamd; rm -f /var/lib/mailguard/pending/rspamd-restart "
+                              "/var/lib/mailguard/pending/rspamd-reload; exit 1; fi")
+    multimap_op = ops["rspamd configuration | rspamd: local.d/multimap.conf"].commands
+    assert multimap_op[0] == "/usr/local/sbin/mailguard-stash rspamd /etc/rspamd/local.d/multimap.conf"
+    assert ops["ClamAV | SELinux: antivirus_can_scan_system on"].commands == ["setsebool -P antivirus_can_scan_system on"]
 
 
 def test_controller_hashes_verify_and_hide_the_passwords():
@@ -145,3 +151,47 @@ def test_unsupported_system_is_refused_before_any_change():
 
     with pytest.raises(PreflightError, match="unsupported system centos 7"):
         plan(model, SETTINGS, PASSWORDS)
+
+
+def test_too_little_memory_is_refused_before_anything_is_read_or_changed():
+    from operations.preflight import PreflightError
+
+    model = HostModel.load("almalinux9", "installed")
+    model.mem_kib, model.swap_kib = 900 * 1024, 0
+    with pytest.raises(PreflightError, match=r"memory: 0.9 GiB and no swap, but clamd needs about 1.2 GiB.*antivirus = false"):
+        plan(model, SETTINGS, PASSWORDS)
+    assert model.asked == ["facts.SystemProfile"]
+    # Swap, or no antivirus, lets it go on.
+    model.swap_kib = 2 * 1024 * 1024
+    assert plan(model, SETTINGS, PASSWORDS)
+    model.swap_kib = 0
+    ops = by_name(plan(model, {**SETTINGS, "antivirus": False}, PASSWORDS))
+    assert not any(name.startswith("ClamAV") for name in ops)
+
+
+def test_below_two_gib_clamd_reloads_without_a_second_database_copy():
+    model = HostModel.load("almalinux9", "installed")
+    model.mem_kib = int(1.5 * 1024 * 1024)
+    ops = by_name(plan(model, SETTINGS, PASSWORDS))
+    text = ops["ClamAV | ClamAV: edit /etc/clamd.d/scan.conf"].uploads()["/etc/clamd.d/scan.conf"].decode()
+    assert "ConcurrentDatabaseReload no" in text.splitlines()
+    roomy = HostModel.load("almalinux9", "installed")
+    ops = by_name(plan(roomy, SETTINGS, PASSWORDS))
+    text = ops["ClamAV | ClamAV: edit /etc/clamd.d/scan.conf"].uploads()["/etc/clamd.d/scan.conf"].decode()
+    assert "ConcurrentDatabaseReload no" not in text.splitlines()
+
+
+def test_full_disk_is_refused():
+    from operations.preflight import PreflightError
+
+    model = HostModel.load("almalinux9", "installed")
+    model.disk_free_kib = 300 * 1024
+    with pytest.raises(PreflightError, match=r"disk: 0.3 GiB free on /var, at least 1.0 GiB needed"):
+        plan(model, SETTINGS, PASSWORDS)
+
+
+def test_selinux_booleans_are_left_alone_where_selinux_is_disabled():
+    model = HostModel.load("almalinux9", "installed")
+    model.selinux = "Disabled"
+    ops = by_name(plan(model, SETTINGS, PASSWORDS))
+    assert ops["ClamAV | SELinux: antivirus_use_jit on"].commands == []

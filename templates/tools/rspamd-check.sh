@@ -4,6 +4,8 @@
 # states are checked too: none failed, and each module named as an argument is enabled.
 # With --wait-ready: wait (up to 120 s) until a restarted rspamd answers again, so that no
 # message meets a milter that is still starting (it would pass unscanned).
+# Everything goes to stderr, where pyinfra shows a failed command's reasons.
+exec 1>&2
 if [ "${1:-}" = "--wait-ready" ]; then
     i=0
     while [ $i -lt 240 ]; do
