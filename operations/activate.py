@@ -18,7 +18,7 @@ from pyinfra.api import StringCommand, deploy, operation
 
 from mailguard.platforms import Platform
 
-from . import edits, hoststate
+from . import edits, hoststate, postfix
 from .hoststate import operation_reading
 from .templating import TEMPLATES
 from .tools import PENDING_DIR, ROLLBACK, RSPAMD_CHECK, TOOLS, last_good
@@ -55,11 +55,13 @@ def _pending_wants(unit, actions, *args, service=None, **kwargs):
 
 
 @operation_reading(_pending_wants)
-def apply_pending(unit: str, actions, check: str | None = None, ready: str | None = None, service: str | None = None):
+def apply_pending(unit: str, actions, check: str | None = None, ready: str | None = None, service: str | None = None,
+                  around_restart: tuple[str, str] | None = None):
     """For the first (marker, systemctl verb, marks) whose marker exists: check, act, wait, clear.
 
     ``marks`` are this run's mark_pending operations for that marker: at plan time it is not
     on the host yet. With ``service``, a failed check puts its last good files back and fails.
+    ``around_restart``: commands run before a restart and after the service is ready again.
     """
     state = hoststate.read(*_pending_wants(unit, actions, service=service))
     existing = {path for path, _, _ in actions if state.stat(path)}
@@ -71,7 +73,9 @@ def apply_pending(unit: str, actions, check: str | None = None, ready: str | Non
         if path not in existing:
             continue
         clear = "rm -f " + " ".join(p for p, _, _ in actions)
-        activate = " && ".join([f"systemctl {verb} {unit}"] + ([ready] if ready else []) + [clear])
+        before, after = around_restart if around_restart and verb == "restart" else (None, None)
+        steps = [before, f"systemctl {verb} {unit}", ready, after, clear]
+        activate = " && ".join(step for step in steps if step)
         if service:
             activate += f" && rm -rf {last_good(service)}"
         if check and service:
@@ -131,6 +135,7 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         check=" ".join([RSPAMD_CHECK, *expected_rspamd_modules(settings)]),
         ready=f"{RSPAMD_CHECK} --wait-ready",
         service="rspamd",
+        around_restart=(postfix.HOLD_MAIL, postfix.RELEASE_MAIL),
     )
     edits.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
 

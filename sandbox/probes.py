@@ -105,3 +105,28 @@ def rspamd_log_for(target: Target, token: str) -> str:
 
 def dkim_public_key(target: Target, path: str) -> str:
     return target.sh(f"openssl pkey -in {path} -pubout -outform DER | base64 -w0").strip()
+
+
+def delivered_tokens(target: Target, user: str) -> set[str]:
+    """The tokens of every probe message in ``user``'s Maildir, in one command."""
+    out = target.sh(f"grep -rhoE 'probe [0-9a-f]{{32}}' /home/{user}/Maildir/new /home/{user}/Maildir/cur 2>/dev/null || true")
+    return {line.split()[1] for line in out.splitlines() if line.strip()}
+
+
+def queue_empty(target: Target, timeout: float = 90) -> bool:
+    """Wait until Postfix's queue holds nothing (everything delivered or bounced)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if "Mail queue is empty" in target.sh("postqueue -p", check=False):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def unscanned_tokens(target: Target, user: str) -> set[str]:
+    """Tokens of delivered probes that rspamd never saw (no Authentication-Results header)."""
+    out = target.sh(
+        f"grep -rL '^Authentication-Results:' /home/{user}/Maildir/new /home/{user}/Maildir/cur 2>/dev/null"
+        " | xargs -r grep -hoE 'probe [0-9a-f]{32}' || true"
+    )
+    return {line.split()[1] for line in out.splitlines() if line.strip()}

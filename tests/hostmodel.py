@@ -249,8 +249,8 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     model.groups.setdefault(args[-1], []).append(args[-2])
                 elif verb == "postconf":
                     for setting in args[1:]:
-                        key, _, value = setting.partition(" = ")
-                        model.postconf[key] = value
+                        key, _, value = setting.partition("=")
+                        model.postconf[key.strip()] = value.strip()
                 elif verb == "systemctl" and args[0] in ("start", "stop", "enable", "disable", "restart", "reload-or-restart"):
                     unit = args[1] if "." in args[1] else f"{args[1]}.service"
                     meta = model.units.setdefault(unit, {"running": False, "enabled": False})

@@ -3,13 +3,15 @@
 # rspamadm configtest says "syntax OK" even when a module fails to load, so the module
 # states are checked too: none failed, and each module named as an argument is enabled.
 # With --wait-ready: wait (up to 120 s) until a restarted rspamd answers again, so that no
-# message meets a milter that is still starting (it would pass unscanned).
+# message meets a milter that is still starting (it would pass unscanned): the controller,
+# the normal worker and the milter port (11332) must all answer.
 # Everything goes to stderr, where pyinfra shows a failed command's reasons.
 exec 1>&2
 if [ "${1:-}" = "--wait-ready" ]; then
     i=0
     while [ $i -lt 240 ]; do
-        if curl -sf -o /dev/null http://localhost:11334/ping && curl -sf -o /dev/null http://localhost:11333/ping; then
+        if curl -sf -o /dev/null http://localhost:11334/ping && curl -sf -o /dev/null http://localhost:11333/ping \
+            && bash -c '</dev/tcp/127.0.0.1/11332' 2>/dev/null; then
             exit 0
         fi
         sleep 0.5

@@ -15,7 +15,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import dkim as dkimpy
 import pytest
@@ -26,76 +25,11 @@ import dns.query
 import nsd
 from mailguard import platforms
 from mailguard.dns_records import Expected, ptr_name
-from mailguard import settings as settings_module
-from mailguard.targets import read_settings_file
-from sandbox import host as sandbox
 from sandbox import probes
 
+from e2ehelpers import ROOT, TIMINGS, changed_operations, pyinfra, send, settings_file
+
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-EXTERNAL = "203.0.113.5"
-TIMINGS: dict[str, float] = {}
-
-
-def _skip_reason() -> str | None:
-    if os.environ.get("MAIL_HOST"):
-        return None
-    return sandbox.unsupported_reason()
-
-
-@pytest.fixture(scope="module")
-def target(dns_dir):
-    reason = _skip_reason()
-    if reason:
-        if os.environ.get("CI"):
-            pytest.fail(f"the end-to-end suite must run in CI: {reason}")
-        pytest.skip(reason)
-    if os.environ.get("MAIL_HOST"):
-        ssh = ["ssh", "-p", os.environ.get("MAIL_SSH_PORT", "22"), "-o", "BatchMode=yes", "-o", "LogLevel=error"]
-        if os.environ.get("MAIL_SSH_KEY"):
-            ssh += ["-i", os.environ["MAIL_SSH_KEY"]]
-        ssh.append(f"{os.environ.get('MAIL_SSH_USER', 'root')}@{os.environ['MAIL_HOST']}")
-        env = {**os.environ, "MAIL_DNS_DIR": str(dns_dir)}
-        yield probes.Target(ssh=ssh, smtp_host=os.environ.get("MAIL_SMTP_HOST", os.environ["MAIL_HOST"])), env
-        return
-    sandbox.down()  # a fresh host: the first run starts from Debian + Postfix only
-    state = sandbox.up()
-    env = {**os.environ, **sandbox.secrets_env(), "MAIL_DNS_DIR": str(dns_dir)}
-    yield probes.Target(ssh=sandbox.ssh_command(state, "")[:-1]), env
-    sandbox.down()
-
-
-@pytest.fixture(scope="module")
-def dns_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("dns-records")
-
-
-def pyinfra(env: dict, *args: str, deploy: str = "deploy.py") -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).parent / "pyinfra"), "-y", "inventory.py", deploy, *args]
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-
-
-def changed_operations(output: str) -> list[str]:
-    """Names of operations the Results table counts under Success (they ran commands)."""
-    rows = re.findall(r"^\s{4}(.+?)\s{2,}1\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)
-    return [name for name, success, _error, _none in rows if success == "1"]
-
-
-@pytest.fixture(scope="module")
-def deployed(target):
-    mail_target, env = target
-    started = time.monotonic()
-    result = pyinfra(env)
-    TIMINGS["first run"] = time.monotonic() - started
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    settings_file = os.environ.get("MAIL_SETTINGS") or str(ROOT / "sandbox" / "settings.toml")
-    loaded = settings_module.load(read_settings_file(Path(settings_file)), env)
-    return mail_target, env, loaded, result.stdout
-
-
-def send(target, mail_from, rcpt="bob@example.com", client_ip=EXTERNAL, **kwargs):
-    msg, token = probes.message(mail_from, rcpt, **kwargs)
-    return probes.send(target, msg, token, client_ip=client_ip)
 
 
 def test_gtube_is_rejected_at_smtp(deployed):
@@ -187,9 +121,8 @@ def test_dkim_signature_verifies_against_the_record_served_by_dns(deployed, serv
 
 def test_dns_report_changes_nothing_and_runs_the_check(deployed, served_zone, tmp_path):
     _target, env, *_ = deployed
-    settings_file = Path(os.environ.get("MAIL_SETTINGS") or ROOT / "sandbox" / "settings.toml")
     override = tmp_path / "settings.toml"
-    override.write_text(settings_file.read_text().replace("dns_check = false", "")
+    override.write_text(settings_file().read_text().replace("dns_check = false", "")
                         + f'dns_check = true\ndns_resolver = "{nsd.ADDRESS}"\ndns_port = {nsd.PORT}\n')
     result = pyinfra({**env, "MAIL_SETTINGS": str(override)}, deploy="dns_report.py")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -1,6 +1,5 @@
 """deploy.py through pyinfra's engine against modelled AlmaLinux 9 hosts."""
 
-import copy
 
 import pytest
 from conftest import PASSWORDS, SETTINGS
@@ -49,6 +48,10 @@ def test_fresh_host_gets_the_full_plan():
     assert rspamd[0].startswith("if /usr/local/sbin/mailguard-rspamd-check dkim_signing arc dmarc")
     assert "systemctl restart rspamd" in rspamd[0]
     assert rspamd[0].index("mailguard-rspamd-check dkim") < rspamd[0].index("systemctl restart")
+    # While rspamd restarts, Postfix defers mail (4xx) instead of passing it unscanned.
+    hold = rspamd[0].index("postconf -e milter_default_action=tempfail && postfix reload")
+    release = rspamd[0].index("postconf -e milter_default_action=accept && postfix reload")
+    assert hold < rspamd[0].index("systemctl restart rspamd") < rspamd[0].index("--wait-ready") < release
     # A failed check puts the last good files back and fails the deploy.
     assert rspamd[0].endswith("else /usr/local/sbin/mailguard-rollback rspamd; rm -f /var/lib/mailguard/pending/rspamd-restart "
                               "/var/lib/mailguard/pending/rspamd-reload; exit 1; fi")

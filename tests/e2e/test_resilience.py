@@ -1,0 +1,194 @@
+"""Faults and a broken configuration on the booted host: mail is never lost, nothing breaks.
+
+Runs after test_real_mail.py (file order) on the same deployed host, and leaves it as the
+first deploy made it. Counts go to artifacts/resilience.json for the closing note.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import pytest
+from e2ehelpers import EXTERNAL, ROOT, changed_operations, host_platform, pyinfra, send, settings_file
+
+from sandbox import probes
+
+pytestmark = pytest.mark.e2e
+COUNTS: dict[str, object] = {}
+CLEAN_SENDER = "friend@elsewhere.example.net"
+BLACKLISTED = "spammer@bulk.example.net"  # +30: greylisted (reject is off, as in the seed)
+
+
+def record(key: str, value) -> None:
+    COUNTS[key] = value
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    (ROOT / "artifacts" / "resilience.json").write_text(json.dumps(COUNTS, indent=2) + "\n")
+
+
+def with_settings(env: dict, tmp_path, extra: str) -> dict:
+    path = tmp_path / "settings.toml"
+    path.write_text(settings_file().read_text() + "\n" + extra + "\n")
+    return {**env, "MAIL_SETTINGS": str(path)}
+
+
+def rspamd_files(target) -> str:
+    return target.sh("cd /etc/rspamd && find local.d override.d -type f | sort | xargs sha256sum")
+
+
+def main_pid(target, unit: str) -> str:
+    return target.sh(f"systemctl show -p MainPID --value {unit}").strip()
+
+
+@dataclass
+class Stream:
+    """Senders that keep mailing through the host until told to stop; every outcome kept."""
+
+    target: object
+    kinds: tuple[str, ...]
+    threads: int = 4
+    minimum: int = 0
+    outcomes: list = field(default_factory=list)  # (kind, token, code, reply)
+    errors: list = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    messages: dict = field(default_factory=dict)  # token -> message, for a retry
+
+    def _one(self, kind: str):
+        sender, extra = {
+            "clean": (CLEAN_SENDER, {"body": "an ordinary message"}),
+            "gtube": (CLEAN_SENDER, {"body": probes.GTUBE}),
+            "eicar": (CLEAN_SENDER, {"body": "see attachment", "attachment": probes.EICAR.encode()}),
+            "blacklisted": (BLACKLISTED, {"body": "bulk offer"}),
+        }[kind]
+        msg, token = probes.message(sender, "bob@example.com", **extra)
+        self.messages[token] = msg
+        return probes.send(self.target, msg, token, client_ip=EXTERNAL)
+
+    def retry(self, token: str):
+        """Send a deferred message again, as the sending server would."""
+        return probes.send(self.target, self.messages[token], token, client_ip=EXTERNAL)
+
+    def _run(self, offset: int):
+        i = offset
+        while not self._stop.is_set() or len(self.outcomes) < self.minimum:
+            kind = self.kinds[i % len(self.kinds)]
+            i += self.threads
+            try:
+                sent = self._one(kind)
+                self.outcomes.append((kind, sent.token, sent.code, sent.reply))
+                if 400 <= sent.code < 500:
+                    time.sleep(0.2)  # a sending server does not hammer a host that defers
+            except Exception as error:  # a refused connection would be mail the sender must retry
+                self.errors.append(f"{kind}: {error!r}")
+
+    def __enter__(self):
+        self._workers = [threading.Thread(target=self._run, args=(n,), daemon=True) for n in range(self.threads)]
+        for worker in self._workers:
+            worker.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for worker in self._workers:
+            worker.join(timeout=300)
+
+
+def test_a_broken_snippet_is_never_activated_and_the_last_good_files_are_back(deployed, tmp_path):
+    target, env, *_ = deployed
+    before_files, before_pid = rspamd_files(target), main_pid(target, "rspamd")
+    broken = with_settings(env, tmp_path, '[rspamd_snippets]\n"local.d/options.inc" = "dns { nameserver = [ unclosed"')
+    with Stream(target, ("gtube", "clean"), threads=2) as stream:
+        time.sleep(1)
+        result = pyinfra(broken)
+        time.sleep(1)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output[-3000:]
+    assert "rspamd's configuration check failed" in output and "put back as they were" in output, output[-3000:]
+    assert "options.inc" in output  # the checker's own message names the broken file
+    assert rspamd_files(target) == before_files
+    assert target.sh("ls /etc/rspamd/local.d/options.inc 2>/dev/null || echo absent").strip() == "absent"
+    assert main_pid(target, "rspamd") == before_pid  # neither restarted nor reloaded into the broken file
+    assert target.sh("ls /var/lib/mailguard/pending /var/lib/mailguard/last-good 2>/dev/null | grep -v : || true").strip() == ""
+    # rspamd scanned every message throughout: GTUBE refused, clean mail delivered.
+    assert not stream.errors, stream.errors
+    gtube = [o for o in stream.outcomes if o[0] == "gtube"]
+    clean = [o for o in stream.outcomes if o[0] == "clean"]
+    assert gtube and all(code == 554 for _, _, code, _ in gtube), gtube
+    assert clean and all(code == 250 for _, _, code, _ in clean), clean
+    assert probes.queue_empty(target)
+    assert {token for _, token, _, _ in clean} <= probes.delivered_tokens(target, "bob")
+    record("broken config: messages sent during the failed deploy", len(stream.outcomes))
+    # The admin fixes the settings: the next run changes nothing, the files were already right.
+    rerun = pyinfra(env)
+    assert rerun.returncode == 0 and changed_operations(rerun.stdout + rerun.stderr) == []
+
+
+@pytest.mark.parametrize("roles", [("rspamd_unit",), ("clamd_unit", "redis_unit")], ids=["rspamd", "clamd+redis"])
+def test_with_a_service_stopped_mail_flows_and_the_next_run_restarts_it(deployed, roles):
+    target, env, *_ = deployed
+    units = [getattr(host_platform(target), role) for role in roles]
+    target.sh("systemctl stop " + " ".join(units))
+    sent = [send(target, CLEAN_SENDER, body=f"while {' and '.join(units)} are down {n}") for n in range(5)]
+    assert all(s.code == 250 for s in sent), sent
+    assert probes.queue_empty(target)
+    assert {s.token for s in sent} <= probes.delivered_tokens(target, "bob")
+    result = pyinfra(env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for unit in units:
+        assert target.sh(f"systemctl is-active {unit}").strip() == "active"
+    assert any("enabled and running" in name for name in changed_operations(result.stdout + result.stderr))
+    record(f"fault: {'+'.join(units)} stopped: messages sent and delivered", len(sent))
+
+
+def test_a_rerun_that_restarts_rspamd_during_a_stream_of_mail_loses_nothing(deployed, tmp_path):
+    target, env, *_ = deployed
+    changed = {**env, "RSPAMD_ENABLE_PASSWORD": env["RSPAMD_ENABLE_PASSWORD"] + "-rotated"}
+    before_pid = main_pid(target, "rspamd")
+    with Stream(target, ("clean", "clean", "clean", "eicar", "clean", "blacklisted", "clean", "gtube"), minimum=200) as stream:
+        time.sleep(2)
+        rotated = pyinfra(changed)  # the controller file changes: rspamd restarts
+        back = pyinfra(env)  # and back: a second restart
+    assert rotated.returncode == 0 and back.returncode == 0, (rotated.stderr + back.stderr)[-3000:]
+    assert main_pid(target, "rspamd") != before_pid
+    assert not stream.errors, stream.errors[:5]
+    # What the deploy deferred while rspamd restarted, the sending server sends again later.
+    deferred = [o for o in stream.outcomes if o[2] == 451 and "Service unavailable" in o[3]]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        retries = dict(zip((o[1] for o in deferred), pool.map(stream.retry, (o[1] for o in deferred))))
+    retried = len(retries)
+    outcomes = [(kind, token, retries[token].code, retries[token].reply) if token in retries else (kind, token, code, reply)
+                for kind, token, code, reply in stream.outcomes]
+    assert probes.queue_empty(target, timeout=120)
+    delivered = probes.delivered_tokens(target, "bob")
+    unscanned = probes.unscanned_tokens(target, "bob")
+    tally = {"sent": len(outcomes), "deferred while rspamd restarted, then retried": retried, "delivered": 0,
+             "rejected by policy": 0, "greylisted": 0, "lost": [], "by kind": {}, "delivered unscanned": {}}
+    for kind, token, code, reply in outcomes:
+        by_kind = tally["by kind"].setdefault(kind, {})
+        by_kind[str(code)] = by_kind.get(str(code), 0) + 1
+        if token in unscanned:
+            tally["delivered unscanned"][kind] = tally["delivered unscanned"].get(kind, 0) + 1
+        if code == 250:
+            if token in delivered:
+                tally["delivered"] += 1
+            else:
+                tally["lost"].append((kind, token))
+        elif code == 554 and kind in ("eicar", "gtube"):
+            assert token not in delivered
+            tally["rejected by policy"] += 1
+        elif code == 451 and kind == "blacklisted":
+            tally["greylisted"] += 1  # the policy's temporary refusal: the sending server keeps it
+        else:
+            tally["lost"].append((kind, token, code, reply))
+    record("stream during two restarting reruns", tally)
+    assert tally["sent"] >= 200
+    assert tally["lost"] == [], tally
+    # A restart the deploy makes lets no message through unscanned: they are deferred instead.
+    assert tally["delivered unscanned"] == {}, tally
+    # The two reruns changed the controller file and restarted rspamd; the next one is a no-op.
+    final = pyinfra(env)
+    assert changed_operations(final.stdout + final.stderr) == []
