@@ -15,4 +15,4 @@ from mailguard import settings as settings_module  # noqa: E402
 from operations import dns, preflight  # noqa: E402
 
 settings = settings_module.load(host.data.get("mail_settings"))
-dns.report(settings, preflight.detect_platform())
+dns.report(settings, preflight.detect_platform(settings))

@@ -46,6 +46,13 @@ class Platform:
     postfix_main_cf: str = "/etc/postfix/main.cf"
     # SELinux booleans set on (persistently) when SELinux is not disabled
     selinux_booleans: tuple[str, ...] = ()
+    selinux_proxy_booleans: tuple[str, ...] = ()  # when a reverse proxy publishes the web UI
+    # The web UI's reverse proxies
+    nginx_package: str = "nginx"
+    nginx_unit: str = "nginx"
+    nginx_conf_file: str = "/etc/nginx/conf.d/mailguard-rspamd.conf"
+    ols_unit: str = "lsws"
+    ols_binary: str = "/usr/local/lsws/bin/openlitespeed"
 
 
 ALMALINUX_9 = Platform(
@@ -80,6 +87,8 @@ ALMALINUX_9 = Platform(
     redis_group="redis",
     # antivirus.te: clamd may read the files rspamd hands it, and use its JIT.
     selinux_booleans=("antivirus_can_scan_system", "antivirus_use_jit"),
+    # httpd_t may not connect to 11334 otherwise (nginx and lsws run as httpd_t).
+    selinux_proxy_booleans=("httpd_can_network_connect",),
 )
 
 DEBIAN_12 = Platform(

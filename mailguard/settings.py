@@ -384,6 +384,11 @@ def load(data: dict[str, Any] | None, env: dict[str, str] | None = None) -> Sett
             lines.append("server_ipv4: set server_ipv4 or server_ipv6 (SPF and PTR need the server's address)")
         if (values["webui_tls_certificate"] is None) != (values["webui_tls_key"] is None):
             lines.append("webui_tls_key: set both webui_tls_certificate and webui_tls_key, or neither")
+        if values["webui_proxy"] == "openlitespeed":
+            wide_v6 = [n for n in values["webui_allow"]
+                       if ipaddress.ip_network(n, strict=False).version == 6 and ipaddress.ip_network(n, strict=False).prefixlen < 128]
+            if wide_v6:
+                lines.append(f"webui_allow: {', '.join(wide_v6)}: with OpenLiteSpeed, list IPv6 addresses one by one (/128)")
         if values["webui_proxy"] != "none" and values["webui_tls_certificate"] is None:
             outside = [n for n in values["webui_allow"] if not ipaddress.ip_network(n, strict=False).is_loopback]
             if outside:

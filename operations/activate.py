@@ -147,3 +147,21 @@ def services(settings, platform: Platform, marks: dict[str, list]):
         service="postfix",
     )
     edits.service(name="Postfix: enabled and running", unit=platform.postfix_unit)
+
+    if settings.webui_proxy == "nginx":
+        apply_pending(
+            name="nginx: nginx -t, then reload",
+            unit=platform.nginx_unit,
+            actions=[(marker("nginx", "reload"), "reload-or-restart", marks.get("nginx_reload", []))],
+            check="nginx -t",
+            service="nginx",
+        )
+        edits.service(name="nginx: enabled and running", unit=platform.nginx_unit)
+    elif settings.webui_proxy == "openlitespeed":
+        apply_pending(
+            name="OpenLiteSpeed: openlitespeed -t, then a graceful restart",
+            unit=platform.ols_unit,
+            actions=[(marker("openlitespeed", "restart"), "restart", marks.get("openlitespeed_restart", []))],
+            check=f"{platform.ols_binary} -t",
+            service="openlitespeed",
+        )

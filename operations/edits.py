@@ -255,3 +255,32 @@ def selinux_boolean(boolean: str):
         host.noop(f"{boolean} is on")
         return
     yield StringCommand("setsebool", "-P", boolean, "on")
+
+
+def replace_block(text: str, begin: str, end: str, content: str) -> str:
+    """``text`` with the lines between ``begin`` and ``end`` (markers included) set to ``content``;
+    appended when the markers are not there yet."""
+    block = f"{begin}\n{content.rstrip()}\n{end}\n"
+    lines = text.splitlines(keepends=True)
+    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == begin]
+    ends = [i for i, line in enumerate(lines) if line.rstrip("\n") == end]
+    if starts and ends and ends[0] > starts[0]:
+        return "".join(lines[: starts[0]]) + block + "".join(lines[ends[0] + 1 :])
+    separator = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+    return text + separator + block
+
+
+@operation_reading(lambda path, *a, **k: [("text", path)])
+def marked_block(path: str, begin: str, end: str, content: str, backup: str | None = None):
+    """A block between two marker lines in a file the admin also edits (the rest is kept)."""
+    text = hoststate.read(("text", path)).text(path)
+    if text is None:
+        if host.state.is_executing:
+            raise OperationError(f"{path} does not exist: is the virtual host configured?")
+        yield StringCommand("true")
+        return
+    wanted = replace_block(text, begin, end, content)
+    if wanted == text:
+        host.noop(f"{path}: the managed block is in place")
+        return
+    yield from _install(wanted, path, backup=backup)

@@ -5,25 +5,29 @@ Everything the deploy manages is read through ``hoststate`` instead (one command
 
 from __future__ import annotations
 
+import shlex
+
 from pyinfra.api import FactBase
 
 
 class SystemProfile(FactBase):
-    """os-release, Postfix, memory, swap, free disk and SELinux, in one command."""
+    """os-release, Postfix, memory, swap, free disk, SELinux and whether ``paths`` exist, in one command."""
 
     default = dict
 
-    def command(self, disk_path="/var"):
+    def command(self, disk_path="/var", paths=()):
+        exists = "".join(f"; if [ -e {shlex.quote(p)} ]; then echo exists={shlex.quote(p)}; fi" for p in paths)
         return (
             "( . /etc/os-release 2>/dev/null; echo \"os_id=$ID\"; echo \"os_version=$VERSION_ID\" ); "
             "echo \"postfix=$(command -v postfix || true)\"; "
             "awk '/^MemTotal:/ {print \"mem_kib=\" $2} /^SwapTotal:/ {print \"swap_kib=\" $2}' /proc/meminfo; "
             f"echo \"disk_free_kib=$(df -Pk {disk_path} 2>/dev/null | awk 'NR==2 {{print $4}}')\"; "
             "echo \"selinux=$(getenforce 2>/dev/null || echo absent)\""
-        )
+        ) + exists
 
     def process(self, output):
-        values = dict(line.split("=", 1) for line in output if "=" in line)
+        values = dict(line.split("=", 1) for line in output if "=" in line and not line.startswith("exists="))
+        values["exists"] = {line.split("=", 1)[1] for line in output if line.startswith("exists=")}
         for key in ("mem_kib", "swap_kib", "disk_free_kib"):
             values[key] = int(values[key]) if values.get(key, "").isdigit() else None
         return values

@@ -15,16 +15,21 @@ class PreflightError(Exception):
     pass
 
 
-def profile() -> dict:
+def required_paths(settings) -> list[str]:
+    """Files the admin's own setup must already have for these settings."""
+    return [settings.webui_ols_vhost_conf] if settings.webui_proxy == "openlitespeed" else []
+
+
+def profile(settings) -> dict:
     """Asked once per run: nothing the deploy does changes these."""
     cached = getattr(host, "_mailguard_profile", None)
     if cached is None:
-        cached = host._mailguard_profile = host.get_fact(SystemProfile)
+        cached = host._mailguard_profile = host.get_fact(SystemProfile, paths=required_paths(settings))
     return cached
 
 
-def detect_platform() -> Platform:
-    system = profile()
+def detect_platform(settings) -> Platform:
+    system = profile(settings)
     try:
         return for_os_release(system.get("os_id"), system.get("os_version"))
     except UnsupportedPlatform as error:
@@ -35,9 +40,12 @@ def detect_platform() -> Platform:
 def check(settings, platform: Platform):
     if settings.rspamd_source == "distro" and not platform.rspamd_distro_package_ok:
         raise PreflightError(f"rspamd_source: 'distro' is not available on {platform.title}; use 'upstream'")
-    system = profile()
+    system = profile(settings)
     if not system.get("postfix"):
         raise PreflightError("postfix is not installed: this deploy adds filtering to a working Postfix")
+    for path in required_paths(settings):
+        if path not in system["exists"]:
+            raise PreflightError(f"webui_ols_vhost_conf: {path} does not exist on the host: is OpenLiteSpeed's virtual host set up?")
     verdict = resources(settings)
     if verdict.refuse:
         raise PreflightError(verdict.refuse)
@@ -49,5 +57,5 @@ def check(settings, platform: Platform):
 
 
 def resources(settings) -> capacity.Verdict:
-    system = profile()
+    system = profile(settings)
     return capacity.assess(system.get("mem_kib"), system.get("swap_kib"), system.get("disk_free_kib"), settings.antivirus)

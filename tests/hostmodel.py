@@ -75,8 +75,9 @@ class HostModel:
             raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
         return cls().process(handler(**kwargs))
 
-    def output_SystemProfile(self, **_):
-        return [f"os_id={self.os_id}", f"os_version={self.version_id}",
+    def output_SystemProfile(self, paths=(), **_):
+        exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
+        return exists + [f"os_id={self.os_id}", f"os_version={self.version_id}",
                 f"postfix={'/usr/sbin/postfix' if 'postfix' in self.commands else ''}",
                 f"mem_kib={self.mem_kib}", f"swap_kib={self.swap_kib}", f"disk_free_kib={self.disk_free_kib}",
                 f"selinux={self.selinux}"]
@@ -261,7 +262,7 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     model.files[args[args.index("-o") + 1]] = {"text": "downloaded", "user": "root", "group": "root", "mode": 600}
                 elif verb == "freshclam":
                     model.files["/var/lib/clamav/main.cvd"] = {"text": "", "user": "clamupdate", "group": "clamupdate", "mode": 644}
-                elif verb == "systemctl" or verb.startswith("/usr/local/sbin/") or verb in ("true", "postfix", "("):
+                elif verb == "systemctl" or verb.startswith("/usr/local/sbin/") or verb in ("true", "postfix", "(", "sleep"):
                     pass  # checks and service actions with no state the model tracks
                 else:
                     raise ValueError(f"the host model cannot apply {part!r} (from {op.name})")
