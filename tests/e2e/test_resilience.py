@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -41,6 +43,16 @@ def rspamd_files(target) -> str:
 
 def main_pid(target, unit: str) -> str:
     return target.sh(f"systemctl show -p MainPID --value {unit}").strip()
+
+
+def controller_read_only(password: str) -> bool | None:
+    """The controller's read_only flag for ``password``; None when it is refused."""
+    request = urllib.request.Request("http://127.0.0.1:11334/stat", headers={"Password": password})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())["read_only"]
+    except urllib.error.HTTPError:
+        return None
 
 
 @dataclass
@@ -151,9 +163,13 @@ def test_a_rerun_that_restarts_rspamd_during_a_stream_of_mail_loses_nothing(depl
     with Stream(target, ("clean", "clean", "clean", "eicar", "clean", "blacklisted", "clean", "gtube"), minimum=200) as stream:
         time.sleep(2)
         rotated = pyinfra(changed)  # the controller file changes: rspamd restarts
+        new_password_works = controller_read_only(changed["RSPAMD_ENABLE_PASSWORD"])
+        old_password_works = controller_read_only(env["RSPAMD_ENABLE_PASSWORD"])
         back = pyinfra(env)  # and back: a second restart
     assert rotated.returncode == 0 and back.returncode == 0, (rotated.stderr + back.stderr)[-3000:]
     assert main_pid(target, "rspamd") != before_pid
+    # The rotated enable password took effect on that run, and the old one stopped working.
+    assert new_password_works is False and old_password_works is None
     assert not stream.errors, stream.errors[:5]
     # What the deploy deferred while rspamd restarted, the sending server sends again later.
     deferred = [o for o in stream.outcomes if o[2] == 451 and "Service unavailable" in o[3]]
