@@ -105,63 +105,46 @@ def mark_changes(step: str, changes: dict[str, list]):
     return marks
 
 
+RESTART = ("restart", "restart")
+RELOAD = ("reload", "reload-or-restart")
+
+
+def activation(name: str, service: str, unit: str, marks: dict, verbs=(RESTART,), **kwargs):
+    """apply_pending for ``service``: one (marker, systemctl verb) per (action, verb) in ``verbs``."""
+    actions = [(marker(service, action), verb, marks.get(f"{service}_{action}", [])) for action, verb in verbs]
+    apply_pending(name=name, unit=unit, actions=actions, service=service, **kwargs)
+
+
 @deploy("Activate")
 def services(settings, platform: Platform, marks: dict[str, list]):
     """``marks`` maps "<service>_<action>" to this run's mark_pending operations."""
-    apply_pending(
-        name="Redis: restart for its new configuration",
-        unit=platform.redis_unit,
-        actions=[(marker("redis", "restart"), "restart", marks.get("redis_restart", []))],
-    )
+    activation("Redis: restart for its new configuration", "redis", platform.redis_unit, marks)
     edits.service(name="Redis: enabled and running", unit=platform.redis_unit)
 
     if settings.antivirus:
-        apply_pending(
-            name="ClamAV: restart clamd for its new configuration",
-            unit=platform.clamd_unit,
-            actions=[(marker("clamav", "restart"), "restart", marks.get("clamav_restart", []))],
-        )
+        activation("ClamAV: restart clamd for its new configuration", "clamav", platform.clamd_unit, marks)
         for unit in (platform.freshclam_unit, platform.clamd_unit):
             edits.service(name=f"ClamAV: {unit} enabled and running", unit=unit)
 
-    apply_pending(
-        name="rspamd: check the configuration, then restart (workers, groups) or reload",
-        unit=platform.rspamd_unit,
-        # A reload with changed sockets kills rspamd 3.4: workers and groups need a restart.
-        actions=[
-            (marker("rspamd", "restart"), "restart", marks.get("rspamd_restart", [])),
-            (marker("rspamd", "reload"), "reload-or-restart", marks.get("rspamd_reload", [])),
-        ],
+    # A reload with changed sockets kills rspamd 3.4: workers and groups need a restart.
+    activation(
+        "rspamd: check the configuration, then restart (workers, groups) or reload", "rspamd", platform.rspamd_unit,
+        marks, verbs=(RESTART, RELOAD),
         check=" ".join([RSPAMD_CHECK, *expected_rspamd_modules(settings)]),
         ready=f"{RSPAMD_CHECK} --wait-ready",
-        service="rspamd",
         around_restart=(postfix.HOLD_MAIL, postfix.RELEASE_MAIL),
     )
     edits.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
 
-    apply_pending(
-        name="Postfix: postfix check, then reload",
-        unit=platform.postfix_unit,
-        actions=[(marker("postfix", "reload"), "reload-or-restart", marks.get("postfix_reload", []))],
-        check="postfix check",
-        service="postfix",
-    )
+    activation("Postfix: postfix check, then reload", "postfix", platform.postfix_unit, marks, verbs=(RELOAD,),
+               check="postfix check")
     edits.service(name="Postfix: enabled and running", unit=platform.postfix_unit)
 
     if settings.webui_proxy == "nginx":
-        apply_pending(
-            name="nginx: nginx -t, then reload",
-            unit=platform.nginx_unit,
-            actions=[(marker("nginx", "reload"), "reload-or-restart", marks.get("nginx_reload", []))],
-            check="nginx -t",
-            service="nginx",
-        )
+        activation("nginx: nginx -t, then reload", "nginx", platform.nginx_unit, marks, verbs=(RELOAD,),
+                   check="nginx -t")
         edits.service(name="nginx: enabled and running", unit=platform.nginx_unit)
     elif settings.webui_proxy == "openlitespeed":
-        apply_pending(
-            name="OpenLiteSpeed: openlitespeed -t, then a graceful restart",
-            unit=platform.ols_unit,
-            actions=[(marker("openlitespeed", "restart"), "restart", marks.get("openlitespeed_restart", []))],
-            check=f"{platform.ols_binary} -t",
-            service="openlitespeed",
-        )
+        # lsws's restart is graceful: requests in flight finish first.
+        activation("OpenLiteSpeed: openlitespeed -t, then a graceful restart", "openlitespeed", platform.ols_unit, marks,
+                   check=f"{platform.ols_binary} -t")
