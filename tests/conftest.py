@@ -1,8 +1,7 @@
+"""The project root and tests/ on sys.path: tests import mailguard, operations and the helpers here."""
+
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-PASSWORDS = {"RSPAMD_CONTROLLER_PASSWORD": "read-only-Pa55word", "RSPAMD_ENABLE_PASSWORD": "enable-Pa55word-x"}
-SETTINGS = {"domains": ["example.com"], "server_ipv4": "203.0.113.25", "blacklist_sender_email": ["spam@bad.example.net"]}

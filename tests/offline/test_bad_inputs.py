@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORDS
+from testdata import PASSWORDS
 
 from mailguard import settings
 

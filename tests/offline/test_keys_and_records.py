@@ -2,7 +2,7 @@
 
 import dkim as dkimpy
 import pytest
-from conftest import PASSWORDS, SETTINGS
+from testdata import PASSWORDS, SETTINGS
 
 from mailguard import directives, dkim, dns_records, rspamd_password, settings
 from mailguard.platforms import DEBIAN_12

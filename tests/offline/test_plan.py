@@ -2,7 +2,7 @@
 
 
 import pytest
-from conftest import PASSWORDS, SETTINGS
+from testdata import PASSWORDS, SETTINGS
 from hostmodel import HostModel, apply, converge, plan
 
 from mailguard import directives, rspamd_password

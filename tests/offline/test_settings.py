@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORDS, SETTINGS
+from testdata import PASSWORDS, SETTINGS
 
 from mailguard import settings
 

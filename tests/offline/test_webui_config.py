@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORDS, SETTINGS
+from testdata import PASSWORDS, SETTINGS
 from hostmodel import HostModel, plan
 
 from mailguard import settings as settings_module
