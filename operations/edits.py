@@ -2,7 +2,7 @@
 
 They read through ``hoststate`` (one command for every managed path, user, unit and package)
 instead of pyinfra's per-operation facts. None of them prints file contents: files that hold
-secrets (password hashes, private keys) are compared by hash and never diffed.
+secrets (password hashes, private keys, custom snippets) are compared by hash and never diffed.
 """
 
 from __future__ import annotations
@@ -12,8 +12,11 @@ import re
 import shlex
 from io import BytesIO
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, OperationError, StringCommand
+from pyinfra.api.util import format_text
+from pyinfra.facts.files import FileContents
+from pyinfra.operations.util.files import generate_color_diff
 
 from mailguard import directives, dkim, rspamd_password
 
@@ -87,14 +90,26 @@ def _file_commands(path: str, content: str | bytes, current: dict | None, user: 
     return list(_metadata_commands(path, current, user, group, mode))
 
 
+def _show_diff(path: str, current: dict | None, content: str) -> None:
+    """What pyinfra's files.put prints with --diff (asked only then: one more command)."""
+    old = host.get_fact(FileContents, path=path) if current else None
+    host.log(f"Will {'modify' if current else 'create'} {format_text(path, bold=True)}", logger.info)
+    for line in generate_color_diff([line + "\n" for line in old or []], content.splitlines(keepends=True)):
+        logger.info("  %s", line)
+    logger.info("")
+
+
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def text_file(path: str, content: str, user: str = "root", group: str = "root", mode: int = 644,
-              backup: str | None = None):
-    """A whole file, compared by sha256 on the host: its content (maybe secret) is never diffed."""
-    commands = _file_commands(path, content, hoststate.read(("stat", path)).stat(path), user, group, mode, backup)
+              backup: str | None = None, secret: bool = False):
+    """A whole file, compared by sha256 on the host; with --diff its changes are shown unless ``secret``."""
+    current = hoststate.read(("stat", path)).stat(path)
+    commands = _file_commands(path, content, current, user, group, mode, backup)
     if not commands:
         host.noop(f"{path} is up to date")
         return
+    if host.state.config.DIFF and not secret and (current is None or current["sha256"] != _sha256(content)):
+        _show_diff(path, current, content)
     yield from commands
 
 

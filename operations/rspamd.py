@@ -47,6 +47,7 @@ def configure(settings, platform: Platform):
             path=f"{conf_dir}/{relative}",
             content=content if content.endswith("\n") else content + "\n",
             backup="rspamd",
+            secret=True,  # an admin's snippet may hold credentials (a redis password, an API key)
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import dkim as dkimpy
 import pytest
@@ -235,6 +236,20 @@ def test_key_files_are_private(deployed):
     listing = target.sh("stat -c '%U %G %a' /var/lib/rspamd/dkim/example.com.dkim.key /var/lib/rspamd/dkim").split("\n")
     assert listing[0] == "_rspamd _rspamd 600"
     assert listing[1] == "_rspamd _rspamd 750"
+
+
+def test_diff_shows_what_a_rerun_would_put_back(deployed):
+    target, env, *_ = deployed
+    conf = "/etc/rspamd/override.d/actions.conf"
+    target.sh(f"sed -i 's/^add_header = .*/add_header = 12.0;/' {conf}")
+    command = [str(Path(sys.executable).parent / "pyinfra"), "inventory.py", "deploy.py", "--diff", "--dry"]
+    preview = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    output = preview.stdout + preview.stderr
+    assert f"Will modify {conf}" in output, output[-3000:]
+    assert "- add_header = 12.0;" in output and "+ add_header = 10.0;" in output
+    assert "add_header = 12.0;" in target.sh(f"cat {conf}")  # --dry changed nothing
+    assert pyinfra(env).returncode == 0
+    assert "add_header = 10.0;" in target.sh(f"cat {conf}")
 
 
 def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
