@@ -109,10 +109,19 @@ class Stream:
             worker.join(timeout=300)
 
 
-def test_a_broken_snippet_is_never_activated_and_the_last_good_files_are_back(deployed, tmp_path):
+BROKEN_SNIPPETS = [
+    # A syntax error: rspamadm configtest fails and names the file.
+    ("local.d/options.inc", "dns { nameserver = [ unclosed", "options.inc"),
+    # Valid syntax, but the antivirus module cannot load (no servers): configtest says OK.
+    ("override.d/antivirus.conf", 'clamav { type = \\"clamav\\"; }', "rspamd module antivirus did not load"),
+]
+
+
+@pytest.mark.parametrize("name, content, says", BROKEN_SNIPPETS, ids=["syntax error", "module fails"])
+def test_a_broken_snippet_is_never_activated_and_the_last_good_files_are_back(deployed, tmp_path, name, content, says):
     target, env, *_ = deployed
     before_files, before_pid = rspamd_files(target), main_pid(target, "rspamd")
-    broken = with_settings(env, tmp_path, '[rspamd_snippets]\n"local.d/options.inc" = "dns { nameserver = [ unclosed"')
+    broken = with_settings(env, tmp_path, f'[rspamd_snippets]\n"{name}" = "{content}"')
     with Stream(target, ("gtube", "clean"), threads=2) as stream:
         time.sleep(1)
         result = pyinfra(broken)
@@ -120,9 +129,9 @@ def test_a_broken_snippet_is_never_activated_and_the_last_good_files_are_back(de
     output = result.stdout + result.stderr
     assert result.returncode != 0, output[-3000:]
     assert "rspamd's configuration check failed" in output and "put back as they were" in output, output[-3000:]
-    assert "options.inc" in output  # the checker's own message names the broken file
+    assert says in output  # the checker's own message
     assert rspamd_files(target) == before_files
-    assert target.sh("ls /etc/rspamd/local.d/options.inc 2>/dev/null || echo absent").strip() == "absent"
+    assert target.sh(f"ls /etc/rspamd/{name} 2>/dev/null || echo absent").strip() == "absent"
     assert main_pid(target, "rspamd") == before_pid  # neither restarted nor reloaded into the broken file
     assert target.sh("ls /var/lib/mailguard/pending /var/lib/mailguard/last-good 2>/dev/null | grep -v : || true").strip() == ""
     # rspamd scanned every message throughout: GTUBE refused, clean mail delivered.
@@ -133,7 +142,7 @@ def test_a_broken_snippet_is_never_activated_and_the_last_good_files_are_back(de
     assert clean and all(code == 250 for _, _, code, _ in clean), clean
     assert probes.queue_empty(target)
     assert {token for _, token, _, _ in clean} <= probes.delivered_tokens(target, "bob")
-    record("broken config: messages sent during the failed deploy", len(stream.outcomes))
+    record(f"broken config ({name}): messages sent during the failed deploy", len(stream.outcomes))
     # The admin fixes the settings: the next run changes nothing, the files were already right.
     rerun = pyinfra(env)
     assert rerun.returncode == 0 and changed_operations(rerun.stdout + rerun.stderr) == []
