@@ -6,16 +6,15 @@ from pyinfra.api import deploy
 
 from mailguard.platforms import Platform
 
-from . import edits
+from . import edits, tools
 
 MILTER = "inet:localhost:11332"
-# While the deploy restarts rspamd, Postfix answers 4xx instead of passing mail unscanned:
-# the sending servers retry a minute later. Back to accept (the managed value) once rspamd
-# answers; should the run die in between, the next run's postconf puts accept back. A reload
-# lets running SMTP sessions finish under the old value: the pause lets them end while rspamd
-# still scans (measured: without it, one message per open session passed unscanned).
-HOLD_MAIL = "postconf -e milter_default_action=tempfail && postfix reload && sleep 3"
-RELEASE_MAIL = "postconf -e milter_default_action=accept && postfix reload"
+# While the deploy restarts rspamd, Postfix answers 4xx instead of passing mail unscanned
+# (templates/tools/hold-mail.sh); should the run die in between, the next run's postconf puts
+# accept back. Measured: with no hold, 265 of 324 messages sent during two restarts passed
+# unscanned; with a hold but no wait for open sessions, 8 (one per open session).
+HOLD_MAIL = f"{tools.HOLD_MAIL} on"
+RELEASE_MAIL = f"{tools.HOLD_MAIL} off"
 
 
 @deploy("Postfix milter")

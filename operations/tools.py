@@ -4,8 +4,9 @@ TOOLS_DIR = "/usr/local/sbin"
 RSPAMD_CHECK = f"{TOOLS_DIR}/mailguard-rspamd-check"
 STASH = f"{TOOLS_DIR}/mailguard-stash"
 ROLLBACK = f"{TOOLS_DIR}/mailguard-rollback"
+HOLD_MAIL = f"{TOOLS_DIR}/mailguard-hold-mail"
 # host path -> template under templates/tools/
-TOOLS = {RSPAMD_CHECK: "rspamd-check.sh", STASH: "stash.sh", ROLLBACK: "rollback.sh"}
+TOOLS = {RSPAMD_CHECK: "rspamd-check.sh", STASH: "stash.sh", ROLLBACK: "rollback.sh", HOLD_MAIL: "hold-mail.sh"}
 
 PENDING_DIR = "/var/lib/mailguard/pending"
 LAST_GOOD_DIR = "/var/lib/mailguard/last-good"

@@ -49,8 +49,8 @@ def test_fresh_host_gets_the_full_plan():
     assert "systemctl restart rspamd" in rspamd[0]
     assert rspamd[0].index("mailguard-rspamd-check dkim") < rspamd[0].index("systemctl restart")
     # While rspamd restarts, Postfix defers mail (4xx) instead of passing it unscanned.
-    hold = rspamd[0].index("postconf -e milter_default_action=tempfail && postfix reload")
-    release = rspamd[0].index("postconf -e milter_default_action=accept && postfix reload")
+    hold = rspamd[0].index("/usr/local/sbin/mailguard-hold-mail on")
+    release = rspamd[0].index("/usr/local/sbin/mailguard-hold-mail off")
     assert hold < rspamd[0].index("systemctl restart rspamd") < rspamd[0].index("--wait-ready") < release
     # A failed check puts the last good files back and fails the deploy.
     assert rspamd[0].endswith("else /usr/local/sbin/mailguard-rollback rspamd; rm -f /var/lib/mailguard/pending/rspamd-restart "
