@@ -72,6 +72,16 @@ def world(tmp_path_factory, keys):
         "provider.test": nsd.soa_header("provider.test", ns)
         + '_spf IN TXT "v=spf1 ip4:203.0.113.0/24 include:_spf2.provider.test ~all"\n'
         + '_spf2 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"\n',
+        # SPF through a (the mail host's A record), mx, and redirect= to another domain's policy.
+        "viaa.test": nsd.soa_header("viaa.test", ns)
+        + without(dns_records.zone_snippet(expected_for("viaa.test", host_key), "viaa.test"), "v=spf1")
+        + f'viaa.test. IN TXT "v=spf1 a:{HOST} -all"\n',
+        "viamx.test": nsd.soa_header("viamx.test", ns)
+        + without(dns_records.zone_snippet(expected_for("viamx.test", host_key), "viamx.test"), "v=spf1")
+        + 'viamx.test. IN TXT "v=spf1 mx/24 -all"\n',
+        "viaredirect.test": nsd.soa_header("viaredirect.test", ns)
+        + without(dns_records.zone_snippet(expected_for("viaredirect.test", host_key), "viaredirect.test"), "v=spf1")
+        + 'viaredirect.test. IN TXT "v=spf1 redirect=_spf2.provider.test"\n',
         # SPF lacks the address, softfails it.
         "lacking.test": nsd.soa_header("lacking.test", ns)
         + without(dns_records.zone_snippet(expected_for("lacking.test", host_key), "lacking.test"), "v=spf1")
@@ -144,6 +154,17 @@ def test_spf_authorised_through_include(world, keys):
     findings, _ = run_check(expected_for("include.test", keys["host"]))
     assert findings["SPF"].status == "ok", findings["SPF"]
     assert "_spf2.provider.test" in findings["SPF"].detail
+
+
+@pytest.mark.parametrize("domain, decided_by", [
+    ("viaa.test", "a:mail.good.test at viaa.test"),
+    ("viamx.test", "mx/24 at viamx.test"),
+    ("viaredirect.test", "ip4:192.0.2.0/24 at _spf2.provider.test"),
+])
+def test_spf_authorised_through_a_mx_and_redirect(world, keys, domain, decided_by):
+    findings, _ = run_check(expected_for(domain, keys["host"]))
+    assert findings["SPF"].status == "ok", findings["SPF"]
+    assert decided_by in findings["SPF"].detail
 
 
 def test_spf_lacking_the_address_is_wrong(world, keys):
