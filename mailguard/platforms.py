@@ -50,7 +50,8 @@ class Platform:
     # The web UI's reverse proxies
     nginx_package: str = "nginx"
     nginx_unit: str = "nginx"
-    nginx_conf_file: str = "/etc/nginx/conf.d/mailguard-rspamd.conf"
+    nginx_conf_file: str = "/etc/nginx/conf.d/mailguard-rspamd.conf"  # our server block
+    nginx_locations_file: str = "/etc/nginx/mailguard-rspamd.locations"  # included by it, or by the admin's server
     ols_unit: str = "lsws"
     ols_binary: str = "/usr/local/lsws/bin/openlitespeed"
 

@@ -271,6 +271,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("webui_tls_certificate", "path or null", None,
            "Certificate (full chain) for HTTPS; without one the proxy serves loopback clients only.", _optional_path),
     Option("webui_tls_key", "path or null", None, "Private key of webui_tls_certificate.", _optional_path),
+    Option("webui_nginx_server", "bool", True,
+           "nginx: write a server block for webui_server_name; false: only the locations file, for your own HTTPS server to include.",
+           _bool),
     Option("webui_ols_vhost_conf", "path", "/usr/local/lsws/conf/vhosts/mail/vhconf.conf",
            "OpenLiteSpeed: the virtual host configuration the web UI is added to.", _path),
     Option("rspamd_source", "upstream/distro", "upstream",
@@ -320,6 +323,7 @@ class Settings:
     webui_server_name: str
     webui_tls_certificate: str | None
     webui_tls_key: str | None
+    webui_nginx_server: bool
     webui_ols_vhost_conf: str
     rspamd_source: str
     rspamd_snippets: tuple[tuple[str, str], ...]
@@ -389,7 +393,8 @@ def load(data: dict[str, Any] | None, env: dict[str, str] | None = None) -> Sett
                        if ipaddress.ip_network(n, strict=False).version == 6 and ipaddress.ip_network(n, strict=False).prefixlen < 128]
             if wide_v6:
                 lines.append(f"webui_allow: {', '.join(wide_v6)}: with OpenLiteSpeed, list IPv6 addresses one by one (/128)")
-        if values["webui_proxy"] != "none" and values["webui_tls_certificate"] is None:
+        own_tls = values["webui_proxy"] == "nginx" and not values["webui_nginx_server"]  # the admin's HTTPS server
+        if values["webui_proxy"] != "none" and values["webui_tls_certificate"] is None and not own_tls:
             outside = [n for n in values["webui_allow"] if not ipaddress.ip_network(n, strict=False).is_loopback]
             if outside:
                 lines.append(

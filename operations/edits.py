@@ -161,6 +161,17 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
+def file_absent(path: str, backup: str | None = None):
+    """Remove a file the deploy wrote earlier and no longer wants (kept first for a rollback)."""
+    if not hoststate.read(("stat", path)).stat(path):
+        host.noop(f"{path} is absent")
+        return
+    if backup:
+        yield StringCommand(STASH, backup, path)
+    yield StringCommand("rm", "-f", path)
+
+
+@operation_reading(lambda path, *a, **k: [("stat", path)])
 def directory(path: str, user: str, group: str, mode: int):
     current = hoststate.read(("stat", path)).stat(path)
     if current is not None and current["type"] != "directory":

@@ -33,13 +33,26 @@ def configure(settings, platform: Platform):
     if settings.webui_proxy == "nginx":
         edits.packages(name="nginx installed", packages=[platform.nginx_package],
                        install=PACKAGE_INSTALLERS[platform.package_manager])
-        site = edits.text_file(
-            name=f"nginx: {platform.nginx_conf_file}",
-            path=platform.nginx_conf_file,
-            content=render("webui/nginx-rspamd.conf.j2", **_context(settings)),
+        own_server = settings.webui_nginx_server
+        context = _context(settings)
+        locations = edits.text_file(
+            name=f"nginx: {platform.nginx_locations_file}",
+            path=platform.nginx_locations_file,
+            content=render("webui/nginx-rspamd.locations.j2", **context, https_only=context["tls"] or not own_server,
+                           included_by=platform.nginx_conf_file if own_server else f"your server for {settings.webui_server_name}"),
             backup="nginx",
         )
-        return {"nginx_reload": [site]}
+        if own_server:
+            site = edits.text_file(
+                name=f"nginx: {platform.nginx_conf_file}",
+                path=platform.nginx_conf_file,
+                content=render("webui/nginx-rspamd.conf.j2", **context, locations=platform.nginx_locations_file),
+                backup="nginx",
+            )
+        else:
+            # The admin's own server includes the locations: ours would clash with it.
+            site = edits.file_absent(name=f"nginx: no {platform.nginx_conf_file}", path=platform.nginx_conf_file, backup="nginx")
+        return {"nginx_reload": [locations, site]}
     block = edits.marked_block(
         name=f"OpenLiteSpeed: web UI in {settings.webui_ols_vhost_conf}",
         path=settings.webui_ols_vhost_conf,

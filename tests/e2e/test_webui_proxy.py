@@ -166,3 +166,37 @@ def test_a_browser_logs_in_with_the_enable_password_and_sees_the_dashboard(proxi
             browser.close()
     assert "scanned" in widgets.lower(), widgets
     assert shot.stat().st_size > 10000
+
+
+ADMIN_SERVER = f"""server {{
+    listen 443 ssl;
+    listen [::]:443 ssl;
+    server_name {SERVER_NAME};
+    ssl_certificate {CERT};
+    ssl_certificate_key {KEY};
+    location / {{
+        return 200 "webmail\\n";
+    }}
+    include /etc/nginx/mailguard-rspamd.locations;
+}}
+"""
+
+
+def test_an_admins_own_https_server_can_include_the_web_ui_instead(proxied, tmp_path):
+    """webui_nginx_server = false: only the locations file; the admin's server includes it."""
+    target, proxy_env, ca, _ = proxied
+    subprocess.run(target.ssh + ["cat > /etc/nginx/conf.d/admin-mail.conf"], input=ADMIN_SERVER.encode(), check=True)
+    settings = tmp_path / "settings.toml"
+    settings.write_text(open(proxy_env["MAIL_SETTINGS"]).read() + "webui_nginx_server = false\n")
+    include_env = {**proxy_env, "MAIL_SETTINGS": str(settings)}
+    result = pyinfra(include_env)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    assert target.sh("ls /etc/nginx/conf.d/mailguard-rspamd.conf 2>/dev/null || echo absent").strip() == "absent"
+    assert "conflicting server name" not in target.sh("nginx -t 2>&1")
+    assert request(ca, "/")[2] == b"webmail\n"  # the admin's site is untouched
+    status, _, body = request(ca, "/rspamd/stat", proxy_env["RSPAMD_CONTROLLER_PASSWORD"])
+    assert status == 200 and json.loads(body)["read_only"] is True
+    assert request(ca, "/rspamd/stat")[0] in (401, 403)
+    assert request(ca, "/rspamd/stat", proxy_env["RSPAMD_ENABLE_PASSWORD"], source=OUTSIDE)[0] == 403
+    again = pyinfra(include_env)
+    assert again.returncode == 0 and changed_operations(again.stdout + again.stderr) == []

@@ -154,3 +154,22 @@ def test_openlitespeed_without_its_vhost_is_refused_before_any_change():
     with pytest.raises(PreflightError, match="webui_ols_vhost_conf: .* does not exist on the host"):
         plan(model, {**SETTINGS, "webui_proxy": "openlitespeed", "webui_ols_vhost_conf": VHCONF}, PASSWORDS)
     assert model.asked == ["facts.SystemProfile"]
+
+
+def test_nginx_include_mode_plans_only_the_locations_which_force_https():
+    model = HostModel.load("almalinux9", "installed")
+    model.files["/etc/nginx/conf.d/mailguard-rspamd.conf"] = {"text": "old server\n", "user": "root", "group": "root", "mode": 644}
+    ops = {op.name: op for op in plan(model, {**SETTINGS, "webui_proxy": "nginx", "webui_nginx_server": False,
+                                              "webui_allow": ["192.0.2.0/24"]}, PASSWORDS)}
+    locations = ops["Web UI | nginx: /etc/nginx/mailguard-rspamd.locations"].uploads()["/etc/nginx/mailguard-rspamd.locations"].decode()
+    assert "allow 192.0.2.0/24;\n    deny all;" in locations
+    assert 'if ($https != "on") {\n        return 301 https://$host$request_uri;' in locations
+    # Our earlier server block would clash with the admin's: it is kept for a rollback, then removed.
+    assert ops["Web UI | nginx: no /etc/nginx/conf.d/mailguard-rspamd.conf"].commands == [
+        "/usr/local/sbin/mailguard-stash nginx /etc/nginx/conf.d/mailguard-rspamd.conf", "rm -f /etc/nginx/conf.d/mailguard-rspamd.conf"]
+    # Our own server on plain HTTP serves loopback only, so it need not (and cannot) redirect.
+    ops = {op.name: op for op in plan(HostModel.load("almalinux9", "installed"), {**SETTINGS, "webui_proxy": "nginx"}, PASSWORDS)}
+    locations = ops["Web UI | nginx: /etc/nginx/mailguard-rspamd.locations"].uploads()["/etc/nginx/mailguard-rspamd.locations"].decode()
+    assert "$https" not in locations
+    server = ops["Web UI | nginx: /etc/nginx/conf.d/mailguard-rspamd.conf"].uploads()["/etc/nginx/conf.d/mailguard-rspamd.conf"].decode()
+    assert "include /etc/nginx/mailguard-rspamd.locations;" in server and "listen 443" not in server
