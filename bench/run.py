@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 import pyinfra
 
 from sandbox import host as sandbox
-from sandbox import probes
+from sandbox import probes, results
 
 ROOT = Path(__file__).resolve().parent.parent
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
@@ -41,8 +40,8 @@ def timed(env: dict, *args: str) -> tuple[float, subprocess.CompletedProcess]:
 
 def operations_and_changes(output: str) -> tuple[int, int]:
     """(operations, operations that changed something) from pyinfra's Results table."""
-    rows = re.findall(r"^\s{4}(.+?)\s{2,}1\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)
-    return len(rows), sum(1 for _name, success, _e, _n in rows if success == "1")
+    rows = results.operations(output)
+    return len(rows), sum(changed for _name, changed in rows)
 
 
 def peak_rss_mib(target: probes.Target) -> dict[str, dict]:

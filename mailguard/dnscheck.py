@@ -201,7 +201,7 @@ class Spf:
             raise SpfPermError(f"{domain} has {len(found)} SPF records")
         return found[0] if found else None
 
-    def check_host(self, address, domain: str, depth: int = 0) -> tuple[str, str]:
+    def check_host(self, address, domain: str) -> tuple[str, str]:
         """(result, the term that decided it)."""
         text = self.record(domain)
         if text is None:
@@ -217,11 +217,11 @@ class Spf:
             mechanism = term[1:] if qualifier else term
             qualifier = qualifier or "pass"
             self.inner = ""
-            if self._matches(address, mechanism, domain, depth):
+            if self._matches(address, mechanism, domain):
                 return qualifier, f"{term} at {domain}" + (f" -> {self.inner}" if self.inner else "")
         if redirect:
             self._count()
-            result, why = self.check_host(address, self._domain_spec(redirect), depth + 1)
+            result, why = self.check_host(address, self._domain_spec(redirect))
             if result == "none":
                 raise SpfPermError(f"redirect={redirect} has no SPF record")
             return result, why
@@ -255,7 +255,7 @@ class Spf:
                 return True
         return False
 
-    def _matches(self, address, mechanism: str, domain: str, depth: int) -> bool:
+    def _matches(self, address, mechanism: str, domain: str) -> bool:
         name, _, arg = mechanism.partition(":")
         name = name.split("/")[0].lower()
         if name == "all":
@@ -277,7 +277,7 @@ class Spf:
             return any(self._in(address, self.dns.addresses(h), cidr4, cidr6) for h in hosts[:10])
         if name == "include":
             self._count()
-            result, why = self.check_host(address, self._domain_spec(arg), depth + 1)
+            result, why = self.check_host(address, self._domain_spec(arg))
             if result == "none":
                 raise SpfPermError(f"include:{arg} has no SPF record")
             self.inner = why

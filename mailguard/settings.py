@@ -8,7 +8,6 @@ environment only.  ``load()`` validates everything at once and raises
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import os
 import re
@@ -389,8 +388,8 @@ def load(data: dict[str, Any] | None, env: dict[str, str] | None = None) -> Sett
         if (values["webui_tls_certificate"] is None) != (values["webui_tls_key"] is None):
             lines.append("webui_tls_key: set both webui_tls_certificate and webui_tls_key, or neither")
         if values["webui_proxy"] == "openlitespeed":
-            wide_v6 = [n for n in values["webui_allow"]
-                       if ipaddress.ip_network(n, strict=False).version == 6 and ipaddress.ip_network(n, strict=False).prefixlen < 128]
+            networks = {n: ipaddress.ip_network(n, strict=False) for n in values["webui_allow"]}
+            wide_v6 = [n for n, net in networks.items() if net.version == 6 and net.prefixlen < 128]
             if wide_v6:
                 lines.append(f"webui_allow: {', '.join(wide_v6)}: with OpenLiteSpeed, list IPv6 addresses one by one (/128)")
         own_tls = values["webui_proxy"] == "nginx" and not values["webui_nginx_server"]  # the admin's HTTPS server
@@ -409,15 +408,6 @@ def load(data: dict[str, Any] | None, env: dict[str, str] | None = None) -> Sett
         controller_password=env[PASSWORD_ENV],
         enable_password=env[ENABLE_PASSWORD_ENV],
     )
-
-
-def public_data(settings: Settings) -> dict[str, Any]:
-    """The settings without the secrets, for host data and reports."""
-    return {
-        f.name: getattr(settings, f.name)
-        for f in dataclasses.fields(settings)
-        if f.name not in ("controller_password", "enable_password")
-    }
 
 
 def markdown_table() -> str:

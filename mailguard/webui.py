@@ -6,7 +6,6 @@ import ipaddress
 import math
 import re
 
-PATH = "/rspamd/"
 CONTROLLER = "127.0.0.1:11334"
 
 
@@ -14,7 +13,7 @@ def _ipv4_patterns(network: ipaddress.IPv4Network) -> list[str]:
     """Regex alternatives matching exactly the addresses of ``network`` (octet boundaries)."""
     boundary = math.ceil(network.prefixlen / 8) * 8
     patterns = []
-    for subnet in network.subnets(new_prefix=boundary) if boundary != network.prefixlen else [network]:
+    for subnet in network.subnets(new_prefix=boundary):
         octets = str(subnet.network_address).split(".")[: boundary // 8]
         rest = 4 - len(octets)
         patterns.append(r"\.".join(octets + [r"\d+"] * rest))

@@ -50,40 +50,33 @@ def mark_pending(path: str, ops):
     yield StringCommand("mkdir", "-p", PENDING_DIR, "&&", "touch", path)
 
 
-def _pending_wants(unit, actions, *args, service=None, **kwargs):
-    return [("stat", path) for path, _, _ in actions] + ([("stat", last_good(service))] if service else [])
+def _pending_wants(unit, actions, service, *args, **kwargs):
+    return [("stat", path) for path, _, _ in actions] + [("stat", last_good(service))]
 
 
 @operation_reading(_pending_wants)
-def apply_pending(unit: str, actions, check: str | None = None, ready: str | None = None, service: str | None = None,
+def apply_pending(unit: str, actions, service: str, check: str | None = None, ready: str | None = None,
                   around_restart: tuple[str, str] | None = None):
     """For the first (marker, systemctl verb, marks) whose marker exists: check, act, wait, clear.
 
     ``marks`` are this run's mark_pending operations for that marker: at plan time it is not
-    on the host yet. With ``service``, a failed check puts its last good files back and fails.
+    on the host yet. A failed ``check`` puts ``service``'s last good files back and fails.
     ``around_restart``: commands run before a restart and after the service is ready again.
     """
-    state = hoststate.read(*_pending_wants(unit, actions, service=service))
+    state = hoststate.read(*_pending_wants(unit, actions, service))
     existing = {path for path, _, _ in actions if state.stat(path)}
     if not host.state.is_executing:
         existing |= {path for path, _, marks in actions if _will_or_did_change(marks)}
-    if not existing and service and state.stat(last_good(service)):
+    if not existing and state.stat(last_good(service)):
         existing = {actions[0][0]}  # files were changed but the marker was lost: act, safest verb first
     for path, verb, _ in actions:
         if path not in existing:
             continue
         clear = "rm -f " + " ".join(p for p, _, _ in actions)
         before, after = around_restart if around_restart and verb == "restart" else (None, None)
-        steps = [before, f"systemctl {verb} {unit}", ready, after, clear]
+        steps = [before, f"systemctl {verb} {unit}", ready, after, clear, f"rm -rf {last_good(service)}"]
         activate = " && ".join(step for step in steps if step)
-        if service:
-            activate += f" && rm -rf {last_good(service)}"
-        if check and service:
-            yield f"if {check}; then {activate}; else {ROLLBACK} {service}; {clear}; exit 1; fi"
-        elif check:
-            yield f"{check} && {activate}"
-        else:
-            yield activate
+        yield f"if {check}; then {activate}; else {ROLLBACK} {service}; {clear}; exit 1; fi" if check else activate
         return
     host.noop(f"{unit}: no configuration change to apply")
 

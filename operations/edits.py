@@ -63,6 +63,14 @@ def _sha256(content: str | bytes) -> str:
     return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
 
 
+def _not_there_yet(problem: str):
+    """A file an operation edits is missing: an error when it runs; while planning, a change
+    (the package that ships it is installed by an earlier operation)."""
+    if host.state.is_executing:
+        raise OperationError(problem)
+    yield StringCommand("true")
+
+
 @operation_reading(lambda paths, *a, **k: [("text", p) for p in paths])
 def directives_file(paths, settings, disabled=()):
     """Set "Directive value" lines of an existing config file (clamd, redis) in place.
@@ -72,9 +80,7 @@ def directives_file(paths, settings, disabled=()):
     state = hoststate.read(*[("text", p) for p in paths])
     path, text = next(((p, state.text(p)) for p in paths if state.text(p) is not None), (paths[0], None))
     if text is None:
-        if host.state.is_executing:
-            raise OperationError(f"{' or '.join(paths)} does not exist: is its package installed?")
-        yield StringCommand("true")  # the package that ships the file is installed first
+        yield from _not_there_yet(f"{' or '.join(paths)} does not exist: is its package installed?")
         return
     wanted = directives.edit(text, settings, disabled)
     if wanted == text:
@@ -244,15 +250,15 @@ def command_unless_files(globs, command: str, reason: str):
     yield command
 
 
-@operation_reading(lambda packages, *a, **k: [("package", p) for p in packages])
-def packages(packages, install: str):
-    """Install the missing ones of ``packages`` with ``install`` (a command ending in its list)."""
-    state = hoststate.read(*[("package", p) for p in packages])
-    missing = [p for p in packages if not state.installed(p)]
+@operation_reading(lambda packages, installer, *a, **k: [(installer.query, p) for p in packages])
+def packages(packages, installer):
+    """Install the missing ones of ``packages`` with ``installer`` (repos.PACKAGE_INSTALLERS)."""
+    state = hoststate.read(*[(installer.query, p) for p in packages])
+    missing = [p for p in packages if not state.installed(installer.query, p)]
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
         return
-    yield install + " " + " ".join(shlex.quote(p) for p in missing)
+    yield installer.install + " " + " ".join(shlex.quote(p) for p in missing)
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
@@ -301,9 +307,7 @@ def marked_block(path: str, begin: str, end: str, content: str, backup: str | No
     """A block between two marker lines in a file the admin also edits (the rest is kept)."""
     text = hoststate.read(("text", path)).text(path)
     if text is None:
-        if host.state.is_executing:
-            raise OperationError(f"{path} does not exist: is the virtual host configured?")
-        yield StringCommand("true")
+        yield from _not_there_yet(f"{path} does not exist: is the virtual host configured?")
         return
     wanted = replace_block(text, begin, end, content)
     if wanted == text:

@@ -13,7 +13,7 @@ What can be read, as (kind, argument):
     postconf a Postfix parameter's value
     pubkey   the public half of a private key file (the private key never leaves the host)
     unit     a systemd unit: running, enabled
-    package  an installed package
+    deb, rpm an installed package, asked of dpkg or rpm (the platform's package manager)
     glob     the paths matching a shell glob (ours, never user input)
     sebool   an SELinux boolean: on, off, or None where SELinux is absent
 """
@@ -37,8 +37,8 @@ _SNIPPETS = {
     "postconf": "postconf -- {q} 2>/dev/null || true",
     "pubkey": "if [ -f {q} ]; then openssl pkey -in {q} -pubout -outform DER 2>/dev/null | base64 -w0; echo; fi",
     "unit": "systemctl show -p LoadState -p ActiveState -p UnitFileState -- {q} 2>/dev/null || true",
-    "package": "if command -v dpkg-query >/dev/null 2>&1; then dpkg-query -W -f='${{db:Status-Status}}\\n' {q} 2>/dev/null;"
-               " else rpm -q {q} >/dev/null 2>&1 && echo installed; fi; true",
+    "deb": "dpkg-query -W -f='${{db:Status-Status}}\\n' {q} 2>/dev/null || true",
+    "rpm": "if rpm -q {q} >/dev/null 2>&1; then echo installed; fi",
     "glob": "ls -1d {raw} 2>/dev/null || true",
     "sebool": "getsebool -- {q} 2>/dev/null || true",
 }
@@ -111,8 +111,9 @@ class Snapshot:
                 "running": props.get("ActiveState") in ("active", "reloading", "activating"),
                 "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias")}
 
-    def installed(self, package: str) -> bool:
-        return "installed" in self._lines("package", package)
+    def installed(self, kind: str, package: str) -> bool:
+        """``kind``: "deb" or "rpm"."""
+        return "installed" in self._lines(kind, package)
 
     def sebool(self, name: str) -> bool | None:
         for line in self._lines("sebool", name):
@@ -132,7 +133,6 @@ class _HostCache:
         self.snapshot: Snapshot | None = None
         self.covers: frozenset[Want] = frozenset()
         self.executed_ops = -1
-        self.reads = 0
 
 
 def _cache() -> _HostCache:
@@ -167,7 +167,6 @@ def read(*wants: Want) -> Snapshot:
         covers = frozenset(cache.wants)
         cache.snapshot = Snapshot(host.get_fact(HostState, wants=sorted(covers)))
         cache.covers, cache.executed_ops = covers, executed
-        cache.reads += 1
     return cache.snapshot
 
 

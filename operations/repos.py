@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from pyinfra.api import deploy
 
 from mailguard.platforms import Platform
@@ -9,18 +11,25 @@ from mailguard.platforms import Platform
 from . import edits
 from .templating import render
 
-# Platform.package_manager -> the command that installs packages (they follow it). apt reads
-# its lists first: a new repository (rspamd's) is only known after an update.
+
+class Installer(NamedTuple):
+    install: str  # the command that installs packages (they follow it)
+    query: str  # the hoststate kind that says whether a package is installed
+
+
+# Platform.package_manager -> its installer. apt reads its lists first: a new repository
+# (rspamd's) is only known after an update.
 PACKAGE_INSTALLERS = {
-    "dnf": "dnf -y -q install",
-    "apt": "apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends",
+    "dnf": Installer("dnf -y -q install", "rpm"),
+    "apt": Installer("apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends", "deb"),
 }
 
 
 @deploy("Repositories and packages")
 def install(settings, platform: Platform):
     installer = PACKAGE_INSTALLERS[platform.package_manager]
-    edits.packages(name="Install repository prerequisites", packages=list(platform.prerequisite_packages), install=installer)
+    edits.packages(name="Install repository prerequisites", packages=list(platform.prerequisite_packages),
+                   installer=installer)
     if settings.rspamd_source == "upstream":
         edits.download(name="Download rspamd's signing key", path=platform.rspamd_key_file, url=platform.rspamd_key_url)
         edits.text_file(
@@ -29,4 +38,4 @@ def install(settings, platform: Platform):
             content=render(platform.rspamd_repo_template, platform=platform),
         )
     packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
-    edits.packages(name="Install rspamd, redis and ClamAV", packages=packages, install=installer)
+    edits.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer)

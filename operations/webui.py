@@ -32,7 +32,7 @@ def configure(settings, platform: Platform):
         edits.selinux_boolean(name=f"SELinux: {boolean} on (the proxy reaches rspamd)", boolean=boolean)
     if settings.webui_proxy == "nginx":
         edits.packages(name="nginx installed", packages=[platform.nginx_package],
-                       install=PACKAGE_INSTALLERS[platform.package_manager])
+                       installer=PACKAGE_INSTALLERS[platform.package_manager])
         own_server = settings.webui_nginx_server
         context = _context(settings)
         locations = edits.text_file(

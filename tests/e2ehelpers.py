@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +22,6 @@ def settings_file() -> Path:
 def pyinfra(env: dict, *args: str, deploy: str = "deploy.py") -> subprocess.CompletedProcess:
     command = [str(Path(sys.executable).parent / "pyinfra"), "-y", "inventory.py", deploy, *args]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
-
-
-def changed_operations(output: str) -> list[str]:
-    """Names of operations the Results table counts under Success (they ran commands)."""
-    rows = re.findall(r"^\s{4}(.+?)\s{2,}1\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)
-    return [name for name, success, _error, _none in rows if success == "1"]
 
 
 def send(target, mail_from, rcpt="bob@example.com", client_ip=EXTERNAL, **kwargs):

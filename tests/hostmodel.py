@@ -120,7 +120,7 @@ class HostModel:
         return ["LoadState=loaded", f"ActiveState={'active' if meta['running'] else 'inactive'}",
                 f"UnitFileState={'enabled' if meta['enabled'] else 'disabled'}"]
 
-    def _state_package(self, name):
+    def _state_rpm(self, name):
         return ["installed"] if name in self.packages else []
 
     def _state_sebool(self, name):
@@ -236,8 +236,6 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     model.files[args[1]]["mode"] = model.files[args[0].split("=", 1)[1]]["mode"]
                 elif verb in ("mv", "ln"):
                     source, dest = args[-2], args[-1]
-                    if source.startswith("/tmp/pyinfra-"):  # files.download's temp file
-                        model.files[source] = {"text": "downloaded", "user": "root", "group": "root", "mode": 644}
                     model.files[dest] = model.files.pop(source) if verb == "mv" else dict(model.files[source])
                 elif verb == "rm":
                     for path in args[1:]:

@@ -45,67 +45,51 @@ def keys():
     return {"host": key_b64(), "other": key_b64()}
 
 
-def without(snippet: str, *needles: str) -> str:
-    return "\n".join(line for line in snippet.splitlines() if not any(n in line for n in needles)) + "\n"
+def zone(domain: str, key: str, drop: str | None = None, add: str = "", ns=("ns1.test",)) -> str:
+    """The deploy's own snippet for ``domain`` in a zone, without the lines holding ``drop``, plus ``add``."""
+    snippet = dns_records.zone_snippet(expected_for(domain, key), domain)
+    lines = [line for line in snippet.splitlines() if drop is None or drop not in line]
+    return nsd.soa_header(domain, list(ns)) + "\n".join(lines) + "\n" + (add + "\n" if add else "")
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, keys):
     """Zones for every scenario, loaded into a running NSD; yields the zone texts."""
-    ns = ["ns1.test"]
     host_key, other_key = keys["host"], keys["other"]
-    good = expected_for("good.test", host_key)
+    split_dkim = " ".join(f'"{part}"' for part in dkim.split_txt(dkim.txt_value(host_key), 61))
     zones = {
-        "test": nsd.soa_header("test", ns) + "\n".join([
+        "test": nsd.soa_header("test", ["ns1.test"]) + "\n".join([
             f"ns1 IN A {nsd.ADDRESS}", "ns0 IN A 127.0.53.2", "ns3 IN A 127.0.53.3", "ns4 IN A 127.0.53.4",
             "ns5 IN A 127.0.53.5"]) + "\n",
-        "2.0.192.in-addr.arpa": nsd.soa_header("2.0.192.in-addr.arpa", ns) + f"25 IN PTR {HOST}.\n",
+        "2.0.192.in-addr.arpa": nsd.soa_header("2.0.192.in-addr.arpa", ["ns1.test"]) + f"25 IN PTR {HOST}.\n",
         # Everything right: the deploy's own snippet, as written.
-        "good.test": nsd.soa_header("good.test", ns) + dns_records.zone_snippet(good, "good.test"),
+        "good.test": zone("good.test", host_key),
         # The DNS has another key than the host.
-        "stale.test": nsd.soa_header("stale.test", ns)
-        + dns_records.zone_snippet(expected_for("stale.test", other_key), "stale.test"),
+        "stale.test": zone("stale.test", other_key),
         # SPF lacks the address, but a domain it includes (in another zone) has it.
-        "include.test": nsd.soa_header("include.test", ns)
-        + without(dns_records.zone_snippet(expected_for("include.test", host_key), "include.test"), "v=spf1")
-        + 'include.test. IN TXT "v=spf1 include:_spf.provider.test mx:provider.test -all"\n',
-        "provider.test": nsd.soa_header("provider.test", ns)
+        "include.test": zone("include.test", host_key, "v=spf1",
+                             'include.test. IN TXT "v=spf1 include:_spf.provider.test mx:provider.test -all"'),
+        "provider.test": nsd.soa_header("provider.test", ["ns1.test"])
         + '_spf IN TXT "v=spf1 ip4:203.0.113.0/24 include:_spf2.provider.test ~all"\n'
         + '_spf2 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"\n',
         # SPF through a (the mail host's A record), mx, and redirect= to another domain's policy.
-        "viaa.test": nsd.soa_header("viaa.test", ns)
-        + without(dns_records.zone_snippet(expected_for("viaa.test", host_key), "viaa.test"), "v=spf1")
-        + f'viaa.test. IN TXT "v=spf1 a:{HOST} -all"\n',
-        "viamx.test": nsd.soa_header("viamx.test", ns)
-        + without(dns_records.zone_snippet(expected_for("viamx.test", host_key), "viamx.test"), "v=spf1")
-        + 'viamx.test. IN TXT "v=spf1 mx/24 -all"\n',
-        "viaredirect.test": nsd.soa_header("viaredirect.test", ns)
-        + without(dns_records.zone_snippet(expected_for("viaredirect.test", host_key), "viaredirect.test"), "v=spf1")
-        + 'viaredirect.test. IN TXT "v=spf1 redirect=_spf2.provider.test"\n',
+        "viaa.test": zone("viaa.test", host_key, "v=spf1", f'viaa.test. IN TXT "v=spf1 a:{HOST} -all"'),
+        "viamx.test": zone("viamx.test", host_key, "v=spf1", 'viamx.test. IN TXT "v=spf1 mx/24 -all"'),
+        "viaredirect.test": zone("viaredirect.test", host_key, "v=spf1",
+                                 'viaredirect.test. IN TXT "v=spf1 redirect=_spf2.provider.test"'),
         # SPF lacks the address, softfails it.
-        "lacking.test": nsd.soa_header("lacking.test", ns)
-        + without(dns_records.zone_snippet(expected_for("lacking.test", host_key), "lacking.test"), "v=spf1")
-        + 'lacking.test. IN TXT "v=spf1 ip4:203.0.113.5 ~all"\n',
+        "lacking.test": zone("lacking.test", host_key, "v=spf1", 'lacking.test. IN TXT "v=spf1 ip4:203.0.113.5 ~all"'),
         # SPF that never ends: more than 10 lookups.
-        "loop.test": nsd.soa_header("loop.test", ns)
-        + without(dns_records.zone_snippet(expected_for("loop.test", host_key), "loop.test"), "v=spf1")
-        + 'loop.test. IN TXT "v=spf1 include:loop.test -all"\n',
+        "loop.test": zone("loop.test", host_key, "v=spf1", 'loop.test. IN TXT "v=spf1 include:loop.test -all"'),
         # The DKIM value split at odd places into many strings.
-        "split.test": nsd.soa_header("split.test", ns)
-        + without(dns_records.zone_snippet(expected_for("split.test", host_key), "split.test"), "_domainkey")
-        + "dkim._domainkey.split.test. IN TXT "
-        + " ".join(f'"{part}"' for part in dkim.split_txt(dkim.txt_value(host_key), 61)) + "\n",
-        # No DMARC record.
-        "nodmarc.test": nsd.soa_header("nodmarc.test", ns)
-        + without(dns_records.zone_snippet(expected_for("nodmarc.test", host_key), "nodmarc.test"), "_dmarc"),
-        # A DMARC record with another policy.
-        "weakdmarc.test": nsd.soa_header("weakdmarc.test", ns)
-        + without(dns_records.zone_snippet(expected_for("weakdmarc.test", host_key), "weakdmarc.test"), "_dmarc")
-        + '_dmarc.weakdmarc.test. IN TXT "v=DMARC1; p=none; rua=mailto:postmaster@weakdmarc.test"\n',
+        "split.test": zone("split.test", host_key, "_domainkey", f"dkim._domainkey.split.test. IN TXT {split_dkim}"),
+        # No DMARC record; a DMARC record with another policy.
+        "nodmarc.test": zone("nodmarc.test", host_key, "_dmarc"),
+        "weakdmarc.test": zone("weakdmarc.test", host_key, "_dmarc",
+                               '_dmarc.weakdmarc.test. IN TXT "v=DMARC1; p=none; rua=mailto:postmaster@weakdmarc.test"'),
         # The first name server never answers; the second does.
-        "slow.test": nsd.soa_header("slow.test", ["ns0.test", "ns1.test"])
-        + dns_records.zone_snippet(expected_for("slow.test", host_key), "slow.test"),
-        # The only name server never answers / refuses / fails.
+        "slow.test": zone("slow.test", host_key, ns=("ns0.test", "ns1.test")),
+        # The only name server never answers / refuses / fails / is not authoritative.
         "dead.test": nsd.soa_header("dead.test", ["ns0.test"]),
         "lame.test": nsd.soa_header("lame.test", ["ns3.test"]),
         "broken.test": nsd.soa_header("broken.test", ["ns4.test"]),

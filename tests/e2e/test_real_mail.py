@@ -24,11 +24,11 @@ import dns.message
 import dns.query
 
 import nsd
-from mailguard import platforms
 from mailguard.dns_records import Expected, ptr_name
 from sandbox import probes
 
-from e2ehelpers import ROOT, TIMINGS, changed_operations, pyinfra, send, settings_file
+from e2ehelpers import ROOT, TIMINGS, host_platform, pyinfra, send, settings_file
+from sandbox.results import changed_operations
 
 pytestmark = pytest.mark.e2e
 
@@ -255,10 +255,7 @@ def test_diff_shows_what_a_rerun_would_put_back(deployed):
 def test_drift_is_converged_and_hand_added_map_entries_survive(deployed):
     target, env, *_ = deployed
     key_before = target.sh("sha256sum /var/lib/rspamd/dkim/example.com.dkim.key")
-    release = dict(
-        line.split("=", 1) for line in target.sh("cat /etc/os-release").splitlines() if "=" in line
-    )
-    platform = platforms.for_os_release(release["ID"].strip('"'), release["VERSION_ID"].strip('"'))
+    platform = host_platform(target)
     conf, group = platform.clamd_conf, platform.clamd_socket_group
     target.sh(
         f"sed -i 's/^LocalSocketMode .*/LocalSocketMode 666/' {conf}; "

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
-from e2ehelpers import EXTERNAL, ROOT, changed_operations, host_platform, pyinfra, send, settings_file
+from e2ehelpers import EXTERNAL, ROOT, host_platform, pyinfra, send, settings_file
+from sandbox.results import changed_operations
 
 from sandbox import probes
 

@@ -22,7 +22,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from e2ehelpers import ROOT, changed_operations, pyinfra, settings_file
+from e2ehelpers import ROOT, pyinfra, settings_file
+from sandbox.results import changed_operations
 
 pytestmark = pytest.mark.e2e
 SERVER_NAME = "mail.example.com"
