@@ -7,20 +7,27 @@ from pyinfra import host, logger
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mailguard import settings as settings_module  # noqa: E402
-from operations import activate, clamav, dkim, dns, postfix, preflight, redis, repos, rspamd, webui  # noqa: E402
+from mailguard import settings as settings_module
+from operations import activate, clamav, dkim, dns, postfix, preflight, redis, repos, rspamd, webui
 
-settings = settings_module.load(host.data.get("mail_settings"))
-platform = preflight.detect_platform(settings)
+# (name in the run's output, step): each step returns the restarts and reloads it may need.
+CONFIGURATION_STEPS = (
+    ("redis", redis.configure),
+    ("clamav", clamav.configure),
+    ("rspamd", rspamd.configure),
+    ("dkim", dkim.keys),
+    ("postfix", postfix.configure),
+    ("webui", webui.configure),
+)
+
+settings = settings_module.from_host_data(host.data)
+platform = preflight.check(settings)  # before anything on the host changes
 logger.info(f"{host.name}: {platform.title}, domains {', '.join(settings.domains)}")
 
-preflight.check(settings, platform)
 repos.install(settings, platform)
 activate.tools()
-marks: dict[str, list] = {}
-for step in (redis.configure, clamav.configure, rspamd.configure, dkim.keys, postfix.configure, webui.configure):
-    step_name = step.__module__.rsplit(".", 1)[-1]
-    for key, mark in activate.mark_changes(step_name, step(settings, platform)).items():
-        marks.setdefault(key, []).append(mark)
+marks: dict = {}
+for step_name, step in CONFIGURATION_STEPS:
+    activate.mark_changes(step_name, step(settings, platform), marks)
 activate.services(settings, platform, marks)
 dns.report(settings, platform)

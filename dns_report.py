@@ -11,8 +11,8 @@ from pyinfra import host
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mailguard import settings as settings_module  # noqa: E402
-from operations import dns, preflight  # noqa: E402
+from mailguard import settings as settings_module
+from operations import dns, preflight
 
-settings = settings_module.load(host.data.get("mail_settings"))
+settings = settings_module.from_host_data(host.data)
 dns.report(settings, preflight.detect_platform(settings))

@@ -63,7 +63,11 @@ def edit(text: str, settings: Iterable[tuple[str, Iterable[str]]], disabled: Ite
                     lines[i] = wanted
                     break
             else:
-                mentions = [i for i, line in enumerate(lines) if _commented(line, key) is not None or _active(line, key) is not None]
+                mentions = [
+                    i
+                    for i, line in enumerate(lines)
+                    if _commented(line, key) is not None or _active(line, key) is not None
+                ]
                 position = mentions[-1] + 1 if mentions else len(lines)
                 lines.insert(position, wanted)
             seen.add(value)

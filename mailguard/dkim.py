@@ -20,9 +20,7 @@ def generate_private_key_pem(bits: int) -> bytes:
 def public_key_b64(private_key_pem: bytes) -> str:
     """The p= value: base64 of the SubjectPublicKeyInfo DER of the key's public half."""
     key = serialization.load_pem_private_key(private_key_pem, password=None)
-    der = key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return base64.b64encode(der).decode()
 
 

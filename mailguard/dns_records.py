@@ -10,8 +10,12 @@ from __future__ import annotations
 import ipaddress
 import json
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 from . import dkim
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 PENDING_KEY = "<key not generated yet>"
 
@@ -50,7 +54,7 @@ class Expected:
     dmarc_ruf: tuple[str, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings, dkim_keys: dict[str, str | None]) -> "Expected":
+    def from_settings(cls, settings: Settings, dkim_keys: dict[str, str | None]) -> Expected:
         return cls(
             domains=tuple(settings.domains),
             mail_hostname=settings.mail_hostname,
@@ -69,7 +73,7 @@ class Expected:
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> "Expected":
+    def from_json(cls, text: str) -> Expected:
         data = json.loads(text)
         data.pop("records", None)
         for name in ("domains", "addresses", "dmarc_rua", "dmarc_ruf"):
@@ -109,8 +113,12 @@ def records(expected: Expected) -> list[Record]:
         out.append(Record(domain, "MX", f"10 {host}", "where mail for the domain goes", "MX"))
         out.append(Record(domain, "TXT", spf_value(expected), "SPF: the servers allowed to send", "SPF"))
         public = expected.dkim_keys.get(domain)
-        out.append(Record(expected.dkim_name(domain), "TXT", dkim.txt_value(public or PENDING_KEY), "DKIM public key", "DKIM"))
-        out.append(Record(f"_dmarc.{domain}", "TXT", dmarc_value(expected), "DMARC policy and report addresses", "DMARC"))
+        out.append(
+            Record(expected.dkim_name(domain), "TXT", dkim.txt_value(public or PENDING_KEY), "DKIM public key", "DKIM")
+        )
+        out.append(
+            Record(f"_dmarc.{domain}", "TXT", dmarc_value(expected), "DMARC policy and report addresses", "DMARC")
+        )
     return out
 
 

@@ -29,6 +29,8 @@ import dns.resolver
 
 from .dns_records import Expected, Record, records
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 SPF_LOOKUP_LIMIT = 10  # RFC 7208 4.6.4
 
 
@@ -150,8 +152,8 @@ class Authoritative:
             return Answer(rcode, rrsets, f"{ns} ({address})")
         raise DnsError(f"{name} {rdtype}: no authoritative server of {zone} answered: " + "; ".join(failures))
 
-    def addresses(self, name: str) -> set[ipaddress._BaseAddress]:
-        out = set()
+    def addresses(self, name: str) -> set[IPAddress]:
+        out: set[IPAddress] = set()
         for rtype in ("A", "AAAA"):
             answer = self.ask(name, rtype)
             out |= {ipaddress.ip_address(r.address) for r in answer.values()}
@@ -176,6 +178,7 @@ class Finding:
 
 # --- SPF (RFC 7208), evaluated for one address -------------------------------------------------
 
+
 class SpfPermError(Exception):
     pass
 
@@ -189,7 +192,7 @@ class Spf:
         self.lookups = 0
         self.inner = ""  # why an include matched
 
-    def _count(self):
+    def _count(self) -> None:
         self.lookups += 1
         if self.lookups > SPF_LOOKUP_LIMIT:
             raise SpfPermError(f"more than {SPF_LOOKUP_LIMIT} DNS lookups")
@@ -201,7 +204,7 @@ class Spf:
             raise SpfPermError(f"{domain} has {len(found)} SPF records")
         return found[0] if found else None
 
-    def check_host(self, address, domain: str) -> tuple[str, str]:
+    def check_host(self, address: IPAddress, domain: str) -> tuple[str, str]:
         """(result, the term that decided it)."""
         text = self.record(domain)
         if text is None:
@@ -246,7 +249,7 @@ class Spf:
         return target, cidr4, cidr6
 
     @staticmethod
-    def _in(address, candidates, cidr4, cidr6) -> bool:
+    def _in(address: IPAddress, candidates: set[IPAddress], cidr4: int | None, cidr6: int | None) -> bool:
         for candidate in candidates:
             if candidate.version != address.version:
                 continue
@@ -255,7 +258,7 @@ class Spf:
                 return True
         return False
 
-    def _matches(self, address, mechanism: str, domain: str) -> bool:
+    def _matches(self, address: IPAddress, mechanism: str, domain: str) -> bool:
         name, _, arg = mechanism.partition(":")
         name = name.split("/")[0].lower()
         if name == "all":
@@ -292,6 +295,7 @@ class Spf:
 
 
 # --- one check per record kind ----------------------------------------------------------------
+
 
 def _tags(text: str) -> dict[str, str]:
     tags = {}
@@ -355,7 +359,9 @@ def check_dmarc(dns_: Authoritative, expected: Expected, record: Record) -> Find
     if tags.get("p", "").lower() != expected.dmarc_policy:
         problems.append(f"p={tags.get('p', '(none)')}, expected p={expected.dmarc_policy}")
     for tag, wanted in (("rua", expected.dmarc_rua), ("ruf", expected.dmarc_ruf)):
-        have = {u.strip().lower().removeprefix("mailto:").split("!")[0] for u in tags.get(tag, "").split(",") if u.strip()}
+        have = {
+            u.strip().lower().removeprefix("mailto:").split("!")[0] for u in tags.get(tag, "").split(",") if u.strip()
+        }
         missing = [a for a in wanted if a.lower() not in have]
         if missing:
             problems.append(f"{tag} lacks {', '.join(missing)}")
@@ -387,14 +393,19 @@ def check_address(dns_: Authoritative, expected: Expected, record: Record) -> Fi
 def check_ptr(dns_: Authoritative, expected: Expected, record: Record) -> Finding:
     answer = dns_.ask(record.name, "PTR")
     names = [r.target.to_text(omit_final_dot=True).lower() for r in answer.values()]
-    address = ipaddress.ip_address(".".join(reversed(record.name.split(".")[:4])) if record.name.endswith("in-addr.arpa")
-                                   else _ip6_from_ptr(record.name))
+    address = ipaddress.ip_address(
+        ".".join(reversed(record.name.split(".")[:4]))
+        if record.name.endswith("in-addr.arpa")
+        else _ip6_from_ptr(record.name)
+    )
     if not names:
         return Finding(record, "missing", f"no PTR for {address}: set it at the VPS provider")
     if expected.mail_hostname not in names:
         return Finding(record, "wrong", f"PTR of {address} is {', '.join(names)}")
     if address not in dns_.addresses(expected.mail_hostname):
-        return Finding(record, "wrong", f"PTR names {expected.mail_hostname}, but that name does not resolve to {address}")
+        return Finding(
+            record, "wrong", f"PTR names {expected.mail_hostname}, but that name does not resolve to {address}"
+        )
     return Finding(record, "ok", f"{address} -> {expected.mail_hostname} -> {address} (forward-confirmed)")
 
 
@@ -403,8 +414,15 @@ def _ip6_from_ptr(name: str) -> str:
     return ":".join("".join(nibbles[i : i + 4]) for i in range(0, 32, 4))
 
 
-CHECKS = {"SPF": check_spf, "DKIM": check_dkim, "DMARC": check_dmarc, "MX": check_mx,
-          "A": check_address, "AAAA": check_address, "PTR": check_ptr}
+CHECKS = {
+    "SPF": check_spf,
+    "DKIM": check_dkim,
+    "DMARC": check_dmarc,
+    "MX": check_mx,
+    "A": check_address,
+    "AAAA": check_address,
+    "PTR": check_ptr,
+}
 
 
 def check(expected: Expected, dns_: Authoritative) -> list[Finding]:

@@ -1,18 +1,25 @@
-"""Every difference between the supported systems, as one table entry each.
+"""Every difference between the supported systems, as one table entry per family.
 
-Operations read fields of a ``Platform``; none of them asks which system it runs on.
+Operations read fields of a ``Platform``; none of them asks which system it runs on. A host is
+matched by os-release: its ``ID``, then each ``ID_LIKE``, with the major ``VERSION_ID`` (Debian
+testing and unstable have none: they are "unstable"). Where distributions of one family really
+differ (RHEL's CRB repository and EPEL source, Oracle Linux's), the entry's ``variants`` hold
+the fields that change, by ``ID``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Platform:
     key: str
     title: str
-    package_manager: str  # "dnf" or "apt": picks the pyinfra package operations
+    package_manager: str  # "dnf" or "apt": picks the package installer
     prerequisite_packages: tuple[str, ...]  # installed before any repository is added
     # rspamd's own repository: (file on the host, template under templates/repos/)
     rspamd_repo_file: str
@@ -35,6 +42,17 @@ class Platform:
     redis_conf_candidates: tuple[str, ...]  # first one that exists is used
     redis_unit: str
     redis_group: str
+    rspamd_upstream_ok: bool = True  # does rspamd's own repository serve this release?
+    # The distribution's release name, where its repositories use one (rspamd's apt repository).
+    codename: str = ""
+    # A file clamd's own user must be able to write (clamd does not run as root): (path, user, group).
+    clamd_log_file: tuple[str, str, str] | None = None
+    # An extra repository the others need (EL: CodeReady Builder, before EPEL): its id, and the
+    # command that enables it. "{arch}" is the host's machine name.
+    extra_repo: str | None = None
+    extra_repo_enable: str | None = None
+    # Where a prerequisite package comes from when it is not in an enabled repository: name -> URL
+    package_sources: Mapping[str, str] = field(default_factory=dict)
     # Postfix and rspamd
     postfix_unit: str = "postfix"
     rspamd_unit: str = "rspamd"
@@ -44,9 +62,10 @@ class Platform:
     rspamd_db_dir: str = "/var/lib/rspamd"
     redis_socket: str = "/run/redis/redis.sock"
     postfix_main_cf: str = "/etc/postfix/main.cf"
-    # SELinux booleans set on (persistently) when SELinux is not disabled
-    selinux_booleans: tuple[str, ...] = ()
-    selinux_proxy_booleans: tuple[str, ...] = ()  # when a reverse proxy publishes the web UI
+    # SELinux booleans set on (persistently) when a reverse proxy publishes the web UI
+    selinux_proxy_booleans: tuple[str, ...] = ()
+    # The host firewall that may be running, and whose http/https the web UI's proxy needs.
+    firewall_unit: str | None = None
     # The web UI's reverse proxies
     nginx_package: str = "nginx"
     nginx_unit: str = "nginx"
@@ -54,13 +73,21 @@ class Platform:
     nginx_locations_file: str = "/etc/nginx/mailguard-rspamd.locations"  # included by it, or by the admin's server
     ols_unit: str = "lsws"
     ols_binary: str = "/usr/local/lsws/bin/openlitespeed"
+    # os-release ID -> fields that differ for that distribution of the family
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The distributions this entry is proven on, end to end or by offline plans (the README's list).
+    distributions: tuple[str, ...] = ()
 
 
-ALMALINUX_9 = Platform(
-    key="almalinux9",
-    title="AlmaLinux 9",
+EL_9 = Platform(
+    key="el9",
+    title="Enterprise Linux 9",
+    distributions=("AlmaLinux 9", "Rocky Linux 9", "RHEL 9", "CentOS Stream 9", "Oracle Linux 9"),
     package_manager="dnf",
     prerequisite_packages=("epel-release",),
+    # EPEL's packages (ClamAV; rspamd's own EL9 builds too) need CodeReady Builder.
+    extra_repo="crb",
+    extra_repo_enable="dnf config-manager --set-enabled crb",
     rspamd_repo_file="/etc/yum.repos.d/rspamd.repo",
     rspamd_repo_template="repos/rspamd.repo.j2",
     rspamd_key_url="https://rspamd.com/rpm/rspamd.asc",
@@ -81,20 +108,40 @@ ALMALINUX_9 = Platform(
         ("LocalSocketMode", ("660",)),
         ("ExcludePath", ("^/proc/", "^/sys/")),
     ),
-    clamd_disabled=("Example", "User"),
+    # clamd keeps running as clamscan (the seed comments User out, running it as root): rspamd
+    # streams each message (INSTREAM), so clamd opens no files and needs no privilege.
+    clamd_disabled=("Example",),
+    clamd_log_file=("/var/log/clamd.scan", "clamscan", "clamscan"),
     clamav_db_dir="/var/lib/clamav",
     redis_conf_candidates=("/etc/redis/redis.conf", "/etc/redis.conf"),
     redis_unit="redis",
     redis_group="redis",
-    # antivirus.te: clamd may read the files rspamd hands it, and use its JIT.
-    selinux_booleans=("antivirus_can_scan_system", "antivirus_use_jit"),
-    # httpd_t may not connect to 11334 otherwise (nginx and lsws run as httpd_t).
+    # httpd_t (nginx) may not connect to 11334 otherwise; OpenLiteSpeed runs as bin_t, unconfined.
     selinux_proxy_booleans=("httpd_can_network_connect",),
+    firewall_unit="firewalld",
+    variants={
+        # RHEL: CRB comes through subscription-manager; EPEL is not in any RHEL repository.
+        "rhel": {
+            "extra_repo": "codeready-builder-for-rhel-9-{arch}-rpms",
+            "extra_repo_enable": "subscription-manager repos --enable codeready-builder-for-rhel-9-{arch}-rpms",
+            "package_sources": {
+                "epel-release": "https://dl.fedoraproject.org/pub/epel/epel-release-latest-9.noarch.rpm"
+            },
+        },
+        # Oracle Linux: its own CRB repository and its own EPEL release package.
+        "ol": {
+            "extra_repo": "ol9_codeready_builder",
+            "extra_repo_enable": "dnf config-manager --set-enabled ol9_codeready_builder",
+            "prerequisite_packages": ("oracle-epel-release-el9",),
+        },
+    },
 )
 
 DEBIAN_12 = Platform(
     key="debian12",
     title="Debian 12",
+    distributions=("Debian 12 (bookworm)",),
+    codename="bookworm",
     package_manager="apt",
     prerequisite_packages=("ca-certificates", "curl"),
     rspamd_repo_file="/etc/apt/sources.list.d/rspamd.list",
@@ -124,10 +171,26 @@ DEBIAN_12 = Platform(
     redis_group="redis",
 )
 
-# os-release (ID, major VERSION_ID) -> platform
+# Debian 13 and unstable package and place everything as Debian 12 does; their rspamd differs
+# (3.12, 4.1), which the configuration handles, not the table.
+DEBIAN_13 = dataclasses.replace(
+    DEBIAN_12, key="debian13", title="Debian 13", distributions=("Debian 13 (trixie)",), codename="trixie"
+)
+DEBIAN_UNSTABLE = dataclasses.replace(
+    DEBIAN_12,
+    key="debian-unstable",
+    title="Debian unstable",
+    distributions=("Debian unstable (sid)",),
+    codename="sid",
+    rspamd_upstream_ok=False,  # rspamd publishes no repository for unstable: Debian's own package
+)
+
+# (os-release ID or an ID_LIKE entry, major VERSION_ID) -> platform
 PLATFORMS: dict[tuple[str, str], Platform] = {
-    ("almalinux", "9"): ALMALINUX_9,
+    **{(family, "9"): EL_9 for family in ("almalinux", "rocky", "rhel", "centos", "ol")},
     ("debian", "12"): DEBIAN_12,
+    ("debian", "13"): DEBIAN_13,
+    ("debian", "unstable"): DEBIAN_UNSTABLE,
 }
 
 
@@ -135,12 +198,27 @@ class UnsupportedPlatform(Exception):
     pass
 
 
-def for_os_release(os_id: str | None, version_id: str | None) -> Platform:
-    major = (version_id or "").split(".")[0]
-    try:
-        return PLATFORMS[((os_id or "").lower(), major)]
-    except KeyError:
-        supported = ", ".join(p.title for p in PLATFORMS.values())
-        raise UnsupportedPlatform(
-            f"unsupported system {os_id or '?'} {version_id or '?'}: this deploy supports {supported}"
-        ) from None
+def supported() -> str:
+    titles = dict.fromkeys(p.title for p in PLATFORMS.values())
+    return ", ".join(titles)
+
+
+def for_os_release(release: Mapping[str, str], arch: str = "x86_64") -> Platform:
+    """The platform for a host's os-release fields (ID, ID_LIKE, VERSION_ID), with its variant applied."""
+    os_id = (release.get("ID") or "").lower()
+    version = release.get("VERSION_ID") or ""
+    major = version.split(".")[0] if version else ("unstable" if os_id == "debian" else "")
+    for candidate in [os_id, *(release.get("ID_LIKE") or "").lower().split()]:
+        entry = PLATFORMS.get((candidate, major))
+        if entry is not None:
+            changes = dict(entry.variants.get(os_id, {}))
+            platform = dataclasses.replace(entry, **changes) if changes else entry
+            if platform.extra_repo:
+                platform = dataclasses.replace(
+                    platform,
+                    extra_repo=platform.extra_repo.format(arch=arch),
+                    extra_repo_enable=(platform.extra_repo_enable or "").format(arch=arch),
+                )
+            return platform
+    found = " ".join(filter(None, [release.get("NAME") or os_id or "?", version or "(no VERSION_ID)"]))
+    raise UnsupportedPlatform(f"unsupported system {found}: this deploy supports {supported()}")

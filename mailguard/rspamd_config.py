@@ -1,4 +1,8 @@
-"""The rspamd files the deploy owns, relative to /etc/rspamd, and the map files it seeds."""
+"""The rspamd files the deploy owns, relative to /etc/rspamd, and the multimap lists it seeds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
 
 # relative path -> template under templates/rspamd/ (worker-controller.inc is written apart:
 # it carries password hashes)
@@ -18,18 +22,40 @@ CONTROLLER = "local.d/worker-controller.inc"
 # The web UI saves a map by writing a temporary file beside it and renaming it, so the
 # maps live in a directory _rspamd may write (owning the files, as the seed does, is not enough).
 MAPS_DIR = "local.d/maps.d"
-# map file (under MAPS_DIR) -> the setting whose entries it must contain
-MAPS = {
-    "whitelist_ip.map": "whitelist_ip",
-    "whitelist_sender_domain.map": "whitelist_sender_domain",
-    "whitelist_sender_email.map": "whitelist_sender_email",
-    "blacklist_sender_domain.map": "blacklist_sender_domain",
-    "blacklist_sender_domain_multi.map": "blacklist_sender_domain_multi",
-    "blacklist_sender_email.map": "blacklist_sender_email",
-}
+
+
+@dataclass(frozen=True)
+class Multimap:
+    """One of the seed's white- and blacklists: a multimap rule and its map file."""
+
+    symbol: str
+    setting: str  # the setting whose entries the map must contain
+    type: str  # multimap type: ip, from
+    filter: str | None = None  # for "from": which part of the sender
+    score: float | None = None
+    action: str | None = None  # a pass-through verdict instead of a score
+
+    @property
+    def file(self) -> str:
+        return f"{self.setting}.map"
+
+    @property
+    def path(self) -> str:
+        """Relative to /etc/rspamd."""
+        return f"{MAPS_DIR}/{self.file}"
+
+
+MULTIMAPS = (
+    Multimap("WHITELIST_IP", "whitelist_ip", "ip", action="accept"),
+    Multimap("WHITELIST_SENDER_DOMAIN", "whitelist_sender_domain", "from", "email:domain", score=-20.0),
+    Multimap("WHITELIST_SENDER_EMAIL", "whitelist_sender_email", "from", "email:addr", score=-15.0),
+    Multimap("BLACKLIST_SENDER_DOMAIN", "blacklist_sender_domain", "from", "email:domain", score=20.0),
+    Multimap("BLACKLIST_SENDER_DOMAIN_MULTI", "blacklist_sender_domain_multi", "from", "email:domain:tld", score=20.0),
+    Multimap("BLACKLIST_SENDER_EMAIL", "blacklist_sender_email", "from", "email:addr", score=30.0),
+)
 ANTIVIRUS_WHITELIST = "local.d/antivirus.wl"
 
-MANAGED = frozenset(TEMPLATED) | {CONTROLLER, ANTIVIRUS_WHITELIST} | {f"{MAPS_DIR}/{m}" for m in MAPS}
+MANAGED = frozenset(TEMPLATED) | {CONTROLLER, ANTIVIRUS_WHITELIST} | {m.path for m in MULTIMAPS}
 
 
 def needs_restart(relative_path: str) -> bool:

@@ -43,7 +43,11 @@ def sandbox_state() -> dict | None:
 
 
 def select(env: dict[str, str] | None = None) -> tuple[list[tuple[str, dict]], Path | None]:
-    """[(pyinfra host name, host data)] and the settings file used, or TargetError."""
+    """[(pyinfra host name, host data)] and the settings file used, or TargetError (or SettingsError).
+
+    The settings are validated here, before pyinfra connects to anything, and kept in each
+    host's data (``settings.SETTINGS_KEY``): the deploy uses them as they are.
+    """
     env = dict(os.environ if env is None else env)
     if env.get("MAIL_HOST"):
         data: dict = {"ssh_user": env.get("MAIL_SSH_USER", "root")}
@@ -65,22 +69,23 @@ def select(env: dict[str, str] | None = None) -> tuple[list[tuple[str, dict]], P
                 "no target: set MAIL_HOST (and MAIL_SSH_PORT, MAIL_SSH_USER, MAIL_SSH_KEY) for a server, "
                 "MAIL_TARGET=vagrant for the Vagrant box, or start the local sandbox: ./run sandbox up"
             )
-        hosts = [(
-            "127.0.0.1",
-            {
-                "ssh_port": state["ssh_port"],
-                "ssh_user": "root",
-                "ssh_key": state["ssh_key"],
-                "ssh_known_hosts_file": state["known_hosts"],
-                "ssh_strict_host_key_checking": "yes",
-            },
-        )]
+        hosts = [
+            (
+                "127.0.0.1",
+                {
+                    "ssh_port": state["ssh_port"],
+                    "ssh_user": "root",
+                    "ssh_key": state["ssh_key"],
+                    "ssh_known_hosts_file": state["known_hosts"],
+                    "ssh_strict_host_key_checking": "yes",
+                },
+            )
+        ]
         default_settings = ROOT / "sandbox" / "settings.toml"
-    path = Path(env["MAIL_SETTINGS"]) if env.get("MAIL_SETTINGS") else default_settings
-    if env.get("MAIL_SETTINGS") or path.exists():
+    path: Path | None = Path(env["MAIL_SETTINGS"]) if env.get("MAIL_SETTINGS") else default_settings
+    if path is not None and (env.get("MAIL_SETTINGS") or path.exists()):
         mail_settings = read_settings_file(path)
     else:
         mail_settings, path = {}, None
-    # Validate now, before pyinfra connects to anything.
-    settings_module.load(mail_settings, env)
-    return [(name, {**data, "mail_settings": mail_settings}) for name, data in hosts], path
+    loaded = settings_module.load(mail_settings, env)
+    return [(name, {**data, settings_module.SETTINGS_KEY: loaded}) for name, data in hosts], path

@@ -5,8 +5,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-
-CONTROLLER = "127.0.0.1:11334"
+from collections.abc import Iterable
 
 
 def _ipv4_patterns(network: ipaddress.IPv4Network) -> list[str]:
@@ -20,7 +19,7 @@ def _ipv4_patterns(network: ipaddress.IPv4Network) -> list[str]:
     return patterns
 
 
-def allow_regex(networks) -> str:
+def allow_regex(networks: Iterable[str]) -> str:
     """An anchored regex for REMOTE_ADDR that matches the allow-list (IPv4 networks, single IPv6 addresses)."""
     patterns = []
     for text in networks:

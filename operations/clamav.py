@@ -6,36 +6,52 @@ from pyinfra.api import deploy
 
 from mailguard.platforms import Platform
 
-from . import edits, preflight
+from . import generic, preflight
+from .activate import Changes, restart
+
+FRESHCLAM_TRIES = 3
 
 
 @deploy("ClamAV")
-def configure(settings, platform: Platform):
+def configure(settings, platform: Platform) -> Changes:
     if not settings.antivirus:
         return {}
     directives = list(platform.clamd_settings)
     if not preflight.resources(settings).clamd_concurrent_reload:
         directives.append(("ConcurrentDatabaseReload", ("no",)))  # one signature copy in memory, not two
-    conf = edits.directives_file(
+    conf = generic.directives_file(
         name=f"ClamAV: edit {platform.clamd_conf}",
         paths=[platform.clamd_conf],
         settings=directives,
         disabled=platform.clamd_disabled,
     )
+    changed = [conf]
+    if platform.clamd_log_file:
+        path, user, group = platform.clamd_log_file
+        changed.append(
+            generic.text_file_exists(
+                name=f"ClamAV: {path} writable by {user}", path=path, user=user, group=group, mode=640
+            )
+        )
     db = platform.clamav_db_dir
     # clamd will not start without signatures; freshclam's unit may not have run yet.
-    edits.command_unless_files(
+    generic.command_unless_files(
         name="ClamAV: first signature download when there is none",
         globs=[f"{db}/*.cvd", f"{db}/*.cld", f"{db}/*.hdb"],
-        # The freshclam daemon holds freshclam's lock: stop it for the first download.
-        command=f"systemctl stop {platform.freshclam_unit} && freshclam --quiet",
+        # The freshclam daemon holds freshclam's lock: stop it for the first download. The
+        # mirrors rate-limit and fail now and then: a few tries, then one line that says what to do.
+        command=(
+            f"systemctl stop {platform.freshclam_unit}; "
+            f"for try in {' '.join(str(n) for n in range(1, FRESHCLAM_TRIES + 1))}; do "
+            "freshclam --quiet && exit 0; sleep 20; done; "
+            f"echo 'mailguard: freshclam could not download ClamAV signatures ({FRESHCLAM_TRIES} tries): "
+            "check that this host reaches database.clamav.net, or set antivirus = false, then rerun' >&2; exit 1"
+        ),
         reason="a signature database exists",
     )
-    membership = edits.group_member(
+    membership = generic.group_member(
         name=f"Add {platform.rspamd_user} to {platform.clamd_socket_group}",
         user=platform.rspamd_user,
         groups=[platform.clamd_socket_group],
     )
-    for boolean in platform.selinux_booleans:
-        edits.selinux_boolean(name=f"SELinux: {boolean} on", boolean=boolean)
-    return {"clamav_restart": [conf], "rspamd_restart": [membership]}
+    return {restart("clamav"): changed, restart("rspamd"): [membership]}

@@ -13,7 +13,8 @@ from pathlib import Path
 from pyinfra import host, logger
 from pyinfra.api import deploy
 
-from mailguard import dkim, dnscheck, dns_records
+from mailguard import dns_records, dnscheck
+from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
 from . import hoststate
@@ -23,7 +24,7 @@ OUTPUT_DIR_ENV = "MAIL_DNS_DIR"
 
 
 def key_paths(settings, platform: Platform) -> dict[str, str]:
-    return {d: dkim.key_path(platform.rspamd_db_dir, d, settings.dkim_selector) for d in settings.domains}
+    return {d: dkim_key_path(platform.rspamd_db_dir, d, settings.dkim_selector) for d in settings.domains}
 
 
 def public_keys(settings, platform: Platform) -> dict[str, str | None]:

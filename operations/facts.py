@@ -11,18 +11,19 @@ from pyinfra.api import FactBase
 
 
 class SystemProfile(FactBase):
-    """os-release, Postfix, memory, swap, free disk, SELinux and whether ``paths`` exist, in one command."""
+    """os-release, machine, Postfix, memory, swap, free disk, SELinux and whether ``paths`` exist, in one command."""
 
     default = dict
 
     def command(self, disk_path="/var", paths=()):
         exists = "".join(f"; if [ -e {shlex.quote(p)} ]; then echo exists={shlex.quote(p)}; fi" for p in paths)
         return (
-            "( . /etc/os-release 2>/dev/null; echo \"os_id=$ID\"; echo \"os_version=$VERSION_ID\" ); "
-            "echo \"postfix=$(command -v postfix || true)\"; "
-            "awk '/^MemTotal:/ {print \"mem_kib=\" $2} /^SwapTotal:/ {print \"swap_kib=\" $2}' /proc/meminfo; "
+            '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; echo "VERSION_ID=$VERSION_ID"; '
+            'echo "NAME=$NAME" ); echo "arch=$(uname -m)"; '
+            'echo "postfix=$(command -v postfix || true)"; '
+            'awk \'/^MemTotal:/ {print "mem_kib=" $2} /^SwapTotal:/ {print "swap_kib=" $2}\' /proc/meminfo; '
             f"echo \"disk_free_kib=$(df -Pk {disk_path} 2>/dev/null | awk 'NR==2 {{print $4}}')\"; "
-            "echo \"selinux=$(getenforce 2>/dev/null || echo absent)\""
+            'echo "selinux=$(getenforce 2>/dev/null || echo absent)"'
         ) + exists
 
     def process(self, output):

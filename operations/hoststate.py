@@ -16,6 +16,8 @@ What can be read, as (kind, argument):
     deb, rpm an installed package, asked of dpkg or rpm (the platform's package manager)
     glob     the paths matching a shell glob (ours, never user input)
     sebool   an SELinux boolean: on, off, or None where SELinux is absent
+    dnfrepo  whether a dnf repository is enabled in /etc/yum.repos.d
+    firewalld the services firewalld's permanent configuration allows
 """
 
 from __future__ import annotations
@@ -24,9 +26,13 @@ import base64
 import functools
 import shlex
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
+from pyinfra.api.host import Host
+
+from mailguard.layout import PUBLIC_KEY_COMMAND
 
 MARK = "@@mailguard"
 
@@ -35,12 +41,15 @@ _SNIPPETS = {
     "text": "if [ -f {q} ]; then printf 'b64:'; base64 -w0 -- {q}; echo; fi",
     "groups": "id -Gn -- {q} 2>/dev/null || true",
     "postconf": "postconf -- {q} 2>/dev/null || true",
-    "pubkey": "if [ -f {q} ]; then openssl pkey -in {q} -pubout -outform DER 2>/dev/null | base64 -w0; echo; fi",
+    "pubkey": "if [ -f {q} ]; then " + PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
     "unit": "systemctl show -p LoadState -p ActiveState -p UnitFileState -- {q} 2>/dev/null || true",
     "deb": "dpkg-query -W -f='${{db:Status-Status}}\\n' {q} 2>/dev/null || true",
     "rpm": "if rpm -q {q} >/dev/null 2>&1; then echo installed; fi",
     "glob": "ls -1d {raw} 2>/dev/null || true",
     "sebool": "getsebool -- {q} 2>/dev/null || true",
+    "dnfrepo": 'awk -v want={q} \'/^\\[/ {{s = substr($0, 2, index($0, "]") - 2)}} '
+    's == want && /^enabled *= *(1|yes|true)/ {{print "enabled"}}\' /etc/yum.repos.d/*.repo 2>/dev/null || true',
+    "firewalld": "firewall-cmd --permanent --list-services 2>/dev/null || true",
 }
 
 Want = tuple[str, str]
@@ -82,8 +91,13 @@ class Snapshot:
         if not lines:
             return None
         user, group, mode, kind = lines[0].split(" ", 3)
-        return {"user": user, "group": group, "mode": int(mode), "type": kind,
-                "sha256": lines[1] if len(lines) > 1 else None}
+        return {
+            "user": user,
+            "group": group,
+            "mode": int(mode),
+            "type": kind,
+            "sha256": lines[1] if len(lines) > 1 else None,
+        }
 
     def text(self, path: str) -> str | None:
         lines = self._lines("text", path)
@@ -107,9 +121,11 @@ class Snapshot:
 
     def unit(self, name: str) -> dict:
         props = dict(line.split("=", 1) for line in self._lines("unit", name) if "=" in line)
-        return {"exists": props.get("LoadState") == "loaded",
-                "running": props.get("ActiveState") in ("active", "reloading", "activating"),
-                "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias")}
+        return {
+            "exists": props.get("LoadState") == "loaded",
+            "running": props.get("ActiveState") in ("active", "reloading", "activating"),
+            "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias"),
+        }
 
     def installed(self, kind: str, package: str) -> bool:
         """``kind``: "deb" or "rpm"."""
@@ -120,6 +136,12 @@ class Snapshot:
             if line.startswith(f"{name} --> "):
                 return line.endswith("on")
         return None
+
+    def repo_enabled(self, repo: str) -> bool:
+        return "enabled" in self._lines("dnfrepo", repo)
+
+    def firewalld_services(self) -> list[str]:
+        return " ".join(self._lines("firewalld", "services")).split()
 
     def glob(self, pattern: str) -> list[str]:
         return [line for line in self._lines("glob", pattern) if line]
@@ -135,12 +157,16 @@ class _HostCache:
         self.executed_ops = -1
 
 
+_CACHES: WeakKeyDictionary[Host, _HostCache] = WeakKeyDictionary()
+
+
+def current_host() -> Host:
+    """The Host object behind pyinfra's ``host`` context (a proxy cannot key a cache)."""
+    return host._get_module()  # type: ignore[attr-defined]  # pyinfra types ``host`` as Host, not its proxy
+
+
 def _cache() -> _HostCache:
-    cache = getattr(host, "_mailguard_state", None)
-    if cache is None:
-        cache = _HostCache()
-        host._mailguard_state = cache
-    return cache
+    return _CACHES.setdefault(current_host(), _HostCache())
 
 
 def want(*wants: Want) -> None:
@@ -185,7 +211,6 @@ def operation_reading(wants_of):
             want(*wants_of(*args, **kwargs))
             return op(*args, **kwargs)
 
-        call._inner = func
         return call
 
     return decorator

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from weakref import WeakKeyDictionary
+
 from pyinfra import host, logger
-from pyinfra.api import deploy
+from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.host import Host
 
 from mailguard import capacity
 from mailguard.platforms import Platform, UnsupportedPlatform, for_os_release
 
 from .facts import SystemProfile
+from .hoststate import current_host
 
 
-class PreflightError(Exception):
+class PreflightError(PyinfraError):
     pass
 
 
@@ -20,42 +24,59 @@ def required_paths(settings) -> list[str]:
     return [settings.webui_ols_vhost_conf] if settings.webui_proxy == "openlitespeed" else []
 
 
+_PROFILES: WeakKeyDictionary[Host, dict] = WeakKeyDictionary()
+
+
 def profile(settings) -> dict:
     """Asked once per run: nothing the deploy does changes these."""
-    cached = getattr(host, "_mailguard_profile", None)
-    if cached is None:
-        cached = host._mailguard_profile = host.get_fact(SystemProfile, paths=required_paths(settings))
-    return cached
+    key = current_host()
+    if key not in _PROFILES:
+        _PROFILES[key] = host.get_fact(SystemProfile, paths=required_paths(settings))
+    return _PROFILES[key]
 
 
 def detect_platform(settings) -> Platform:
     system = profile(settings)
     try:
-        return for_os_release(system.get("os_id"), system.get("os_version"))
+        return for_os_release(system, arch=system.get("arch") or "x86_64")
     except UnsupportedPlatform as error:
         raise PreflightError(str(error)) from None
 
 
-@deploy("Preflight")
-def check(settings, platform: Platform):
+def refusal(settings) -> str | None:
+    """Why this host must not be touched, in one line; None when it may."""
+    try:
+        platform = detect_platform(settings)
+    except PreflightError as error:
+        return str(error)
     if settings.rspamd_source == "distro" and not platform.rspamd_distro_package_ok:
-        raise PreflightError(f"rspamd_source: 'distro' is not available on {platform.title}; use 'upstream'")
+        return f"rspamd_source: 'distro' is not available on {platform.title}; use 'upstream'"
+    if settings.rspamd_source == "upstream" and not platform.rspamd_upstream_ok:
+        return f"rspamd_source: rspamd's repository does not serve {platform.title}; use 'distro'"
     system = profile(settings)
     if not system.get("postfix"):
-        raise PreflightError("postfix is not installed: this deploy adds filtering to a working Postfix")
+        return "postfix is not installed: this deploy adds filtering to a working Postfix"
     for path in required_paths(settings):
         if path not in system["exists"]:
-            raise PreflightError(f"webui_ols_vhost_conf: {path} does not exist on the host: is OpenLiteSpeed's virtual host set up?")
-    verdict = resources(settings)
-    if verdict.refuse:
-        raise PreflightError(verdict.refuse)
-    for warning in verdict.warnings:
+            return f"webui_ols_vhost_conf: {path} does not exist on the host: is OpenLiteSpeed's virtual host set up?"
+    return resources(settings).refuse
+
+
+def check(settings) -> Platform:
+    """The host's platform, after every check that must pass before anything changes.
+
+    A refusal is a ``PreflightError`` (a pyinfra error: its CLI prints one line, no traceback).
+    """
+    problem = refusal(settings)
+    if problem:
+        raise PreflightError(f"mailguard: {host.name}: {problem}; nothing was changed")
+    for warning in resources(settings).warnings:
         logger.warning(f"{host.name}: {warning}")
-    selinux = system.get("selinux", "absent")
-    if platform.selinux_booleans and selinux not in ("absent", "Disabled"):
-        logger.info(f"{host.name}: SELinux is {selinux}: turning on {', '.join(platform.selinux_booleans)}")
+    return detect_platform(settings)
 
 
 def resources(settings) -> capacity.Verdict:
     system = profile(settings)
-    return capacity.assess(system.get("mem_kib"), system.get("swap_kib"), system.get("disk_free_kib"), settings.antivirus)
+    return capacity.assess(
+        system.get("mem_kib"), system.get("swap_kib"), system.get("disk_free_kib"), settings.antivirus
+    )

@@ -6,19 +6,20 @@ from pyinfra.api import deploy
 
 from mailguard.platforms import Platform
 
-from . import edits
+from . import generic
+from .activate import Changes, restart
 
 
 @deploy("Redis")
-def configure(settings, platform: Platform):
-    socket = edits.directives_file(
+def configure(settings, platform: Platform) -> Changes:
+    socket = generic.directives_file(
         name="Redis: unix socket for rspamd",
         paths=list(platform.redis_conf_candidates),
         settings=[("unixsocket", [platform.redis_socket]), ("unixsocketperm", ["770"])],
     )
-    membership = edits.group_member(
+    membership = generic.group_member(
         name=f"Add {platform.rspamd_user} to {platform.redis_group}",
         user=platform.rspamd_user,
         groups=[platform.redis_group],
     )
-    return {"redis_restart": [socket], "rspamd_restart": [membership]}
+    return {restart("redis"): [socket], restart("rspamd"): [membership]}

@@ -8,7 +8,7 @@ from pyinfra.api import deploy
 
 from mailguard.platforms import Platform
 
-from . import edits
+from . import generic
 from .templating import render
 
 
@@ -21,21 +21,35 @@ class Installer(NamedTuple):
 # (rspamd's) is only known after an update.
 PACKAGE_INSTALLERS = {
     "dnf": Installer("dnf -y -q install", "rpm"),
-    "apt": Installer("apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends", "deb"),
+    "apt": Installer(
+        "apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends", "deb"
+    ),
 }
 
 
 @deploy("Repositories and packages")
 def install(settings, platform: Platform):
     installer = PACKAGE_INSTALLERS[platform.package_manager]
-    edits.packages(name="Install repository prerequisites", packages=list(platform.prerequisite_packages),
-                   installer=installer)
+    if platform.extra_repo and platform.extra_repo_enable:
+        generic.repository_enabled(
+            name=f"Enable the {platform.extra_repo} repository",
+            repo=platform.extra_repo,
+            command=platform.extra_repo_enable,
+        )
+    generic.packages(
+        name="Install repository prerequisites",
+        packages=list(platform.prerequisite_packages),
+        installer=installer,
+        sources=dict(platform.package_sources),
+    )
     if settings.rspamd_source == "upstream":
-        edits.download(name="Download rspamd's signing key", path=platform.rspamd_key_file, url=platform.rspamd_key_url)
-        edits.text_file(
+        generic.download(
+            name="Download rspamd's signing key", path=platform.rspamd_key_file, url=platform.rspamd_key_url
+        )
+        generic.text_file(
             name="Add rspamd's repository",
             path=platform.rspamd_repo_file,
             content=render(platform.rspamd_repo_template, platform=platform),
         )
     packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
-    edits.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer)
+    generic.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer)

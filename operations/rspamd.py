@@ -2,37 +2,79 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
-from mailguard import rspamd_config
+from mailguard import layout, rspamd_config, rspamd_password
 from mailguard.platforms import Platform
 
-from . import edits
+from . import generic, hoststate
+from .activate import Changes, reload, restart
+from .hoststate import operation_reading
 from .templating import render
+
+_HASH_LINE = re.compile(r'^\s*(password|enable_password)\s*=\s*"([^"]*)"\s*;', re.M)
+
+
+def stored_hashes(text: str | None) -> dict[str, str]:
+    return dict(_HASH_LINE.findall(text or ""))
+
+
+@operation_reading(lambda path, *a, **k: [("text", path), ("stat", path)])
+def controller_config(
+    path: str, render, password: str, enable_password: str, user: str, group: str, backup: str | None = None
+):
+    """worker-controller.inc with password hashes that are replaced only when they stop verifying.
+
+    ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
+    """
+    state = hoststate.read(("text", path), ("stat", path))
+    stored = stored_hashes(state.text(path))
+    hashes = {}
+    for key, secret in (("password", password), ("enable_password", enable_password)):
+        old = stored.get(key)
+        hashes[key] = old if rspamd_password.verify(secret, old) else rspamd_password.make_hash(secret)
+    content = render(password_hash=hashes["password"], enable_password_hash=hashes["enable_password"])
+    commands = generic.file_commands(path, content, state.stat(path), user, group, 640, backup)
+    if not commands:
+        host.noop(f"{path}: passwords still verify")
+        return
+    yield from commands
 
 
 @deploy("rspamd configuration")
-def configure(settings, platform: Platform):
+def configure(settings, platform: Platform) -> Changes:
     conf_dir = platform.rspamd_conf_dir
     user, group = platform.rspamd_user, platform.rspamd_group
-    reload_on, restart_on = [], []
+    reload_on: list[Any] = []
+    restart_on: list[Any] = []
+    context = {
+        "settings": settings,
+        "platform": platform,
+        "layout": layout,
+        "maps_dir": rspamd_config.MAPS_DIR,
+        "multimaps": rspamd_config.MULTIMAPS,
+    }
 
     for relative in rspamd_config.TEMPLATED:
-        op = edits.text_file(
+        op = generic.text_file(
             name=f"rspamd: {relative}",
             path=f"{conf_dir}/{relative}",
-            content=render(f"rspamd/{relative}.j2", settings=settings, platform=platform, maps_dir=rspamd_config.MAPS_DIR),
+            content=render(f"rspamd/{relative}.j2", **context),
             backup="rspamd",
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
     restart_on.append(
-        edits.controller_config(
+        controller_config(
             name=f"rspamd: {rspamd_config.CONTROLLER} (password hashes)",
             path=f"{conf_dir}/{rspamd_config.CONTROLLER}",
-            render=lambda **hashes: render(f"rspamd/{rspamd_config.CONTROLLER}.j2", settings=settings, platform=platform, **hashes),
+            render=lambda **hashes: render(f"rspamd/{rspamd_config.CONTROLLER}.j2", **context, **hashes),
             password=settings.controller_password,
             enable_password=settings.enable_password,
             user="root",
@@ -42,7 +84,7 @@ def configure(settings, platform: Platform):
     )
 
     for relative, content in settings.rspamd_snippets:
-        op = edits.text_file(
+        op = generic.text_file(
             name=f"rspamd: custom {relative}",
             path=f"{conf_dir}/{relative}",
             content=content if content.endswith("\n") else content + "\n",
@@ -51,19 +93,19 @@ def configure(settings, platform: Platform):
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
-    edits.directory(
+    generic.directory(
         name=f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI",
         path=f"{conf_dir}/{rspamd_config.MAPS_DIR}",
         user=user,
         group=group,
         mode=755,
     )
-    for map_name, setting in rspamd_config.MAPS.items():
+    for rule in rspamd_config.MULTIMAPS:
         reload_on.append(
-            edits.map_file(
-                name=f"rspamd: map {rspamd_config.MAPS_DIR}/{map_name}",
-                path=f"{conf_dir}/{rspamd_config.MAPS_DIR}/{map_name}",
-                entries=list(getattr(settings, setting)),
+            generic.map_file(
+                name=f"rspamd: map {rule.path}",
+                path=f"{conf_dir}/{rule.path}",
+                entries=list(getattr(settings, rule.setting)),
                 user=user,
                 group=group,
                 backup="rspamd",
@@ -71,7 +113,7 @@ def configure(settings, platform: Platform):
         )
     if settings.antivirus:
         reload_on.append(
-            edits.map_file(
+            generic.map_file(
                 name=f"rspamd: {rspamd_config.ANTIVIRUS_WHITELIST}",
                 path=f"{conf_dir}/{rspamd_config.ANTIVIRUS_WHITELIST}",
                 entries=[],
@@ -83,17 +125,17 @@ def configure(settings, platform: Platform):
     timer_units = []
     for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer"):
         timer_units.append(
-            edits.text_file(
+            generic.text_file(
                 name=f"DMARC reports: {unit}",
                 path=f"/etc/systemd/system/{unit}",
                 content=render(f"systemd/{unit}.j2", settings=settings, platform=platform),
             )
         )
     systemd.daemon_reload(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
-    edits.service(
+    generic.service(
         name="DMARC reports: timer enabled" if settings.dmarc_reporting else "DMARC reports: timer off",
         unit="rspamd-dmarc-report.timer",
         running=settings.dmarc_reporting,
         enabled=settings.dmarc_reporting,
     )
-    return {"rspamd_reload": reload_on, "rspamd_restart": restart_on}
+    return {reload("rspamd"): reload_on, restart("rspamd"): restart_on}

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from mailguard import webui
+from mailguard import layout, webui
 from mailguard.platforms import Platform
 
-from . import edits
+from . import generic
+from .activate import Changes, reload, restart
 from .repos import PACKAGE_INSTALLERS
 from .templating import render
 
@@ -20,30 +21,45 @@ def _context(settings) -> dict:
         "settings": settings,
         "tls": settings.webui_tls_certificate is not None,
         "scheme": "https" if settings.webui_tls_certificate else "http",
-        "controller": webui.CONTROLLER,
+        "controller": layout.CONTROLLER_ADDRESS,
     }
 
 
 @deploy("Web UI")
-def configure(settings, platform: Platform):
+def configure(settings, platform: Platform) -> Changes:
     if settings.webui_proxy == "none":
         return {}
-    for boolean in platform.selinux_proxy_booleans:
-        edits.selinux_boolean(name=f"SELinux: {boolean} on (the proxy reaches rspamd)", boolean=boolean)
+    if platform.firewall_unit:
+        generic.firewall_services(
+            name=f"{platform.firewall_unit}: http and https open for the web UI",
+            unit=platform.firewall_unit,
+            services=["http", "https"],
+        )
     if settings.webui_proxy == "nginx":
-        edits.packages(name="nginx installed", packages=[platform.nginx_package],
-                       installer=PACKAGE_INSTALLERS[platform.package_manager])
+        # nginx runs as httpd_t, which may not connect to rspamd's port otherwise. OpenLiteSpeed's
+        # binary is labelled bin_t (unconfined): it needs no boolean.
+        for boolean in platform.selinux_proxy_booleans:
+            generic.selinux_boolean(name=f"SELinux: {boolean} on (nginx reaches rspamd)", boolean=boolean)
+        generic.packages(
+            name="nginx installed",
+            packages=[platform.nginx_package],
+            installer=PACKAGE_INSTALLERS[platform.package_manager],
+        )
         own_server = settings.webui_nginx_server
         context = _context(settings)
-        locations = edits.text_file(
+        locations = generic.text_file(
             name=f"nginx: {platform.nginx_locations_file}",
             path=platform.nginx_locations_file,
-            content=render("webui/nginx-rspamd.locations.j2", **context, https_only=context["tls"] or not own_server,
-                           included_by=platform.nginx_conf_file if own_server else f"your server for {settings.webui_server_name}"),
+            content=render(
+                "webui/nginx-rspamd.locations.j2",
+                **context,
+                https_only=context["tls"] or not own_server,
+                included_by=platform.nginx_conf_file if own_server else f"your server for {settings.webui_server_name}",
+            ),
             backup="nginx",
         )
         if own_server:
-            site = edits.text_file(
+            site = generic.text_file(
                 name=f"nginx: {platform.nginx_conf_file}",
                 path=platform.nginx_conf_file,
                 content=render("webui/nginx-rspamd.conf.j2", **context, locations=platform.nginx_locations_file),
@@ -51,15 +67,21 @@ def configure(settings, platform: Platform):
             )
         else:
             # The admin's own server includes the locations: ours would clash with it.
-            site = edits.file_absent(name=f"nginx: no {platform.nginx_conf_file}", path=platform.nginx_conf_file, backup="nginx")
-        return {"nginx_reload": [locations, site]}
-    block = edits.marked_block(
+            site = generic.file_absent(
+                name=f"nginx: no {platform.nginx_conf_file}", path=platform.nginx_conf_file, backup="nginx"
+            )
+        return {reload("nginx"): [locations, site]}
+    block = generic.marked_block(
         name=f"OpenLiteSpeed: web UI in {settings.webui_ols_vhost_conf}",
         path=settings.webui_ols_vhost_conf,
         begin=OLS_BEGIN,
         end=OLS_END,
-        content=render("webui/openlitespeed-rspamd.conf.j2", allow_regex=webui.allow_regex(settings.webui_allow),
-                       **_context(settings)),
+        content=render(
+            "webui/openlitespeed-rspamd.conf.j2",
+            allow_regex=webui.allow_regex(settings.webui_allow),
+            **_context(settings),
+        ),
+        missing="is OpenLiteSpeed's virtual host configured?",
         backup="openlitespeed",
     )
-    return {"openlitespeed_restart": [block]}
+    return {restart("openlitespeed"): [block]}

@@ -15,13 +15,14 @@ import dkim as dkimpy
 
 from mailguard import dkim
 from mailguard import settings as settings_module
+from mailguard.layout import dkim_key_path
+from mailguard.platforms import DEBIAN_12
 from mailguard.targets import read_settings_file
 
 from . import host as sandbox
 from . import probes
 
 ROOT = Path(__file__).resolve().parent.parent
-EXTERNAL_IP = "203.0.113.5"
 
 
 def sandbox_target(state: dict) -> probes.Target:
@@ -31,13 +32,15 @@ def sandbox_target(state: dict) -> probes.Target:
 def verdict(target: probes.Target, settings) -> list[tuple[str, bool, str]]:
     results = []
     msg, token = probes.message("tagged@mixed.example.net", "bob@example.com", "Scores +5 through the maps.")
-    sent = probes.send(target, msg, token, client_ip=EXTERNAL_IP)
+    sent = probes.send(target, msg, token, client_ip=probes.EXTERNAL_CLIENT)
     got = probes.delivered(target, "bob", token) if sent.accepted else None
     flag = got.get("X-Spam-Flag") if got else None
     results.append(("spam flagged (add_header band)", flag == "YES", f"SMTP {sent.code}, X-Spam-Flag: {flag}"))
 
-    msg, token = probes.message("someone@outside.example.net", "bob@example.com", "See attachment.", attachment=probes.EICAR.encode())
-    sent = probes.send(target, msg, token, client_ip=EXTERNAL_IP)
+    msg, token = probes.message(
+        "someone@outside.example.net", "bob@example.com", "See attachment.", attachment=probes.EICAR.encode()
+    )
+    sent = probes.send(target, msg, token, client_ip=probes.EXTERNAL_CLIENT)
     results.append(("virus rejected", 500 <= sent.code < 600, f"SMTP {sent.code} {sent.reply[:70]}"))
 
     msg, token = probes.message(f"alice@{settings.primary_domain}", "bob@example.com", "Hello Bob.")
@@ -46,7 +49,7 @@ def verdict(target: probes.Target, settings) -> list[tuple[str, bool, str]]:
     ok, detail = False, f"SMTP {sent.code}, not delivered"
     if got is not None:
         raw = probes.raw_delivered(target, "bob", token)
-        key_path = dkim.key_path("/var/lib/rspamd", settings.primary_domain, settings.dkim_selector)
+        key_path = dkim_key_path(DEBIAN_12.rspamd_db_dir, settings.primary_domain, settings.dkim_selector)
         record = dkim.txt_value(probes.dkim_public_key(target, key_path)).encode()
         ok = dkimpy.verify(raw, dnsfunc=lambda name, timeout=5: record)
         detail = f"DKIM-Signature {'verifies' if ok else 'missing or bad'} against the printed record"
@@ -57,14 +60,14 @@ def verdict(target: probes.Target, settings) -> list[tuple[str, bool, str]]:
 def deploy(extra: list[str]) -> int:
     command = ["pyinfra", "-y", "inventory.py", "deploy.py", *extra]
     if os.environ.get("MAIL_HOST") or os.environ.get("MAIL_TARGET"):
-        return subprocess.run(command, cwd=ROOT).returncode
+        return subprocess.run(command, cwd=ROOT, check=False).returncode
     try:
         state = sandbox.up()
     except sandbox.SandboxError as error:
         print(f"sandbox: {error}", file=sys.stderr)
         return 1
     env = {**sandbox.secrets_env(), **os.environ}
-    code = subprocess.run(command, cwd=ROOT, env=env).returncode
+    code = subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
     if code != 0:
         return code
     settings = settings_module.load(read_settings_file(ROOT / "sandbox" / "settings.toml"), env)

@@ -1,4 +1,8 @@
-"""The local sandbox: a booted Debian 12 systemd container with Postfix, reached over SSH.
+"""The local sandbox: a booted Debian systemd container with Postfix, reached over SSH.
+
+``MAILGUARD_SANDBOX_RELEASE`` picks the Debian release it boots: ``13`` (trixie, the default:
+Debian's stable release, rspamd 3.12), ``12`` (bookworm, rspamd 3.4) or ``unstable`` (sid,
+rspamd 4.1). Each release's base image is built once and cached.
 
 It stands for the admin's VPS (Postfix already delivering mail) and carries the test fixtures
 the product must not install itself: an offline ClamAV signature that detects EICAR, drop-ins
@@ -11,9 +15,10 @@ that let the ClamAV units start without the official database, and XCLIENT for l
 from __future__ import annotations
 
 import argparse
-import secrets as _secrets
+import contextlib
 import json
 import os
+import secrets as _secrets
 import shutil
 import signal
 import socket
@@ -27,7 +32,19 @@ RUN = Path(os.environ.get("MAILGUARD_SANDBOX_RUN", "/run/mailguard-sandbox"))
 MACHINE = "mailguard-sandbox"
 SSH_PORT = int(os.environ.get("MAILGUARD_SANDBOX_SSH_PORT", "2222"))
 MIRROR = os.environ.get("MAILGUARD_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-BASE_VERSION = "3"  # bump when the base image recipe changes
+BASE_VERSION = "4"  # bump when the base image recipe changes
+# MAILGUARD_SANDBOX_RELEASE -> (debootstrap suite, title)
+RELEASES = {"12": ("bookworm", "Debian 12"), "13": ("trixie", "Debian 13"), "unstable": ("sid", "Debian unstable")}
+DEFAULT_RELEASE = "13"
+
+
+def release() -> str:
+    chosen = os.environ.get("MAILGUARD_SANDBOX_RELEASE") or DEFAULT_RELEASE
+    if chosen not in RELEASES:
+        raise SandboxError(f"MAILGUARD_SANDBOX_RELEASE: must be one of {', '.join(RELEASES)}, got {chosen!r}")
+    return chosen
+
+
 DOMAIN = "example.com"
 EICAR_MD5_SIGNATURE = "44d88612fea8a8f36de82e1278abb02f:68:Eicar-Test-Signature\n"
 
@@ -67,32 +84,42 @@ def _chroot(root: Path, script: str) -> None:
     run("chroot", str(root), "/bin/sh", "-ec", script, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def build_base() -> Path:
+def build_base(chosen: str) -> Path:
     """debootstrap once, then install Postfix (the admin's existing mail server): cached."""
-    base = CACHE / f"base-v{BASE_VERSION}"
+    suite, title = RELEASES[chosen]
+    base = CACHE / f"base-{chosen}-v{BASE_VERSION}"
     if (base / ".complete").exists():
         return base
     ensure_tools()
     shutil.rmtree(base, ignore_errors=True)
     base.parent.mkdir(parents=True, exist_ok=True)
-    log(f"building the Debian 12 base image in {base} (once; about 2 minutes)")
+    log(f"building the {title} base image in {base} (once; about 2 minutes)")
     started = time.monotonic()
     run(
-        "debootstrap", "--variant=minbase",
+        "debootstrap",
+        "--variant=minbase",
         "--include=systemd,systemd-sysv,dbus,openssh-server,python3,ca-certificates",
-        "bookworm", str(base), MIRROR,
+        suite,
+        str(base),
+        MIRROR,
         stdout=subprocess.DEVNULL,
     )
+    if chosen == "unstable":
+        # The archive snapshot reachable here has an expired Release file for sid.
+        _write(base / "etc/apt/apt.conf.d/99mailguard-snapshot", 'Acquire::Check-Valid-Until "false";\n')
     for mount in ("proc", "sys", "dev"):
         run("mount", "--bind", f"/{mount}", str(base / mount))
     try:
-        _chroot(base, f"""
+        _chroot(
+            base,
+            f"""
             echo "postfix postfix/main_mailer_type select Internet Site" | debconf-set-selections
             echo "postfix postfix/mailname string mail.{DOMAIN}" | debconf-set-selections
             apt-get install -y -qq --no-install-recommends postfix >/dev/null
             apt-get clean
             for user in alice bob; do useradd -m "$user"; done
-        """)
+        """,
+        )
     finally:
         for mount in ("dev", "sys", "proc"):
             subprocess.run(["umount", "-l", str(base / mount)], check=False)
@@ -115,20 +142,30 @@ def prepare_root(base: Path, root: Path, public_key: str) -> None:
     _write(root / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 mail.{DOMAIN} mail\n")
     _write(root / "root/.ssh/authorized_keys", public_key, 0o600)
     (root / "root/.ssh").chmod(0o700)
-    _write(root / "etc/ssh/sshd_config.d/sandbox.conf", f"Port {SSH_PORT}\nListenAddress 127.0.0.1\nPermitRootLogin prohibit-password\n")
+    _write(
+        root / "etc/ssh/sshd_config.d/sandbox.conf",
+        f"Port {SSH_PORT}\nListenAddress 127.0.0.1\nPermitRootLogin prohibit-password\n",
+    )
     # Postfix as on the admin's server: delivers mail for the domain to local mailboxes;
     # XCLIENT from loopback lets the tests speak as any client address.
-    _write(root / "etc/postfix/sandbox-postconf", "\n".join([
-        f"myhostname = mail.{DOMAIN}",
-        f"mydestination = {DOMAIN}, mail.{DOMAIN}, localhost",
-        "inet_interfaces = loopback-only",
-        "inet_protocols = ipv4",
-        "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
-        "home_mailbox = Maildir/",
-        "smtputf8_enable = no",
-        "",
-    ]))
-    _write(root / "etc/systemd/system/sandbox-postconf.service", """[Unit]
+    _write(
+        root / "etc/postfix/sandbox-postconf",
+        "\n".join(
+            [
+                f"myhostname = mail.{DOMAIN}",
+                f"mydestination = {DOMAIN}, mail.{DOMAIN}, localhost",
+                "inet_interfaces = loopback-only",
+                "inet_protocols = ipv4",
+                "smtpd_authorized_xclient_hosts = 127.0.0.0/8",
+                "home_mailbox = Maildir/",
+                "smtputf8_enable = no",
+                "",
+            ]
+        ),
+    )
+    _write(
+        root / "etc/systemd/system/sandbox-postconf.service",
+        """[Unit]
 Description=Sandbox fixture: Postfix settings of the admin's server
 Before=postfix.service
 [Service]
@@ -136,7 +173,8 @@ Type=oneshot
 ExecStart=/bin/sh -c 'xargs -d "\\n" -a /etc/postfix/sandbox-postconf postconf -e && newaliases'
 [Install]
 WantedBy=multi-user.target
-""")
+""",
+    )
     wants = root / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(parents=True, exist_ok=True)
     link = wants / "sandbox-postconf.service"
@@ -147,8 +185,10 @@ WantedBy=multi-user.target
     for unit in ("clamav-daemon.service", "clamav-freshclam.service"):
         _write(root / f"etc/systemd/system/{unit}.d/sandbox.conf", "[Unit]\nConditionPathExistsGlob=\n")
     # freshclam cannot reach the internet here: keep its daemon from failing in a loop.
-    _write(root / "etc/systemd/system/clamav-freshclam.service.d/sandbox-offline.conf",
-           "[Service]\nExecStart=\nExecStart=/bin/sleep infinity\n")
+    _write(
+        root / "etc/systemd/system/clamav-freshclam.service.d/sandbox-offline.conf",
+        "[Service]\nExecStart=\nExecStart=/bin/sleep infinity\n",
+    )
 
 
 def secrets_token() -> str:
@@ -184,16 +224,19 @@ def state() -> dict | None:
 
 
 def up() -> dict:
+    chosen = release()
     current = state()
-    if current:
+    if current and current.get("release") == chosen:
         return current
+    if current:
+        down()  # another release is running: one sandbox at a time (it shares this machine's ports)
     reason = unsupported_reason()
     if reason:
         raise SandboxError(reason)
     ensure_tools()
     if _port_open(SSH_PORT) or _port_open(25):
         raise SandboxError(f"port {SSH_PORT} or 25 is taken on 127.0.0.1: the sandbox shares this machine's network")
-    base = build_base()
+    base = build_base(chosen)
     RUN.mkdir(parents=True, exist_ok=True)
     key = RUN / "id_ed25519"
     if not key.exists():
@@ -202,28 +245,55 @@ def up() -> dict:
     prepare_root(base, root, (RUN / "id_ed25519.pub").read_text())
     nspawn_dir = Path("/run/systemd/nspawn")
     nspawn_dir.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["mountpoint", "-q", str(nspawn_dir)]).returncode != 0:
+    if subprocess.run(["mountpoint", "-q", str(nspawn_dir)], check=False).returncode != 0:
         run("mount", "-t", "tmpfs", "tmpfs", str(nspawn_dir))
-    console = open(RUN / "console.log", "wb")
+    env = dict(os.environ)
+    if chosen == "unstable":
+        # sid's systemd refuses cgroup v1, and this machine has only v1: give it an empty v2 tree.
+        unified = Path("/sys/fs/cgroup/unified")
+        unified.mkdir(parents=True, exist_ok=True)
+        if subprocess.run(["mountpoint", "-q", str(unified)], check=False).returncode != 0:
+            run("mount", "-t", "cgroup2", "none", str(unified))
+        env["SYSTEMD_NSPAWN_UNIFIED_HIERARCHY"] = "1"
+    console = open(RUN / "console.log", "wb")  # noqa: SIM115 (the container outlives this function)
     process = subprocess.Popen(
         ["systemd-nspawn", "-D", str(root), "--boot", "--register=no", "--keep-unit", "-M", MACHINE],
-        stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=console,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     started = time.monotonic()
     known_hosts = RUN / "known_hosts"
     host_key = (root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
     known_hosts.write_text(f"[127.0.0.1]:{SSH_PORT} {host_key[0]} {host_key[1]}\n")
-    data = {"pid": process.pid, "ssh_port": SSH_PORT, "ssh_key": str(key), "known_hosts": str(known_hosts), "root": str(root)}
+    data = {
+        "pid": process.pid,
+        "ssh_port": SSH_PORT,
+        "ssh_key": str(key),
+        "known_hosts": str(known_hosts),
+        "root": str(root),
+        "release": chosen,
+    }
     while time.monotonic() - started < 90:
         if process.poll() is not None:
             raise SandboxError(f"the container exited ({process.returncode}); see {RUN / 'console.log'}")
-        result = subprocess.run(
-            ssh_command(data, "systemctl is-system-running --wait"),
-            capture_output=True, text=True, timeout=60,
-        ) if _port_open(SSH_PORT) else None
+        result = (
+            subprocess.run(
+                ssh_command(data, "systemctl is-system-running --wait"),
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if _port_open(SSH_PORT)
+            else None
+        )
         if result and result.stdout.strip() in ("running", "degraded"):
             (RUN / "state.json").write_text(json.dumps(data))
-            log(f"Debian 12 sandbox up in {time.monotonic() - started:.1f} s (ssh root@127.0.0.1 -p {SSH_PORT})")
+            title = RELEASES[chosen][1]
+            log(f"{title} sandbox up in {time.monotonic() - started:.1f} s (ssh root@127.0.0.1 -p {SSH_PORT})")
             return data
         time.sleep(0.5)
     down_pid(process.pid)
@@ -232,9 +302,21 @@ def up() -> dict:
 
 def ssh_command(data: dict, command: str) -> list[str]:
     return [
-        "ssh", "-i", data["ssh_key"], "-p", str(data["ssh_port"]),
-        "-o", f"UserKnownHostsFile={data['known_hosts']}", "-o", "StrictHostKeyChecking=yes",
-        "-o", "BatchMode=yes", "-o", "LogLevel=error", "root@127.0.0.1", command,
+        "ssh",
+        "-i",
+        data["ssh_key"],
+        "-p",
+        str(data["ssh_port"]),
+        "-o",
+        f"UserKnownHostsFile={data['known_hosts']}",
+        "-o",
+        "StrictHostKeyChecking=yes",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "LogLevel=error",
+        "root@127.0.0.1",
+        command,
     ]
 
 
@@ -249,10 +331,8 @@ def down_pid(pid: int, timeout: float = 60) -> None:
             os.kill(pid, 0)
         except ProcessLookupError:
             return
-        try:
+        with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
         time.sleep(0.2)
     os.kill(pid, signal.SIGKILL)
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
+import shlex
 import smtplib
 import subprocess
 import time
@@ -15,8 +17,12 @@ import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from mailguard.layout import PUBLIC_KEY_COMMAND
+
 # The EICAR test file, split so that no scanner flags this source file.
 EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+# A client address outside every list, spoken as through XCLIENT (documentation range).
+EXTERNAL_CLIENT = "203.0.113.5"
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*" + "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 
@@ -28,7 +34,7 @@ class Target:
     domain: str = "example.com"
 
     def sh(self, command: str, check: bool = True) -> str:
-        result = subprocess.run(self.ssh + [command], capture_output=True, text=True, timeout=120)
+        result = subprocess.run(self.ssh + [command], capture_output=True, text=True, timeout=120, check=False)
         if check and result.returncode != 0:
             raise RuntimeError(f"{command!r} failed on the host: {result.stderr.strip()}")
         return result.stdout
@@ -45,7 +51,9 @@ class Sent:
         return 200 <= self.code < 300
 
 
-def message(mail_from: str, rcpt: str, body: str = "", attachment: bytes | None = None, subject: str = "probe") -> tuple[EmailMessage, str]:
+def message(
+    mail_from: str, rcpt: str, body: str = "", attachment: bytes | None = None, subject: str = "probe"
+) -> tuple[EmailMessage, str]:
     token = uuid.uuid4().hex
     msg = EmailMessage()
     msg["From"] = mail_from
@@ -60,7 +68,13 @@ def message(mail_from: str, rcpt: str, body: str = "", attachment: bytes | None 
     return msg, token
 
 
-def send(target: Target, msg: EmailMessage, token: str, client_ip: str | None = None, helo: str = "client.example.net") -> Sent:
+def _text(reply: bytes | str) -> str:
+    return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
+
+
+def send(
+    target: Target, msg: EmailMessage, token: str, client_ip: str | None = None, helo: str = "client.example.net"
+) -> Sent:
     """Send over SMTP; ``client_ip`` speaks as that client through XCLIENT."""
     with smtplib.SMTP(target.smtp_host, target.smtp_port, timeout=60) as smtp:
         smtp.ehlo(helo)
@@ -73,11 +87,11 @@ def send(target: Target, msg: EmailMessage, token: str, client_ip: str | None = 
             smtp.send_message(msg)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = next(iter(error.recipients.values()))
-            return Sent(code, reply.decode(errors="replace"), token)
+            return Sent(code, _text(reply), token)
         except smtplib.SMTPDataError as error:
-            return Sent(error.smtp_code, error.smtp_error.decode(errors="replace"), token)
+            return Sent(error.smtp_code, _text(error.smtp_error), token)
         except smtplib.SMTPSenderRefused as error:
-            return Sent(error.smtp_code, error.smtp_error.decode(errors="replace"), token)
+            return Sent(error.smtp_code, _text(error.smtp_error), token)
         return Sent(250, "queued", token)
 
 
@@ -85,7 +99,9 @@ def delivered(target: Target, user: str, token: str, timeout: float = 30) -> ema
     """The message with ``token`` in ``user``'s Maildir, waiting for delivery."""
     deadline = time.monotonic() + timeout
     while True:
-        raw = target.sh(f"grep -rl -- {token} /home/{user}/Maildir/new 2>/dev/null | head -1 | xargs -r cat", check=False)
+        raw = target.sh(
+            f"grep -rl -- {token} /home/{user}/Maildir/new 2>/dev/null | head -1 | xargs -r cat", check=False
+        )
         if raw:
             return email.message_from_string(raw, policy=email.policy.compat32)
         if time.monotonic() > deadline:
@@ -100,16 +116,20 @@ def raw_delivered(target: Target, user: str, token: str) -> bytes:
 
 def rspamd_log_for(target: Target, token: str) -> str:
     """rspamd's task log line for the message whose Message-ID holds ``token``."""
-    return target.sh(f"grep -h -- {token} /var/log/rspamd/rspamd.log | grep rspamd_task_write_log | tail -1", check=False)
+    return target.sh(
+        f"grep -h -- {token} /var/log/rspamd/rspamd.log | grep rspamd_task_write_log | tail -1", check=False
+    )
 
 
 def dkim_public_key(target: Target, path: str) -> str:
-    return target.sh(f"openssl pkey -in {path} -pubout -outform DER | base64 -w0").strip()
+    return target.sh(PUBLIC_KEY_COMMAND.format(path=shlex.quote(path))).strip()
 
 
 def delivered_tokens(target: Target, user: str) -> set[str]:
     """The tokens of every probe message in ``user``'s Maildir, in one command."""
-    out = target.sh(f"grep -rhoE 'probe [0-9a-f]{{32}}' /home/{user}/Maildir/new /home/{user}/Maildir/cur 2>/dev/null || true")
+    out = target.sh(
+        f"grep -rhoE 'probe [0-9a-f]{{32}}' /home/{user}/Maildir/new /home/{user}/Maildir/cur 2>/dev/null || true"
+    )
     return {line.split()[1] for line in out.splitlines() if line.strip()}
 
 

@@ -24,8 +24,8 @@ from pyinfra.api import Config, FileUploadCommand, Inventory, State, StringComma
 from pyinfra.api.state import StateStage
 from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
+from support import public_key_b64
 
-from mailguard import dkim
 from operations.hoststate import MARK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,7 @@ HOSTS = Path(__file__).resolve().parent / "hosts"
 @dataclass
 class HostModel:
     os_id: str
-    version_id: str
+    version_id: str  # "" where os-release has none (Debian unstable)
     packages: list[str]
     files: dict[str, dict]  # path -> {"text" | "text_file", "user", "group", "mode"}
     directories: dict[str, dict] = field(default_factory=dict)
@@ -50,9 +50,14 @@ class HostModel:
     disk_free_kib: int = 20 * 1024 * 1024
     selinux: str = "Enforcing"
     sebools: dict[str, bool] = field(default_factory=dict)
+    id_like: str = ""
+    name: str = ""
+    arch: str = "x86_64"
+    dnf_repos: dict[str, bool] = field(default_factory=dict)  # repo id -> enabled
+    firewalld: list[str] | None = None  # the services it allows while it runs; None: not running
 
     @classmethod
-    def load(cls, platform: str, state: str) -> "HostModel":
+    def load(cls, platform: str, state: str) -> HostModel:
         folder = HOSTS / platform
         data = json.loads((folder / f"{state}.json").read_text())
         for files in [data["files"], *data.get("package_files", {}).values()]:
@@ -77,10 +82,18 @@ class HostModel:
 
     def output_SystemProfile(self, paths=(), **_):
         exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
-        return exists + [f"os_id={self.os_id}", f"os_version={self.version_id}",
-                f"postfix={'/usr/sbin/postfix' if 'postfix' in self.commands else ''}",
-                f"mem_kib={self.mem_kib}", f"swap_kib={self.swap_kib}", f"disk_free_kib={self.disk_free_kib}",
-                f"selinux={self.selinux}"]
+        return exists + [
+            f"ID={self.os_id}",
+            f"ID_LIKE={self.id_like}",
+            f"VERSION_ID={self.version_id}",
+            f"NAME={self.name}",
+            f"arch={self.arch}",
+            f"postfix={'/usr/sbin/postfix' if 'postfix' in self.commands else ''}",
+            f"mem_kib={self.mem_kib}",
+            f"swap_kib={self.swap_kib}",
+            f"disk_free_kib={self.disk_free_kib}",
+            f"selinux={self.selinux}",
+        ]
 
     def output_HostState(self, wants):
         lines = []
@@ -92,8 +105,10 @@ class HostModel:
     def _state_stat(self, path):
         if path in self.files:
             meta = self.files[path]
-            return [f"{meta['user']} {meta['group']} {meta['mode']} regular file",
-                    hashlib.sha256(meta["text"].encode()).hexdigest()]
+            return [
+                f"{meta['user']} {meta['group']} {meta['mode']} regular file",
+                hashlib.sha256(meta["text"].encode()).hexdigest(),
+            ]
         if path in self.directories:
             meta = self.directories[path]
             return [f"{meta['user']} {meta['group']} {meta['mode']} directory"]
@@ -111,20 +126,32 @@ class HostModel:
 
     def _state_pubkey(self, path):
         text = self.text(path)
-        return [] if text is None else [dkim.public_key_b64(text.encode())]
+        return [] if text is None else [public_key_b64(text.encode())]
 
     def _state_unit(self, unit):
         meta = self.units.get(unit if "." in unit else f"{unit}.service")
         if meta is None:
             return ["LoadState=not-found", "ActiveState=inactive", "UnitFileState="]
-        return ["LoadState=loaded", f"ActiveState={'active' if meta['running'] else 'inactive'}",
-                f"UnitFileState={'enabled' if meta['enabled'] else 'disabled'}"]
+        return [
+            "LoadState=loaded",
+            f"ActiveState={'active' if meta['running'] else 'inactive'}",
+            f"UnitFileState={'enabled' if meta['enabled'] else 'disabled'}",
+        ]
+
+    def _state_dnfrepo(self, repo):
+        return ["enabled"] if self.dnf_repos.get(repo) else []
+
+    def _state_firewalld(self, _):
+        return [" ".join(self.firewalld)] if self.firewalld is not None else []
+
+    def _state_deb(self, name):
+        return ["installed"] if name in self.packages else []
 
     def _state_rpm(self, name):
         return ["installed"] if name in self.packages else []
 
     def _state_sebool(self, name):
-        if self.selinux == "Disabled":
+        if self.selinux in ("Disabled", "absent"):
             return []
         return [f"{name} --> {'on' if self.sebools.get(name) else 'off'}"]
 
@@ -174,21 +201,25 @@ def plan(model: HostModel, mail_settings: dict, env: dict[str, str], config: Con
         fact_kwargs, _globals = _handle_fact_kwargs(state_, host_, cls, args, kwargs)
         return model.fact(cls, {k: v for k, v in fact_kwargs.items() if k != "self"})
 
-    with mock.patch.dict("os.environ", env, clear=False), mock.patch("pyinfra.api.host.get_fact", get_fact):
-        with ctx_state.use(state), ctx_host.use(host):
-            state.current_op_file_number = 0
-            runpy.run_path(str(ROOT / "deploy.py"), run_name="deploy")
-            result = []
-            for op_hash in state.get_op_order():
-                op_data = state.get_op_data_for_host(host, op_hash)
-                meta = state.get_op_meta(op_hash)
-                # _if is evaluated against the earlier operations' planned changes, as at execution.
-                ifs = op_data.global_arguments.get("_if")
-                ifs = ifs if isinstance(ifs, list) else [ifs] if ifs else []
-                skipped = not all(condition() for condition in ifs)
-                commands = [] if skipped else [_command(c) for c in op_data.command_generator()]
-                op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
-                result.append(PlannedOp(next(iter(meta.names)), commands))
+    with (
+        mock.patch.dict("os.environ", env, clear=False),
+        mock.patch("pyinfra.api.host.get_fact", get_fact),
+        ctx_state.use(state),
+        ctx_host.use(host),
+    ):
+        state.current_op_file_number = 0
+        runpy.run_path(str(ROOT / "deploy.py"), run_name="deploy")
+        result = []
+        for op_hash in state.get_op_order():
+            op_data = state.get_op_data_for_host(host, op_hash)
+            meta = state.get_op_meta(op_hash)
+            # _if is evaluated against the earlier operations' planned changes, as at execution.
+            ifs = op_data.global_arguments.get("_if")
+            ifs = ifs if isinstance(ifs, list) else [ifs] if ifs else []
+            skipped = not all(condition() for condition in ifs)
+            commands = [] if skipped else [_command(c) for c in op_data.command_generator()]
+            op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
+            result.append(PlannedOp(next(iter(meta.names)), commands))
     return result
 
 
@@ -203,6 +234,14 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                 old = model.files.get(dest, {"user": "root", "group": "root", "mode": 644})
                 model.files[dest] = {**old, "text": data.decode()}
                 continue
+            if "freshclam --quiet" in command:  # the first signature download, with its retries
+                model.files["/var/lib/clamav/main.cvd"] = {
+                    "text": "",
+                    "user": "clamupdate",
+                    "group": "clamupdate",
+                    "mode": 644,
+                }
+                continue
             match = re.match(r"^if (.+?); then (.+?); else .+; fi$", command)
             if match:  # check; then activate (the model's checks pass)
                 command = match.group(2)
@@ -214,7 +253,8 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                 if verb == "apt-get" and "update" in args:
                     pass
                 elif verb in ("dnf", "apt-get") and "install" in args:
-                    for name in args[args.index("install") + 1:]:
+                    args = [a.rsplit("/", 1)[-1].split("-latest")[0] if a.startswith("https://") else a for a in args]
+                    for name in args[args.index("install") + 1 :]:
                         if name.startswith("-"):
                             continue
                         model.packages.append(name)
@@ -250,17 +290,49 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     for setting in args[1:]:
                         key, _, value = setting.partition("=")
                         model.postconf[key.strip()] = value.strip()
-                elif verb == "systemctl" and args[0] in ("start", "stop", "enable", "disable", "restart", "reload-or-restart"):
+                elif verb == "systemctl" and args[0] in (
+                    "start",
+                    "stop",
+                    "enable",
+                    "disable",
+                    "restart",
+                    "reload-or-restart",
+                ):
                     unit = args[1] if "." in args[1] else f"{args[1]}.service"
                     meta = model.units.setdefault(unit, {"running": False, "enabled": False})
-                    meta["enabled" if args[0] in ("enable", "disable") else "running"] = args[0] not in ("stop", "disable")
+                    meta["enabled" if args[0] in ("enable", "disable") else "running"] = args[0] not in (
+                        "stop",
+                        "disable",
+                    )
+                elif verb == "dnf" and args[:2] == ["config-manager", "--set-enabled"]:
+                    model.dnf_repos[args[2]] = True
+                elif verb == "subscription-manager":
+                    model.dnf_repos[args[-1]] = True
+                elif verb == "firewall-cmd" and "--permanent" in args:
+                    model.firewalld += [a.split("=", 1)[1] for a in args if a.startswith("--add-service=")]
+                elif verb == "firewall-cmd":
+                    pass
                 elif verb == "setsebool":
                     model.sebools[args[-2]] = args[-1] == "on"
                 elif verb == "curl":  # curl ... -o PATH URL
-                    model.files[args[args.index("-o") + 1]] = {"text": "downloaded", "user": "root", "group": "root", "mode": 600}
+                    model.files[args[args.index("-o") + 1]] = {
+                        "text": "downloaded",
+                        "user": "root",
+                        "group": "root",
+                        "mode": 600,
+                    }
                 elif verb == "freshclam":
-                    model.files["/var/lib/clamav/main.cvd"] = {"text": "", "user": "clamupdate", "group": "clamupdate", "mode": 644}
-                elif verb == "systemctl" or verb.startswith("/usr/local/sbin/") or verb in ("true", "postfix", "(", "sleep"):
+                    model.files["/var/lib/clamav/main.cvd"] = {
+                        "text": "",
+                        "user": "clamupdate",
+                        "group": "clamupdate",
+                        "mode": 644,
+                    }
+                elif (
+                    verb == "systemctl"
+                    or verb.startswith("/usr/local/sbin/")
+                    or verb in ("true", "postfix", "(", "sleep")
+                ):
                     pass  # checks and service actions with no state the model tracks
                 else:
                     raise ValueError(f"the host model cannot apply {part!r} (from {op.name})")

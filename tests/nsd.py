@@ -34,14 +34,13 @@ def _tool(name: str) -> str:
 
 
 def soa_header(zone: str, ns: list[str]) -> str:
-    lines = [f"$ORIGIN {zone}.", "$TTL 300",
-             f"@ IN SOA {ns[0]}. hostmaster.{zone}. 1 3600 600 86400 300"]
+    lines = [f"$ORIGIN {zone}.", "$TTL 300", f"@ IN SOA {ns[0]}. hostmaster.{zone}. 1 3600 600 86400 300"]
     lines += [f"@ IN NS {name}." for name in ns]
     return "\n".join(lines) + "\n"
 
 
 def checkzone(zone: str, path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([_tool("nsd-checkzone"), zone, str(path)], capture_output=True, text=True)
+    return subprocess.run([_tool("nsd-checkzone"), zone, str(path)], capture_output=True, text=True, check=False)
 
 
 class Nsd:
@@ -74,8 +73,9 @@ class Nsd:
                 raise RuntimeError(f"zone {zone} does not load: {problem.stdout}{problem.stderr}")
             config += ["zone:", f"  name: {zone}", f"  zonefile: {zone}.zone"]
         (self.dir / "nsd.conf").write_text("\n".join(config) + "\n")
-        self.process = subprocess.Popen([_tool("nsd"), "-d", "-c", str(self.dir / "nsd.conf")],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.process = subprocess.Popen(
+            [_tool("nsd"), "-d", "-c", str(self.dir / "nsd.conf")], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         first = next(iter(zones))
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:

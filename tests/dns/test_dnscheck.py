@@ -15,10 +15,11 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 import nsd
-from mailguard import dkim, dnscheck, dns_records
+import pytest
+from support import public_key_b64
+
+from mailguard import dkim, dns_records, dnscheck
 from mailguard.dns_records import Expected
 
 reason = nsd.available()
@@ -30,14 +31,22 @@ TIMEOUT = 0.5
 
 
 def expected_for(domain: str, key: str, **changes) -> Expected:
-    base = Expected(domains=(domain,), mail_hostname=HOST, addresses=(IP,), spf_all="-all", dkim_selector="dkim",
-                    dkim_keys={domain: key}, dmarc_policy="quarantine", dmarc_rua=(f"postmaster@{domain}",),
-                    dmarc_ruf=())
+    base = Expected(
+        domains=(domain,),
+        mail_hostname=HOST,
+        addresses=(IP,),
+        spf_all="-all",
+        dkim_selector="dkim",
+        dkim_keys={domain: key},
+        dmarc_policy="quarantine",
+        dmarc_rua=(f"postmaster@{domain}",),
+        dmarc_ruf=(),
+    )
     return dataclasses.replace(base, **changes)
 
 
 def key_b64(bits: int = 2048) -> str:
-    return dkim.public_key_b64(dkim.generate_private_key_pem(bits))
+    return public_key_b64(dkim.generate_private_key_pem(bits))
 
 
 @pytest.fixture(scope="module")
@@ -58,25 +67,38 @@ def world(tmp_path_factory, keys):
     host_key, other_key = keys["host"], keys["other"]
     split_dkim = " ".join(f'"{part}"' for part in dkim.split_txt(dkim.txt_value(host_key), 61))
     zones = {
-        "test": nsd.soa_header("test", ["ns1.test"]) + "\n".join([
-            f"ns1 IN A {nsd.ADDRESS}", "ns0 IN A 127.0.53.2", "ns3 IN A 127.0.53.3", "ns4 IN A 127.0.53.4",
-            "ns5 IN A 127.0.53.5"]) + "\n",
+        "test": nsd.soa_header("test", ["ns1.test"])
+        + "\n".join(
+            [
+                f"ns1 IN A {nsd.ADDRESS}",
+                "ns0 IN A 127.0.53.2",
+                "ns3 IN A 127.0.53.3",
+                "ns4 IN A 127.0.53.4",
+                "ns5 IN A 127.0.53.5",
+            ]
+        )
+        + "\n",
         "2.0.192.in-addr.arpa": nsd.soa_header("2.0.192.in-addr.arpa", ["ns1.test"]) + f"25 IN PTR {HOST}.\n",
         # Everything right: the deploy's own snippet, as written.
         "good.test": zone("good.test", host_key),
         # The DNS has another key than the host.
         "stale.test": zone("stale.test", other_key),
         # SPF lacks the address, but a domain it includes (in another zone) has it.
-        "include.test": zone("include.test", host_key, "v=spf1",
-                             'include.test. IN TXT "v=spf1 include:_spf.provider.test mx:provider.test -all"'),
+        "include.test": zone(
+            "include.test",
+            host_key,
+            "v=spf1",
+            'include.test. IN TXT "v=spf1 include:_spf.provider.test mx:provider.test -all"',
+        ),
         "provider.test": nsd.soa_header("provider.test", ["ns1.test"])
         + '_spf IN TXT "v=spf1 ip4:203.0.113.0/24 include:_spf2.provider.test ~all"\n'
         + '_spf2 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"\n',
         # SPF through a (the mail host's A record), mx, and redirect= to another domain's policy.
         "viaa.test": zone("viaa.test", host_key, "v=spf1", f'viaa.test. IN TXT "v=spf1 a:{HOST} -all"'),
         "viamx.test": zone("viamx.test", host_key, "v=spf1", 'viamx.test. IN TXT "v=spf1 mx/24 -all"'),
-        "viaredirect.test": zone("viaredirect.test", host_key, "v=spf1",
-                                 'viaredirect.test. IN TXT "v=spf1 redirect=_spf2.provider.test"'),
+        "viaredirect.test": zone(
+            "viaredirect.test", host_key, "v=spf1", 'viaredirect.test. IN TXT "v=spf1 redirect=_spf2.provider.test"'
+        ),
         # SPF lacks the address, softfails it.
         "lacking.test": zone("lacking.test", host_key, "v=spf1", 'lacking.test. IN TXT "v=spf1 ip4:203.0.113.5 ~all"'),
         # SPF that never ends: more than 10 lookups.
@@ -85,8 +107,12 @@ def world(tmp_path_factory, keys):
         "split.test": zone("split.test", host_key, "_domainkey", f"dkim._domainkey.split.test. IN TXT {split_dkim}"),
         # No DMARC record; a DMARC record with another policy.
         "nodmarc.test": zone("nodmarc.test", host_key, "_dmarc"),
-        "weakdmarc.test": zone("weakdmarc.test", host_key, "_dmarc",
-                               '_dmarc.weakdmarc.test. IN TXT "v=DMARC1; p=none; rua=mailto:postmaster@weakdmarc.test"'),
+        "weakdmarc.test": zone(
+            "weakdmarc.test",
+            host_key,
+            "_dmarc",
+            '_dmarc.weakdmarc.test. IN TXT "v=DMARC1; p=none; rua=mailto:postmaster@weakdmarc.test"',
+        ),
         # The first name server never answers; the second does.
         "slow.test": zone("slow.test", host_key, ns=("ns0.test", "ns1.test")),
         # The only name server never answers / refuses / fails / is not authoritative.
@@ -96,8 +122,12 @@ def world(tmp_path_factory, keys):
         "notauth.test": nsd.soa_header("notauth.test", ["ns5.test"]),
     }
     server = nsd.Nsd(tmp_path_factory.mktemp("nsd"))
-    peers = [nsd.Misbehaving("127.0.53.2"), nsd.Misbehaving("127.0.53.3", rcode=nsd.REFUSED),
-             nsd.Misbehaving("127.0.53.4", rcode=nsd.SERVFAIL), nsd.Misbehaving("127.0.53.5", rcode=nsd.NOERROR)]
+    peers = [
+        nsd.Misbehaving("127.0.53.2"),
+        nsd.Misbehaving("127.0.53.3", rcode=nsd.REFUSED),
+        nsd.Misbehaving("127.0.53.4", rcode=nsd.SERVFAIL),
+        nsd.Misbehaving("127.0.53.5", rcode=nsd.NOERROR),
+    ]
     server.start(zones)
     yield zones
     server.stop()
@@ -128,7 +158,9 @@ def test_stale_dkim_key_is_wrong_with_the_value_to_publish(world, keys):
     findings, _ = run_check(expected)
     assert findings["DKIM"].status == "wrong"
     assert "another key" in findings["DKIM"].detail
-    assert {k: v for k, v in statuses(findings).items() if k != "DKIM"} == dict.fromkeys(["A", "PTR", "MX", "SPF", "DMARC"], "ok")
+    assert {k: v for k, v in statuses(findings).items() if k != "DKIM"} == dict.fromkeys(
+        ["A", "PTR", "MX", "SPF", "DMARC"], "ok"
+    )
     text = dnscheck.report(list(findings.values()), [])
     publish = [line for line in text.splitlines() if "publish: dkim._domainkey.stale.test." in line]
     assert publish and "".join(publish[0].split('"')[1::2]).endswith(keys["host"])
@@ -140,11 +172,14 @@ def test_spf_authorised_through_include(world, keys):
     assert "_spf2.provider.test" in findings["SPF"].detail
 
 
-@pytest.mark.parametrize("domain, decided_by", [
-    ("viaa.test", "a:mail.good.test at viaa.test"),
-    ("viamx.test", "mx/24 at viamx.test"),
-    ("viaredirect.test", "ip4:192.0.2.0/24 at _spf2.provider.test"),
-])
+@pytest.mark.parametrize(
+    "domain, decided_by",
+    [
+        ("viaa.test", "a:mail.good.test at viaa.test"),
+        ("viamx.test", "mx/24 at viamx.test"),
+        ("viaredirect.test", "ip4:192.0.2.0/24 at _spf2.provider.test"),
+    ],
+)
 def test_spf_authorised_through_a_mx_and_redirect(world, keys, domain, decided_by):
     findings, _ = run_check(expected_for(domain, keys["host"]))
     assert findings["SPF"].status == "ok", findings["SPF"]
@@ -191,12 +226,15 @@ def test_a_server_that_does_not_answer_is_skipped_with_a_note(world, keys):
     assert any("ns0.test (127.0.53.2) did not answer within 0.5 s" in note for note in notes), notes
 
 
-@pytest.mark.parametrize("domain, says", [
-    ("dead.test", "ns0.test (127.0.53.2) did not answer within 0.5 s"),
-    ("lame.test", "ns3.test (127.0.53.3) answered REFUSED"),
-    ("broken.test", "ns4.test (127.0.53.4) answered SERVFAIL"),
-    ("notauth.test", "ns5.test (127.0.53.5) is lame: not authoritative for notauth.test"),
-])
+@pytest.mark.parametrize(
+    "domain, says",
+    [
+        ("dead.test", "ns0.test (127.0.53.2) did not answer within 0.5 s"),
+        ("lame.test", "ns3.test (127.0.53.3) answered REFUSED"),
+        ("broken.test", "ns4.test (127.0.53.4) answered SERVFAIL"),
+        ("notauth.test", "ns5.test (127.0.53.5) is lame: not authoritative for notauth.test"),
+    ],
+)
 def test_no_server_answers_gives_one_clear_line(world, keys, domain, says):
     findings, _ = run_check(expected_for(domain, keys["host"]))
     for kind in ("MX", "SPF", "DKIM", "DMARC"):
@@ -216,8 +254,23 @@ def test_resolver_that_does_not_answer(world, keys):
 def run_cli(tmp_path, expected: Expected) -> subprocess.CompletedProcess:
     path = tmp_path / "records.json"
     path.write_text(expected.to_json())
-    return subprocess.run([sys.executable, "-m", "mailguard.dnscheck", str(path), "--resolver", nsd.ADDRESS,
-                           "--port", str(nsd.PORT), "--timeout", str(TIMEOUT)], capture_output=True, text=True)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mailguard.dnscheck",
+            str(path),
+            "--resolver",
+            nsd.ADDRESS,
+            "--port",
+            str(nsd.PORT),
+            "--timeout",
+            str(TIMEOUT),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def test_command_exits_zero_only_when_all_is_right(world, keys, tmp_path):
@@ -228,8 +281,12 @@ def test_command_exits_zero_only_when_all_is_right(world, keys, tmp_path):
         bad = run_cli(tmp_path, expected_for(domain, keys["host"]))
         assert bad.returncode == 1, bad.stdout
         assert "Traceback" not in bad.stdout + bad.stderr
-    broken = subprocess.run([sys.executable, "-m", "mailguard.dnscheck", str(tmp_path / "nope.json")],
-                            capture_output=True, text=True)
+    broken = subprocess.run(
+        [sys.executable, "-m", "mailguard.dnscheck", str(tmp_path / "nope.json")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert broken.returncode == 2 and "cannot read" in broken.stderr and "Traceback" not in broken.stderr
 
 

@@ -6,7 +6,7 @@ import os
 import time
 
 import pytest
-from e2ehelpers import TIMINGS, pyinfra, settings_file
+from support import TIMINGS, pyinfra, settings_file
 
 from mailguard import settings as settings_module
 from mailguard.targets import read_settings_file

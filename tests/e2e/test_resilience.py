@@ -7,6 +7,7 @@ first deploy made it. Counts go to artifacts/resilience.json for the closing not
 from __future__ import annotations
 
 import json
+import smtplib
 import threading
 import time
 import urllib.error
@@ -15,10 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
-from e2ehelpers import EXTERNAL, ROOT, host_platform, pyinfra, send, settings_file
-from sandbox.results import changed_operations
+from support import EXTERNAL, ROOT, host_platform, pyinfra, send, settings_file
 
 from sandbox import probes
+from sandbox.results import changed_operations
 
 pytestmark = pytest.mark.e2e
 COUNTS: dict[str, object] = {}
@@ -95,7 +96,7 @@ class Stream:
                 self.outcomes.append((kind, sent.token, sent.code, sent.reply))
                 if 400 <= sent.code < 500:
                     time.sleep(0.2)  # a sending server does not hammer a host that defers
-            except Exception as error:  # a refused connection would be mail the sender must retry
+            except (OSError, smtplib.SMTPException, RuntimeError) as error:  # the sender would have to retry this mail
                 self.errors.append(f"{kind}: {error!r}")
 
     def __enter__(self):
@@ -118,6 +119,7 @@ BROKEN_SNIPPETS = [
 ]
 
 
+@pytest.mark.version_sensitive  # configtest and module states differ between rspamd versions
 @pytest.mark.parametrize("name, content, says", BROKEN_SNIPPETS, ids=["syntax error", "module fails"])
 def test_a_broken_snippet_is_never_activated_and_the_last_good_files_are_back(deployed, tmp_path, name, content, says):
     target, env, *_ = deployed
@@ -134,7 +136,10 @@ def test_a_broken_snippet_is_never_activated_and_the_last_good_files_are_back(de
     assert rspamd_files(target) == before_files
     assert target.sh(f"ls /etc/rspamd/{name} 2>/dev/null || echo absent").strip() == "absent"
     assert main_pid(target, "rspamd") == before_pid  # neither restarted nor reloaded into the broken file
-    assert target.sh("ls /var/lib/mailguard/pending /var/lib/mailguard/last-good 2>/dev/null | grep -v : || true").strip() == ""
+    assert (
+        target.sh("ls /var/lib/mailguard/pending /var/lib/mailguard/last-good 2>/dev/null | grep -v : || true").strip()
+        == ""
+    )
     # rspamd scanned every message throughout: GTUBE refused, clean mail delivered.
     assert not stream.errors, stream.errors
     gtube = [o for o in stream.outcomes if o[0] == "gtube"]
@@ -170,7 +175,9 @@ def test_a_rerun_that_restarts_rspamd_during_a_stream_of_mail_loses_nothing(depl
     target, env, *_ = deployed
     changed = {**env, "RSPAMD_ENABLE_PASSWORD": env["RSPAMD_ENABLE_PASSWORD"] + "-rotated"}
     before_pid = main_pid(target, "rspamd")
-    with Stream(target, ("clean", "clean", "clean", "eicar", "clean", "blacklisted", "clean", "gtube"), minimum=200) as stream:
+    with Stream(
+        target, ("clean", "clean", "clean", "eicar", "clean", "blacklisted", "clean", "gtube"), minimum=200
+    ) as stream:
         time.sleep(2)
         rotated = pyinfra(changed)  # the controller file changes: rspamd restarts
         new_password_works = controller_read_only(changed["RSPAMD_ENABLE_PASSWORD"])
@@ -184,15 +191,25 @@ def test_a_rerun_that_restarts_rspamd_during_a_stream_of_mail_loses_nothing(depl
     # What the deploy deferred while rspamd restarted, the sending server sends again later.
     deferred = [o for o in stream.outcomes if o[2] == 451 and "Service unavailable" in o[3]]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        retries = dict(zip((o[1] for o in deferred), pool.map(stream.retry, (o[1] for o in deferred))))
+        retries = dict(zip((o[1] for o in deferred), pool.map(stream.retry, (o[1] for o in deferred)), strict=True))
     retried = len(retries)
-    outcomes = [(kind, token, retries[token].code, retries[token].reply) if token in retries else (kind, token, code, reply)
-                for kind, token, code, reply in stream.outcomes]
+    outcomes = [
+        (kind, token, retries[token].code, retries[token].reply) if token in retries else (kind, token, code, reply)
+        for kind, token, code, reply in stream.outcomes
+    ]
     assert probes.queue_empty(target, timeout=120)
     delivered = probes.delivered_tokens(target, "bob")
     unscanned = probes.unscanned_tokens(target, "bob")
-    tally = {"sent": len(outcomes), "deferred while rspamd restarted, then retried": retried, "delivered": 0,
-             "rejected by policy": 0, "greylisted": 0, "lost": [], "by kind": {}, "delivered unscanned": {}}
+    tally = {
+        "sent": len(outcomes),
+        "deferred while rspamd restarted, then retried": retried,
+        "delivered": 0,
+        "rejected by policy": 0,
+        "greylisted": 0,
+        "lost": [],
+        "by kind": {},
+        "delivered unscanned": {},
+    }
     for kind, token, code, reply in outcomes:
         by_kind = tally["by kind"].setdefault(kind, {})
         by_kind[str(code)] = by_kind.get(str(code), 0) + 1

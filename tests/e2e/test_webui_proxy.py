@@ -16,13 +16,15 @@ import shutil
 import socket
 import ssl
 import subprocess
+from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from e2ehelpers import ROOT, pyinfra, settings_file
+from support import ROOT, pyinfra, settings_file
+
 from sandbox.results import changed_operations
 
 pytestmark = pytest.mark.e2e
@@ -35,16 +37,22 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def self_signed() -> tuple[bytes, bytes]:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVER_NAME)])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(SERVER_NAME)]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
-    pem_key = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     return cert.public_bytes(serialization.Encoding.PEM), pem_key
 
 
@@ -62,10 +70,20 @@ def proxied(deployed, tmp_path_factory):
     for address in (ALLOWED, OUTSIDE):
         subprocess.run(["ip", "addr", "replace", f"{address}/32", "dev", "lo"], check=True)
     settings = folder / "settings.toml"
-    settings.write_text(settings_file().read_text() + "\n".join([
-        "", 'webui_proxy = "nginx"', f'webui_server_name = "{SERVER_NAME}"',
-        f'webui_tls_certificate = "{CERT}"', f'webui_tls_key = "{KEY}"',
-        f'webui_allow = ["127.0.0.1/32", "::1/128", "{ALLOWED}/32"]', ""]))
+    settings.write_text(
+        settings_file().read_text()
+        + "\n".join(
+            [
+                "",
+                'webui_proxy = "nginx"',
+                f'webui_server_name = "{SERVER_NAME}"',
+                f'webui_tls_certificate = "{CERT}"',
+                f'webui_tls_key = "{KEY}"',
+                f'webui_allow = ["127.0.0.1/32", "::1/128", "{ALLOWED}/32"]',
+                "",
+            ]
+        )
+    )
     proxy_env = {**env, "MAIL_SETTINGS": str(settings)}
     first = pyinfra(proxy_env)
     assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
@@ -74,13 +92,22 @@ def proxied(deployed, tmp_path_factory):
         subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", "lo"], check=False)
 
 
-def request(ca, path: str, password: str | None = None, source: str = ALLOWED, body: bytes | None = None,
-            headers: dict | None = None, tls: bool = True):
+def request(
+    ca,
+    path: str,
+    password: str | None = None,
+    source: str = ALLOWED,
+    body: bytes | None = None,
+    headers: dict | None = None,
+    tls: bool = True,
+):
     """(status, headers, body) of a request to nginx on ALLOWED, sent from ``source``."""
     if tls:
         context = ssl.create_default_context(cafile=str(ca))
         connection = http.client.HTTPSConnection(ALLOWED, 443, context=context, source_address=(source, 0), timeout=10)
-        connection.sock = context.wrap_socket(socket.create_connection((ALLOWED, 443), 10, (source, 0)), server_hostname=SERVER_NAME)
+        connection.sock = context.wrap_socket(
+            socket.create_connection((ALLOWED, 443), 10, (source, 0)), server_hostname=SERVER_NAME
+        )
     else:
         connection = http.client.HTTPConnection(ALLOWED, 80, source_address=(source, 0), timeout=10)
     all_headers = {"Host": SERVER_NAME, **({"Password": password} if password else {}), **(headers or {})}
@@ -149,9 +176,19 @@ def test_a_browser_logs_in_with_the_enable_password_and_sees_the_dashboard(proxi
     shot = ROOT / "artifacts" / "webui-dashboard.png"
     shot.parent.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", f"--host-resolver-rules=MAP {SERVER_NAME} {ALLOWED}"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--host-resolver-rules=MAP {SERVER_NAME} {ALLOWED}",
+            ],
+        )
         try:
             page = browser.new_page(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
             page.goto(f"http://{SERVER_NAME}/rspamd")  # plain HTTP without the slash: two redirects
@@ -188,7 +225,7 @@ def test_an_admins_own_https_server_can_include_the_web_ui_instead(proxied, tmp_
     target, proxy_env, ca, _ = proxied
     subprocess.run(target.ssh + ["cat > /etc/nginx/conf.d/admin-mail.conf"], input=ADMIN_SERVER.encode(), check=True)
     settings = tmp_path / "settings.toml"
-    settings.write_text(open(proxy_env["MAIL_SETTINGS"]).read() + "webui_nginx_server = false\n")
+    settings.write_text(Path(proxy_env["MAIL_SETTINGS"]).read_text() + "webui_nginx_server = false\n")
     include_env = {**proxy_env, "MAIL_SETTINGS": str(settings)}
     result = pyinfra(include_env)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]

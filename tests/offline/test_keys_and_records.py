@@ -2,7 +2,7 @@
 
 import dkim as dkimpy
 import pytest
-from testdata import PASSWORDS, SETTINGS
+from support import PASSWORDS, SETTINGS, active_values, public_key_b64
 
 from mailguard import directives, dkim, dns_records, rspamd_password, settings
 from mailguard.platforms import DEBIAN_12
@@ -38,14 +38,20 @@ def key_pem():
 
 def test_dkim_record_matches_the_key_and_verifies_a_signature(key_pem):
     loaded = settings.load(SETTINGS, PASSWORDS)
-    public = dkim.public_key_b64(key_pem)
-    [record] = [r for r in dns_records.records(dns_records.Expected.from_settings(loaded, {"example.com": public})) if r.name == "dkim._domainkey.example.com"]
+    public = public_key_b64(key_pem)
+    [record] = [
+        r
+        for r in dns_records.records(dns_records.Expected.from_settings(loaded, {"example.com": public}))
+        if r.name == "dkim._domainkey.example.com"
+    ]
     assert all(len(s.encode()) <= 255 for s in record.strings) and len(record.strings) == 2
     served = "".join(record.strings).encode()
     message = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: hi\r\n\r\nbody\r\n"
-    signed = dkimpy.sign(message, b"dkim", b"example.com", key_pem, include_headers=[b"from", b"to", b"subject"]) + message
+    signed = (
+        dkimpy.sign(message, b"dkim", b"example.com", key_pem, include_headers=[b"from", b"to", b"subject"]) + message
+    )
     assert dkimpy.verify(signed, dnsfunc=lambda name, timeout=5: served)
-    other = dkim.public_key_b64(dkim.generate_private_key_pem(1024))
+    other = public_key_b64(dkim.generate_private_key_pem(1024))
     assert not dkimpy.verify(signed, dnsfunc=lambda name, timeout=5: dkim.txt_value(other).encode())
 
 
@@ -85,21 +91,21 @@ LogTime false
 
 def test_debian_clamd_conf_closes_the_socket_and_keeps_the_user():
     text = directives.edit(DEBIAN_CLAMD, DEBIAN_12.clamd_settings, DEBIAN_12.clamd_disabled)
-    assert directives.active_values(text, "LocalSocketMode") == ["660"]
-    assert directives.active_values(text, "LogTime") == ["yes"]
-    assert directives.active_values(text, "User") == ["clamav"]
-    assert directives.active_values(text, "ExcludePath") == ["^/proc/", "^/sys/"]
+    assert active_values(text, "LocalSocketMode") == ["660"]
+    assert active_values(text, "LogTime") == ["yes"]
+    assert active_values(text, "User") == ["clamav"]
+    assert active_values(text, "ExcludePath") == ["^/proc/", "^/sys/"]
     assert directives.edit(text, DEBIAN_12.clamd_settings, DEBIAN_12.clamd_disabled) == text
 
 
 def test_duplicated_active_lines_are_reduced_to_one():
     text = "LocalSocket /a\nLocalSocket /run/x.sock\nLocalSocket /run/x.sock\n"
     edited = directives.edit(text, [("LocalSocket", ["/run/x.sock"])])
-    assert directives.active_values(edited, "LocalSocket") == ["/run/x.sock"]
+    assert active_values(edited, "LocalSocket") == ["/run/x.sock"]
 
 
 def test_redis_socket_lines():
     stock = "# unixsocket /run/redis.sock\n# unixsocketperm 700\nport 6379\n"
     text = directives.edit(stock, [("unixsocket", ["/run/redis/redis.sock"]), ("unixsocketperm", ["770"])])
-    assert directives.active_values(text, "unixsocket") == ["/run/redis/redis.sock"]
-    assert directives.active_values(text, "unixsocketperm") == ["770"]
+    assert active_values(text, "unixsocket") == ["/run/redis/redis.sock"]
+    assert active_values(text, "unixsocketperm") == ["770"]

@@ -1,12 +1,11 @@
 """deploy.py through pyinfra's engine against modelled AlmaLinux 9 hosts."""
 
-
 import pytest
-from testdata import PASSWORDS, SETTINGS
 from hostmodel import HostModel, apply, converge, plan
+from support import PASSWORDS, SETTINGS
 
 from mailguard import directives, rspamd_password
-from mailguard.platforms import ALMALINUX_9
+from mailguard.platforms import EL_9
 
 
 def by_name(ops):
@@ -14,8 +13,10 @@ def by_name(ops):
 
 
 def test_fresh_host_gets_the_full_plan():
-    ops = by_name(plan(HostModel.load("almalinux9", "fresh"), SETTINGS, PASSWORDS))
-    assert ops["Repositories and packages | Install repository prerequisites"].commands == ["dnf -y -q install epel-release"]
+    ops = by_name(plan(HostModel.load("el9", "fresh"), SETTINGS, PASSWORDS))
+    assert ops["Repositories and packages | Install repository prerequisites"].commands == [
+        "dnf -y -q install epel-release"
+    ]
     assert ops["Repositories and packages | Install rspamd, redis and ClamAV"].commands == [
         "dnf -y -q install rspamd redis openssl clamav clamd clamav-freshclam"
     ]
@@ -23,11 +24,21 @@ def test_fresh_host_gets_the_full_plan():
     assert "baseurl=http://rspamd.com/rpm-stable/centos-9/$basearch" in repo and "gpgcheck=1" in repo
     assert ops["Redis | Add _rspamd to redis"].commands == ["usermod -a -G redis _rspamd"]
     assert ops["ClamAV | Add _rspamd to virusgroup"].commands == ["usermod -a -G virusgroup _rspamd"]
-    actions = ops["rspamd configuration | rspamd: override.d/actions.conf"].uploads()["/etc/rspamd/override.d/actions.conf"].decode()
+    actions = (
+        ops["rspamd configuration | rspamd: override.d/actions.conf"]
+        .uploads()["/etc/rspamd/override.d/actions.conf"]
+        .decode()
+    )
     assert "reject = null;" in actions and "add_header = 10.0;" in actions and "greylist = 20.0;" in actions
-    av = ops["rspamd configuration | rspamd: local.d/antivirus.conf"].uploads()["/etc/rspamd/local.d/antivirus.conf"].decode()
+    av = (
+        ops["rspamd configuration | rspamd: local.d/antivirus.conf"]
+        .uploads()["/etc/rspamd/local.d/antivirus.conf"]
+        .decode()
+    )
     assert 'servers = "/run/clamd.scan/clamd.sock";' in av and 'action = "reject";' in av
-    dmarc = ops["rspamd configuration | rspamd: local.d/dmarc.conf"].uploads()["/etc/rspamd/local.d/dmarc.conf"].decode()
+    dmarc = (
+        ops["rspamd configuration | rspamd: local.d/dmarc.conf"].uploads()["/etc/rspamd/local.d/dmarc.conf"].decode()
+    )
     assert "reporting {" in dmarc and "send_reports =" not in dmarc
     blacklist = ops["rspamd configuration | rspamd: map local.d/maps.d/blacklist_sender_email.map"]
     assert b"spam@bad.example.net\n" in blacklist.uploads().values()
@@ -35,7 +46,11 @@ def test_fresh_host_gets_the_full_plan():
     # The web UI saves a map through a temporary file beside it: _rspamd must own the directory.
     maps_dir = ops["rspamd configuration | rspamd: local.d/maps.d/ writable by the web UI"].commands
     assert "chown _rspamd:_rspamd /etc/rspamd/local.d/maps.d" in maps_dir
-    multimap = ops["rspamd configuration | rspamd: local.d/multimap.conf"].uploads()["/etc/rspamd/local.d/multimap.conf"].decode()
+    multimap = (
+        ops["rspamd configuration | rspamd: local.d/multimap.conf"]
+        .uploads()["/etc/rspamd/local.d/multimap.conf"]
+        .decode()
+    )
     assert 'map = "${LOCAL_CONFDIR}/local.d/maps.d/blacklist_sender_email.map";' in multimap
     key_op = ops["DKIM keys | DKIM: key for example.com (selector dkim)"]
     [(path, pem)] = key_op.uploads().items()
@@ -43,7 +58,11 @@ def test_fresh_host_gets_the_full_plan():
     assert key_op.commands[0] == f"install -m 600 /dev/null {path}.mailguard-new"
     assert key_op.commands[-1] == f"ln {path}.mailguard-new {path} && rm -f {path}.mailguard-new"
     postfix = ops["Postfix milter | Postfix: rspamd milter"].commands
-    assert postfix == ["/usr/local/sbin/mailguard-stash postfix /etc/postfix/main.cf", "postconf -e 'smtpd_milters = inet:localhost:11332' 'non_smtpd_milters = inet:localhost:11332' 'milter_default_action = accept'"]
+    assert postfix == [
+        "/usr/local/sbin/mailguard-stash postfix /etc/postfix/main.cf",
+        "postconf -e 'smtpd_milters = inet:localhost:11332' 'non_smtpd_milters = inet:localhost:11332' "
+        "'milter_default_action = accept'",
+    ]
     rspamd = ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands
     assert rspamd[0].startswith("if /usr/local/sbin/mailguard-rspamd-check dkim_signing arc dmarc")
     assert "systemctl restart rspamd" in rspamd[0]
@@ -53,21 +72,34 @@ def test_fresh_host_gets_the_full_plan():
     release = rspamd[0].index("/usr/local/sbin/mailguard-hold-mail off")
     assert hold < rspamd[0].index("systemctl restart rspamd") < rspamd[0].index("--wait-ready") < release
     # A failed check puts the last good files back and fails the deploy.
-    assert rspamd[0].endswith("else /usr/local/sbin/mailguard-rollback rspamd; rm -f /var/lib/mailguard/pending/rspamd-restart "
-                              "/var/lib/mailguard/pending/rspamd-reload; exit 1; fi")
+    assert rspamd[0].endswith(
+        "else /usr/local/sbin/mailguard-rollback rspamd; rm -f /var/lib/mailguard/pending/rspamd-restart "
+        "/var/lib/mailguard/pending/rspamd-reload; exit 1; fi"
+    )
     multimap_op = ops["rspamd configuration | rspamd: local.d/multimap.conf"].commands
     assert multimap_op[0] == "/usr/local/sbin/mailguard-stash rspamd /etc/rspamd/local.d/multimap.conf"
-    assert ops["ClamAV | SELinux: antivirus_can_scan_system on"].commands == ["setsebool -P antivirus_can_scan_system on"]
+    # rspamd streams mail to clamd (INSTREAM): clamd needs no SELinux boolean, and keeps its own user.
+    assert not [name for name in ops if "SELinux" in name]
+    assert ops["ClamAV | ClamAV: /var/log/clamd.scan writable by clamscan"].commands == [
+        "install -m 640 /dev/null /var/log/clamd.scan",
+        "chown clamscan:clamscan /var/log/clamd.scan",
+        "chmod 640 /var/log/clamd.scan",
+    ]
+    # CodeReady Builder before EPEL: EPEL's packages need it.
+    names = list(ops)
+    crb = "Repositories and packages | Enable the crb repository"
+    assert ops[crb].commands == ["dnf config-manager --set-enabled crb"]
+    assert names.index(crb) < names.index("Repositories and packages | Install repository prerequisites")
 
 
 def test_controller_hashes_verify_and_hide_the_passwords():
-    ops = by_name(plan(HostModel.load("almalinux9", "fresh"), SETTINGS, PASSWORDS))
+    ops = by_name(plan(HostModel.load("el9", "fresh"), SETTINGS, PASSWORDS))
     op = ops["rspamd configuration | rspamd: local.d/worker-controller.inc (password hashes)"]
     [content] = op.uploads().values()
     text = content.decode()
     for secret in PASSWORDS.values():
         assert secret not in text
-    from operations.edits import stored_hashes
+    from operations.rspamd import stored_hashes
 
     hashes = stored_hashes(text)
     assert rspamd_password.verify(PASSWORDS["RSPAMD_CONTROLLER_PASSWORD"], hashes["password"])
@@ -76,21 +108,29 @@ def test_controller_hashes_verify_and_hide_the_passwords():
 
 
 def test_stock_scan_conf_ends_up_as_the_seed_wants():
-    model = HostModel.load("almalinux9", "installed")
+    model = HostModel.load("el9", "installed")
     ops = by_name(plan(model, SETTINGS, PASSWORDS))
     text = ops["ClamAV | ClamAV: edit /etc/clamd.d/scan.conf"].uploads()["/etc/clamd.d/scan.conf"].decode()
     active = [line for line in text.splitlines() if line and not line.startswith("#")]
-    assert sorted(active) == sorted([
-        "LogFile /var/log/clamd.scan", "LogTime yes", "LogSyslog yes",
-        "LocalSocket /run/clamd.scan/clamd.sock", "LocalSocketGroup virusgroup", "LocalSocketMode 660",
-        "ExcludePath ^/proc/", "ExcludePath ^/sys/",
-    ])
-    assert "#User clamscan" in text and "#Example" in text
-    assert directives.edit(text, ALMALINUX_9.clamd_settings, ALMALINUX_9.clamd_disabled) == text
+    assert sorted(active) == sorted(
+        [
+            "LogFile /var/log/clamd.scan",
+            "User clamscan",
+            "LogTime yes",
+            "LogSyslog yes",
+            "LocalSocket /run/clamd.scan/clamd.sock",
+            "LocalSocketGroup virusgroup",
+            "LocalSocketMode 660",
+            "ExcludePath ^/proc/",
+            "ExcludePath ^/sys/",
+        ]
+    )
+    assert "#Example" in text
+    assert directives.edit(text, EL_9.clamd_settings, EL_9.clamd_disabled) == text
 
 
 def test_a_converged_host_is_asked_two_facts_in_all():
-    model = HostModel.load("almalinux9", "installed")
+    model = HostModel.load("el9", "installed")
     converge(model, SETTINGS, PASSWORDS)
     model.asked.clear()
     ops = plan(model, SETTINGS, PASSWORDS)
@@ -100,7 +140,7 @@ def test_a_converged_host_is_asked_two_facts_in_all():
 
 @pytest.mark.parametrize("start", ["fresh", "installed"])
 def test_host_converges_and_then_nothing_changes(start):
-    model = HostModel.load("almalinux9", start)
+    model = HostModel.load("el9", start)
     plans = converge(model, SETTINGS, PASSWORDS)
     assert not any(op.changes for op in plans[-1]), [op.name for op in plans[-1] if op.changes]
     assert len(plans) <= 3
@@ -111,7 +151,7 @@ def test_host_converges_and_then_nothing_changes(start):
 
 
 def test_drift_is_put_back_and_only_its_service_restarts():
-    model = HostModel.load("almalinux9", "installed")
+    model = HostModel.load("el9", "installed")
     converge(model, SETTINGS, PASSWORDS)
     key_before = model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["text"]
     model.files["/etc/rspamd/local.d/multimap.conf"]["text"] += "# hand edit\n"
@@ -123,23 +163,29 @@ def test_drift_is_put_back_and_only_its_service_restarts():
         "rspamd: rspamd reload pending",
         "Activate | rspamd: check the configuration, then restart (workers, groups) or reload",
     }
-    assert "systemctl reload-or-restart rspamd" in ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands[0]
+    assert (
+        "systemctl reload-or-restart rspamd"
+        in ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands[0]
+    )
     apply(model, list(ops.values()))
     assert "added@web.ui.example" in model.files["/etc/rspamd/local.d/maps.d/blacklist_sender_email.map"]["text"]
     assert model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["text"] == key_before
 
 
 def test_changed_password_rewrites_only_the_controller_and_restarts():
-    model = HostModel.load("almalinux9", "installed")
+    model = HostModel.load("el9", "installed")
     converge(model, SETTINGS, PASSWORDS)
     ops = by_name(plan(model, SETTINGS, {**PASSWORDS, "RSPAMD_ENABLE_PASSWORD": "another-Pa55word"}))
     changed = {name for name, op in ops.items() if op.changes}
     assert "rspamd configuration | rspamd: local.d/worker-controller.inc (password hashes)" in changed
-    assert "systemctl restart rspamd" in ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands[0]
+    assert (
+        "systemctl restart rspamd"
+        in ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands[0]
+    )
 
 
 def test_existing_dkim_key_is_never_replaced():
-    model = HostModel.load("almalinux9", "installed")
+    model = HostModel.load("el9", "installed")
     converge(model, SETTINGS, PASSWORDS)
     model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["mode"] = 644
     ops = by_name(plan(model, SETTINGS, {**PASSWORDS}))
@@ -148,20 +194,22 @@ def test_existing_dkim_key_is_never_replaced():
 
 
 def test_unsupported_system_is_refused_before_any_change():
-    model = HostModel.load("almalinux9", "fresh")
-    model.os_id, model.version_id = "centos", "7"
+    model = HostModel.load("el9", "fresh")
+    model.os_id, model.version_id, model.name = "centos", "7", "CentOS Linux"
     from operations.preflight import PreflightError
 
-    with pytest.raises(PreflightError, match="unsupported system centos 7"):
+    with pytest.raises(PreflightError, match="unsupported system CentOS Linux 7: this deploy supports "):
         plan(model, SETTINGS, PASSWORDS)
 
 
 def test_too_little_memory_is_refused_before_anything_is_read_or_changed():
     from operations.preflight import PreflightError
 
-    model = HostModel.load("almalinux9", "installed")
+    model = HostModel.load("el9", "installed")
     model.mem_kib, model.swap_kib = 900 * 1024, 0
-    with pytest.raises(PreflightError, match=r"memory: 0.9 GiB and no swap, but clamd needs about 1.2 GiB.*antivirus = false"):
+    with pytest.raises(
+        PreflightError, match=r"memory: 0.9 GiB and no swap, but clamd needs about 1.2 GiB.*antivirus = false"
+    ):
         plan(model, SETTINGS, PASSWORDS)
     assert model.asked == ["facts.SystemProfile"]
     # Swap, or no antivirus, lets it go on.
@@ -173,12 +221,12 @@ def test_too_little_memory_is_refused_before_anything_is_read_or_changed():
 
 
 def test_below_two_gib_clamd_reloads_without_a_second_database_copy():
-    model = HostModel.load("almalinux9", "installed")
+    model = HostModel.load("el9", "installed")
     model.mem_kib = int(1.5 * 1024 * 1024)
     ops = by_name(plan(model, SETTINGS, PASSWORDS))
     text = ops["ClamAV | ClamAV: edit /etc/clamd.d/scan.conf"].uploads()["/etc/clamd.d/scan.conf"].decode()
     assert "ConcurrentDatabaseReload no" in text.splitlines()
-    roomy = HostModel.load("almalinux9", "installed")
+    roomy = HostModel.load("el9", "installed")
     ops = by_name(plan(roomy, SETTINGS, PASSWORDS))
     text = ops["ClamAV | ClamAV: edit /etc/clamd.d/scan.conf"].uploads()["/etc/clamd.d/scan.conf"].decode()
     assert "ConcurrentDatabaseReload no" not in text.splitlines()
@@ -187,14 +235,19 @@ def test_below_two_gib_clamd_reloads_without_a_second_database_copy():
 def test_full_disk_is_refused():
     from operations.preflight import PreflightError
 
-    model = HostModel.load("almalinux9", "installed")
+    model = HostModel.load("el9", "installed")
     model.disk_free_kib = 300 * 1024
     with pytest.raises(PreflightError, match=r"disk: 0.3 GiB free on /var, at least 1.0 GiB needed"):
         plan(model, SETTINGS, PASSWORDS)
 
 
 def test_selinux_booleans_are_left_alone_where_selinux_is_disabled():
-    model = HostModel.load("almalinux9", "installed")
+    model = HostModel.load("el9", "installed")
     model.selinux = "Disabled"
-    ops = by_name(plan(model, SETTINGS, PASSWORDS))
-    assert ops["ClamAV | SELinux: antivirus_use_jit on"].commands == []
+    ops = by_name(plan(model, {**SETTINGS, "webui_proxy": "nginx"}, PASSWORDS))
+    assert ops["Web UI | SELinux: httpd_can_network_connect on (nginx reaches rspamd)"].commands == []
+    model.selinux = "Enforcing"
+    ops = by_name(plan(model, {**SETTINGS, "webui_proxy": "nginx"}, PASSWORDS))
+    assert ops["Web UI | SELinux: httpd_can_network_connect on (nginx reaches rspamd)"].commands == [
+        "setsebool -P httpd_can_network_connect on"
+    ]

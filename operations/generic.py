@@ -1,14 +1,21 @@
-"""The deploy's operations. Each reads the host's state, then yields commands or says host.noop().
+"""The deploy's generic operations: files, directories, packages, services, groups, downloads,
+Postfix parameters and marked blocks. Each reads the host's state, then yields commands or says
+host.noop(), as pyinfra's own operations do.
 
-They read through ``hoststate`` (one command for every managed path, user, unit and package)
-instead of pyinfra's per-operation facts. None of them prints file contents: files that hold
+Why not pyinfra's built-ins (files.put, files.directory, server.packages, systemd.service)?
+Each of those asks its own facts, often three per file (File, Directory, Sha1File), each a
+round trip: a no-op rerun of this deploy cost 88 remote commands. These read through
+``hoststate`` instead, one command for every managed path, user, unit and package, so a no-op
+rerun costs two. None of them prints file contents unless --diff asks, and files that hold
 secrets (password hashes, private keys, custom snippets) are compared by hash and never diffed.
+
+Service-specific operations live with their service: the controller's password hashes in
+``operations.rspamd``, DKIM keys in ``operations.dkim``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import shlex
 from io import BytesIO
 
@@ -18,14 +25,14 @@ from pyinfra.api.util import format_text
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from mailguard import directives, dkim, rspamd_password
+from mailguard import directives
+from mailguard.layout import STASH
 
 from . import hoststate
 from .hoststate import operation_reading
-from .tools import STASH
 
 
-def _metadata_commands(path: str, current: dict | None, user: str, group: str, mode: int):
+def metadata_commands(path: str, current: dict | None, user: str, group: str, mode: int):
     """chown/chmod only where the path's owner or mode differ (mode as stat %a gives it: 640)."""
     if not current or current.get("user") != user or current.get("group") != group:
         yield StringCommand("chown", f"{user}:{group}", path)
@@ -33,8 +40,13 @@ def _metadata_commands(path: str, current: dict | None, user: str, group: str, m
         yield StringCommand("chmod", str(mode), path)
 
 
-def _install(content: str | bytes, path: str, owner: tuple[str, str, int] | None = None, replace: bool = True,
-             backup: str | None = None):
+def install_file(
+    content: str | bytes,
+    path: str,
+    owner: tuple[str, str, int] | None = None,
+    replace: bool = True,
+    backup: str | None = None,
+):
     """Write ``path`` atomically: a 0600 staging file beside it, uploaded, then moved.
 
     ``owner`` is (user, group, mode); None keeps those of the file being replaced.
@@ -86,14 +98,15 @@ def directives_file(paths, settings, disabled=()):
     if wanted == text:
         host.noop(f"{path} already has the wanted directives")
         return
-    yield from _install(wanted, path)
+    yield from install_file(wanted, path)
 
 
-def _file_commands(path: str, content: str | bytes, current: dict | None, user: str, group: str, mode: int,
-                   backup: str | None = None):
+def file_commands(
+    path: str, content: str | bytes, current: dict | None, user: str, group: str, mode: int, backup: str | None = None
+):
     if current is None or current["sha256"] != _sha256(content):
-        return list(_install(content, path, (user, group, mode), backup=backup))
-    return list(_metadata_commands(path, current, user, group, mode))
+        return list(install_file(content, path, (user, group, mode), backup=backup))
+    return list(metadata_commands(path, current, user, group, mode))
 
 
 def _show_diff(path: str, current: dict | None, content: str) -> None:
@@ -106,44 +119,23 @@ def _show_diff(path: str, current: dict | None, content: str) -> None:
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def text_file(path: str, content: str, user: str = "root", group: str = "root", mode: int = 644,
-              backup: str | None = None, secret: bool = False):
+def text_file(
+    path: str,
+    content: str,
+    user: str = "root",
+    group: str = "root",
+    mode: int = 644,
+    backup: str | None = None,
+    secret: bool = False,
+):
     """A whole file, compared by sha256 on the host; with --diff its changes are shown unless ``secret``."""
     current = hoststate.read(("stat", path)).stat(path)
-    commands = _file_commands(path, content, current, user, group, mode, backup)
+    commands = file_commands(path, content, current, user, group, mode, backup)
     if not commands:
         host.noop(f"{path} is up to date")
         return
     if host.state.config.DIFF and not secret and (current is None or current["sha256"] != _sha256(content)):
         _show_diff(path, current, content)
-    yield from commands
-
-
-_HASH_LINE = re.compile(r'^\s*(password|enable_password)\s*=\s*"([^"]*)"\s*;', re.M)
-
-
-def stored_hashes(text: str | None) -> dict[str, str]:
-    return dict(_HASH_LINE.findall(text or ""))
-
-
-@operation_reading(lambda path, *a, **k: [("text", path), ("stat", path)])
-def controller_config(path: str, render, password: str, enable_password: str, user: str, group: str,
-                      backup: str | None = None):
-    """worker-controller.inc with password hashes that are replaced only when they stop verifying.
-
-    ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
-    """
-    state = hoststate.read(("text", path), ("stat", path))
-    stored = stored_hashes(state.text(path))
-    hashes = {}
-    for key, secret in (("password", password), ("enable_password", enable_password)):
-        old = stored.get(key)
-        hashes[key] = old if rspamd_password.verify(secret, old) else rspamd_password.make_hash(secret)
-    content = render(password_hash=hashes["password"], enable_password_hash=hashes["enable_password"])
-    commands = _file_commands(path, content, state.stat(path), user, group, 640, backup)
-    if not commands:
-        host.noop(f"{path}: passwords still verify")
-        return
     yield from commands
 
 
@@ -157,11 +149,23 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
     missing = [entry for entry in entries if entry not in present]
     if current is None or missing:
         content = "".join(f"{line}\n" for line in lines + missing)
-        yield from _install(content, path, (user, group, 644), backup=backup)
+        yield from install_file(content, path, (user, group, 644), backup=backup)
         return
-    commands = list(_metadata_commands(path, state.stat(path), user, group, 644))
+    commands = list(metadata_commands(path, state.stat(path), user, group, 644))
     if not commands:
         host.noop(f"{path} has all listed entries")
+        return
+    yield from commands
+
+
+@operation_reading(lambda path, *a, **k: [("stat", path)])
+def text_file_exists(path: str, user: str, group: str, mode: int):
+    """A file that a service writes (a log): created empty when missing, its owner and mode kept right."""
+    current = hoststate.read(("stat", path)).stat(path)
+    commands = [] if current else [StringCommand("install", "-m", str(mode), "/dev/null", path)]
+    commands += metadata_commands(path, current, user, group, mode)
+    if not commands:
+        host.noop(f"{path} is in place")
         return
     yield from commands
 
@@ -183,25 +187,11 @@ def directory(path: str, user: str, group: str, mode: int):
     if current is not None and current["type"] != "directory":
         raise OperationError(f"{path} exists and is not a directory")
     commands = [] if current else [StringCommand("mkdir", "-p", path)]
-    commands += _metadata_commands(path, current, user, group, mode)
+    commands += metadata_commands(path, current, user, group, mode)
     if not commands:
         host.noop(f"{path}/ is in place")
         return
     yield from commands
-
-
-@operation_reading(lambda path, *a, **k: [("stat", path)])
-def dkim_key(path: str, bits: int, user: str, group: str):
-    """Generate a DKIM private key only when none exists: a published record depends on it."""
-    meta = hoststate.read(("stat", path)).stat(path)
-    if meta:
-        commands = list(_metadata_commands(path, meta, user, group, 600))
-        if not commands:
-            host.noop(f"{path} exists (never replaced)")
-            return
-        yield from commands
-        return
-    yield from _install(dkim.generate_private_key_pem(bits), path, (user, group, 600), replace=False)
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
@@ -211,8 +201,24 @@ def download(path: str, url: str):
         host.noop(f"{path} exists")
         return
     staging = f"{path}.mailguard-new"
-    yield StringCommand("curl", "-fsSL", "--retry", "3", "-o", staging, url, "&&", "chmod", "644", staging,
-                        "&&", "mv", "-f", staging, path)
+    yield StringCommand(
+        "curl",
+        "-fsSL",
+        "--retry",
+        "3",
+        "-o",
+        staging,
+        url,
+        "&&",
+        "chmod",
+        "644",
+        staging,
+        "&&",
+        "mv",
+        "-f",
+        staging,
+        path,
+    )
 
 
 @operation_reading(lambda user, *a, **k: [("groups", user)])
@@ -251,14 +257,42 @@ def command_unless_files(globs, command: str, reason: str):
 
 
 @operation_reading(lambda packages, installer, *a, **k: [(installer.query, p) for p in packages])
-def packages(packages, installer):
-    """Install the missing ones of ``packages`` with ``installer`` (repos.PACKAGE_INSTALLERS)."""
+def packages(packages, installer, sources: dict[str, str] | None = None):
+    """Install the missing ones of ``packages`` with ``installer`` (repos.PACKAGE_INSTALLERS).
+
+    ``sources``: package name -> what to install instead (a URL), for a package that no enabled
+    repository has.
+    """
     state = hoststate.read(*[(installer.query, p) for p in packages])
     missing = [p for p in packages if not state.installed(installer.query, p)]
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
         return
-    yield installer.install + " " + " ".join(shlex.quote(p) for p in missing)
+    yield installer.install + " " + " ".join(shlex.quote((sources or {}).get(p, p)) for p in missing)
+
+
+@operation_reading(lambda repo, *a, **k: [("dnfrepo", repo)])
+def repository_enabled(repo: str, command: str):
+    """A dnf repository (a section of /etc/yum.repos.d/*.repo) enabled with ``command`` when it is not."""
+    if hoststate.read(("dnfrepo", repo)).repo_enabled(repo):
+        host.noop(f"{repo} is enabled")
+        return
+    yield command
+
+
+@operation_reading(lambda unit, *a, **k: [("unit", unit), ("firewalld", "services")])
+def firewall_services(unit: str, services: list[str]):
+    """Open ``services`` in firewalld when it runs (the permanent and the running configuration)."""
+    state = hoststate.read(("unit", unit), ("firewalld", "services"))
+    if not state.unit(unit)["running"]:
+        host.noop(f"{unit} is not running")
+        return
+    missing = [s for s in services if s not in state.firewalld_services()]
+    if not missing:
+        host.noop(f"{unit} allows {', '.join(services)}")
+        return
+    adds = [f"--add-service={s}" for s in missing]
+    yield StringCommand("firewall-cmd", "--permanent", *adds, "&&", "firewall-cmd", "--reload")
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
@@ -303,14 +337,17 @@ def replace_block(text: str, begin: str, end: str, content: str) -> str:
 
 
 @operation_reading(lambda path, *a, **k: [("text", path)])
-def marked_block(path: str, begin: str, end: str, content: str, backup: str | None = None):
-    """A block between two marker lines in a file the admin also edits (the rest is kept)."""
+def marked_block(path: str, begin: str, end: str, content: str, missing: str, backup: str | None = None):
+    """A block between two marker lines in a file the admin also edits (the rest is kept).
+
+    ``missing``: what to tell the admin when the file does not exist.
+    """
     text = hoststate.read(("text", path)).text(path)
     if text is None:
-        yield from _not_there_yet(f"{path} does not exist: is the virtual host configured?")
+        yield from _not_there_yet(f"{path} does not exist: {missing}")
         return
     wanted = replace_block(text, begin, end, content)
     if wanted == text:
         host.noop(f"{path}: the managed block is in place")
         return
-    yield from _install(wanted, path, backup=backup)
+    yield from install_file(wanted, path, backup=backup)

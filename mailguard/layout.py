@@ -1,0 +1,57 @@
+"""Where things are on the host and how its services reach each other, written once.
+
+Paths that differ between systems are fields of ``platforms.Platform``; everything here is the
+same on every system. Templates and the tool scripts receive these as variables.
+"""
+
+from __future__ import annotations
+
+# rspamd's workers, all on loopback (worker-proxy.inc, worker-normal.inc, worker-controller.inc).
+MILTER_PORT = 11332
+NORMAL_PORT = 11333
+CONTROLLER_PORT = 11334
+CONTROLLER_BIND = f"localhost:{CONTROLLER_PORT}"
+CONTROLLER_ADDRESS = f"127.0.0.1:{CONTROLLER_PORT}"  # what a proxy on this host connects to
+POSTFIX_MILTER = f"inet:localhost:{MILTER_PORT}"
+
+# The deploy's own scripts and their stores.
+TOOLS_DIR = "/usr/local/sbin"
+STATE_DIR = "/var/lib/mailguard"  # root only
+PENDING_DIR = f"{STATE_DIR}/pending"  # a marker per service whose configuration changed
+LAST_GOOD_DIR = f"{STATE_DIR}/last-good"  # the files each running service loaded, until activation
+
+RSPAMD_CHECK = f"{TOOLS_DIR}/mailguard-rspamd-check"
+STASH = f"{TOOLS_DIR}/mailguard-stash"
+ROLLBACK = f"{TOOLS_DIR}/mailguard-rollback"
+HOLD_MAIL = f"{TOOLS_DIR}/mailguard-hold-mail"
+# host path -> template under templates/tools/
+TOOLS = {
+    RSPAMD_CHECK: "rspamd-check.sh.j2",
+    STASH: "stash.sh.j2",
+    ROLLBACK: "rollback.sh.j2",
+    HOLD_MAIL: "hold-mail.sh.j2",
+}
+
+
+def last_good(service: str) -> str:
+    return f"{LAST_GOOD_DIR}/{service}"
+
+
+def dkim_key_path(db_dir: str, domain: str, selector: str) -> str:
+    """rspamd's own default (``${DBDIR}/dkim/$domain.$selector.key``), where the seed's wizard puts keys."""
+    return f"{db_dir}/dkim/{domain}.{selector}.key"
+
+
+# The public half of a private key, as the DKIM record's p= value: base64 of the
+# SubjectPublicKeyInfo DER. Derived on the host, so the private key never leaves it.
+PUBLIC_KEY_COMMAND = "openssl pkey -in {path} -pubout -outform DER 2>/dev/null | base64 -w0"
+
+
+def tools_context() -> dict[str, object]:
+    """The variables every tool script is rendered with."""
+    return {
+        "milter_port": MILTER_PORT,
+        "normal_port": NORMAL_PORT,
+        "controller_port": CONTROLLER_PORT,
+        "last_good_dir": LAST_GOOD_DIR,
+    }

@@ -1,0 +1,97 @@
+"""Test support shared by every suite: paths, settings, the pyinfra CLI, mail and the controller.
+
+Fixtures live in each suite's conftest.py; the helpers they and the tests call live here.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from mailguard import layout, platforms
+from sandbox import probes
+
+ROOT = Path(__file__).resolve().parent.parent
+PYINFRA = str(Path(sys.executable).parent / "pyinfra")
+EXTERNAL = probes.EXTERNAL_CLIENT
+TIMINGS: dict[str, float] = {}
+
+# Settings and passwords of the offline tests.
+PASSWORDS = {"RSPAMD_CONTROLLER_PASSWORD": "read-only-Pa55word", "RSPAMD_ENABLE_PASSWORD": "enable-Pa55word-x"}
+SETTINGS = {
+    "domains": ["example.com"],
+    "server_ipv4": "203.0.113.25",
+    "blacklist_sender_email": ["spam@bad.example.net"],
+}
+
+
+def settings_file() -> Path:
+    return Path(os.environ.get("MAIL_SETTINGS") or ROOT / "sandbox" / "settings.toml")
+
+
+def pyinfra_command(*args: str, deploy: str = "deploy.py", yes: bool = True) -> list[str]:
+    """The real pyinfra CLI, run from the project's root with its inventory."""
+    return [PYINFRA, *(["-y"] if yes else []), "inventory.py", deploy, *args]
+
+
+def pyinfra(
+    env: dict, *args: str, deploy: str = "deploy.py", yes: bool = True, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        pyinfra_command(*args, deploy=deploy, yes=yes),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def send(target, mail_from, rcpt="bob@example.com", client_ip=EXTERNAL, **kwargs):
+    msg, token = probes.message(mail_from, rcpt, **kwargs)
+    return probes.send(target, msg, token, client_ip=client_ip)
+
+
+def host_platform(target) -> platforms.Platform:
+    release = dict(line.split("=", 1) for line in target.sh("cat /etc/os-release").splitlines() if "=" in line)
+    return platforms.for_os_release({k: v.strip('"') for k, v in release.items()})
+
+
+def controller(
+    path: str, password: str | None, data: bytes | None = None, headers: dict | None = None
+) -> tuple[int, bytes]:
+    """(HTTP status, body) of a request to rspamd's controller on loopback, as the web UI makes it."""
+    url = f"http://{layout.CONTROLLER_ADDRESS}{path}"
+    request = urllib.request.Request(url, data=data, method="POST" if data else "GET")
+    for name, value in {**({"Password": password} if password else {}), **(headers or {})}.items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def public_key_b64(private_key_pem: bytes) -> str:
+    """A DKIM record's p= value computed here (the deploy asks the host's openssl instead)."""
+    key = serialization.load_pem_private_key(private_key_pem, password=None)
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def active_values(text: str, key: str) -> list[str]:
+    """The values of a "Directive value" file's active ``key`` lines."""
+    values = []
+    for line in text.splitlines():
+        parts = line.split(None, 1)
+        if parts and not line.lstrip().startswith("#") and parts[0] == key:
+            values.append(parts[1].strip() if len(parts) > 1 else "")
+    return values
