@@ -55,6 +55,10 @@ MULTIMAPS = (
 )
 ANTIVIRUS_WHITELIST = "local.d/antivirus.wl"
 
+# The reject threshold written when reject_score is null (no reject by score, as in the seed): no
+# message scores this much, and rspamd evaluates every symbol up to it (see actions.conf.j2).
+UNREACHABLE_SCORE = 1000.0
+
 MANAGED = frozenset(TEMPLATED) | {CONTROLLER, ANTIVIRUS_WHITELIST} | {m.path for m in MULTIMAPS}
 
 

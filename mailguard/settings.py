@@ -343,7 +343,7 @@ class Settings:
     reject_score: float | None = option(
         _optional(NUMBER, "number or null"),
         None,
-        "Score from which a message is rejected; null disables reject (the seed).",
+        "Score from which a message is rejected; null: no reject by score (the seed), written as an unreachable 1000.",
     )
     antivirus: bool = option(BOOL, True, "Scan mail with ClamAV through rspamd; false skips ClamAV entirely.")
     antivirus_action: str = option(
@@ -467,6 +467,8 @@ def _combination_problems(values: dict[str, Any]) -> list[str]:
     add, grey, reject = values["add_header_score"], values["greylist_score"], values["reject_score"]
     if reject is not None and reject <= max(add, grey):
         lines.append(f"reject_score: must be above add_header_score and greylist_score, got {reject}")
+    if max(add, grey) >= rspamd_config.UNREACHABLE_SCORE:
+        lines.append(f"greylist_score: must be below {rspamd_config.UNREACHABLE_SCORE}, got {max(add, grey)}")
     if values["server_ipv4"] is None and values["server_ipv6"] is None:
         lines.append("server_ipv4: set server_ipv4 or server_ipv6 (SPF and PTR need the server's address)")
     if (values["webui_tls_certificate"] is None) != (values["webui_tls_key"] is None):

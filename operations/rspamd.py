@@ -59,6 +59,7 @@ def configure(settings, platform: Platform) -> Changes:
         "layout": layout,
         "maps_dir": rspamd_config.MAPS_DIR,
         "multimaps": rspamd_config.MULTIMAPS,
+        "unreachable_score": rspamd_config.UNREACHABLE_SCORE,
     }
 
     for relative in rspamd_config.TEMPLATED:

@@ -29,7 +29,7 @@ def test_fresh_host_gets_the_full_plan():
         .uploads()["/etc/rspamd/override.d/actions.conf"]
         .decode()
     )
-    assert "reject = null;" in actions and "add_header = 10.0;" in actions and "greylist = 20.0;" in actions
+    assert "reject = 1000.0;" in actions and "add_header = 10.0;" in actions and "greylist = 20.0;" in actions
     av = (
         ops["rspamd configuration | rspamd: local.d/antivirus.conf"]
         .uploads()["/etc/rspamd/local.d/antivirus.conf"]

@@ -79,7 +79,7 @@ def test_drift_is_put_back_and_only_rspamd_reloads(system):
         activate,
     }
     apply(model, list(ops.values()))
-    assert "reject = null;" in model.files["/etc/rspamd/override.d/actions.conf"]["text"]
+    assert "reject = 1000.0;" in model.files["/etc/rspamd/override.d/actions.conf"]["text"]
 
 
 @pytest.mark.parametrize("system", list(EL9))
