@@ -1,7 +1,7 @@
 """The local sandbox: a booted Debian systemd container with Postfix, reached over SSH.
 
-``MAILGUARD_SANDBOX_RELEASE`` picks the Debian release it boots: ``12`` (bookworm, rspamd 3.4,
-the default), ``13`` (trixie, Debian's stable release, rspamd 3.12) or ``unstable`` (sid,
+``MAILGUARD_SANDBOX_RELEASE`` picks the Debian release it boots: ``13`` (trixie, the default:
+Debian's stable release, rspamd 3.12), ``12`` (bookworm, rspamd 3.4) or ``unstable`` (sid,
 rspamd 4.1). Each release's base image is built once and cached.
 
 It stands for the admin's VPS (Postfix already delivering mail) and carries the test fixtures
@@ -35,7 +35,7 @@ MIRROR = os.environ.get("MAILGUARD_DEBIAN_MIRROR", "http://deb.debian.org/debian
 BASE_VERSION = "4"  # bump when the base image recipe changes
 # MAILGUARD_SANDBOX_RELEASE -> (debootstrap suite, title)
 RELEASES = {"12": ("bookworm", "Debian 12"), "13": ("trixie", "Debian 13"), "unstable": ("sid", "Debian unstable")}
-DEFAULT_RELEASE = "12"  # 13 is the goal: its rspamd 3.12 still fails two e2e tests (issue #12)
+DEFAULT_RELEASE = "13"
 
 
 def release() -> str:
