@@ -24,8 +24,8 @@ settings = settings_module.from_host_data(host.data)
 platform = preflight.check(settings)  # before anything on the host changes
 logger.info(f"{host.name}: {platform.title}, domains {', '.join(settings.domains)}")
 
-repos.install(settings, platform)
 activate.tools()
+repos.install(settings, platform)
 marks: dict = {}
 for step_name, step in CONFIGURATION_STEPS:
     activate.mark_changes(step_name, step(settings, platform), marks)

@@ -19,22 +19,33 @@ TOOLS_DIR = "/usr/local/sbin"
 STATE_DIR = "/var/lib/mailguard"  # root only
 PENDING_DIR = f"{STATE_DIR}/pending"  # a marker per service whose configuration changed
 LAST_GOOD_DIR = f"{STATE_DIR}/last-good"  # the files each running service loaded, until activation
+# What the host had before the deploy first replaced it (an admin's own files): kept, never deleted.
+ORIGINALS_DIR = f"{STATE_DIR}/originals"
+# The first line of every file the deploy writes whole: a file without it is the admin's.
+MANAGED_MARK = "# Managed by mailguard"
 
 RSPAMD_CHECK = f"{TOOLS_DIR}/mailguard-rspamd-check"
 STASH = f"{TOOLS_DIR}/mailguard-stash"
 ROLLBACK = f"{TOOLS_DIR}/mailguard-rollback"
 HOLD_MAIL = f"{TOOLS_DIR}/mailguard-hold-mail"
+KEEP_ORIGINAL = f"{TOOLS_DIR}/mailguard-keep-original"
 # host path -> template under templates/tools/
 TOOLS = {
     RSPAMD_CHECK: "rspamd-check.sh.j2",
     STASH: "stash.sh.j2",
     ROLLBACK: "rollback.sh.j2",
     HOLD_MAIL: "hold-mail.sh.j2",
+    KEEP_ORIGINAL: "keep-original.sh.j2",
 }
 
 
 def last_good(service: str) -> str:
     return f"{LAST_GOOD_DIR}/{service}"
+
+
+def original(path: str) -> str:
+    """Where the admin's own version of ``path`` is kept."""
+    return f"{ORIGINALS_DIR}{path}"
 
 
 def dkim_key_path(db_dir: str, domain: str, selector: str) -> str:
@@ -54,4 +65,5 @@ def tools_context() -> dict[str, object]:
         "normal_port": NORMAL_PORT,
         "controller_port": CONTROLLER_PORT,
         "last_good_dir": LAST_GOOD_DIR,
+        "originals_dir": ORIGINALS_DIR,
     }

@@ -44,6 +44,11 @@ class Multimap:
         """Relative to /etc/rspamd."""
         return f"{MAPS_DIR}/{self.file}"
 
+    @property
+    def legacy_path(self) -> str:
+        """Where the seed's how-to keeps this list (relative to /etc/rspamd): taken over on the first run."""
+        return f"local.d/{self.file}"
+
 
 MULTIMAPS = (
     Multimap("WHITELIST_IP", "whitelist_ip", "ip", action="accept"),

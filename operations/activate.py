@@ -77,7 +77,11 @@ def tools():
     """The scripts the deploy runs on the host: installed before any file they guard changes."""
     for path, template in TOOLS.items():
         generic.text_file(
-            name=f"Tool: {path}", path=path, content=render(f"tools/{template}", **tools_context()), mode=755
+            name=f"Tool: {path}",
+            path=path,
+            content=render(f"tools/{template}", **tools_context()),
+            mode=755,
+            keep_original=False,  # mailguard-keep-original itself may not be there yet
         )
 
 

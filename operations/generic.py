@@ -16,6 +16,7 @@ Service-specific operations live with their service: the controller's password h
 from __future__ import annotations
 
 import hashlib
+import re
 import shlex
 from io import BytesIO
 
@@ -26,7 +27,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
 from mailguard import directives
-from mailguard.layout import STASH
+from mailguard.layout import KEEP_ORIGINAL, STASH, original
 
 from . import hoststate
 from .hoststate import operation_reading
@@ -118,7 +119,27 @@ def _show_diff(path: str, current: dict | None, content: str) -> None:
     logger.info("")
 
 
-@operation_reading(lambda path, *a, **k: [("stat", path)])
+def _keeps_original(path: str) -> list[tuple[str, str]]:
+    return [("stat", path), ("managed", path), ("stat", original(path))]
+
+
+def keep_admins_version(state: hoststate.Snapshot, path: str, content: str | bytes) -> list[StringCommand]:
+    """Before the deploy first replaces a file it did not write: keep the admin's version, say so.
+
+    The line appears wherever the plan is made: in the run, and in a ``--dry`` preview.
+    """
+    current = state.stat(path)
+    if current is None or current["type"] != "regular file" or current["sha256"] == _sha256(content):
+        return []
+    if state.managed(path) or state.stat(original(path)):
+        return []
+    logger.warning(
+        f"{host.name}: replacing {path}, which mailguard did not write: your version is kept in {original(path)}"
+    )
+    return [StringCommand(KEEP_ORIGINAL, path)]
+
+
+@operation_reading(lambda path, *a, **k: _keeps_original(path))
 def text_file(
     path: str,
     content: str,
@@ -127,31 +148,79 @@ def text_file(
     mode: int = 644,
     backup: str | None = None,
     secret: bool = False,
+    keep_original: bool = True,
 ):
-    """A whole file, compared by sha256 on the host; with --diff its changes are shown unless ``secret``."""
-    current = hoststate.read(("stat", path)).stat(path)
+    """A whole file, compared by sha256 on the host; with --diff its changes are shown unless ``secret``.
+
+    ``keep_original``: an existing file the deploy did not write is kept first (``keep_admins_version``).
+    """
+    state = hoststate.read(*_keeps_original(path))
+    current = state.stat(path)
     commands = file_commands(path, content, current, user, group, mode, backup)
     if not commands:
         host.noop(f"{path} is up to date")
         return
     if host.state.config.DIFF and not secret and (current is None or current["sha256"] != _sha256(content)):
         _show_diff(path, current, content)
+    if keep_original:
+        yield from keep_admins_version(state, path, content)
     yield from commands
 
 
-@operation_reading(lambda path, *a, **k: [("text", path), ("stat", path)])
-def map_file(path: str, entries, user: str, group: str, backup: str | None = None):
-    """A multimap map file: created when missing, listed entries ensured, other lines kept."""
-    state = hoststate.read(("text", path), ("stat", path))
-    current = state.text(path)
+MOVED_MAP = "# mailguard: this list moved to {path}"  # what a taken-over map file becomes
+
+
+def _map_entry(line: str) -> str:
+    return line.split("#", 1)[0].strip()
+
+
+def merged_map(current: str | None, legacy: str | None, entries) -> str:
+    """A map's lines: its own, then a legacy map's lines it lacks (comments and order kept), then
+    the listed ``entries`` it lacks. No entry twice."""
     lines = (current or "").splitlines()
-    present = {line.split("#", 1)[0].strip() for line in lines}
-    missing = [entry for entry in entries if entry not in present]
-    if current is None or missing:
-        content = "".join(f"{line}\n" for line in lines + missing)
-        yield from install_file(content, path, (user, group, 644), backup=backup)
-        return
-    commands = list(metadata_commands(path, state.stat(path), user, group, 644))
+    present_entries = {_map_entry(line) for line in lines} - {""}
+    present_lines = set(lines)
+    for line in (legacy or "").splitlines():
+        entry = _map_entry(line)
+        if line.startswith(MOVED_MAP.split("{")[0]) or (entry and entry in present_entries):
+            continue
+        if not entry and line in present_lines and line.strip():
+            continue  # the same comment already carried over
+        lines.append(line)
+        present_entries.add(entry)
+        present_lines.add(line)
+    lines += [entry for entry in entries if entry not in present_entries]
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _map_wants(path: str, *a, legacy: str | None = None, **k) -> list[tuple[str, str]]:
+    wants = [("text", path), ("stat", path)]
+    return wants + ([("text", legacy), ("stat", original(legacy))] if legacy else [])
+
+
+@operation_reading(_map_wants)
+def map_file(path: str, entries, user: str, group: str, backup: str | None = None, legacy: str | None = None):
+    """A multimap map file: created when missing, listed entries ensured, other lines kept.
+
+    ``legacy``: where the seed kept this list. Its entries are merged in once; then it is kept
+    in the originals and replaced by a one-line pointer to ``path``.
+    """
+    state = hoststate.read(*_map_wants(path, legacy=legacy))
+    current = state.text(path)
+    old = state.text(legacy) if legacy else None
+    if old is not None and old.startswith(MOVED_MAP.split("{")[0]):
+        old = None
+    wanted = merged_map(current, old, entries)
+    commands: list = []
+    if current is None or wanted != current:
+        commands += install_file(wanted, path, (user, group, 644), backup=backup)
+    else:
+        commands += metadata_commands(path, state.stat(path), user, group, 644)
+    if legacy and old is not None:
+        logger.warning(f"{host.name}: {legacy}: its entries now live in {path}; the file is kept in {original(legacy)}")
+        if not state.stat(original(legacy)):
+            commands.append(StringCommand(KEEP_ORIGINAL, legacy))
+        commands += install_file(MOVED_MAP.format(path=path) + "\n", legacy, backup=backup)
     if not commands:
         host.noop(f"{path} has all listed entries")
         return
@@ -233,11 +302,32 @@ def group_member(user: str, groups):
         yield StringCommand("usermod", "-a", "-G", group, user)
 
 
-@operation_reading(lambda values, *a, **k: [("postconf", name) for name in values])
-def postconf(values: dict, main_cf: str, backup: str | None = None):
-    """Set Postfix main.cf parameters with postconf -e, only those that differ."""
-    state = hoststate.read(*[("postconf", name) for name in values])
+def _list_items(value: str | None) -> list[str]:
+    return [item for item in re.split(r"[\s,]+", value or "") if item]
+
+
+def _postconf_wants(values: dict, *a, members: dict | None = None, **k) -> list[tuple[str, str]]:
+    return [("postconf", name) for name in [*values, *(members or {})]]
+
+
+@operation_reading(_postconf_wants)
+def postconf(values: dict, main_cf: str, backup: str | None = None, members: dict | None = None, about=None):
+    """Set Postfix main.cf parameters with postconf -e, only those that differ.
+
+    ``values``: parameters the deploy owns, set exactly. ``members``: list parameters (milters)
+    the admin may also use: the value is added once, at the end, and every other item is kept
+    in its place. ``about(item)`` may return a line to say about an item the admin has there.
+    """
+    state = hoststate.read(*_postconf_wants(values, members=members))
     changes = [f"{k} = {v}" for k, v in values.items() if state.postconf(k) != v]
+    for name, member in (members or {}).items():
+        items = _list_items(state.postconf(name))
+        for item in items:
+            said = about(item) if about and item != member else None
+            if said:
+                logger.warning(f"{host.name}: {name} keeps {item}: {said}")
+        if member not in items:
+            changes.append(f"{name} = {', '.join([*items, member])}")
     if not changes:
         host.noop("Postfix milter settings are in place")
         return

@@ -16,6 +16,7 @@ What can be read, as (kind, argument):
     deb, rpm an installed package, asked of dpkg or rpm (the platform's package manager)
     glob     the paths matching a shell glob (ours, never user input)
     sebool   an SELinux boolean: on, off, or None where SELinux is absent
+    managed  whether a file's first two lines carry the deploy's mark (it wrote the file)
     dnfrepo  whether a dnf repository is enabled in /etc/yum.repos.d
     firewalld the services firewalld's permanent configuration allows
 """
@@ -32,7 +33,7 @@ from pyinfra import host
 from pyinfra.api import FactBase, operation
 from pyinfra.api.host import Host
 
-from mailguard.layout import PUBLIC_KEY_COMMAND
+from mailguard.layout import MANAGED_MARK, PUBLIC_KEY_COMMAND
 
 MARK = "@@mailguard"
 
@@ -50,6 +51,8 @@ _SNIPPETS = {
     "dnfrepo": 'awk -v want={q} \'/^\\[/ {{s = substr($0, 2, index($0, "]") - 2)}} '
     's == want && /^enabled *= *(1|yes|true)/ {{print "enabled"}}\' /etc/yum.repos.d/*.repo 2>/dev/null || true',
     "firewalld": "firewall-cmd --permanent --list-services 2>/dev/null || true",
+    # Only whether the mark is there: the lines themselves may be an admin's secrets.
+    "managed": "if [ -f {q} ]; then head -n 2 -- {q} | grep -c -F " + shlex.quote(MANAGED_MARK) + " || true; fi",
 }
 
 Want = tuple[str, str]
@@ -136,6 +139,10 @@ class Snapshot:
             if line.startswith(f"{name} --> "):
                 return line.endswith("on")
         return None
+
+    def managed(self, path: str) -> bool:
+        """Whether the file's first lines carry the deploy's mark."""
+        return any(line.strip() not in ("", "0") for line in self._lines("managed", path))
 
     def repo_enabled(self, repo: str) -> bool:
         return "enabled" in self._lines("dnfrepo", repo)

@@ -1,4 +1,8 @@
-"""Postfix hands every message to rspamd's milter, and accepts mail if rspamd is down."""
+"""Postfix hands every message to rspamd's milter, and accepts mail if rspamd is down.
+
+The admin's other milters stay where they are: rspamd's is added once, at the end. For a milter
+whose work rspamd now does too, one line says so; the deploy removes nothing.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +14,30 @@ from mailguard.platforms import Platform
 from . import generic
 from .activate import Changes, reload
 
+# (what a milter's socket names, the milter, what rspamd already does in its place)
+REDUNDANT_MILTERS = (
+    (("opendkim", ":8891"), "OpenDKIM", "rspamd signs (dkim_signing, arc) and verifies DKIM"),
+    (("opendmarc", ":8893"), "OpenDMARC", "rspamd checks DMARC and sends its reports"),
+    (("clamav-milter", "clamav"), "clamav-milter", "rspamd has ClamAV scan every message (antivirus)"),
+    (("spamass",), "spamass-milter", "rspamd scores spam"),
+)
+
+
+def redundant(milter: str) -> str | None:
+    """What to tell the admin about one of their milters, or None."""
+    for marks, name, instead in REDUNDANT_MILTERS:
+        if any(mark in milter.lower() for mark in marks):
+            return f"{name} duplicates what rspamd now does ({instead}); remove it when you are ready"
+    return None
+
 
 @deploy("Postfix milter")
 def configure(settings, platform: Platform) -> Changes:
     milter = generic.postconf(
         name="Postfix: rspamd milter",
-        values={
-            "smtpd_milters": layout.POSTFIX_MILTER,
-            "non_smtpd_milters": layout.POSTFIX_MILTER,
-            "milter_default_action": "accept",
-            "milter_protocol": "6",
-        },
+        values={"milter_default_action": "accept", "milter_protocol": "6"},
+        members={"smtpd_milters": layout.POSTFIX_MILTER, "non_smtpd_milters": layout.POSTFIX_MILTER},
+        about=redundant,
         main_cf=platform.postfix_main_cf,
         backup="postfix",
     )

@@ -11,6 +11,7 @@ from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from mailguard import layout, rspamd_config, rspamd_password
+from mailguard.layout import original
 from mailguard.platforms import Platform
 
 from . import generic, hoststate
@@ -25,7 +26,7 @@ def stored_hashes(text: str | None) -> dict[str, str]:
     return dict(_HASH_LINE.findall(text or ""))
 
 
-@operation_reading(lambda path, *a, **k: [("text", path), ("stat", path)])
+@operation_reading(lambda path, *a, **k: [("text", path), ("stat", path), ("managed", path), ("stat", original(path))])
 def controller_config(
     path: str, render, password: str, enable_password: str, user: str, group: str, backup: str | None = None
 ):
@@ -33,7 +34,7 @@ def controller_config(
 
     ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
     """
-    state = hoststate.read(("text", path), ("stat", path))
+    state = hoststate.read(("text", path), ("stat", path), ("managed", path), ("stat", original(path)))
     stored = stored_hashes(state.text(path))
     hashes = {}
     for key, secret in (("password", password), ("enable_password", enable_password)):
@@ -44,6 +45,7 @@ def controller_config(
     if not commands:
         host.noop(f"{path}: passwords still verify")
         return
+    yield from generic.keep_admins_version(state, path, content)
     yield from commands
 
 
@@ -107,6 +109,7 @@ def configure(settings, platform: Platform) -> Changes:
                 name=f"rspamd: map {rule.path}",
                 path=f"{conf_dir}/{rule.path}",
                 entries=list(getattr(settings, rule.setting)),
+                legacy=f"{conf_dir}/{rule.legacy_path}",
                 user=user,
                 group=group,
                 backup="rspamd",

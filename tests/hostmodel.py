@@ -26,6 +26,7 @@ from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 from support import public_key_b64
 
+from mailguard import layout
 from operations.hoststate import MARK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,6 +138,10 @@ class HostModel:
             f"ActiveState={'active' if meta['running'] else 'inactive'}",
             f"UnitFileState={'enabled' if meta['enabled'] else 'disabled'}",
         ]
+
+    def _state_managed(self, path):
+        text = self.text(path)
+        return [] if text is None else [str(sum(layout.MANAGED_MARK in line for line in text.splitlines()[:2]))]
 
     def _state_dnfrepo(self, repo):
         return ["enabled"] if self.dnf_repos.get(repo) else []
@@ -328,6 +333,8 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                         "group": "clamupdate",
                         "mode": 644,
                     }
+                elif verb == layout.KEEP_ORIGINAL:
+                    model.files.setdefault(layout.original(args[0]), dict(model.files[args[0]]))
                 elif (
                     verb == "systemctl"
                     or verb.startswith("/usr/local/sbin/")

@@ -60,8 +60,8 @@ def test_fresh_host_gets_the_full_plan():
     postfix = ops["Postfix milter | Postfix: rspamd milter"].commands
     assert postfix == [
         "/usr/local/sbin/mailguard-stash postfix /etc/postfix/main.cf",
-        "postconf -e 'smtpd_milters = inet:localhost:11332' 'non_smtpd_milters = inet:localhost:11332' "
-        "'milter_default_action = accept'",
+        "postconf -e 'milter_default_action = accept' 'smtpd_milters = inet:localhost:11332' "
+        "'non_smtpd_milters = inet:localhost:11332'",
     ]
     rspamd = ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands
     assert rspamd[0].startswith("if /usr/local/sbin/mailguard-rspamd-check dkim_signing arc dmarc")
