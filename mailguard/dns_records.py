@@ -52,6 +52,7 @@ class Expected:
     dmarc_policy: str = "quarantine"
     dmarc_rua: tuple[str, ...] = ()
     dmarc_ruf: tuple[str, ...] = ()
+    dkim_selectors: dict[str, str] = field(default_factory=dict, hash=False)  # domains with their own selector
 
     @classmethod
     def from_settings(cls, settings: Settings, dkim_keys: dict[str, str | None]) -> Expected:
@@ -61,6 +62,7 @@ class Expected:
             addresses=tuple(a for a in (settings.server_ipv4, settings.server_ipv6) if a),
             spf_all=settings.spf_all,
             dkim_selector=settings.dkim_selector,
+            dkim_selectors=dict(settings.dkim_selectors),
             dkim_keys={d: dkim_keys.get(d) for d in settings.domains},
             dmarc_policy=settings.dmarc_policy,
             dmarc_rua=tuple(settings.dmarc_rua),
@@ -81,7 +83,7 @@ class Expected:
         return cls(**data)
 
     def dkim_name(self, domain: str) -> str:
-        return f"{self.dkim_selector}._domainkey.{domain}"
+        return f"{self.dkim_selectors.get(domain, self.dkim_selector)}._domainkey.{domain}"
 
 
 def spf_value(expected: Expected) -> str:

@@ -6,6 +6,8 @@ same on every system. Templates and the tool scripts receive these as variables.
 
 from __future__ import annotations
 
+RSPAMD_CONF_DIR = "/etc/rspamd"  # the same on every system
+
 # rspamd's workers, all on loopback (worker-proxy.inc, worker-normal.inc, worker-controller.inc).
 MILTER_PORT = 11332
 NORMAL_PORT = 11333

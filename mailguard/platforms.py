@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .layout import RSPAMD_CONF_DIR
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -58,7 +60,7 @@ class Platform:
     rspamd_unit: str = "rspamd"
     rspamd_user: str = "_rspamd"
     rspamd_group: str = "_rspamd"
-    rspamd_conf_dir: str = "/etc/rspamd"
+    rspamd_conf_dir: str = RSPAMD_CONF_DIR
     rspamd_db_dir: str = "/var/lib/rspamd"
     redis_socket: str = "/run/redis/redis.sock"
     postfix_main_cf: str = "/etc/postfix/main.cf"

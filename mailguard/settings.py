@@ -240,6 +240,23 @@ def _table(value: Any) -> Any:
     return tuple(sorted(value.items())) if isinstance(value, Mapping) else value
 
 
+def _check_selectors(value: Any) -> str | None:
+    if not isinstance(value, tuple):
+        return f"must be a table of domain = selector, got {value!r}"
+    for domain, selector in value:
+        if domain_to_ascii(domain) != domain:
+            return f"has an invalid domain name: {domain!r}"
+        if not isinstance(selector, str) or not _SELECTOR_RE.fullmatch(selector):
+            return f"{domain}: is not a valid DKIM selector (lower-case DNS labels): {selector!r}"
+    return None
+
+
+def _selector_table(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((domain_to_ascii(k) or k, v) for k, v in value.items()))
+    return value
+
+
 BOOL = Kind("bool", _check_bool)
 NUMBER = Kind("number", _check_number, _to_float)
 POSITIVE = Kind("number", _check_positive, _to_float)
@@ -251,6 +268,7 @@ URL = Kind("URL", _text_check(_URL_RE, "an http(s) URL"))
 TEXT = Kind("text", _check_org_name)
 NETWORK = Kind("IP network", lambda v: None if _is_network(v) else f"is not an IP address or network: {v!r}")
 SNIPPETS = Kind("table", _check_snippets, _table)
+SELECTORS = Kind("table", _check_selectors, _selector_table)
 
 
 def _email_check(value: Any) -> str | None:
@@ -303,6 +321,11 @@ class Settings:
         _choice("-all", "~all"), "-all", "SPF's closing mechanism: fail (-all, the seed's choice) or softfail (~all)."
     )
     dkim_selector: str = option(SELECTOR, "dkim", "DKIM selector: the key is <selector>._domainkey.<domain>.")
+    dkim_selectors: tuple[tuple[str, str], ...] = option(
+        SELECTORS,
+        {},
+        "Per-domain DKIM selectors that differ from dkim_selector (domain = selector), e.g. to keep a key in use.",
+    )
     dkim_key_bits: int = option(KEY_BITS, 2048, "RSA key size for newly generated DKIM keys.")
     dmarc_policy: str = option(
         _choice("none", "quarantine", "reject"), "quarantine", "The p= of the published DMARC record."
@@ -425,6 +448,9 @@ class Settings:
     def primary_domain(self) -> str:
         return self.domains[0]
 
+    def selector_for(self, domain: str) -> str:
+        return dict(self.dkim_selectors).get(domain, self.dkim_selector)
+
     def to_json(self) -> dict[str, Any]:
         """The settings without the passwords (pyinfra's debug-inventory prints host data this way)."""
         return {o.name: getattr(self, o.name) for o in OPTIONS}
@@ -471,6 +497,9 @@ def _combination_problems(values: dict[str, Any]) -> list[str]:
         lines.append(f"greylist_score: must be below {rspamd_config.UNREACHABLE_SCORE}, got {max(add, grey)}")
     if values["server_ipv4"] is None and values["server_ipv6"] is None:
         lines.append("server_ipv4: set server_ipv4 or server_ipv6 (SPF and PTR need the server's address)")
+    unknown = [d for d, _ in values["dkim_selectors"] if d not in values["domains"]]
+    if unknown:
+        lines.append(f"dkim_selectors: {', '.join(unknown)} is not one of the domains")
     if (values["webui_tls_certificate"] is None) != (values["webui_tls_key"] is None):
         lines.append("webui_tls_key: set both webui_tls_certificate and webui_tls_key, or neither")
     networks = {n: ipaddress.ip_network(n, strict=False) for n in values["webui_allow"]}

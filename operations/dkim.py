@@ -42,8 +42,8 @@ def keys(settings, platform: Platform) -> Changes:
     for domain in settings.domains:
         created.append(
             dkim_key(
-                name=f"DKIM: key for {domain} (selector {settings.dkim_selector})",
-                path=dkim_key_path(platform.rspamd_db_dir, domain, settings.dkim_selector),
+                name=f"DKIM: key for {domain} (selector {settings.selector_for(domain)})",
+                path=dkim_key_path(platform.rspamd_db_dir, domain, settings.selector_for(domain)),
                 bits=settings.dkim_key_bits,
                 user=user,
                 group=group,

@@ -24,7 +24,7 @@ OUTPUT_DIR_ENV = "MAIL_DNS_DIR"
 
 
 def key_paths(settings, platform: Platform) -> dict[str, str]:
-    return {d: dkim_key_path(platform.rspamd_db_dir, d, settings.dkim_selector) for d in settings.domains}
+    return {d: dkim_key_path(platform.rspamd_db_dir, d, settings.selector_for(d)) for d in settings.domains}
 
 
 def public_keys(settings, platform: Platform) -> dict[str, str | None]:

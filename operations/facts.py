@@ -5,6 +5,7 @@ Everything the deploy manages is read through ``hoststate`` instead (one command
 
 from __future__ import annotations
 
+import base64
 import shlex
 
 from pyinfra.api import FactBase
@@ -15,8 +16,11 @@ class SystemProfile(FactBase):
 
     default = dict
 
-    def command(self, disk_path="/var", paths=()):
+    def command(self, disk_path="/var", paths=(), texts=()):
         exists = "".join(f"; if [ -e {shlex.quote(p)} ]; then echo exists={shlex.quote(p)}; fi" for p in paths)
+        # Files read whole (never secrets: the DKIM signing configuration an admin may already have).
+        for path in map(shlex.quote, texts):
+            exists += f"; if [ -f {path} ]; then printf 'text=%s ' {path}; base64 -w0 -- {path}; echo; fi"
         return (
             '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; echo "VERSION_ID=$VERSION_ID"; '
             'echo "NAME=$NAME" ); echo "arch=$(uname -m)"; '
@@ -27,8 +31,14 @@ class SystemProfile(FactBase):
         ) + exists
 
     def process(self, output):
-        values = dict(line.split("=", 1) for line in output if "=" in line and not line.startswith("exists="))
+        values = dict(
+            line.split("=", 1) for line in output if "=" in line and not line.startswith(("exists=", "text="))
+        )
         values["exists"] = {line.split("=", 1)[1] for line in output if line.startswith("exists=")}
+        values["texts"] = {
+            path: base64.b64decode(data).decode("utf-8", "replace")
+            for path, _, data in (line[len("text=") :].partition(" ") for line in output if line.startswith("text="))
+        }
         for key in ("mem_kib", "swap_kib", "disk_free_kib"):
             values[key] = int(values[key]) if values.get(key, "").isdigit() else None
         return values

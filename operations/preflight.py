@@ -9,7 +9,9 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
 from mailguard import capacity
+from mailguard.layout import MANAGED_MARK, RSPAMD_CONF_DIR
 from mailguard.platforms import Platform, UnsupportedPlatform, for_os_release
+from mailguard.takeover import dkim_conflicts
 
 from .facts import SystemProfile
 from .hoststate import current_host
@@ -24,6 +26,9 @@ def required_paths(settings) -> list[str]:
     return [settings.webui_ols_vhost_conf] if settings.webui_proxy == "openlitespeed" else []
 
 
+# What a server set up by hand may already sign with (read before anything changes).
+SIGNING_CONFIGURATIONS = tuple(f"{RSPAMD_CONF_DIR}/local.d/{name}" for name in ("dkim_signing.conf", "arc.conf"))
+
 _PROFILES: WeakKeyDictionary[Host, dict] = WeakKeyDictionary()
 
 
@@ -31,7 +36,7 @@ def profile(settings) -> dict:
     """Asked once per run: nothing the deploy does changes these."""
     key = current_host()
     if key not in _PROFILES:
-        _PROFILES[key] = host.get_fact(SystemProfile, paths=required_paths(settings))
+        _PROFILES[key] = host.get_fact(SystemProfile, paths=required_paths(settings), texts=SIGNING_CONFIGURATIONS)
     return _PROFILES[key]
 
 
@@ -59,6 +64,10 @@ def refusal(settings) -> str | None:
     for path in required_paths(settings):
         if path not in system["exists"]:
             return f"webui_ols_vhost_conf: {path} does not exist on the host: is OpenLiteSpeed's virtual host set up?"
+    own = {path: text for path, text in system["texts"].items() if MANAGED_MARK not in "".join(text.splitlines()[:2])}
+    conflicts = dkim_conflicts(own, settings, platform.rspamd_db_dir)
+    if conflicts:
+        return conflicts[0]
     return resources(settings).refuse
 
 

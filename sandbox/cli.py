@@ -49,7 +49,9 @@ def verdict(target: probes.Target, settings) -> list[tuple[str, bool, str]]:
     ok, detail = False, f"SMTP {sent.code}, not delivered"
     if got is not None:
         raw = probes.raw_delivered(target, "bob", token)
-        key_path = dkim_key_path(DEBIAN_12.rspamd_db_dir, settings.primary_domain, settings.dkim_selector)
+        key_path = dkim_key_path(
+            DEBIAN_12.rspamd_db_dir, settings.primary_domain, settings.selector_for(settings.primary_domain)
+        )
         record = dkim.txt_value(probes.dkim_public_key(target, key_path)).encode()
         ok = dkimpy.verify(raw, dnsfunc=lambda name, timeout=5: record)
         detail = f"DKIM-Signature {'verifies' if ok else 'missing or bad'} against the printed record"

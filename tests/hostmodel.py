@@ -81,8 +81,9 @@ class HostModel:
             raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
         return cls().process(handler(**kwargs))
 
-    def output_SystemProfile(self, paths=(), **_):
+    def output_SystemProfile(self, paths=(), texts=(), **_):
         exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
+        exists += [f"text={p} " + base64.b64encode(self.text(p).encode()).decode() for p in texts if p in self.files]
         return exists + [
             f"ID={self.os_id}",
             f"ID_LIKE={self.id_like}",

@@ -100,3 +100,60 @@ def test_a_milter_list_without_rspamd_gets_it_once_at_the_end():
     converge(model, SETTINGS, PASSWORDS)
     assert model.postconf["smtpd_milters"] == "unix:/run/opendmarc/opendmarc.sock, inet:localhost:11332"
     assert model.postconf["non_smtpd_milters"] == "inet:localhost:11332"
+
+
+WIZARD_SIGNING = """# written by rspamadm configwizard
+domain {
+  example.com {
+    path = "/var/lib/rspamd/dkim/example.com.mail2024.key";
+    selector = "mail2024";
+  }
+}
+"""
+
+
+def test_a_domain_signed_with_another_selector_stops_the_deploy_before_any_change():
+    from operations.preflight import PreflightError
+
+    model = seed_host()
+    model.files[f"{CONF}/local.d/dkim_signing.conf"] = {
+        "text": WIZARD_SIGNING,
+        "user": "root",
+        "group": "root",
+        "mode": 644,
+    }
+    model.asked.clear()
+    try:
+        plan(model, SETTINGS, PASSWORDS)
+    except PreflightError as refusal:
+        line = str(refusal)
+    else:
+        raise AssertionError("the deploy went on")
+    assert line == (
+        "mailguard: modelled-host: dkim_selectors: /etc/rspamd/local.d/dkim_signing.conf signs example.com with "
+        "selector 'mail2024' with the key /var/lib/rspamd/dkim/example.com.mail2024.key; "
+        'set dkim_selectors = { "example.com" = "mail2024" }; nothing was changed'
+    )
+    assert model.asked == ["facts.SystemProfile"]
+    # The setting it names makes them agree: the key in use is adopted, nothing new is generated.
+    model.files["/var/lib/rspamd/dkim/example.com.mail2024.key"] = {
+        "text": WIZARD_KEY,
+        "user": "_rspamd",
+        "group": "_rspamd",
+        "mode": 600,
+    }
+    agreed = {**SETTINGS, "dkim_selectors": {"example.com": "mail2024"}}
+    converge(model, agreed, PASSWORDS)
+    assert model.files["/var/lib/rspamd/dkim/example.com.mail2024.key"]["text"] == WIZARD_KEY
+    signing = model.files[f"{CONF}/local.d/dkim_signing.conf"]["text"]
+    assert 'selector = "mail2024";' in signing and "example.com.mail2024.key" in signing
+    assert model.files[original(f"{CONF}/local.d/dkim_signing.conf")]["text"] == WIZARD_SIGNING
+
+
+def test_a_key_at_the_wizards_default_place_is_simply_adopted():
+    model = seed_host()
+    default = WIZARD_SIGNING.replace("mail2024", "dkim")
+    model.files[f"{CONF}/local.d/dkim_signing.conf"] = {"text": default, "user": "root", "group": "root", "mode": 644}
+    plans = converge(model, SETTINGS, PASSWORDS)
+    assert not any(op.changes for op in plans[-1])
+    assert model.files[KEY]["text"] == WIZARD_KEY
