@@ -13,9 +13,10 @@ from .activate import Changes, restart
 @deploy("Redis")
 def configure(settings, platform: Platform) -> Changes:
     socket = generic.directives_file(
-        name="Redis: unix socket for rspamd",
+        name="Redis: unix socket for rspamd, no TCP port",
         paths=list(platform.redis_conf_candidates),
-        settings=[("unixsocket", [platform.redis_socket]), ("unixsocketperm", ["770"])],
+        # port 0: no TCP listener once the socket is there (nothing of ours uses TCP).
+        settings=[("unixsocket", [platform.redis_socket]), ("unixsocketperm", ["770"]), ("port", ["0"])],
     )
     membership = generic.group_member(
         name=f"Add {platform.rspamd_user} to {platform.redis_group}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ import dns.message
 import dns.query
 import nsd
 import pytest
+import support
 from support import ROOT, TIMINGS, host_platform, pyinfra, send, settings_file
 
 from mailguard.dns_records import Expected, ptr_name
@@ -157,6 +159,31 @@ def test_inbound_mail_is_arc_sealed(deployed):
     msg = probes.delivered(target, "bob", sent.token)
     assert msg["ARC-Seal"] and msg["ARC-Message-Signature"]
     assert "d=example.com" in msg["ARC-Seal"].replace(" ", "")
+
+
+def test_every_forged_copy_of_a_spam_or_authentication_header_is_removed(deployed):
+    target, *_ = deployed
+    msg, token = probes.message("friend@elsewhere.example.net", "bob@example.com", "two forged copies of each")
+    for _ in range(2):
+        msg["X-Spam-Flag"] = "NO"
+        msg["X-Spam-Status"] = "No, score=-100"
+        msg["Authentication-Results"] = "mail.example.com; dkim=pass header.d=bank.example"
+    sent = probes.send(target, msg, token, client_ip=support.EXTERNAL)
+    assert sent.accepted, sent
+    delivered = probes.delivered(target, "bob", token)
+    assert delivered is not None
+    assert delivered.get_all("X-Spam-Flag") is None and delivered.get_all("X-Spam-Status") is None
+    results = delivered.get_all("Authentication-Results")
+    assert len(results) == 1 and "bank.example" not in results[0], results
+
+
+def test_redis_listens_on_its_socket_only(deployed):
+    target, *_ = deployed
+    if os.environ.get("MAIL_HOST"):
+        pytest.skip("asked on the sandbox's own network")
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", 6379), timeout=5)
+    assert target.sh("redis-cli -s /run/redis/redis.sock ping").strip() == "PONG"
 
 
 def test_blacklisted_sender_is_greylisted(deployed):

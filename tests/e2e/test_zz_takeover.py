@@ -1,0 +1,131 @@
+"""A server set up by hand as the seed says, then taken over by the deploy: nothing is lost.
+
+Runs last (file order): it boots a fresh sandbox, follows the seed's commands by hand (the
+wizard's key, the maps in local.d/ with entries, a second milter in Postfix, hand-written
+thresholds, `rspamadm pw` hashes), then runs the real deploy over it and sends real mail.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from support import pyinfra, send
+
+from mailguard.layout import original
+from sandbox import host as sandbox
+from sandbox import probes
+from sandbox.results import changed_operations
+
+pytestmark = pytest.mark.e2e
+
+KEY = "/var/lib/rspamd/dkim/example.com.dkim.key"
+SECOND_MILTER = "inet:localhost:8891"  # where OpenDKIM would listen: kept, and named as redundant
+MILTERS = f"{SECOND_MILTER}, inet:localhost:11332"
+HAND_BLACKLIST = "# added by hand, as the seed says\nhandmade@spam.example.net\n"
+HAND_ACTIONS = "reject = null;\nadd_header = 8;\ngreylist = 15;\n"
+
+# The seed's part 9, by hand (the packages come from Debian, as in the sandbox's settings).
+SEED_BY_HAND = f"""
+set -e
+export DEBIAN_FRONTEND=noninteractive
+apt-get -q update >/dev/null
+apt-get -y -q install --no-install-recommends rspamd redis-server >/dev/null
+mkdir -p /var/lib/rspamd/dkim
+rspamadm dkim_keygen -s dkim -d example.com -b 2048 -k {KEY} >/dev/null
+chown -R _rspamd:_rspamd /var/lib/rspamd/dkim
+cat > /etc/rspamd/local.d/dkim_signing.conf <<'EOF'
+domain {{
+  example.com {{
+    path = "{KEY}";
+    selector = "dkim";
+  }}
+}}
+EOF
+cp /etc/rspamd/local.d/dkim_signing.conf /etc/rspamd/local.d/arc.conf
+cat > /etc/rspamd/local.d/multimap.conf <<'EOF'
+BLACKLIST_SENDER_EMAIL {{
+  type = "from";
+  filter = "email:addr";
+  map = "${{LOCAL_CONFDIR}}/local.d/blacklist_sender_email.map";
+  score = 30.0;
+}}
+EOF
+for name in whitelist_ip whitelist_sender_domain whitelist_sender_email blacklist_sender_domain \\
+    blacklist_sender_domain_multi blacklist_sender_email; do touch /etc/rspamd/local.d/$name.map; done
+printf '{HAND_BLACKLIST}' > /etc/rspamd/local.d/blacklist_sender_email.map
+chown _rspamd: /etc/rspamd/local.d/*.map
+printf '{HAND_ACTIONS}' > /etc/rspamd/override.d/actions.conf
+printf 'password = "%s";\\nenable_password = "%s";\\n' "$(rspamadm pw -p seed-readonly-pw)" \\
+    "$(rspamadm pw -p seed-enable-pw)" > /etc/rspamd/local.d/worker-controller.inc
+postconf -e 'smtpd_milters = {MILTERS}' 'non_smtpd_milters = {MILTERS}' \\
+    'milter_default_action = accept' 'milter_protocol = 6'
+systemctl restart rspamd && postfix reload
+"""
+
+
+@pytest.fixture(scope="module")
+def taken_over(target):
+    if os.environ.get("MAIL_HOST"):
+        pytest.skip("the takeover test boots its own sandbox")
+    _, env = target
+    sandbox.down()
+    state = sandbox.up()
+    host = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
+    host.sh(SEED_BY_HAND)
+    key_before = host.sh(f"sha256sum {KEY}")
+    first = pyinfra(env)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
+    return host, env, key_before, first.stdout + first.stderr
+
+
+def test_the_first_run_lists_what_it_replaced_and_keeps_the_originals(taken_over):
+    host, _env, _key, output = taken_over
+    for path in (
+        "/etc/rspamd/override.d/actions.conf",
+        "/etc/rspamd/local.d/worker-controller.inc",
+        "/etc/rspamd/local.d/multimap.conf",
+        "/etc/rspamd/local.d/dkim_signing.conf",
+    ):
+        assert f"replacing {path}, which mailguard did not write: your version is kept in {original(path)}" in output
+    assert host.sh(f"cat {original('/etc/rspamd/override.d/actions.conf')}") == HAND_ACTIONS
+    assert host.sh(f"stat -c '%U %a' {original('/etc/rspamd/override.d/actions.conf')}").strip() == "root 644"
+    assert host.sh("stat -c '%U %a' /var/lib/mailguard/originals").strip() == "root 700"
+
+
+def test_the_hand_made_blacklist_keeps_scoring_from_its_new_place(taken_over):
+    host, *_ = taken_over
+    moved = "/etc/rspamd/local.d/maps.d/blacklist_sender_email.map"
+    assert host.sh(f"cat {moved}").startswith(HAND_BLACKLIST)
+    assert host.sh("cat /etc/rspamd/local.d/blacklist_sender_email.map").startswith("# mailguard: this list moved")
+    assert host.sh(f"cat {original('/etc/rspamd/local.d/blacklist_sender_email.map')}") == HAND_BLACKLIST
+    sent = send(host, "handmade@spam.example.net", body="listed by hand before the deploy")
+    assert 400 <= sent.code < 500, sent  # +30: greylisted, as the seed's thresholds say
+    assert "BLACKLIST_SENDER_EMAIL" in probes.rspamd_log_for(host, sent.token)
+
+
+def test_the_second_milter_is_kept_and_named(taken_over):
+    host, _env, _key, output = taken_over
+    assert host.sh("postconf -h smtpd_milters").strip() == MILTERS
+    assert host.sh("postconf -h non_smtpd_milters").strip() == MILTERS
+    assert f"smtpd_milters keeps {SECOND_MILTER}: OpenDKIM duplicates what rspamd now does" in output
+
+
+def test_the_wizards_key_is_kept_byte_for_byte_and_signs(taken_over):
+    host, _env, key_before, _ = taken_over
+    assert host.sh(f"sha256sum {KEY}") == key_before
+    sent = send(host, "alice@example.com", client_ip=None, body="signed with the wizard's key")
+    assert sent.accepted
+    assert probes.delivered(host, "bob", sent.token) is not None
+    assert b"s=dkim" in probes.raw_delivered(host, "bob", sent.token)
+
+
+def test_mail_verdicts_and_a_rerun_that_changes_nothing(taken_over):
+    host, env, *_ = taken_over
+    assert send(host, "sender@outside.example.net", body=probes.GTUBE).code == 554
+    eicar = send(host, "sender@outside.example.net", body="attached", attachment=probes.EICAR.encode())
+    assert eicar.code == 554
+    again = pyinfra(env)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert changed_operations(again.stdout + again.stderr) == []
+    assert "which mailguard did not write" not in again.stdout + again.stderr
