@@ -31,6 +31,9 @@ STASH = f"{TOOLS_DIR}/mailguard-stash"
 ROLLBACK = f"{TOOLS_DIR}/mailguard-rollback"
 HOLD_MAIL = f"{TOOLS_DIR}/mailguard-hold-mail"
 KEEP_ORIGINAL = f"{TOOLS_DIR}/mailguard-keep-original"
+# The longest Postfix may defer mail for a restart: 30 s for open sessions, the restart, 120 s
+# for rspamd to answer, and room to spare. After it, a timer on the host ends the hold itself.
+HOLD_BOUND_SECONDS = 210
 # host path -> template under templates/tools/
 TOOLS = {
     RSPAMD_CHECK: "rspamd-check.sh.j2",
@@ -68,4 +71,5 @@ def tools_context() -> dict[str, object]:
         "controller_port": CONTROLLER_PORT,
         "last_good_dir": LAST_GOOD_DIR,
         "originals_dir": ORIGINALS_DIR,
+        "hold_bound_seconds": HOLD_BOUND_SECONDS,
     }

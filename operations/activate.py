@@ -123,9 +123,12 @@ def apply_pending(
         if path not in existing:
             continue
         clear = "rm -f " + " ".join(p for p, _, _ in actions)
-        before, after = around_restart if around_restart and verb == "restart" else (None, None)
-        steps = [before, f"systemctl {verb} {unit}", ready, after, clear, f"rm -rf {last_good(service)}"]
-        activate = " && ".join(step for step in steps if step)
+        act = " && ".join(step for step in (f"systemctl {verb} {unit}", ready) if step)
+        if around_restart and verb == "restart":
+            # The release runs whether or not the restart worked; the run fails if it did not.
+            hold, release = around_restart
+            act = f"{hold} && {{ {act}; restarted=$?; {release}; [ $restarted -eq 0 ]; }}"
+        activate = " && ".join([act, clear, f"rm -rf {last_good(service)}"])
         yield f"if {check}; then {activate}; else {ROLLBACK} {service}; {clear}; exit 1; fi" if check else activate
         return
     host.noop(f"{unit}: no configuration change to apply")

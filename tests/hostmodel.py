@@ -248,6 +248,8 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     "mode": 644,
                 }
                 continue
+            # The restart's group that releases the hold whatever happens: as a plain chain here.
+            command = re.sub(r"\{ (.+?); restarted=\$\?; (.+?); \[ \$restarted -eq 0 \]; \}", r"\1 && \2", command)
             match = re.match(r"^if (.+?); then (.+?); else .+; fi$", command)
             if match:  # check; then activate (the model's checks pass)
                 command = match.group(2)

@@ -7,7 +7,10 @@ first deploy made it. Counts go to artifacts/resilience.json for the closing not
 from __future__ import annotations
 
 import json
+import os
+import signal
 import smtplib
+import subprocess
 import threading
 import time
 import urllib.error
@@ -16,8 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import pytest
+import support
 from support import EXTERNAL, ROOT, host_platform, pyinfra, send, settings_file
 
+from mailguard import layout
 from sandbox import probes
 from sandbox.results import changed_operations
 
@@ -240,3 +245,78 @@ def test_a_rerun_that_restarts_rspamd_during_a_stream_of_mail_loses_nothing(depl
     # The two reruns changed the controller file and restarted rspamd; the next one is a no-op.
     final = pyinfra(env)
     assert changed_operations(final.stdout + final.stderr) == []
+
+
+DROP_IN = "/etc/systemd/system/rspamd.service.d/mailguard-test.conf"
+
+
+def hold_state(target) -> tuple[str, str]:
+    """Postfix's milter_default_action, and whether the hold's release timer is armed."""
+    action = target.sh("postconf -h milter_default_action").strip()
+    timer = target.sh("systemctl is-active mailguard-hold-release.timer", check=False).strip()
+    return action, timer
+
+
+def break_rspamd_start(target, exec_start_pre: str) -> None:
+    target.sh(
+        f"mkdir -p {DROP_IN.rsplit('/', 1)[0]} && printf '[Service]\\nExecStartPre={exec_start_pre}\\n' > {DROP_IN}"
+        " && systemctl daemon-reload"
+    )
+
+
+def mend_rspamd_start(target, env) -> None:
+    target.sh(f"rm -f {DROP_IN} && systemctl daemon-reload && systemctl stop rspamd", check=False)
+    mended = pyinfra(env)  # the marker the failed run left makes this run restart rspamd
+    assert mended.returncode == 0, (mended.stdout + mended.stderr)[-3000:]
+    assert target.sh("systemctl is-active rspamd").strip() == "active"
+    assert hold_state(target) == ("accept", "inactive")
+
+
+def test_when_rspamd_fails_to_come_back_the_hold_is_released_at_once(deployed):
+    target, env, *_ = deployed
+    rotated = {**env, "RSPAMD_ENABLE_PASSWORD": env["RSPAMD_ENABLE_PASSWORD"] + "-failed"}
+    break_rspamd_start(target, "/bin/false")
+    try:
+        result = pyinfra(rotated)  # the controller file changes: a restart, which fails
+        assert result.returncode != 0
+        assert hold_state(target) == ("accept", "inactive")  # released on the failure path, timer disarmed
+        sent = send(target, CLEAN_SENDER, body="while rspamd cannot start")
+        assert sent.code == 250, sent  # port 25 fails open, as the seed wants
+    finally:
+        mend_rspamd_start(target, env)
+    record("rspamd failed to restart: milter_default_action right after the failed run", "accept")
+
+
+def test_when_the_deploy_vanishes_mid_hold_the_host_releases_it_within_the_bound(deployed):
+    target, env, *_ = deployed
+    rotated = {**env, "RSPAMD_ENABLE_PASSWORD": env["RSPAMD_ENABLE_PASSWORD"] + "-vanished"}
+    break_rspamd_start(target, "/bin/sleep 900")  # the restart hangs: the deploy never says "off"
+    run = subprocess.Popen(
+        support.pyinfra_command(),
+        cwd=ROOT,
+        env=rotated,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while hold_state(target)[0] != "tempfail":
+            assert time.monotonic() < deadline and run.poll() is None, "the hold never started"
+            time.sleep(0.5)
+        held_at = time.monotonic()
+        assert hold_state(target)[1] == "active"  # the release is armed before mail is held
+        os.killpg(run.pid, signal.SIGKILL)  # the admin's machine vanishes, and its SSH session with it
+        run.wait(timeout=30)
+        bound = layout.HOLD_BOUND_SECONDS
+        while hold_state(target)[0] != "accept":
+            assert time.monotonic() - held_at < bound + 30, f"still held after {bound + 30} s"
+            time.sleep(2)
+        released_after = time.monotonic() - held_at
+        assert released_after <= bound + 30
+        assert send(target, CLEAN_SENDER, body="after the hold ran out").code == 250
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+        mend_rspamd_start(target, env)
+    record("deploy killed mid-hold: seconds until the host released it", round(released_after))

@@ -71,6 +71,8 @@ def test_fresh_host_gets_the_full_plan():
     hold = rspamd[0].index("/usr/local/sbin/mailguard-hold-mail on")
     release = rspamd[0].index("/usr/local/sbin/mailguard-hold-mail off")
     assert hold < rspamd[0].index("systemctl restart rspamd") < rspamd[0].index("--wait-ready") < release
+    # The hold is released whether or not rspamd came back; the run still fails if it did not.
+    assert "restarted=$?; /usr/local/sbin/mailguard-hold-mail off; [ $restarted -eq 0 ]; }" in rspamd[0]
     # A failed check puts the last good files back and fails the deploy.
     assert rspamd[0].endswith(
         "else /usr/local/sbin/mailguard-rollback rspamd; rm -f /var/lib/mailguard/pending/rspamd-restart "
