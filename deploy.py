@@ -30,4 +30,4 @@ marks: dict = {}
 for step_name, step in CONFIGURATION_STEPS:
     activate.mark_changes(step_name, step(settings, platform), marks)
 activate.services(settings, platform, marks)
-dns.report(settings, platform)
+dns.report_after_operations(settings, platform)

@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mailguard import settings as settings_module
 from operations import dns, preflight
+from operations.hoststate import current_host
 
 settings = settings_module.from_host_data(host.data)
-dns.report(settings, preflight.detect_platform(settings))
+dns.report(settings, preflight.detect_platform(settings), current_host())

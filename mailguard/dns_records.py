@@ -12,6 +12,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
+import dns.reversename
+
 from . import dkim
 
 if TYPE_CHECKING:
@@ -101,7 +103,7 @@ def dmarc_value(expected: Expected) -> str:
 
 
 def ptr_name(address: str) -> str:
-    return ipaddress.ip_address(address).reverse_pointer
+    return dns.reversename.from_address(address).to_text(omit_final_dot=True)
 
 
 def records(expected: Expected) -> list[Record]:

@@ -26,6 +26,7 @@ import dns.query
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
+import dns.reversename
 
 from .dns_records import Expected, Record, records
 
@@ -393,11 +394,7 @@ def check_address(dns_: Authoritative, expected: Expected, record: Record) -> Fi
 def check_ptr(dns_: Authoritative, expected: Expected, record: Record) -> Finding:
     answer = dns_.ask(record.name, "PTR")
     names = [r.target.to_text(omit_final_dot=True).lower() for r in answer.values()]
-    address = ipaddress.ip_address(
-        ".".join(reversed(record.name.split(".")[:4]))
-        if record.name.endswith("in-addr.arpa")
-        else _ip6_from_ptr(record.name)
-    )
+    address = ipaddress.ip_address(dns.reversename.to_address(dns.name.from_text(record.name)))
     if not names:
         return Finding(record, "missing", f"no PTR for {address}: set it at the VPS provider")
     if expected.mail_hostname not in names:
@@ -407,11 +404,6 @@ def check_ptr(dns_: Authoritative, expected: Expected, record: Record) -> Findin
             record, "wrong", f"PTR names {expected.mail_hostname}, but that name does not resolve to {address}"
         )
     return Finding(record, "ok", f"{address} -> {expected.mail_hostname} -> {address} (forward-confirmed)")
-
-
-def _ip6_from_ptr(name: str) -> str:
-    nibbles = list(reversed(name.split(".")[:32]))
-    return ":".join("".join(nibbles[i : i + 4]) for i in range(0, 32, 4))
 
 
 CHECKS = {

@@ -1,7 +1,8 @@
 """Last step: the DNS records to publish (table, zone snippets, JSON) and the live check.
 
-Everything here runs on the admin's machine at execution time: the host is only read (the
-DKIM public keys), and a DNS problem is a warning, never a failed deploy.
+Not an operation: the deploy registers it to run once its last operation has ended (the keys
+exist by then), and dns_report.py runs it straight away. The host is only read (the DKIM public
+keys); everything else happens on the admin's machine.
 """
 
 from __future__ import annotations
@@ -9,28 +10,23 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from pyinfra import host, logger
-from pyinfra.api import deploy
+from pyinfra.api import BaseStateCallback, Host, State
 
 from mailguard import dns_records, dnscheck
 from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
 from . import hoststate
-from .hoststate import operation_reading
+from .hoststate import current_host
 
 OUTPUT_DIR_ENV = "MAIL_DNS_DIR"
 
 
 def key_paths(settings, platform: Platform) -> dict[str, str]:
     return {d: dkim_key_path(platform.rspamd_db_dir, d, settings.selector_for(d)) for d in settings.domains}
-
-
-def public_keys(settings, platform: Platform) -> dict[str, str | None]:
-    paths = key_paths(settings, platform)
-    state = hoststate.read(*[("pubkey", p) for p in paths.values()])
-    return {domain: state.pubkey(path) for domain, path in paths.items()}
 
 
 def output_dir(host_name: str) -> Path:
@@ -48,16 +44,22 @@ def write_files(expected: dns_records.Expected, directory: Path) -> list[Path]:
     return written
 
 
-@operation_reading(lambda settings, platform, **k: [("pubkey", p) for p in key_paths(settings, platform).values()])
-def publish_records(settings, platform: Platform):
-    """Prints and writes the records at execution time, when the keys exist; changes nothing on the host."""
-    if not host.state.is_executing:
-        host.noop("the records are printed when the deploy runs")
-        return
-    expected = dns_records.Expected.from_settings(settings, public_keys(settings, platform))
-    print(f"\n--> DNS records to publish for {', '.join(settings.domains)} ({host.name}):")
+def public_keys(settings, platform: Platform, target: Host) -> dict[str, str | None]:
+    """The p= value of each domain's key, derived on the host (the private key never leaves it)."""
+    paths = key_paths(settings, platform)
+    state = hoststate.Snapshot(target.get_fact(hoststate.HostState, wants=[("pubkey", p) for p in paths.values()]))
+    return {domain: state.pubkey(path) for domain, path in paths.items()}
+
+
+def report(settings, platform: Platform, target: Host) -> None:
+    """Print and write the records to publish for ``target``, then (with dns_check) ask the live DNS.
+
+    It changes nothing on the host; a DNS problem is a warning, never a failed deploy.
+    """
+    expected = dns_records.Expected.from_settings(settings, public_keys(settings, platform, target))
+    print(f"\n--> DNS records to publish for {', '.join(settings.domains)} ({target.name}):")
     print(dns_records.table(dns_records.records(expected)))
-    files = write_files(expected, output_dir(host.name))
+    files = write_files(expected, output_dir(target.name))
     print(f"    written: {', '.join(map(str, files))}\n")
     if settings.dns_check:
         resolver = dnscheck.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
@@ -65,12 +67,31 @@ def publish_records(settings, platform: Platform):
         print("--> Live DNS, asked of the authoritative servers:")
         print(dnscheck.report(findings, resolver.notes) + "\n")
         if not all(f.ok for f in findings):
-            logger.warning(f"{host.name}: DNS is not yet right (see above); mail may be rejected or marked as spam")
-    host.noop("DNS records printed")
-    return
-    yield  # a generator, like every operation
+            logger.warning(f"{target.name}: DNS is not yet right (see above); mail may be rejected or marked as spam")
 
 
-@deploy("DNS report")
-def report(settings, platform: Platform):
-    publish_records(name="DNS: the records to publish", settings=settings, platform=platform)
+class _ReportAfterOperations(BaseStateCallback):
+    """Runs each host's report once the run's last operation has ended (on the hosts it succeeded on)."""
+
+    def __init__(self) -> None:
+        self.hosts: dict[Host, tuple] = {}
+
+    def operation_end(self, state, op_hash) -> None:  # type: ignore[override]  # pyinfra calls it on the instance
+        order = state.get_op_order()
+        if not order or op_hash != order[-1]:
+            return
+        for target, (settings, platform) in self.hosts.items():
+            if target not in state.failed_hosts:
+                report(settings, platform, target)
+
+
+_HANDLERS: WeakKeyDictionary[State, _ReportAfterOperations] = WeakKeyDictionary()
+
+
+def report_after_operations(settings, platform: Platform) -> None:
+    """The deploy's last step: the DNS report, after every operation ran (it needs the keys)."""
+    state = host.state
+    if state not in _HANDLERS:
+        _HANDLERS[state] = _ReportAfterOperations()
+        state.add_callback_handler(_HANDLERS[state])
+    _HANDLERS[state].hosts[current_host()] = (settings, platform)

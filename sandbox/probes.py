@@ -31,7 +31,6 @@ class Target:
     ssh: list[str]  # ssh command prefix reaching root on the host
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
-    domain: str = "example.com"
 
     def sh(self, command: str, check: bool = True) -> str:
         result = subprocess.run(self.ssh + [command], capture_output=True, text=True, timeout=120, check=False)
