@@ -60,6 +60,9 @@ MULTIMAPS = (
 )
 ANTIVIRUS_WHITELIST = "local.d/antivirus.wl"
 
+# rspamd releases with a known fault that the configuration cannot work around: version -> fault.
+FAULTY_RELEASES = {"4.0.0": "leaks a file descriptor on every milter connection (fixed in 4.0.1): upgrade rspamd"}
+
 # The reject threshold written when reject_score is null (no reject by score, as in the seed): no
 # message scores this much, and rspamd evaluates every symbol up to it (see actions.conf.j2).
 UNREACHABLE_SCORE = 1000.0

@@ -19,6 +19,7 @@ What can be read, as (kind, argument):
     managed  whether a file's first two lines carry the deploy's mark (it wrote the file)
     dnfrepo  whether a dnf repository is enabled in /etc/yum.repos.d
     firewalld the services firewalld's permanent configuration allows
+    version  what a program (ours, never user input) says its version is
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ _SNIPPETS = {
     "dnfrepo": 'awk -v want={q} \'/^\\[/ {{s = substr($0, 2, index($0, "]") - 2)}} '
     's == want && /^enabled *= *(1|yes|true)/ {{print "enabled"}}\' /etc/yum.repos.d/*.repo 2>/dev/null || true',
     "firewalld": "firewall-cmd --permanent --list-services 2>/dev/null || true",
+    "version": "{raw} --version 2>/dev/null | sed -n 's/.*[Vv]ersion \\([0-9][0-9.]*\\).*/\\1/p' | head -n 1",
     # Only whether the mark is there: the lines themselves may be an admin's secrets.
     "managed": "if [ -f {q} ]; then head -n 2 -- {q} | grep -c -F " + shlex.quote(MANAGED_MARK) + " || true; fi",
 }
@@ -143,6 +145,9 @@ class Snapshot:
     def managed(self, path: str) -> bool:
         """Whether the file's first lines carry the deploy's mark."""
         return any(line.strip() not in ("", "0") for line in self._lines("managed", path))
+
+    def version(self, program: str) -> str | None:
+        return next((line.strip() for line in self._lines("version", program) if line.strip()), None)
 
     def repo_enabled(self, repo: str) -> bool:
         return "enabled" in self._lines("dnfrepo", repo)

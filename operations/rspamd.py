@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
@@ -49,10 +49,23 @@ def controller_config(
     yield from commands
 
 
+@operation_reading(lambda *a, **k: [("version", "rspamd")])
+def release_notice():
+    """One warning line when the installed rspamd is a release with a known fault."""
+    version = hoststate.read(("version", "rspamd")).version("rspamd")
+    fault = rspamd_config.FAULTY_RELEASES.get(version or "")
+    if fault:
+        logger.warning(f"{host.name}: rspamd {version} {fault}")
+    host.noop(f"rspamd {version or '(not installed yet)'}")
+    return
+    yield  # an operation's generator
+
+
 @deploy("rspamd configuration")
 def configure(settings, platform: Platform) -> Changes:
     conf_dir = platform.rspamd_conf_dir
     user, group = platform.rspamd_user, platform.rspamd_group
+    release_notice(name="rspamd: a release without known faults")
     reload_on: list[Any] = []
     restart_on: list[Any] = []
     context = {

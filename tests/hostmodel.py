@@ -56,6 +56,7 @@ class HostModel:
     arch: str = "x86_64"
     dnf_repos: dict[str, bool] = field(default_factory=dict)  # repo id -> enabled
     firewalld: list[str] | None = None  # the services it allows while it runs; None: not running
+    versions: dict[str, str] = field(default_factory=lambda: {"rspamd": "4.2.1"})  # of installed programs
 
     @classmethod
     def load(cls, platform: str, state: str) -> HostModel:
@@ -143,6 +144,9 @@ class HostModel:
     def _state_managed(self, path):
         text = self.text(path)
         return [] if text is None else [str(sum(layout.MANAGED_MARK in line for line in text.splitlines()[:2]))]
+
+    def _state_version(self, program):
+        return [self.versions[program]] if program in self.versions and program in self.packages else []
 
     def _state_dnfrepo(self, repo):
         return ["enabled"] if self.dnf_repos.get(repo) else []

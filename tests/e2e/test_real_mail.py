@@ -33,6 +33,35 @@ from sandbox.results import changed_operations
 pytestmark = [pytest.mark.e2e, pytest.mark.version_sensitive]
 
 
+# Words a configtest line about one of the deploy's own files or modules would carry.
+DEPLOYS_OWN = (
+    "local.d",
+    "override.d",
+    "maps.d",
+    "antivirus",
+    "multimap",
+    "dkim",
+    "arc",
+    "dmarc",
+    "milter_headers",
+    "phishing",
+    "redis",
+    "worker",
+    "actions",
+    "controller",
+    "greylist",
+)
+
+
+def test_configtest_says_nothing_about_the_deploys_files(deployed):
+    target, *_ = deployed
+    out = target.sh("rspamadm configtest 2>&1")
+    others = [line for line in out.splitlines() if line.strip() and line.strip() != "syntax OK"]
+    print(f"\nconfigtest, other than 'syntax OK' (the sandbox has no DNS): {others}")
+    assert "syntax OK" in out
+    assert [line for line in others if any(word in line.lower() for word in DEPLOYS_OWN)] == []
+
+
 def test_gtube_is_rejected_at_smtp(deployed):
     target, *_ = deployed
     sent = send(target, "sender@outside.example.net", body=probes.GTUBE)

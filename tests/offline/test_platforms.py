@@ -135,3 +135,20 @@ def test_firewalld_gets_http_and_https_only_when_it_runs_and_a_proxy_is_configur
     assert name not in by_name(plan(model, SETTINGS, PASSWORDS))  # no proxy: nothing opened
     model.firewalld += ["http", "https"]
     assert by_name(plan(model, proxy, PASSWORDS))[name].commands == []
+
+
+def test_rspamd_4_0_0_gets_a_warning_line_and_other_releases_none(caplog):
+    import logging
+
+    model = model_for("AlmaLinux 9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    with caplog.at_level(logging.WARNING):
+        plan(model, SETTINGS, PASSWORDS)
+    assert "rspamd 4.2.1" not in caplog.text and "leaks a file descriptor" not in caplog.text
+    model.versions["rspamd"] = "4.0.0"
+    with caplog.at_level(logging.WARNING):
+        ops = by_name(plan(model, SETTINGS, PASSWORDS))
+    assert (
+        "modelled-host: rspamd 4.0.0 leaks a file descriptor on every milter connection (fixed in 4.0.1)" in caplog.text
+    )
+    assert not any(op.changes for op in ops.values())  # a warning, nothing else
