@@ -227,16 +227,24 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
     yield from commands
 
 
+def _present(path: str, kind: str, create: StringCommand, user: str, group: str, mode: int, noop: str):
+    """``path`` as a ``kind`` ("regular file", "directory"): created when missing, owner and mode right."""
+    current = hoststate.read(("stat", path)).stat(path)
+    if current is not None and current["type"] != kind:
+        raise OperationError(f"{path} exists and is not a {kind}")
+    commands = [] if current else [create]
+    commands += metadata_commands(path, current, user, group, mode)
+    if not commands:
+        host.noop(noop)
+        return
+    yield from commands
+
+
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def text_file_exists(path: str, user: str, group: str, mode: int):
     """A file that a service writes (a log): created empty when missing, its owner and mode kept right."""
-    current = hoststate.read(("stat", path)).stat(path)
-    commands = [] if current else [StringCommand("install", "-m", str(mode), "/dev/null", path)]
-    commands += metadata_commands(path, current, user, group, mode)
-    if not commands:
-        host.noop(f"{path} is in place")
-        return
-    yield from commands
+    create = StringCommand("install", "-m", str(mode), "/dev/null", path)
+    yield from _present(path, "regular file", create, user, group, mode, f"{path} is in place")
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
@@ -252,15 +260,9 @@ def file_absent(path: str, backup: str | None = None):
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def directory(path: str, user: str, group: str, mode: int):
-    current = hoststate.read(("stat", path)).stat(path)
-    if current is not None and current["type"] != "directory":
-        raise OperationError(f"{path} exists and is not a directory")
-    commands = [] if current else [StringCommand("mkdir", "-p", path)]
-    commands += metadata_commands(path, current, user, group, mode)
-    if not commands:
-        host.noop(f"{path}/ is in place")
-        return
-    yield from commands
+    yield from _present(
+        path, "directory", StringCommand("mkdir", "-p", path), user, group, mode, f"{path}/ is in place"
+    )
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])

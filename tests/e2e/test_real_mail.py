@@ -14,8 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import dkim as dkimpy
@@ -236,40 +234,28 @@ def test_subdomain_of_blacklisted_parent_is_caught(deployed):
     assert "BLACKLIST_SENDER_DOMAIN_MULTI" in log, log
 
 
-def _controller(path: str, password: str | None, data: bytes | None = None, headers: dict | None = None):
-    """(HTTP status, body) of a request to the controller, as the web UI makes it."""
-    request = urllib.request.Request(f"http://127.0.0.1:11334{path}", data=data, method="POST" if data else "GET")
-    for name, value in {**({"Password": password} if password else {}), **(headers or {})}.items():
-        request.add_header(name, value)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
 def test_controller_passwords(deployed):
     target, env, *_ = deployed
     if os.environ.get("MAIL_HOST"):
         pytest.skip("the controller listens on the target's loopback only")
     read_only, enable = env["RSPAMD_CONTROLLER_PASSWORD"], env["RSPAMD_ENABLE_PASSWORD"]
-    status, body = _controller("/stat", read_only)
+    status, body = support.controller("/stat", read_only)
     assert status == 200 and json.loads(body)["read_only"] is True
-    status, body = _controller("/stat", enable)
+    status, body = support.controller("/stat", enable)
     assert status == 200 and json.loads(body)["read_only"] is False
     # Loopback is no longer trusted (secure_ip = []): no password, no answer.
-    assert _controller("/stat", "wrong-password")[0] in (401, 403)
-    assert _controller("/stat", None)[0] in (401, 403)
+    assert support.controller("/stat", "wrong-password")[0] in (401, 403)
+    assert support.controller("/stat", None)[0] in (401, 403)
 
     # Change a setting as the web UI does: save the blacklist map.
-    maps = json.loads(_controller("/maps", read_only)[1])
+    maps = json.loads(support.controller("/maps", read_only)[1])
     path = "/etc/rspamd/local.d/maps.d/blacklist_sender_email.map"
     [map_id] = [str(m["map"]) for m in maps if m["uri"] == path]
     before = target.sh(f"cat {path}")
     edited = (before + "webui@added.example.net\n").encode()
-    assert _controller("/savemap", read_only, edited, {"Map": map_id})[0] in (401, 403)
+    assert support.controller("/savemap", read_only, edited, {"Map": map_id})[0] in (401, 403)
     assert target.sh(f"cat {path}") == before
-    status, body = _controller("/savemap", enable, edited, {"Map": map_id})
+    status, body = support.controller("/savemap", enable, edited, {"Map": map_id})
     assert status == 200, body
     assert target.sh(f"cat {path}") == edited.decode()
 

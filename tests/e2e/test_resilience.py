@@ -13,8 +13,6 @@ import smtplib
 import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -54,12 +52,8 @@ def main_pid(target, unit: str) -> str:
 
 def controller_read_only(password: str) -> bool | None:
     """The controller's read_only flag for ``password``; None when it is refused."""
-    request = urllib.request.Request("http://127.0.0.1:11334/stat", headers={"Password": password})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())["read_only"]
-    except urllib.error.HTTPError:
-        return None
+    status, body = support.controller("/stat", password)
+    return json.loads(body)["read_only"] if status == 200 else None
 
 
 @dataclass
