@@ -51,7 +51,7 @@ def domain_to_ascii(value: object) -> str | None:
     if not isinstance(value, str):
         return None
     try:
-        ascii_form = value.strip().lower().encode("idna").decode("ascii")
+        ascii_form = value.lower().encode("idna").decode("ascii")
     except UnicodeError:
         return None
     if len(ascii_form) > 253 or not _DOMAIN_RE.fullmatch(ascii_form):
@@ -71,7 +71,7 @@ def email_to_ascii(value: object) -> str | None:
     """An address with its domain in lower-case ASCII; None if invalid."""
     if not isinstance(value, str) or value.count("@") != 1:
         return None
-    local, domain = value.strip().split("@")
+    local, domain = value.split("@")
     ascii_domain = domain_to_ascii(domain)
     if ascii_domain is None or not _LOCALPART_RE.fullmatch(local):
         return None
@@ -231,6 +231,8 @@ def _check_snippets(value: Any) -> str | None:
             return f"has a file name outside local.d/ or override.d/: {name!r}"
         if name in rspamd_config.MANAGED:
             return f"{name!r} is a file the deploy manages itself"
+        if name.endswith("/" + rspamd_config.CONTROLLER.rsplit("/", 1)[1]):
+            return f"{name!r} would override the controller's passwords and secure_ip"
         if not isinstance(content, str):
             return f"{name!r} must be text"
     return None

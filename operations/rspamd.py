@@ -105,7 +105,10 @@ def configure(settings, platform: Platform) -> Changes:
             path=f"{conf_dir}/{relative}",
             content=content if content.endswith("\n") else content + "\n",
             backup="rspamd",
-            secret=True,  # an admin's snippet may hold credentials (a redis password, an API key)
+            secret=True,  # an admin's snippet may hold credentials (a redis password, an API key):
+            user="root",  # so only root writes it and only rspamd reads it
+            group=group,
+            mode=640,
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
