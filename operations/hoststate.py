@@ -19,6 +19,7 @@ What can be read, as (kind, argument):
     managed  whether a file's first two lines carry the deploy's mark (it wrote the file)
     dnfrepo  whether a dnf repository is enabled in /etc/yum.repos.d
     firewalld the services firewalld's permanent configuration allows
+    pwhash   the controller's password hashes, each as salt and sha256 only
     version  what a program (ours, never user input) says its version is
 """
 
@@ -52,6 +53,14 @@ _SNIPPETS = {
     "dnfrepo": 'awk -v want={q} \'/^\\[/ {{s = substr($0, 2, index($0, "]") - 2)}} '
     's == want && /^enabled *= *(1|yes|true)/ {{print "enabled"}}\' /etc/yum.repos.d/*.repo 2>/dev/null || true',
     "firewalld": "firewall-cmd --permanent --list-services 2>/dev/null || true",
+    # Per controller password: its name, its salt and a sha256 of the whole hash (never the hash).
+    "pwhash": (
+        "if [ -f {q} ]; then sed -n "
+        r"""'s/^[[:space:]]*\(password\|enable_password\)[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1 \2/p'"""
+        " -- {q} | while read -r key value; do "
+        """printf '%s %s %s\\n' "$key" "$(printf %s "$value" | cut -d'$' -f3)" """
+        """"$(printf %s "$value" | sha256sum | cut -c1-64)"; done; fi"""
+    ),
     "version": "{raw} --version 2>/dev/null | sed -n 's/.*[Vv]ersion \\([0-9][0-9.]*\\).*/\\1/p' | head -n 1",
     # Only whether the mark is there: the lines themselves may be an admin's secrets.
     "managed": "if [ -f {q} ]; then head -n 2 -- {q} | grep -c -F " + shlex.quote(MANAGED_MARK) + " || true; fi",
@@ -148,6 +157,15 @@ class Snapshot:
 
     def version(self, program: str) -> str | None:
         return next((line.strip() for line in self._lines("version", program) if line.strip()), None)
+
+    def password_hashes(self, path: str) -> dict[str, tuple[str, str]]:
+        """name -> (salt, sha256 of the hash) of the controller's stored passwords."""
+        found = {}
+        for line in self._lines("pwhash", path):
+            parts = line.split()
+            if len(parts) == 3:
+                found[parts[0]] = (parts[1], parts[2])
+        return found
 
     def repo_enabled(self, repo: str) -> bool:
         return "enabled" in self._lines("dnfrepo", repo)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import hashlib
 from typing import Any
 
 from pyinfra import host, logger
@@ -19,14 +19,28 @@ from .activate import Changes, reload, restart
 from .hoststate import operation_reading
 from .templating import render
 
-_HASH_LINE = re.compile(r'^\s*(password|enable_password)\s*=\s*"([^"]*)"\s*;', re.M)
+
+def _controller_wants(path: str, *a, **k) -> list[tuple[str, str]]:
+    return [("pwhash", path), ("stat", path), ("managed", path), ("stat", original(path))]
 
 
-def stored_hashes(text: str | None) -> dict[str, str]:
-    return dict(_HASH_LINE.findall(text or ""))
+def kept_hash(secret: str, stored: tuple[str, str] | None) -> str | None:
+    """The stored hash, rebuilt here from its salt, when it is a hash of ``secret``; else None.
+
+    The host gives only each hash's salt and a sha256 of the whole hash, never the hash itself:
+    pyinfra prints what facts read at -vvv.
+    """
+    if stored is None:
+        return None
+    salt, digest = stored
+    try:
+        candidate = rspamd_password.make_hash(secret, salt=rspamd_password.base32_decode(salt))
+    except ValueError:
+        return None
+    return candidate if hashlib.sha256(candidate.encode()).hexdigest() == digest else None
 
 
-@operation_reading(lambda path, *a, **k: [("text", path), ("stat", path), ("managed", path), ("stat", original(path))])
+@operation_reading(_controller_wants)
 def controller_config(
     path: str, render, password: str, enable_password: str, user: str, group: str, backup: str | None = None
 ):
@@ -34,12 +48,11 @@ def controller_config(
 
     ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
     """
-    state = hoststate.read(("text", path), ("stat", path), ("managed", path), ("stat", original(path)))
-    stored = stored_hashes(state.text(path))
+    state = hoststate.read(*_controller_wants(path))
+    stored = state.password_hashes(path)
     hashes = {}
     for key, secret in (("password", password), ("enable_password", enable_password)):
-        old = stored.get(key)
-        hashes[key] = old if rspamd_password.verify(secret, old) else rspamd_password.make_hash(secret)
+        hashes[key] = kept_hash(secret, stored.get(key)) or rspamd_password.make_hash(secret)
     content = render(password_hash=hashes["password"], enable_password_hash=hashes["enable_password"])
     commands = generic.file_commands(path, content, state.stat(path), user, group, 640, backup)
     if not commands:

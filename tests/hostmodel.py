@@ -145,6 +145,13 @@ class HostModel:
         text = self.text(path)
         return [] if text is None else [str(sum(layout.MANAGED_MARK in line for line in text.splitlines()[:2]))]
 
+    def _state_pwhash(self, path):
+        lines = []
+        for key, value in re.findall(r'^\s*(password|enable_password)\s*=\s*"([^"]*)"', self.text(path) or "", re.M):
+            salt = value.split("$")[2] if value.count("$") >= 3 else ""
+            lines.append(f"{key} {salt} {hashlib.sha256(value.encode()).hexdigest()}")
+        return lines
+
     def _state_version(self, program):
         return [self.versions[program]] if program in self.versions and program in self.packages else []
 
