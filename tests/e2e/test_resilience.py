@@ -305,12 +305,15 @@ def test_when_the_deploy_vanishes_mid_hold_the_host_releases_it_within_the_bound
         assert hold_state(target)[1] == "active"  # the release is armed before mail is held
         os.killpg(run.pid, signal.SIGKILL)  # the admin's machine vanishes, and its SSH session with it
         run.wait(timeout=30)
+        # ...and the shell it left on the host dies too (else systemd's start timeout would end
+        # the restart and that shell would release the hold: not what is tested here).
+        target.sh("pkill -KILL -f 'restarte[d]=' || true")
         bound = layout.HOLD_BOUND_SECONDS
         while hold_state(target)[0] != "accept":
             assert time.monotonic() - held_at < bound + 30, f"still held after {bound + 30} s"
             time.sleep(2)
         released_after = time.monotonic() - held_at
-        assert released_after <= bound + 30
+        assert bound - 15 <= released_after <= bound + 30  # the host's own timer released it
         assert send(target, CLEAN_SENDER, body="after the hold ran out").code == 250
     finally:
         if run.poll() is None:
