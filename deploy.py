@@ -26,8 +26,8 @@ logger.info(f"{host.name}: {platform.title}, domains {', '.join(settings.domains
 
 activate.tools()
 repos.install(settings, platform)
-marks: dict = {}
+pending_marks: dict = {}
 for step_name, step in CONFIGURATION_STEPS:
-    activate.mark_changes(step_name, step(settings, platform), marks)
-activate.services(settings, platform, marks)
+    activate.mark_changes(step_name, step(settings, platform), pending_marks)
+activate.services(settings, platform, pending_marks)
 dns.report_after_operations(settings, platform)

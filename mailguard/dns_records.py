@@ -1,6 +1,6 @@
 """The DNS records an admin must publish for the deployed server.
 
-``Expected`` is everything the records depend on (from the settings and the DKIM public keys
+``RecordInputs`` is everything the records depend on (from the settings and the DKIM public keys
 read off the host).  It is written to JSON so that the live check (``mailguard.dnscheck``) and
 automation can work without the host.
 """
@@ -44,7 +44,7 @@ class Record:
 
 
 @dataclass(frozen=True)
-class Expected:
+class RecordInputs:
     domains: tuple[str, ...]
     mail_hostname: str
     addresses: tuple[str, ...]  # the server's public IPv4 and/or IPv6
@@ -57,7 +57,7 @@ class Expected:
     dkim_selectors: dict[str, str] = field(default_factory=dict, hash=False)  # domains with their own selector
 
     @classmethod
-    def from_settings(cls, settings: Settings, dkim_keys: dict[str, str | None]) -> Expected:
+    def from_settings(cls, settings: Settings, dkim_keys: dict[str, str | None]) -> RecordInputs:
         return cls(
             domains=tuple(settings.domains),
             mail_hostname=settings.mail_hostname,
@@ -77,7 +77,7 @@ class Expected:
         return json.dumps(data, indent=2) + "\n"
 
     @classmethod
-    def from_json(cls, text: str) -> Expected:
+    def from_json(cls, text: str) -> RecordInputs:
         data = json.loads(text)
         data.pop("records", None)
         for name in ("domains", "addresses", "dmarc_rua", "dmarc_ruf"):
@@ -88,12 +88,12 @@ class Expected:
         return f"{self.dkim_selectors.get(domain, self.dkim_selector)}._domainkey.{domain}"
 
 
-def spf_value(expected: Expected) -> str:
+def spf_value(expected: RecordInputs) -> str:
     mechanisms = [f"ip{ipaddress.ip_address(a).version}:{a}" for a in expected.addresses]
     return " ".join(["v=spf1", *mechanisms, expected.spf_all])
 
 
-def dmarc_value(expected: Expected) -> str:
+def dmarc_value(expected: RecordInputs) -> str:
     parts = ["v=DMARC1", f"p={expected.dmarc_policy}"]
     if expected.dmarc_rua:
         parts.append("rua=" + ",".join(f"mailto:{a}" for a in expected.dmarc_rua))
@@ -106,7 +106,7 @@ def ptr_name(address: str) -> str:
     return dns.reversename.from_address(address).to_text(omit_final_dot=True)
 
 
-def records(expected: Expected) -> list[Record]:
+def records(expected: RecordInputs) -> list[Record]:
     out: list[Record] = []
     host = expected.mail_hostname
     for address in expected.addresses:
@@ -138,7 +138,7 @@ def in_zone(name: str, zone: str) -> bool:
     return name == zone or name.endswith("." + zone)
 
 
-def zone_snippet(expected: Expected, domain: str) -> str:
+def zone_snippet(expected: RecordInputs, domain: str) -> str:
     """BIND zone-file lines for ``domain`` with absolute names: paste into the domain's zone.
 
     Records that live in other zones (the PTR, a mail host under another domain) are

@@ -28,7 +28,7 @@ import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
-from .dns_records import Expected, Record, records
+from .dns_records import Record, RecordInputs, records
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -307,7 +307,7 @@ def _tags(text: str) -> dict[str, str]:
     return tags
 
 
-def check_spf(dns_: Authoritative, expected: Expected, record: Record) -> Finding:
+def check_spf(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
     results = []
     for text in expected.addresses:
         spf = Spf(dns_)
@@ -324,7 +324,7 @@ def check_spf(dns_: Authoritative, expected: Expected, record: Record) -> Findin
     return Finding(record, "ok", "; ".join(f"{a} passes ({why}, {n} lookups)" for a, _, why, n in results))
 
 
-def check_dkim(dns_: Authoritative, expected: Expected, record: Record) -> Finding:
+def check_dkim(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
     domain = record.name.split("._domainkey.", 1)[1]
     key = expected.dkim_keys.get(domain)
     if not key:
@@ -348,7 +348,7 @@ def check_dkim(dns_: Authoritative, expected: Expected, record: Record) -> Findi
     return Finding(record, "ok", f"p= matches the key on the host ({strings} strings)")
 
 
-def check_dmarc(dns_: Authoritative, expected: Expected, record: Record) -> Finding:
+def check_dmarc(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
     answer = dns_.ask(record.name, "TXT")
     found = [t for t in answer.texts() if t.replace(" ", "").upper().startswith("V=DMARC1")]
     if not found:
@@ -371,7 +371,7 @@ def check_dmarc(dns_: Authoritative, expected: Expected, record: Record) -> Find
     return Finding(record, "ok", f"p={expected.dmarc_policy}")
 
 
-def check_mx(dns_: Authoritative, expected: Expected, record: Record) -> Finding:
+def check_mx(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
     answer = dns_.ask(record.name, "MX")
     hosts = [r.exchange.to_text(omit_final_dot=True).lower() for r in answer.values()]
     if not hosts:
@@ -381,7 +381,7 @@ def check_mx(dns_: Authoritative, expected: Expected, record: Record) -> Finding
     return Finding(record, "ok", f"MX includes {expected.mail_hostname}")
 
 
-def check_address(dns_: Authoritative, expected: Expected, record: Record) -> Finding:
+def check_address(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
     answer = dns_.ask(record.name, record.type)
     have = {ipaddress.ip_address(r.address) for r in answer.values()}
     if not have:
@@ -391,7 +391,7 @@ def check_address(dns_: Authoritative, expected: Expected, record: Record) -> Fi
     return Finding(record, "ok", f"{record.name} has {record.value}")
 
 
-def check_ptr(dns_: Authoritative, expected: Expected, record: Record) -> Finding:
+def check_ptr(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
     answer = dns_.ask(record.name, "PTR")
     names = [r.target.to_text(omit_final_dot=True).lower() for r in answer.values()]
     address = ipaddress.ip_address(dns.reversename.to_address(dns.name.from_text(record.name)))
@@ -417,7 +417,7 @@ CHECKS = {
 }
 
 
-def check(expected: Expected, dns_: Authoritative) -> list[Finding]:
+def check(expected: RecordInputs, dns_: Authoritative) -> list[Finding]:
     findings = []
     for record in records(expected):
         try:
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         with open(args.records, encoding="utf-8") as handle:
-            expected = Expected.from_json(handle.read())
+            expected = RecordInputs.from_json(handle.read())
     except (OSError, ValueError, TypeError, KeyError) as error:
         print(f"mailguard.dnscheck: cannot read {args.records}: {_short(error)}", file=sys.stderr)
         return 2

@@ -107,16 +107,16 @@ def apply_pending(
     ready: str | None = None,
     around_restart: tuple[str, str] | None = None,
 ):
-    """For the first (marker, systemctl verb, marks) whose marker exists: check, act, wait, clear.
+    """For the first (marker, systemctl verb, pending_marks) whose marker exists: check, act, wait, clear.
 
-    ``marks`` are this run's mark_pending operations for that marker: at plan time it is not
+    ``pending_marks`` are this run's mark_pending operations for that marker: at plan time it is not
     on the host yet. A failed ``check`` puts ``service``'s last good files back and fails.
     ``around_restart``: commands run before a restart and after the service is ready again.
     """
-    state = hoststate.read(*_pending_wants(unit, actions, service))
+    state = hoststate.snapshot(*_pending_wants(unit, actions, service))
     existing = {path for path, _, _ in actions if state.stat(path)}
     if not host.state.is_executing:
-        existing |= {path for path, _, marks in actions if _will_or_did_change(marks)}
+        existing |= {path for path, _, pending_marks in actions if _will_or_did_change(pending_marks)}
     if not existing and state.stat(last_good(service)):
         existing = {actions[0][0]}  # files were changed but the marker was lost: act, safest verb first
     for path, verb, _ in actions:
@@ -141,33 +141,33 @@ def expected_rspamd_modules(settings) -> list[str]:
     return modules
 
 
-def mark_changes(step: str, changes: Changes, marks: dict[Change, list[Any]]) -> None:
-    """One mark_pending per change a step may make, added to ``marks``."""
+def mark_changes(step: str, changes: Changes, pending_marks: dict[Change, list[Any]]) -> None:
+    """One mark_pending per change a step may make, added to ``pending_marks``."""
     for change, ops in changes.items():
         if ops:
             name = f"{step}: {change.service} {change.action.value} pending"
-            marks.setdefault(change, []).append(mark_pending(name=name, path=change.marker, ops=ops))
+            pending_marks.setdefault(change, []).append(mark_pending(name=name, path=change.marker, ops=ops))
 
 
 SYSTEMCTL_VERB = {Action.RESTART: "restart", Action.RELOAD: "reload-or-restart"}
 
 
 def activation(
-    name: str, service: str, unit: str, marks: dict[Change, list[Any]], actions=(Action.RESTART,), **kwargs
+    name: str, service: str, unit: str, pending_marks: dict[Change, list[Any]], actions=(Action.RESTART,), **kwargs
 ) -> None:
     """apply_pending for ``service``: its markers in the order of ``actions`` (the safest first)."""
-    steps = [(Change(service, a).marker, SYSTEMCTL_VERB[a], marks.get(Change(service, a), [])) for a in actions]
+    steps = [(Change(service, a).marker, SYSTEMCTL_VERB[a], pending_marks.get(Change(service, a), [])) for a in actions]
     apply_pending(name=name, unit=unit, actions=steps, service=service, **kwargs)
 
 
 @deploy("Activate")
-def services(settings, platform: Platform, marks: dict[Change, list[Any]]):
-    """``marks``: this run's mark_pending operations per change."""
-    activation("Redis: restart for its new configuration", "redis", platform.redis_unit, marks)
+def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]]):
+    """``pending_marks``: this run's mark_pending operations per change."""
+    activation("Redis: restart for its new configuration", "redis", platform.redis_unit, pending_marks)
     generic.service(name="Redis: enabled and running", unit=platform.redis_unit)
 
     if settings.antivirus:
-        activation("ClamAV: restart clamd for its new configuration", "clamav", platform.clamd_unit, marks)
+        activation("ClamAV: restart clamd for its new configuration", "clamav", platform.clamd_unit, pending_marks)
         for unit in (platform.freshclam_unit, platform.clamd_unit):
             generic.service(name=f"ClamAV: {unit} enabled and running", unit=unit)
 
@@ -176,7 +176,7 @@ def services(settings, platform: Platform, marks: dict[Change, list[Any]]):
         "rspamd: check the configuration, then restart (workers, groups) or reload",
         "rspamd",
         platform.rspamd_unit,
-        marks,
+        pending_marks,
         actions=(Action.RESTART, Action.RELOAD),
         check=" ".join([RSPAMD_CHECK, *expected_rspamd_modules(settings)]),
         ready=f"{RSPAMD_CHECK} --wait-ready",
@@ -188,7 +188,7 @@ def services(settings, platform: Platform, marks: dict[Change, list[Any]]):
         "Postfix: postfix check, then reload",
         "postfix",
         platform.postfix_unit,
-        marks,
+        pending_marks,
         actions=(Action.RELOAD,),
         check="postfix check",
     )
@@ -199,7 +199,7 @@ def services(settings, platform: Platform, marks: dict[Change, list[Any]]):
             "nginx: nginx -t, then reload",
             "nginx",
             platform.nginx_unit,
-            marks,
+            pending_marks,
             actions=(Action.RELOAD,),
             check="nginx -t",
         )
@@ -210,6 +210,6 @@ def services(settings, platform: Platform, marks: dict[Change, list[Any]]):
             "OpenLiteSpeed: openlitespeed -t, then a graceful restart",
             "openlitespeed",
             platform.ols_unit,
-            marks,
+            pending_marks,
             check=f"{platform.ols_binary} -t",
         )

@@ -17,7 +17,7 @@ from .hoststate import operation_reading
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def dkim_key(path: str, bits: int, user: str, group: str):
     """Generate a DKIM private key only when none exists: a published record depends on it."""
-    meta = hoststate.read(("stat", path)).stat(path)
+    meta = hoststate.snapshot(("stat", path)).stat(path)
     if meta:
         commands = list(generic.metadata_commands(path, meta, user, group, 600))
         if not commands:

@@ -33,7 +33,7 @@ def output_dir(host_name: str) -> Path:
     return Path(os.environ.get(OUTPUT_DIR_ENV, "dns-records")) / re.sub(r"[^A-Za-z0-9._-]+", "_", host_name).strip("_")
 
 
-def write_files(expected: dns_records.Expected, directory: Path) -> list[Path]:
+def write_files(expected: dns_records.RecordInputs, directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / "records.json"]
     written[0].write_text(expected.to_json())
@@ -56,7 +56,7 @@ def report(settings, platform: Platform, target: Host) -> None:
 
     It changes nothing on the host; a DNS problem is a warning, never a failed deploy.
     """
-    expected = dns_records.Expected.from_settings(settings, public_keys(settings, platform, target))
+    expected = dns_records.RecordInputs.from_settings(settings, public_keys(settings, platform, target))
     print(f"\n--> DNS records to publish for {', '.join(settings.domains)} ({target.name}):")
     print(dns_records.table(dns_records.records(expected)))
     files = write_files(expected, output_dir(target.name))

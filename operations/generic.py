@@ -90,7 +90,7 @@ def directives_file(paths, settings, disabled=()):
 
     ``paths``: where the file may be (packages differ); the first that exists is edited.
     """
-    state = hoststate.read(*[("text", p) for p in paths])
+    state = hoststate.snapshot(*[("text", p) for p in paths])
     path, text = next(((p, state.text(p)) for p in paths if state.text(p) is not None), (paths[0], None))
     if text is None:
         yield from _not_there_yet(f"{' or '.join(paths)} does not exist: is its package installed?")
@@ -154,7 +154,7 @@ def text_file(
 
     ``keep_original``: an existing file the deploy did not write is kept first (``keep_admins_version``).
     """
-    state = hoststate.read(*_keeps_original(path))
+    state = hoststate.snapshot(*_keeps_original(path))
     current = state.stat(path)
     commands = file_commands(path, content, current, user, group, mode, backup)
     if not commands:
@@ -205,7 +205,7 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
     ``legacy``: where the seed kept this list. Its entries are merged in once; then it is kept
     in the originals and replaced by a one-line pointer to ``path``.
     """
-    state = hoststate.read(*_map_wants(path, legacy=legacy))
+    state = hoststate.snapshot(*_map_wants(path, legacy=legacy))
     current = state.text(path)
     old = state.text(legacy) if legacy else None
     if old is not None and old.startswith(MOVED_MAP.split("{")[0]):
@@ -229,7 +229,7 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
 
 def _present(path: str, kind: str, create: StringCommand, user: str, group: str, mode: int, noop: str):
     """``path`` as a ``kind`` ("regular file", "directory"): created when missing, owner and mode right."""
-    current = hoststate.read(("stat", path)).stat(path)
+    current = hoststate.snapshot(("stat", path)).stat(path)
     if current is not None and current["type"] != kind:
         raise OperationError(f"{path} exists and is not a {kind}")
     commands = [] if current else [create]
@@ -250,7 +250,7 @@ def text_file_exists(path: str, user: str, group: str, mode: int):
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def file_absent(path: str, backup: str | None = None):
     """Remove a file the deploy wrote earlier and no longer wants (kept first for a rollback)."""
-    if not hoststate.read(("stat", path)).stat(path):
+    if not hoststate.snapshot(("stat", path)).stat(path):
         host.noop(f"{path} is absent")
         return
     if backup:
@@ -268,7 +268,7 @@ def directory(path: str, user: str, group: str, mode: int):
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def download(path: str, url: str):
     """Fetch ``url`` to ``path`` once (a repository key); an existing file is kept."""
-    if hoststate.read(("stat", path)).stat(path):
+    if hoststate.snapshot(("stat", path)).stat(path):
         host.noop(f"{path} exists")
         return
     staging = f"{path}.mailguard-new"
@@ -295,7 +295,7 @@ def download(path: str, url: str):
 @operation_reading(lambda user, *a, **k: [("groups", user)])
 def group_member(user: str, groups):
     """Append ``user`` to ``groups``, keeping its other memberships."""
-    current = set(hoststate.read(("groups", user)).groups(user))
+    current = set(hoststate.snapshot(("groups", user)).groups(user))
     missing = [g for g in groups if g not in current]
     if not missing:
         host.noop(f"{user} is in {', '.join(groups)}")
@@ -320,7 +320,7 @@ def postconf(values: dict, main_cf: str, backup: str | None = None, members: dic
     the admin may also use: the value is added once, at the end, and every other item is kept
     in its place. ``about(item)`` may return a line to say about an item the admin has there.
     """
-    state = hoststate.read(*_postconf_wants(values, members=members))
+    state = hoststate.snapshot(*_postconf_wants(values, members=members))
     changes = [f"{k} = {v}" for k, v in values.items() if state.postconf(k) != v]
     for name, member in (members or {}).items():
         items = _list_items(state.postconf(name))
@@ -341,7 +341,7 @@ def postconf(values: dict, main_cf: str, backup: str | None = None, members: dic
 @operation_reading(lambda globs, *a, **k: [("glob", g) for g in globs])
 def command_unless_files(globs, command: str, reason: str):
     """Run ``command`` only while no file matches ``globs``."""
-    state = hoststate.read(*[("glob", g) for g in globs])
+    state = hoststate.snapshot(*[("glob", g) for g in globs])
     if any(state.glob(g) for g in globs):
         host.noop(reason)
         return
@@ -355,7 +355,7 @@ def packages(packages, installer, sources: dict[str, str] | None = None):
     ``sources``: package name -> what to install instead (a URL), for a package that no enabled
     repository has.
     """
-    state = hoststate.read(*[(installer.query, p) for p in packages])
+    state = hoststate.snapshot(*[(installer.query, p) for p in packages])
     missing = [p for p in packages if not state.installed(installer.query, p)]
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
@@ -366,7 +366,7 @@ def packages(packages, installer, sources: dict[str, str] | None = None):
 @operation_reading(lambda repo, *a, **k: [("dnfrepo", repo)])
 def repository_enabled(repo: str, command: str):
     """A dnf repository (a section of /etc/yum.repos.d/*.repo) enabled with ``command`` when it is not."""
-    if hoststate.read(("dnfrepo", repo)).repo_enabled(repo):
+    if hoststate.snapshot(("dnfrepo", repo)).repo_enabled(repo):
         host.noop(f"{repo} is enabled")
         return
     yield command
@@ -375,7 +375,7 @@ def repository_enabled(repo: str, command: str):
 @operation_reading(lambda unit, *a, **k: [("unit", unit), ("firewalld", "services")])
 def firewall_services(unit: str, services: list[str]):
     """Open ``services`` in firewalld when it runs (the permanent and the running configuration)."""
-    state = hoststate.read(("unit", unit), ("firewalld", "services"))
+    state = hoststate.snapshot(("unit", unit), ("firewalld", "services"))
     if not state.unit(unit)["running"]:
         host.noop(f"{unit} is not running")
         return
@@ -390,7 +390,7 @@ def firewall_services(unit: str, services: list[str]):
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
 def service(unit: str, running: bool = True, enabled: bool = True):
     """A systemd unit started/stopped and enabled/disabled as asked."""
-    current = hoststate.read(("unit", unit)).unit(unit)
+    current = hoststate.snapshot(("unit", unit)).unit(unit)
     commands = []
     if current["enabled"] != enabled:
         commands.append(StringCommand("systemctl", "enable" if enabled else "disable", unit))
@@ -405,7 +405,7 @@ def service(unit: str, running: bool = True, enabled: bool = True):
 @operation_reading(lambda boolean, *a, **k: [("sebool", boolean)])
 def selinux_boolean(boolean: str):
     """Turn an SELinux boolean on, persistently (setsebool -P); nothing where SELinux is off."""
-    current = hoststate.read(("sebool", boolean)).sebool(boolean)
+    current = hoststate.snapshot(("sebool", boolean)).sebool(boolean)
     if current is None:
         host.noop(f"{boolean}: SELinux is not active here")
         return
@@ -434,7 +434,7 @@ def marked_block(path: str, begin: str, end: str, content: str, missing: str, ba
 
     ``missing``: what to tell the admin when the file does not exist.
     """
-    text = hoststate.read(("text", path)).text(path)
+    text = hoststate.snapshot(("text", path)).text(path)
     if text is None:
         yield from _not_there_yet(f"{path} does not exist: {missing}")
         return

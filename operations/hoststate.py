@@ -1,7 +1,7 @@
 """One fact for everything the deploy manages: a no-op rerun asks the host once, not per file.
 
 pyinfra asks a fact per operation (often three: File, Directory, Sha1File), each a network
-round trip. Here every operation states what it reads when it is called (``want``), and the
+round trip. Here every operation declares what it reads when it is called (``declare``), and the
 first operation that runs reads the state of all of it in one command (``HostState``). The
 snapshot stays valid until an operation has run a command on the host; then the next read
 asks again, so an operation always decides on the host as it is at that moment.
@@ -66,7 +66,7 @@ _SNIPPETS = {
     "managed": "if [ -f {q} ]; then head -n 2 -- {q} | grep -c -F " + shlex.quote(MANAGED_MARK) + " || true; fi",
 }
 
-Want = tuple[str, str]
+Want = tuple[str, str]  # (kind, argument): one question to the host
 
 
 class HostState(FactBase):
@@ -199,7 +199,7 @@ def _cache() -> _HostCache:
     return _CACHES.setdefault(current_host(), _HostCache())
 
 
-def want(*wants: Want) -> None:
+def declare(*wants: Want) -> None:
     """Declare, when an operation is called, what it will read when it runs."""
     _cache().wants.update(wants)
 
@@ -214,7 +214,7 @@ def _executed_ops() -> int:
     return count
 
 
-def read(*wants: Want) -> Snapshot:
+def snapshot(*wants: Want) -> Snapshot:
     """The host's state for ``wants`` (and everything else wanted so far), asked once per change."""
     cache = _cache()
     cache.wants.update(wants)
@@ -238,7 +238,7 @@ def operation_reading(wants_of):
 
         @functools.wraps(op)
         def call(*args, **kwargs):
-            want(*wants_of(*args, **kwargs))
+            declare(*wants_of(*args, **kwargs))
             return op(*args, **kwargs)
 
         return call

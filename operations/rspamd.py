@@ -48,7 +48,7 @@ def controller_config(
 
     ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
     """
-    state = hoststate.read(*_controller_wants(path))
+    state = hoststate.snapshot(*_controller_wants(path))
     stored = state.password_hashes(path)
     hashes = {}
     for key, secret in (("password", password), ("enable_password", enable_password)):
@@ -65,7 +65,7 @@ def controller_config(
 @operation_reading(lambda *a, **k: [("version", "rspamd")])
 def release_notice():
     """One warning line when the installed rspamd is a release with a known fault."""
-    version = hoststate.read(("version", "rspamd")).version("rspamd")
+    version = hoststate.snapshot(("version", "rspamd")).version("rspamd")
     fault = rspamd_config.FAULTY_RELEASES.get(version or "")
     if fault:
         logger.warning(f"{host.name}: rspamd {version} {fault}")

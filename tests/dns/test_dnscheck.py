@@ -20,7 +20,7 @@ import pytest
 from support import public_key_b64
 
 from mailguard import dkim, dns_records, dnscheck
-from mailguard.dns_records import Expected
+from mailguard.dns_records import RecordInputs
 
 reason = nsd.available()
 pytestmark = pytest.mark.skipif(bool(reason), reason=reason or "")
@@ -30,8 +30,8 @@ HOST = "mail.good.test"
 TIMEOUT = 0.5
 
 
-def expected_for(domain: str, key: str, **changes) -> Expected:
-    base = Expected(
+def expected_for(domain: str, key: str, **changes) -> RecordInputs:
+    base = RecordInputs(
         domains=(domain,),
         mail_hostname=HOST,
         addresses=(IP,),
@@ -135,7 +135,7 @@ def world(tmp_path_factory, keys):
         peer.close()
 
 
-def run_check(expected: Expected) -> tuple[dict[str, dnscheck.Finding], list[str]]:
+def run_check(expected: RecordInputs) -> tuple[dict[str, dnscheck.Finding], list[str]]:
     resolver = dnscheck.Authoritative(nsd.ADDRESS, nsd.PORT, TIMEOUT)
     findings = dnscheck.check(expected, resolver)
     return {f.record.kind: f for f in findings}, resolver.notes
@@ -251,7 +251,7 @@ def test_resolver_that_does_not_answer(world, keys):
     assert time.monotonic() - started < 30
 
 
-def run_cli(tmp_path, expected: Expected) -> subprocess.CompletedProcess:
+def run_cli(tmp_path, expected: RecordInputs) -> subprocess.CompletedProcess:
     path = tmp_path / "records.json"
     path.write_text(expected.to_json())
     return subprocess.run(

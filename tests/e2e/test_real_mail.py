@@ -24,7 +24,7 @@ import pytest
 import support
 from support import ROOT, TIMINGS, host_platform, pyinfra, send, settings_file
 
-from mailguard.dns_records import Expected, ptr_name
+from mailguard.dns_records import RecordInputs, ptr_name
 from sandbox import probes
 from sandbox.results import changed_operations
 
@@ -107,7 +107,7 @@ def served_zone(deployed, dns_dir, tmp_path_factory):
     if reason:
         pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
     [records_file] = dns_dir.glob("*/records.json")
-    expected = Expected.from_json(records_file.read_text())
+    expected = RecordInputs.from_json(records_file.read_text())
     domain = expected.domains[0]
     zones = {
         domain: nsd.soa_header(domain, [f"ns1.{domain}"])

@@ -41,7 +41,7 @@ def test_dkim_record_matches_the_key_and_verifies_a_signature(key_pem):
     public = public_key_b64(key_pem)
     [record] = [
         r
-        for r in dns_records.records(dns_records.Expected.from_settings(loaded, {"example.com": public}))
+        for r in dns_records.records(dns_records.RecordInputs.from_settings(loaded, {"example.com": public}))
         if r.name == "dkim._domainkey.example.com"
     ]
     assert all(len(s.encode()) <= 255 for s in record.strings) and len(record.strings) == 2
@@ -57,7 +57,9 @@ def test_dkim_record_matches_the_key_and_verifies_a_signature(key_pem):
 
 def test_spf_dmarc_and_ptr_records():
     loaded = settings.load({**SETTINGS, "server_ipv6": "2001:db8::25", "spf_all": "~all"}, PASSWORDS)
-    by_type = {(r.name, r.type): r.value for r in dns_records.records(dns_records.Expected.from_settings(loaded, {}))}
+    by_type = {
+        (r.name, r.type): r.value for r in dns_records.records(dns_records.RecordInputs.from_settings(loaded, {}))
+    }
     assert by_type[("example.com", "TXT")] == "v=spf1 ip4:203.0.113.25 ip6:2001:db8::25 ~all"
     assert by_type[("_dmarc.example.com", "TXT")] == (
         "v=DMARC1; p=quarantine; rua=mailto:postmaster@example.com; ruf=mailto:postmaster@example.com"
@@ -69,8 +71,8 @@ def test_spf_dmarc_and_ptr_records():
 
 def test_json_round_trip_and_zone_snippet_placement():
     loaded = settings.load({**SETTINGS, "domains": ["example.com", "example.org"]}, PASSWORDS)
-    expected = dns_records.Expected.from_settings(loaded, {"example.com": "AAAA", "example.org": None})
-    assert dns_records.Expected.from_json(expected.to_json()) == expected
+    expected = dns_records.RecordInputs.from_settings(loaded, {"example.com": "AAAA", "example.org": None})
+    assert dns_records.RecordInputs.from_json(expected.to_json()) == expected
     com, org = (dns_records.zone_snippet(expected, d) for d in ("example.com", "example.org"))
     assert "mail.example.com. IN A 203.0.113.25" in com.splitlines()
     assert "; in the zone that holds it: mail.example.com. IN A 203.0.113.25" in org.splitlines()
