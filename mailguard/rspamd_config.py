@@ -58,7 +58,6 @@ MULTIMAPS = (
     Multimap("BLACKLIST_SENDER_DOMAIN_MULTI", "blacklist_sender_domain_multi", "from", "email:domain:tld", score=20.0),
     Multimap("BLACKLIST_SENDER_EMAIL", "blacklist_sender_email", "from", "email:addr", score=30.0),
 )
-ANTIVIRUS_WHITELIST = "local.d/antivirus.wl"
 
 # rspamd releases with a known fault that the configuration cannot work around: version -> fault.
 FAULTY_RELEASES = {"4.0.0": "leaks a file descriptor on every milter connection (fixed in 4.0.1): upgrade rspamd"}
@@ -67,7 +66,7 @@ FAULTY_RELEASES = {"4.0.0": "leaks a file descriptor on every milter connection 
 # message scores this much, and rspamd evaluates every symbol up to it (see actions.conf.j2).
 UNREACHABLE_SCORE = 1000.0
 
-MANAGED = frozenset(TEMPLATED) | {CONTROLLER, ANTIVIRUS_WHITELIST} | {m.path for m in MULTIMAPS}
+MANAGED = frozenset(TEMPLATED) | {CONTROLLER} | {m.path for m in MULTIMAPS}
 
 
 def needs_restart(relative_path: str) -> bool:

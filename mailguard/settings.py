@@ -372,7 +372,9 @@ class Settings:
     )
     antivirus: bool = option(BOOL, True, "Scan mail with ClamAV through rspamd; false skips ClamAV entirely.")
     antivirus_action: str = option(
-        _choice("reject", "add_header", "none"), "reject", "What rspamd does with a message ClamAV flags."
+        _choice("reject", "add_header", "none"),
+        "reject",
+        "What rspamd does with a message ClamAV flags; it always scores add_header_score (none: only that).",
     )
     phishing_openphish: bool = option(BOOL, True, "Check URLs against the OpenPhish feed.")
     openphish_url: str = option(

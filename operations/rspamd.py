@@ -144,17 +144,6 @@ def configure(settings, platform: Platform) -> Changes:
                 backup="rspamd",
             )
         )
-    if settings.antivirus:
-        reload_on.append(
-            generic.map_file(
-                name=f"rspamd: {rspamd_config.ANTIVIRUS_WHITELIST}",
-                path=f"{conf_dir}/{rspamd_config.ANTIVIRUS_WHITELIST}",
-                entries=[],
-                user=user,
-                group=group,
-            )
-        )
-
     timer_units = []
     for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer"):
         timer_units.append(

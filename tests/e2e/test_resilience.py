@@ -241,6 +241,21 @@ def test_a_rerun_that_restarts_rspamd_during_a_stream_of_mail_loses_nothing(depl
     assert changed_operations(final.stdout + final.stderr) == []
 
 
+def test_with_antivirus_action_none_infected_mail_is_still_scored_and_tagged(deployed, tmp_path):
+    target, env, *_ = deployed
+    scored_only = with_settings(env, tmp_path, 'antivirus_action = "none"')
+    try:
+        assert pyinfra(scored_only).returncode == 0
+        sent = send(target, CLEAN_SENDER, body="infected, but only scored", attachment=probes.EICAR.encode())
+        assert "CLAM_VIRUS(10.00)" in probes.rspamd_log_for(target, sent.token)  # 0.00 before: not scored at all
+        assert sent.code in (250, 451), sent  # not rejected: tagged, or greylisted if the rest adds up past 20
+        if sent.code == 250:
+            delivered = probes.delivered(target, "bob", sent.token)
+            assert delivered is not None and delivered["X-Spam-Flag"] == "YES"
+    finally:
+        assert pyinfra(env).returncode == 0
+
+
 DROP_IN = "/etc/systemd/system/rspamd.service.d/mailguard-test.conf"
 
 
