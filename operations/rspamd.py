@@ -77,7 +77,7 @@ def release_notice():
 @deploy("rspamd configuration")
 def configure(settings, platform: Platform) -> Changes:
     conf_dir = platform.rspamd_conf_dir
-    user, group = platform.rspamd_user, platform.rspamd_group
+    group = platform.rspamd_group
     release_notice(name="rspamd: a release without known faults")
     reload_on: list[Any] = []
     restart_on: list[Any] = []
@@ -112,19 +112,17 @@ def configure(settings, platform: Platform) -> Changes:
         )
     )
 
-    for relative, content in settings.rspamd_snippets:
-        op = generic.text_file(
-            name=f"rspamd: custom {relative}",
-            path=f"{conf_dir}/{relative}",
-            content=content if content.endswith("\n") else content + "\n",
-            backup="rspamd",
-            secret=True,  # an admin's snippet may hold credentials (a redis password, an API key):
-            user="root",  # so only root writes it and only rspamd reads it
-            group=group,
-            mode=640,
-        )
+    for relative, op in _snippets(settings, platform):
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
+    reload_on += _maps(settings, platform)
+    _dmarc_report_timer(settings, platform)
+    return {reload("rspamd"): reload_on, restart("rspamd"): restart_on}
+
+
+def _maps(settings, platform: Platform) -> list[Any]:
+    """The multimap lists in a directory the web UI may write, each seeded from its setting."""
+    conf_dir, user, group = platform.rspamd_conf_dir, platform.rspamd_user, platform.rspamd_group
     generic.directory(
         name=f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI",
         path=f"{conf_dir}/{rspamd_config.MAPS_DIR}",
@@ -132,27 +130,30 @@ def configure(settings, platform: Platform) -> Changes:
         group=group,
         mode=755,
     )
-    for rule in rspamd_config.MULTIMAPS:
-        reload_on.append(
-            generic.map_file(
-                name=f"rspamd: map {rule.path}",
-                path=f"{conf_dir}/{rule.path}",
-                entries=list(getattr(settings, rule.setting)),
-                legacy=f"{conf_dir}/{rule.legacy_path}",
-                user=user,
-                group=group,
-                backup="rspamd",
-            )
+    return [
+        generic.map_file(
+            name=f"rspamd: map {rule.path}",
+            path=f"{conf_dir}/{rule.path}",
+            entries=list(getattr(settings, rule.setting)),
+            legacy=f"{conf_dir}/{rule.legacy_path}",
+            user=user,
+            group=group,
+            backup="rspamd",
         )
-    timer_units = []
-    for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer"):
-        timer_units.append(
-            generic.text_file(
-                name=f"DMARC reports: {unit}",
-                path=f"/etc/systemd/system/{unit}",
-                content=render(f"systemd/{unit}.j2", settings=settings, platform=platform),
-            )
+        for rule in rspamd_config.MULTIMAPS
+    ]
+
+
+def _dmarc_report_timer(settings, platform: Platform) -> None:
+    """rspamd collects DMARC reports but sends none by itself: a daily rspamadm dmarc_report."""
+    timer_units = [
+        generic.text_file(
+            name=f"DMARC reports: {unit}",
+            path=f"/etc/systemd/system/{unit}",
+            content=render(f"systemd/{unit}.j2", settings=settings, platform=platform),
         )
+        for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer")
+    ]
     systemd.daemon_reload(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
     generic.service(
         name="DMARC reports: timer enabled" if settings.dmarc_reporting else "DMARC reports: timer off",
@@ -160,4 +161,23 @@ def configure(settings, platform: Platform) -> Changes:
         running=settings.dmarc_reporting,
         enabled=settings.dmarc_reporting,
     )
-    return {reload("rspamd"): reload_on, restart("rspamd"): restart_on}
+
+
+def _snippets(settings, platform: Platform) -> list[tuple[str, Any]]:
+    """The admin's own files from rspamd_snippets: (relative path, operation)."""
+    return [
+        (
+            relative,
+            generic.text_file(
+                name=f"rspamd: custom {relative}",
+                path=f"{platform.rspamd_conf_dir}/{relative}",
+                content=content if content.endswith("\n") else content + "\n",
+                backup="rspamd",
+                secret=True,  # an admin's snippet may hold credentials (a redis password, an API key):
+                user="root",  # so only root writes it and only rspamd reads it
+                group=platform.rspamd_group,
+                mode=640,
+            ),
+        )
+        for relative, content in settings.rspamd_snippets
+    ]
