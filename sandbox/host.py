@@ -136,7 +136,8 @@ def _write(path: Path, text: str, mode: int = 0o644) -> None:
 
 def prepare_root(base: Path, root: Path, public_key: str) -> None:
     """A fresh copy of the base with sshd, the mail fixtures and our key."""
-    shutil.rmtree(root, ignore_errors=True)
+    if root.exists():
+        shutil.rmtree(root)  # loudly: a root still in use (another sandbox) must not be copied into
     run("cp", "-a", "--reflink=auto", str(base), str(root))
     _write(root / "etc/hostname", "mail\n")
     _write(root / "etc/hosts", f"127.0.0.1 localhost\n127.0.1.1 mail.{DOMAIN} mail\n")
