@@ -31,23 +31,13 @@ from sandbox.results import changed_operations
 pytestmark = [pytest.mark.e2e, pytest.mark.version_sensitive]
 
 
-# Words a configtest line about one of the deploy's own files or modules would carry.
-DEPLOYS_OWN = (
-    "local.d",
-    "override.d",
-    "maps.d",
-    "antivirus",
-    "multimap",
-    "dkim",
-    "arc",
-    "dmarc",
-    "milter_headers",
-    "phishing",
-    "redis",
-    "worker",
-    "actions",
-    "controller",
-    "greylist",
+# What a configtest line about one of the deploy's own files or modules names. (rspamd's own
+# defaults warn too: 4.1.5 says its task_timeout is below the symbols' timeouts, ARC_CHECK's among
+# them, with or without the deploy; the sandbox, without DNS, cannot resolve the fuzzy servers.)
+DEPLOYS_OWN = re.compile(
+    r"local\.d|override\.d|maps\.d|worker-controller"
+    r"|module (antivirus|multimap|dkim_signing|arc|dmarc|milter_headers|phishing|greylist|redis)\b",
+    re.I,
 )
 
 
@@ -55,9 +45,9 @@ def test_configtest_says_nothing_about_the_deploys_files(deployed):
     target, *_ = deployed
     out = target.sh("rspamadm configtest 2>&1")
     others = [line for line in out.splitlines() if line.strip() and line.strip() != "syntax OK"]
-    print(f"\nconfigtest, other than 'syntax OK' (the sandbox has no DNS): {others}")
+    print(f"\nconfigtest, other than 'syntax OK': {others}")
     assert "syntax OK" in out
-    assert [line for line in others if any(word in line.lower() for word in DEPLOYS_OWN)] == []
+    assert [line for line in others if DEPLOYS_OWN.search(line)] == []
 
 
 def test_gtube_is_rejected_at_smtp(deployed):
