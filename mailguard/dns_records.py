@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import dns.reversename
 
 from . import dkim
+from .settings import domain_for_display
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -127,10 +128,13 @@ def records(expected: RecordInputs) -> list[Record]:
 
 
 def table(records_: list[Record]) -> str:
+    """The records as a table; an internationalised name also shows its Unicode form."""
     lines = []
     for record in records_:
         lines.append(f"{record.name:<40} {record.type:<5} {record.rdata}")
-        lines.append(f"{'':<40} {'':<5} ; {record.purpose}")
+        shown = domain_for_display(record.name)
+        purpose = record.purpose + (f" (the name is {shown})" if shown != record.name else "")
+        lines.append(f"{'':<40} {'':<5} ; {purpose}")
     return "\n".join(lines)
 
 

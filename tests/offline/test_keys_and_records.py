@@ -111,3 +111,11 @@ def test_redis_socket_lines():
     text = directives.edit(stock, [("unixsocket", ["/run/redis/redis.sock"]), ("unixsocketperm", ["770"])])
     assert active_values(text, "unixsocket") == ["/run/redis/redis.sock"]
     assert active_values(text, "unixsocketperm") == ["770"]
+
+
+def test_the_dns_table_shows_an_internationalised_domain_in_both_forms():
+    loaded = settings.load({**SETTINGS, "domains": ["例え.jp"]}, PASSWORDS)
+    inputs = dns_records.RecordInputs.from_settings(loaded, {"xn--r8jz45g.jp": None})
+    text = dns_records.table(dns_records.records(inputs))
+    assert "xn--r8jz45g.jp" in text.split()  # the form DNS needs, as the record's name
+    assert "_dmarc.xn--r8jz45g.jp" in text and "(the name is _dmarc.例え.jp)" in text
