@@ -8,7 +8,6 @@ rspamadm are recognised but cannot be verified here: they are replaced by a ``$1
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 
 ALPHABET = "ybndrfg8ejkmcpqxot1uwisza345h769"
@@ -62,17 +61,3 @@ def make_hash(password: str, salt: bytes | None = None) -> str:
     salt = os.urandom(SALT_BYTES) if salt is None else salt
     key = _pbkdf2_blake2b(password.encode(), salt)
     return f"$1${base32_encode(salt)}${base32_encode(key)}"
-
-
-def verify(password: str, stored: str | None) -> bool:
-    """True when ``stored`` is a ``$1$`` hash of ``password``."""
-    if not stored:
-        return False
-    parts = stored.split("$")
-    if len(parts) != 4 or parts[0] or parts[1] != "1":
-        return False
-    try:
-        salt, key = base32_decode(parts[2]), base32_decode(parts[3])
-    except ValueError:
-        return False
-    return hmac.compare_digest(_pbkdf2_blake2b(password.encode(), salt)[: len(key)], key)

@@ -78,14 +78,6 @@ def email_to_ascii(value: object) -> str | None:
     return f"{local}@{ascii_domain}"
 
 
-def is_domain(value: object) -> bool:
-    return domain_to_ascii(value) == value
-
-
-def is_email(value: object) -> bool:
-    return email_to_ascii(value) == value
-
-
 def _is_network(value: object) -> bool:
     try:
         ipaddress.ip_network(value, strict=False)  # type: ignore[arg-type]  # any object: a bad one raises

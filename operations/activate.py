@@ -160,6 +160,12 @@ def activation(
     apply_pending(name=name, unit=unit, actions=steps, service=service, **kwargs)
 
 
+def _checked_reload(title: str, service: str, unit: str, check: str, pending_marks: dict[Change, list[Any]]) -> None:
+    """A service that only ever reloads: its check, then the reload; then enabled and running."""
+    activation(f"{title}: {check}, then reload", service, unit, pending_marks, actions=(Action.RELOAD,), check=check)
+    generic.service(name=f"{title}: enabled and running", unit=unit)
+
+
 @deploy("Activate")
 def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]]):
     """``pending_marks``: this run's mark_pending operations per change."""
@@ -184,26 +190,9 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
     )
     generic.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
 
-    activation(
-        "Postfix: postfix check, then reload",
-        "postfix",
-        platform.postfix_unit,
-        pending_marks,
-        actions=(Action.RELOAD,),
-        check="postfix check",
-    )
-    generic.service(name="Postfix: enabled and running", unit=platform.postfix_unit)
-
+    _checked_reload("Postfix", "postfix", platform.postfix_unit, "postfix check", pending_marks)
     if settings.webui_proxy == "nginx":
-        activation(
-            "nginx: nginx -t, then reload",
-            "nginx",
-            platform.nginx_unit,
-            pending_marks,
-            actions=(Action.RELOAD,),
-            check="nginx -t",
-        )
-        generic.service(name="nginx: enabled and running", unit=platform.nginx_unit)
+        _checked_reload("nginx", "nginx", platform.nginx_unit, "nginx -t", pending_marks)
     elif settings.webui_proxy == "openlitespeed":
         # lsws's restart is graceful: requests in flight finish first.
         activation(

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 CACHE = Path(os.environ.get("MAILGUARD_SANDBOX_CACHE", "/var/cache/mailguard-sandbox"))
@@ -33,8 +34,22 @@ MACHINE = "mailguard-sandbox"
 SSH_PORT = int(os.environ.get("MAILGUARD_SANDBOX_SSH_PORT", "2222"))
 MIRROR = os.environ.get("MAILGUARD_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE_VERSION = "4"  # bump when the base image recipe changes
-# MAILGUARD_SANDBOX_RELEASE -> (debootstrap suite, title)
-RELEASES = {"12": ("bookworm", "Debian 12"), "13": ("trixie", "Debian 13"), "unstable": ("sid", "Debian unstable")}
+
+
+@dataclass(frozen=True)
+class Release:
+    suite: str  # debootstrap's name for it
+    title: str
+    stale_release_file: bool = False  # the archive snapshot here has an expired Release file
+    needs_cgroup2: bool = False  # its systemd refuses cgroup v1, which is all this machine has
+
+
+# MAILGUARD_SANDBOX_RELEASE -> the Debian release it boots
+RELEASES = {
+    "12": Release("bookworm", "Debian 12"),
+    "13": Release("trixie", "Debian 13"),
+    "unstable": Release("sid", "Debian unstable", stale_release_file=True, needs_cgroup2=True),
+}
 DEFAULT_RELEASE = "13"
 
 
@@ -86,7 +101,8 @@ def _chroot(root: Path, script: str) -> None:
 
 def build_base(chosen: str) -> Path:
     """debootstrap once, then install Postfix (the admin's existing mail server): cached."""
-    suite, title = RELEASES[chosen]
+    release_ = RELEASES[chosen]
+    suite, title = release_.suite, release_.title
     base = CACHE / f"base-{chosen}-v{BASE_VERSION}"
     if (base / ".complete").exists():
         return base
@@ -104,8 +120,7 @@ def build_base(chosen: str) -> Path:
         MIRROR,
         stdout=subprocess.DEVNULL,
     )
-    if chosen == "unstable":
-        # The archive snapshot reachable here has an expired Release file for sid.
+    if release_.stale_release_file:
         _write(base / "etc/apt/apt.conf.d/99mailguard-snapshot", 'Acquire::Check-Valid-Until "false";\n')
     for mount in ("proc", "sys", "dev"):
         run("mount", "--bind", f"/{mount}", str(base / mount))
@@ -249,8 +264,7 @@ def up() -> dict:
     if subprocess.run(["mountpoint", "-q", str(nspawn_dir)], check=False).returncode != 0:
         run("mount", "-t", "tmpfs", "tmpfs", str(nspawn_dir))
     env = dict(os.environ)
-    if chosen == "unstable":
-        # sid's systemd refuses cgroup v1, and this machine has only v1: give it an empty v2 tree.
+    if RELEASES[chosen].needs_cgroup2:  # an empty v2 tree for it
         unified = Path("/sys/fs/cgroup/unified")
         unified.mkdir(parents=True, exist_ok=True)
         if subprocess.run(["mountpoint", "-q", str(unified)], check=False).returncode != 0:
@@ -293,7 +307,7 @@ def up() -> dict:
         )
         if result and result.stdout.strip() in ("running", "degraded"):
             (RUN / "state.json").write_text(json.dumps(data))
-            title = RELEASES[chosen][1]
+            title = RELEASES[chosen].title
             log(f"{title} sandbox up in {time.monotonic() - started:.1f} s (ssh root@127.0.0.1 -p {SSH_PORT})")
             return data
         time.sleep(0.5)
