@@ -20,6 +20,7 @@ POSTFIX_MILTER = f"inet:localhost:{MILTER_PORT}"
 TOOLS_DIR = "/usr/local/sbin"
 STATE_DIR = "/var/lib/mailguard"  # root only
 PENDING_DIR = f"{STATE_DIR}/pending"  # a marker per service whose configuration changed
+STAGING_DIR = f"{STATE_DIR}/staging"  # where files are uploaded before they go in place
 LAST_GOOD_DIR = f"{STATE_DIR}/last-good"  # the files each running service loaded, until activation
 # What the host had before the deploy first replaced it (an admin's own files): kept, never deleted.
 ORIGINALS_DIR = f"{STATE_DIR}/originals"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import shlex
+from collections.abc import Generator
 from io import BytesIO
 
 from pyinfra import host, logger
@@ -27,49 +28,74 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
 from mailguard import directives
-from mailguard.layout import KEEP_ORIGINAL, STASH, original
+from mailguard.layout import KEEP_ORIGINAL, STAGING_DIR, STASH, original
 
 from . import hoststate
 from .hoststate import operation_reading
 
+# Owner and mode set through a descriptor opened on the path, and only when that descriptor is
+# the very file lstat saw: a link planted meanwhile (in a directory a service user can write) makes
+# it stop, and its target is never touched. chmod has no form that does not follow links.
+_SET_METADATA = (
+    "seen=$(stat -c '%F %d:%i' -- {path}) && {{ "
+    '[ "$(stat -L -c \'%F %d:%i\' /proc/self/fd/3)" = "$seen" ] && chown {owner} /proc/self/fd/3 '
+    "&& chmod {mode} /proc/self/fd/3; }} 3<{path} || "
+    "{{ echo {changed} >&2; false; }}"
+)
+
 
 def metadata_commands(path: str, current: dict | None, user: str, group: str, mode: int):
-    """chown/chmod only where the path's owner or mode differ (mode as stat %a gives it: 640)."""
-    if not current or current.get("user") != user or current.get("group") != group:
-        yield StringCommand("chown", f"{user}:{group}", path)
-    if not current or current.get("mode") != mode:
-        yield StringCommand("chmod", str(mode), path)
+    """Owner and mode set where they differ (mode as stat %a gives it: 640), on the file itself."""
+    if current and current.get("user") == user and current.get("group") == group and current.get("mode") == mode:
+        return
+    changed = shlex.quote(f"mailguard: {path} changed while its owner and mode were being set: left alone")
+    yield StringCommand(
+        _SET_METADATA.format(path=shlex.quote(path), owner=f"{user}:{group}", mode=mode, changed=changed)
+    )
 
 
 def install_file(
     content: str | bytes,
     path: str,
-    owner: tuple[str, str, int] | None = None,
+    owner: tuple[str, str, int],
     replace: bool = True,
     backup: str | None = None,
 ):
-    """Write ``path`` atomically: a 0600 staging file beside it, uploaded, then moved.
+    """Write ``path`` atomically, whoever else may write its directory.
 
-    ``owner`` is (user, group, mode); None keeps those of the file being replaced.
-    ``replace=False`` links instead of moving: it fails rather than replace a file that
-    appeared meanwhile. ``backup`` names the checked service whose last good version of
-    the file is kept first (see activate).
+    The content is uploaded to a root-only staging directory and given its owner and mode there
+    (``owner`` is (user, group, mode)). It is then copied beside ``path`` as a new file (cp removes
+    whatever has the name and creates the file exclusively, setting owner and mode on it, never
+    on a link's target) and renamed over ``path``, which replaces a link rather than follows it.
+    ``replace=False`` links instead of renaming: it fails rather than replace a file that
+    appeared meanwhile. ``backup`` names the checked service whose last good version of the file
+    is kept first (see activate).
     """
     data = content.encode() if isinstance(content, str) else content
-    staging = f"{path}.mailguard-new"
+    staging = f"{STAGING_DIR}/{hashlib.sha256(path.encode()).hexdigest()[:24]}"
+    beside = f"{path}.mailguard-new"
+    user, group, mode = owner
     if backup:
         yield StringCommand(STASH, backup, path)
-    yield StringCommand("install", "-m", "600", "/dev/null", staging)
+    yield StringCommand("mkdir", "-p", "-m", "700", STAGING_DIR, "&&", "install", "-m", "600", "/dev/null", staging)
     yield FileUploadCommand(BytesIO(data), staging, remote_temp_filename=staging)
-    if owner is None:
-        yield StringCommand("chown", f"--reference={path}", staging, "&&", "chmod", f"--reference={path}", staging)
-    else:
-        user, group, mode = owner
-        yield StringCommand("chown", f"{user}:{group}", staging, "&&", "chmod", str(mode), staging)
+    yield StringCommand(
+        "chown", f"{user}:{group}", staging, "&&", "chmod", str(mode), staging, "&&",
+        "cp", "-P", "--preserve=mode,ownership", "--remove-destination", staging, beside, "&&", "rm", "-f", staging,
+    )  # fmt: skip
     if replace:
-        yield StringCommand("mv", "-f", staging, path)
+        yield StringCommand("mv", "-fT", beside, path)
     else:
-        yield StringCommand("ln", staging, path, "&&", "rm", "-f", staging)
+        yield StringCommand("ln", beside, path, "&&", "rm", "-f", beside)
+
+
+def planted_link(current: dict | None, path: str) -> bool:
+    """Whether ``path`` is a symbolic link where the deploy manages a file: it is said once and
+    left alone (never followed: in a directory a service can write, its target may be anything)."""
+    if not current or current["type"] != "symbolic link":
+        return False
+    hoststate.warn_once(f"{path} is a symbolic link, not a file mailguard wrote: left alone, never followed")
+    return True
 
 
 def _sha256(content: str | bytes) -> str:
@@ -84,22 +110,38 @@ def _not_there_yet(problem: str):
     yield StringCommand("true")
 
 
-@operation_reading(lambda paths, *a, **k: [("text", p) for p in paths])
+def _edited_wants(paths) -> list[tuple[str, str]]:
+    return [want for p in paths for want in (("text", p), ("stat", p))]
+
+
+def _edited_file(paths, missing: str) -> Generator[StringCommand, None, tuple[str, str | None, tuple[str, str, int]]]:
+    """The first of ``paths`` that exists, its text and its (user, group, mode), for an edit in
+    place; text None when none exists or the one found is a planted link (said by ``planted_link``)."""
+    state = hoststate.snapshot(*_edited_wants(paths))
+    path = next((p for p in paths if state.stat(p)), paths[0])
+    current = state.stat(path)
+    if planted_link(current, path):
+        return path, None, ("root", "root", 644)
+    if current is None or state.text(path) is None:
+        yield from _not_there_yet(f"{' or '.join(paths)} does not exist: {missing}")
+        return path, None, ("root", "root", 644)
+    return path, state.text(path), (current["user"], current["group"], current["mode"])
+
+
+@operation_reading(lambda paths, *a, **k: _edited_wants(paths))
 def directives_file(paths, settings, disabled=()):
     """Set "Directive value" lines of an existing config file (clamd, redis) in place.
 
     ``paths``: where the file may be (packages differ); the first that exists is edited.
     """
-    state = hoststate.snapshot(*[("text", p) for p in paths])
-    path, text = next(((p, state.text(p)) for p in paths if state.text(p) is not None), (paths[0], None))
+    path, text, owner = yield from _edited_file(paths, "is its package installed?")
     if text is None:
-        yield from _not_there_yet(f"{' or '.join(paths)} does not exist: is its package installed?")
         return
     wanted = directives.edit(text, settings, disabled)
     if wanted == text:
         host.noop(f"{path} already has the wanted directives")
         return
-    yield from install_file(wanted, path)
+    yield from install_file(wanted, path, owner)
 
 
 def file_commands(
@@ -133,9 +175,7 @@ def keep_admins_version(state: hoststate.Snapshot, path: str, content: str | byt
         return []
     if state.managed(path) or state.stat(original(path)):
         return []
-    logger.warning(
-        f"{host.name}: replacing {path}, which mailguard did not write: your version is kept in {original(path)}"
-    )
+    hoststate.warn_once(f"replacing {path}, which mailguard did not write: your version is kept in {original(path)}")
     return [StringCommand(KEEP_ORIGINAL, path)]
 
 
@@ -156,6 +196,9 @@ def text_file(
     """
     state = hoststate.snapshot(*_keeps_original(path))
     current = state.stat(path)
+    if planted_link(current, path):
+        host.noop(f"{path} left alone")
+        return
     commands = file_commands(path, content, current, user, group, mode, backup)
     if not commands:
         host.noop(f"{path} is up to date")
@@ -195,7 +238,7 @@ def merged_map(current: str | None, legacy: str | None, entries) -> str:
 
 def _map_wants(path: str, *a, legacy: str | None = None, **k) -> list[tuple[str, str]]:
     wants = [("text", path), ("stat", path)]
-    return wants + ([("text", legacy), ("stat", original(legacy))] if legacy else [])
+    return wants + ([("text", legacy), ("stat", legacy), ("stat", original(legacy))] if legacy else [])
 
 
 @operation_reading(_map_wants)
@@ -206,6 +249,9 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
     in the originals and replaced by a one-line pointer to ``path``.
     """
     state = hoststate.snapshot(*_map_wants(path, legacy=legacy))
+    if planted_link(state.stat(path), path) or (legacy and planted_link(state.stat(legacy), legacy)):
+        host.noop(f"{path} left alone")
+        return
     current = state.text(path)
     old = state.text(legacy) if legacy else None
     if old is not None and old.startswith(MOVED_MAP.split("{")[0]):
@@ -217,10 +263,12 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
     else:
         commands += metadata_commands(path, state.stat(path), user, group, 644)
     if legacy and old is not None:
-        logger.warning(f"{host.name}: {legacy}: its entries now live in {path}; the file is kept in {original(legacy)}")
+        hoststate.warn_once(f"{legacy}: its entries now live in {path}; the file is kept in {original(legacy)}")
         if not state.stat(original(legacy)):
             commands.append(StringCommand(KEEP_ORIGINAL, legacy))
-        commands += install_file(MOVED_MAP.format(path=path) + "\n", legacy, backup=backup)
+        legacy_meta = state.stat(legacy) or {"user": "root", "group": "root", "mode": 644}
+        legacy_owner = (legacy_meta["user"], legacy_meta["group"], legacy_meta["mode"])
+        commands += install_file(MOVED_MAP.format(path=path) + "\n", legacy, legacy_owner, backup=backup)
     if not commands:
         host.noop(f"{path} has all listed entries")
         return
@@ -231,7 +279,7 @@ def _present(path: str, kind: str, create: StringCommand, user: str, group: str,
     """``path`` as a ``kind`` ("regular file", "directory"): created when missing, owner and mode right."""
     current = hoststate.snapshot(("stat", path)).stat(path)
     if current is not None and current["type"] != kind:
-        raise OperationError(f"{path} exists and is not a {kind}")
+        raise OperationError(f"{path} exists and is a {current['type']}, not a {kind}: left alone, never followed")
     commands = [] if current else [create]
     commands += metadata_commands(path, current, user, group, mode)
     if not commands:
@@ -327,7 +375,7 @@ def postconf(values: dict, main_cf: str, backup: str | None = None, members: dic
         for item in items:
             said = about(item) if about and item != member else None
             if said:
-                logger.warning(f"{host.name}: {name} keeps {item}: {said}")
+                hoststate.warn_once(f"{name} keeps {item}: {said}")
         if member not in items:
             changes.append(f"{name} = {', '.join([*items, member])}")
     if not changes:
@@ -428,18 +476,17 @@ def replace_block(text: str, begin: str, end: str, content: str) -> str:
     return text + separator + block
 
 
-@operation_reading(lambda path, *a, **k: [("text", path)])
+@operation_reading(lambda path, *a, **k: _edited_wants([path]))
 def marked_block(path: str, begin: str, end: str, content: str, missing: str, backup: str | None = None):
     """A block between two marker lines in a file the admin also edits (the rest is kept).
 
     ``missing``: what to tell the admin when the file does not exist.
     """
-    text = hoststate.snapshot(("text", path)).text(path)
+    path, text, owner = yield from _edited_file([path], missing)
     if text is None:
-        yield from _not_there_yet(f"{path} does not exist: {missing}")
         return
     wanted = replace_block(text, begin, end, content)
     if wanted == text:
         host.noop(f"{path}: the managed block is in place")
         return
-    yield from install_file(wanted, path, backup=backup)
+    yield from install_file(wanted, path, owner, backup=backup)

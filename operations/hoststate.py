@@ -31,7 +31,7 @@ import shlex
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FactBase, operation
 from pyinfra.api.host import Host
 
@@ -39,12 +39,22 @@ from mailguard.layout import MANAGED_MARK, PUBLIC_KEY_COMMAND
 
 MARK = "@@mailguard"
 
+# Where a file is read, a symbolic link is never followed: in a directory a service user can write,
+# it could point at any file root can read. A file's content is read through a descriptor, and
+# only when that descriptor is the very file lstat saw (a link swapped in meanwhile is refused).
+_REGULAR = "[ -f {q} ] && [ ! -L {q} ]"
 _SNIPPETS = {
-    "stat": "stat -c '%U %G %a %F' -- {q} 2>/dev/null && {{ [ -f {q} ] && sha256sum -- {q} | cut -c1-64; true; }}",
-    "text": "if [ -f {q} ]; then printf 'b64:'; base64 -w0 -- {q}; echo; fi",
+    "stat": "stat -c '%U %G %a %F' -- {q} 2>/dev/null && {{ "
+    + _REGULAR
+    + " && sha256sum -- {q} | cut -c1-64; true; }}",
+    "text": (
+        "seen=$(stat -c '%F %d:%i' -- {q} 2>/dev/null); if [ \"${{seen%% *}}\" = regular ]; then "
+        "{{ [ \"$(stat -L -c '%F %d:%i' /proc/self/fd/3)\" = \"$seen\" ] && printf 'b64:' && base64 -w0 <&3; "
+        "echo; }} 3<{q} 2>/dev/null; fi"
+    ),
     "groups": "id -Gn -- {q} 2>/dev/null || true",
     "postconf": "postconf -- {q} 2>/dev/null || true",
-    "pubkey": "if [ -f {q} ]; then " + PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
+    "pubkey": "if " + _REGULAR + "; then " + PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
     "unit": "systemctl show -p LoadState -p ActiveState -p UnitFileState -- {q} 2>/dev/null || true",
     "deb": "dpkg-query -W -f='${{db:Status-Status}}\\n' {q} 2>/dev/null || true",
     "rpm": "if rpm -q {q} >/dev/null 2>&1; then echo installed; fi",
@@ -55,7 +65,7 @@ _SNIPPETS = {
     "firewalld": "firewall-cmd --permanent --list-services 2>/dev/null || true",
     # Per controller password: its name, its salt and a sha256 of the whole hash (never the hash).
     "pwhash": (
-        "if [ -f {q} ]; then sed -n "
+        "if " + _REGULAR + "; then sed -n "
         r"""'s/^[[:space:]]*\(password\|enable_password\)[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1 \2/p'"""
         " -- {q} | while read -r key value; do "
         """printf '%s %s %s\\n' "$key" "$(printf %s "$value" | cut -d'$' -f3)" """
@@ -63,7 +73,7 @@ _SNIPPETS = {
     ),
     "version": "{raw} --version 2>/dev/null | sed -n 's/.*[Vv]ersion \\([0-9][0-9.]*\\).*/\\1/p' | head -n 1",
     # Only whether the mark is there: the lines themselves may be an admin's secrets.
-    "managed": "if [ -f {q} ]; then head -n 2 -- {q} | grep -c -F " + shlex.quote(MANAGED_MARK) + " || true; fi",
+    "managed": "if " + _REGULAR + "; then head -n 2 -- {q} | grep -c -F " + shlex.quote(MANAGED_MARK) + " || true; fi",
 }
 
 Want = tuple[str, str]  # (kind, argument): one question to the host
@@ -185,6 +195,7 @@ class _HostCache:
         self.snapshot: Snapshot | None = None
         self.covers: frozenset[Want] = frozenset()
         self.executed_ops = -1
+        self.said: set[str] = set()
 
 
 _CACHES: WeakKeyDictionary[Host, _HostCache] = WeakKeyDictionary()
@@ -197,6 +208,15 @@ def current_host() -> Host:
 
 def _cache() -> _HostCache:
     return _CACHES.setdefault(current_host(), _HostCache())
+
+
+def warn_once(message: str) -> None:
+    """A warning line for this host, printed once though pyinfra runs an operation's body twice
+    (when it plans and when it executes)."""
+    said = _cache().said
+    if message not in said:
+        said.add(message)
+        logger.warning(f"{host.name}: {message}")
 
 
 def declare(*wants: Want) -> None:

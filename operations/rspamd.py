@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pyinfra import host, logger
+from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
@@ -49,6 +49,9 @@ def controller_config(
     ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
     """
     state = hoststate.snapshot(*_controller_wants(path))
+    if generic.planted_link(state.stat(path), path):
+        host.noop(f"{path} left alone")
+        return
     stored = state.password_hashes(path)
     hashes = {}
     for key, secret in (("password", password), ("enable_password", enable_password)):
@@ -68,7 +71,7 @@ def release_notice():
     version = hoststate.snapshot(("version", "rspamd")).version("rspamd")
     fault = rspamd_config.FAULTY_RELEASES.get(version or "")
     if fault:
-        logger.warning(f"{host.name}: rspamd {version} {fault}")
+        hoststate.warn_once(f"rspamd {version} {fault}")
     host.noop(f"rspamd {version or '(not installed yet)'}")
     return
     yield  # an operation's generator

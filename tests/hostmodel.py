@@ -69,8 +69,9 @@ class HostModel:
         return cls(**data)
 
     def text(self, path: str) -> str | None:
+        """A regular file's content; None for a symbolic link (the deploy never reads through one)."""
         meta = self.files.get(path)
-        return None if meta is None else meta["text"]
+        return None if meta is None or meta.get("link") else meta["text"]
 
     # One method per fact class the deploy uses: "<module>.<Class>". The model prints what
     # the fact's command would print on such a host, and the fact's own process() parses it.
@@ -106,6 +107,9 @@ class HostModel:
         return lines
 
     def _state_stat(self, path):
+        if path in self.files and self.files[path].get("link"):  # {"link": target}: a symbolic link
+            meta = self.files[path]
+            return [f"{meta['user']} {meta['group']} 777 symbolic link"]
         if path in self.files:
             meta = self.files[path]
             return [
@@ -186,8 +190,26 @@ class PlannedOp:
         return bool(self.commands)
 
     def uploads(self) -> dict[str, bytes]:
-        """Uploaded data by the path it ends up at (staging files are moved into place)."""
-        return {c[1].removesuffix(".mailguard-new"): c[2] for c in self.commands if isinstance(c, tuple)}
+        """Uploaded data by the path it ends up at (staging files are copied beside it, then moved)."""
+        found = {}
+        for index, command in enumerate(self.commands):
+            if isinstance(command, tuple):
+                staged = command[1]
+                placed = next(
+                    c.split(f"--remove-destination {staged} ", 1)[1].split()[0]
+                    for c in self.commands[index:]
+                    if isinstance(c, str) and f"--remove-destination {staged} " in c
+                )
+                found[placed.removesuffix(".mailguard-new")] = command[2]
+        return found
+
+
+def metadata_set(command) -> tuple[str, str, int] | None:
+    """(path, "user:group", mode) of a command that sets a path's owner and mode, else None."""
+    match = isinstance(command, str) and re.match(
+        r"^seen=.* chown (\S+) /proc/self/fd/3 && chmod (\d+) /proc/self/fd/3; \} 3<(\S+) ", command
+    )
+    return (match.group(3), match.group(1), int(match.group(2))) if match else None
 
 
 def _command(command):
@@ -264,6 +286,13 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
             match = re.match(r"^if (.+?); then (.+?); else .+; fi$", command)
             if match:  # check; then activate (the model's checks pass)
                 command = match.group(2)
+            metadata = metadata_set(command)
+            if metadata:  # owner and mode set through a descriptor on the file itself
+                path, owner, mode = metadata
+                user, _, group = owner.partition(":")
+                target = model.files.get(path) or model.directories.get(path)
+                target.update(user=user, group=group, mode=int(mode))
+                continue
             for part in command.split(" && "):
                 words = shlex.split(part)
                 while "=" in words[0]:  # VAR=value before the command
@@ -293,6 +322,8 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     target["mode"] = int(args[0])
                 elif verb == "chmod":
                     model.files[args[1]]["mode"] = model.files[args[0].split("=", 1)[1]]["mode"]
+                elif verb == "cp":  # cp -P --preserve=mode,ownership --remove-destination SOURCE DEST
+                    model.files[args[-1]] = dict(model.files[args[-2]])
                 elif verb in ("mv", "ln"):
                     source, dest = args[-2], args[-1]
                     model.files[dest] = model.files.pop(source) if verb == "mv" else dict(model.files[source])
@@ -300,7 +331,8 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     for path in args[1:]:
                         model.files.pop(path, None)
                 elif verb == "mkdir":
-                    model.directories.setdefault(args[-1], {"user": "root", "group": "root", "mode": 755})
+                    mode = int(args[args.index("-m") + 1]) if "-m" in args else 755
+                    model.directories.setdefault(args[-1], {"user": "root", "group": "root", "mode": mode})
                 elif verb == "touch":
                     model.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": 644}
                 elif verb == "usermod":

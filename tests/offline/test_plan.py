@@ -4,7 +4,7 @@ import hashlib
 import re
 
 import pytest
-from hostmodel import HostModel, apply, converge, plan
+from hostmodel import HostModel, apply, converge, metadata_set, plan
 from support import PASSWORDS, SETTINGS
 
 from mailguard import directives
@@ -49,7 +49,7 @@ def test_fresh_host_gets_the_full_plan():
     assert "chown _rspamd:_rspamd" in " ".join(c for c in blacklist.commands if isinstance(c, str))
     # The web UI saves a map through a temporary file beside it: _rspamd must own the directory.
     maps_dir = ops["rspamd configuration | rspamd: local.d/maps.d/ writable by the web UI"].commands
-    assert "chown _rspamd:_rspamd /etc/rspamd/local.d/maps.d" in maps_dir
+    assert ("/etc/rspamd/local.d/maps.d", "_rspamd:_rspamd", 755) in [metadata_set(c) for c in maps_dir]
     multimap = (
         ops["rspamd configuration | rspamd: local.d/multimap.conf"]
         .uploads()["/etc/rspamd/local.d/multimap.conf"]
@@ -59,7 +59,8 @@ def test_fresh_host_gets_the_full_plan():
     key_op = ops["DKIM keys | DKIM: key for example.com (selector dkim)"]
     [(path, pem)] = key_op.uploads().items()
     assert path == "/var/lib/rspamd/dkim/example.com.dkim.key" and pem.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
-    assert key_op.commands[0] == f"install -m 600 /dev/null {path}.mailguard-new"
+    staging = "/var/lib/mailguard/staging"  # root only: the key is 0600 from its first byte
+    assert key_op.commands[0].startswith(f"mkdir -p -m 700 {staging} && install -m 600 /dev/null {staging}/")
     assert key_op.commands[-1] == f"ln {path}.mailguard-new {path} && rm -f {path}.mailguard-new"
     postfix = ops["Postfix milter | Postfix: rspamd milter"].commands
     assert postfix == [
@@ -86,11 +87,9 @@ def test_fresh_host_gets_the_full_plan():
     assert multimap_op[0] == "/usr/local/sbin/mailguard-stash rspamd /etc/rspamd/local.d/multimap.conf"
     # rspamd streams mail to clamd (INSTREAM): clamd needs no SELinux boolean, and keeps its own user.
     assert not [name for name in ops if "SELinux" in name]
-    assert ops["ClamAV | ClamAV: /var/log/clamd.scan writable by clamscan"].commands == [
-        "install -m 640 /dev/null /var/log/clamd.scan",
-        "chown clamscan:clamscan /var/log/clamd.scan",
-        "chmod 640 /var/log/clamd.scan",
-    ]
+    log_commands = ops["ClamAV | ClamAV: /var/log/clamd.scan writable by clamscan"].commands
+    assert log_commands[0] == "install -m 640 /dev/null /var/log/clamd.scan"
+    assert [metadata_set(c) for c in log_commands[1:]] == [("/var/log/clamd.scan", "clamscan:clamscan", 640)]
     # CodeReady Builder before EPEL: EPEL's packages need it.
     names = list(ops)
     crb = "Repositories and packages | Enable the crb repository"
@@ -196,7 +195,9 @@ def test_existing_dkim_key_is_never_replaced():
     model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["mode"] = 644
     ops = by_name(plan(model, SETTINGS, {**PASSWORDS}))
     op = ops["DKIM keys | DKIM: key for example.com (selector dkim)"]
-    assert op.commands == ["chmod 600 /var/lib/rspamd/dkim/example.com.dkim.key"]
+    assert [metadata_set(c) for c in op.commands] == [
+        ("/var/lib/rspamd/dkim/example.com.dkim.key", "_rspamd:_rspamd", 600)
+    ]
 
 
 def test_too_little_memory_is_refused_before_anything_is_read_or_changed():

@@ -1,0 +1,76 @@
+"""Mail and service users are hostile (issue #15): each fix proved on the booted host.
+
+Runs on the shared deployed host after test_resilience.py, and leaves it as the first deploy made it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from support import pyinfra
+
+from mailguard import layout
+
+pytestmark = pytest.mark.e2e
+MAPS = "/etc/rspamd/local.d/maps.d"
+AS_RSPAMD = "runuser -u _rspamd -- "
+
+
+def with_settings(env: dict, tmp_path, extra: str) -> dict:
+    from support import settings_file
+
+    path = tmp_path / "settings.toml"
+    path.write_text(settings_file().read_text() + "\n" + extra + "\n")
+    return {**env, "MAIL_SETTINGS": str(path)}
+
+
+def canaries(target, paths) -> str:
+    """Owner, mode and content hash of each path: what a followed link would change."""
+    return target.sh("stat -c '%U %G %a %n' " + " ".join(paths) + " && sha256sum " + " ".join(paths))
+
+
+def test_links_planted_by_rspamd_in_its_maps_directory_are_never_followed(deployed, tmp_path):
+    target, env, *_ = deployed
+    canary, beside_canary, restore_canary = "/root/canary-map", "/root/canary-new", "/root/canary-restore"
+    secret = "canary-secret-b7f3"
+    target.sh(
+        f"for f in {canary} {beside_canary} {restore_canary}; do echo {secret} > $f; chmod 600 $f; done"
+        f" && mv {MAPS}/whitelist_ip.map /root/whitelist_ip.map.saved"
+        f" && {AS_RSPAMD} ln -s {canary} {MAPS}/whitelist_ip.map"
+        f" && {AS_RSPAMD} ln -s {beside_canary} {MAPS}/whitelist_sender_domain.map.mailguard-new"
+    )
+    before = canaries(target, [canary, beside_canary, restore_canary])
+    try:
+        run = pyinfra(with_settings(env, tmp_path, 'whitelist_sender_domain = ["partner.example.org"]'))
+        output = run.stdout + run.stderr
+        assert run.returncode == 0, output[-3000:]
+        said = f"{MAPS}/whitelist_ip.map is a symbolic link, not a file mailguard wrote: left alone, never followed"
+        assert output.count(said) == 1
+        assert target.sh(f"readlink {MAPS}/whitelist_ip.map").strip() == canary  # left alone
+        written = f"{MAPS}/whitelist_sender_domain.map"
+        assert target.sh(f"stat -c %F {written} && grep -c partner.example.org {written}").split() == [
+            "regular", "file", "1"
+        ]  # fmt: skip
+        assert secret not in target.sh(f"cat {MAPS}/*.map; true")  # nothing read through the link
+
+        # The rollback tool puts a stashed map back over a link planted since, and never writes its target.
+        stored = f"{layout.last_good('rspamd')}{written}"
+        target.sh(
+            f"mkdir -p $(dirname {stored}) && cp -p {written} {stored}"
+            f" && {AS_RSPAMD} ln -sf {restore_canary} {written}.mailguard-restore"
+            f" && {AS_RSPAMD} ln -sf {restore_canary} {written}.swap && {AS_RSPAMD} mv -fT {written}.swap {written}"
+        )
+        target.sh(f"{layout.ROLLBACK} rspamd 2>/dev/null")
+        assert target.sh(f"stat -c %F {written}").strip() == "regular file"
+
+        # The stash keeps a link as the link it is: what it points to is never read.
+        target.sh(f"{layout.STASH} rspamd {MAPS}/whitelist_ip.map")
+        kept = f"{layout.last_good('rspamd')}{MAPS}/whitelist_ip.map"
+        assert target.sh(f"readlink {kept}").strip() == canary
+        assert canaries(target, [canary, beside_canary, restore_canary]) == before
+    finally:
+        target.sh(
+            f"rm -rf {layout.last_good('rspamd')} {MAPS}/*.mailguard-new {MAPS}/*.mailguard-restore"
+            f" && sed -i /partner.example.org/d {MAPS}/whitelist_sender_domain.map"
+            f" && rm -f {MAPS}/whitelist_ip.map && mv /root/whitelist_ip.map.saved {MAPS}/whitelist_ip.map"
+        )
+        assert pyinfra(env).returncode == 0
