@@ -15,6 +15,7 @@ TEMPLATED = (
     "local.d/phishing.conf",
     "local.d/multimap.conf",
     "local.d/milter_headers.conf",
+    "local.d/greylist.conf",
     "override.d/actions.conf",
 )
 CONTROLLER = "local.d/worker-controller.inc"

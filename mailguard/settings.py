@@ -489,6 +489,10 @@ def _combination_problems(values: dict[str, Any]) -> list[str]:
     add, grey, reject = values["add_header_score"], values["greylist_score"], values["reject_score"]
     if reject is not None and reject <= max(add, grey):
         lines.append(f"reject_score: must be above add_header_score and greylist_score, got {reject}")
+    if grey < add:
+        lines.append(
+            f"greylist_score: must be at least add_header_score ({add}): greylisting is for tagged mail, got {grey}"
+        )
     if max(add, grey) >= rspamd_config.UNREACHABLE_SCORE:
         lines.append(f"greylist_score: must be below {rspamd_config.UNREACHABLE_SCORE}, got {max(add, grey)}")
     if values["server_ipv4"] is None and values["server_ipv6"] is None:

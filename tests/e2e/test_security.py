@@ -6,13 +6,15 @@ Runs on the shared deployed host after test_resilience.py, and leaves it as the 
 from __future__ import annotations
 
 import pytest
-from support import pyinfra
+from support import host_platform, pyinfra, send
 
 from mailguard import layout
+from sandbox import probes
 
 pytestmark = pytest.mark.e2e
 MAPS = "/etc/rspamd/local.d/maps.d"
 AS_RSPAMD = "runuser -u _rspamd -- "
+BLACKLISTED = "spammer@bulk.example.net"  # +30: above the greylist score (20)
 
 
 def with_settings(env: dict, tmp_path, extra: str) -> dict:
@@ -50,7 +52,8 @@ def test_links_planted_by_rspamd_in_its_maps_directory_are_never_followed(deploy
         assert target.sh(f"stat -c %F {written} && grep -c partner.example.org {written}").split() == [
             "regular", "file", "1"
         ]  # fmt: skip
-        assert secret not in target.sh(f"cat {MAPS}/*.map; true")  # nothing read through the link
+        maps = target.sh(f"find {MAPS} -type f -name '*.map' -exec cat {{}} +")
+        assert secret not in maps  # nothing read through the link
 
         # The rollback tool puts a stashed map back over a link planted since, and never writes its target.
         stored = f"{layout.last_good('rspamd')}{written}"
@@ -74,3 +77,16 @@ def test_links_planted_by_rspamd_in_its_maps_directory_are_never_followed(deploy
             f" && rm -f {MAPS}/whitelist_ip.map && mv /root/whitelist_ip.map.saved {MAPS}/whitelist_ip.map"
         )
         assert pyinfra(env).returncode == 0
+
+
+def test_with_redis_down_mail_above_the_greylist_score_is_tagged_not_passed_untagged(deployed):
+    target, *_ = deployed
+    redis = host_platform(target).redis_unit
+    target.sh(f"systemctl stop {redis}")
+    try:
+        sent = send(target, BLACKLISTED, body="greylisting cannot reach redis")
+        assert sent.code == 250, sent  # greylisting needs redis: the message is accepted...
+        delivered = probes.delivered(target, "bob", sent.token)
+        assert delivered is not None and delivered["X-Spam-Flag"] == "YES"  # ...and tagged (untagged before)
+    finally:
+        target.sh(f"systemctl start {redis}")

@@ -153,6 +153,12 @@ CASES = [
     ),
     ("greylist out of reach", {"greylist_score": 5000}, {}, "mailguard: setting greylist_score: must be below 1000.0"),
     (
+        "greylist below tagging",
+        {"greylist_score": 5, "add_header_score": 10},
+        {},
+        "mailguard: setting greylist_score: must be at least add_header_score (10.0)",
+    ),
+    (
         "certificate path with a space",
         {"webui_tls_certificate": "/etc/ssl/my cert.pem", "webui_tls_key": "/etc/ssl/key.pem"},
         {},

@@ -33,7 +33,11 @@ def test_fresh_host_gets_the_full_plan():
         .uploads()["/etc/rspamd/override.d/actions.conf"]
         .decode()
     )
-    assert "reject = 1000.0;" in actions and "add_header = 10.0;" in actions and "greylist = 20.0;" in actions
+    assert "reject = 1000.0;" in actions and "add_header = 10.0;" in actions and "greylist = null;" in actions
+    greylist = ops["rspamd configuration | rspamd: local.d/greylist.conf"].uploads()[
+        "/etc/rspamd/local.d/greylist.conf"
+    ]
+    assert "greylist_min_score = 20.0;" in greylist.decode()
     av = (
         ops["rspamd configuration | rspamd: local.d/antivirus.conf"]
         .uploads()["/etc/rspamd/local.d/antivirus.conf"]
