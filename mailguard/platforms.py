@@ -64,6 +64,7 @@ class Platform:
     rspamd_db_dir: str = "/var/lib/rspamd"
     redis_socket: str = "/run/redis/redis.sock"
     postfix_main_cf: str = "/etc/postfix/main.cf"
+    postfix_master_cf: str = "/etc/postfix/master.cf"
     # SELinux booleans set on (persistently) when a reverse proxy publishes the web UI
     selinux_proxy_booleans: tuple[str, ...] = ()
     # The host firewall that may be running, and whose http/https the web UI's proxy needs.

@@ -16,6 +16,7 @@ TEMPLATED = (
     "local.d/multimap.conf",
     "local.d/milter_headers.conf",
     "local.d/greylist.conf",
+    "local.d/options.inc",
     "override.d/actions.conf",
 )
 CONTROLLER = "local.d/worker-controller.inc"
@@ -62,6 +63,11 @@ MULTIMAPS = (
 
 # rspamd releases with a known fault that the configuration cannot work around: version -> fault.
 FAULTY_RELEASES = {"4.0.0": "leaks a file descriptor on every milter connection (fixed in 4.0.1): upgrade rspamd"}
+
+# What rspamd counts as this server's own clients (signed, exempt from checks) besides the
+# admin's local_networks. rspamd's default adds every private range (RFC 1918, fc00::/7, ...):
+# a container bridge, a provider's LAN or a NAT in front would be trusted as the server itself.
+LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1")
 
 # The reject threshold written when reject_score is null (no reject by score, as in the seed): no
 # message scores this much, and rspamd evaluates every symbol up to it (see actions.conf.j2).

@@ -356,7 +356,11 @@ class Settings:
     dns_port: int = option(PORT, 53, "Port of every DNS server asked (53; another port is for test servers).")
     dns_timeout: float = option(POSITIVE, 3.0, "Seconds to wait for each DNS answer.")
     add_header_score: float = option(NUMBER, 10.0, "Score from which a message gets the spam headers (add_header).")
-    greylist_score: float = option(NUMBER, 20.0, "Score from which a message is greylisted (4xx, retried).")
+    greylist_score: float = option(
+        NUMBER,
+        20.0,
+        "Score from which a message is greylisted (4xx, retried); while Redis is down it is tagged instead.",
+    )
     reject_score: float | None = option(
         _optional(NUMBER, "number or null"),
         None,
@@ -375,6 +379,12 @@ class Settings:
         "OpenPhish feed; the URL rspamd 3.4 ships no longer loads.",
     )
     phishing_phishtank: bool = option(BOOL, True, "Check URLs against PhishTank (over DNS).")
+    local_networks: tuple[str, ...] = option(
+        _list_of(NETWORK, "IP address or network", "list of IPs/networks"),
+        [],
+        "Networks rspamd trusts as this server's own, beside loopback: their mail is DKIM-signed and skips "
+        "greylisting and spam headers. rspamd's default (all private ranges) is not kept.",
+    )
     whitelist_ip: tuple[str, ...] = option(
         _list_of(NETWORK, "IP address or network", "list of IPs/networks"),
         [],

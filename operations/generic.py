@@ -386,6 +386,25 @@ def postconf(values: dict, main_cf: str, backup: str | None = None, members: dic
     yield "postconf -e " + " ".join(shlex.quote(c) for c in changes)
 
 
+@operation_reading(lambda *a, **k: [("master", "services"), ("master", "params")])
+def service_parameters(services, values: dict, master_cf: str, backup: str | None = None):
+    """Set -o ``values`` on those of ``services`` (master.cf "name/type") that the host defines."""
+    state = hoststate.snapshot(("master", "services"), ("master", "params"))
+    present = [s for s in services if s in state.master_services()]
+    changes = [
+        f"{service}/{name}={value}"
+        for service in present
+        for name, value in values.items()
+        if state.master_param(service, name) != value
+    ]
+    if not changes:
+        host.noop(f"{', '.join(present) or 'no submission service'}: parameters in place")
+        return
+    if backup:
+        yield StringCommand(STASH, backup, master_cf)
+    yield "postconf -P " + " ".join(shlex.quote(c) for c in changes)
+
+
 @operation_reading(lambda globs, *a, **k: [("glob", g) for g in globs])
 def command_unless_files(globs, command: str, reason: str):
     """Run ``command`` only while no file matches ``globs``."""

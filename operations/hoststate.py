@@ -11,6 +11,7 @@ What can be read, as (kind, argument):
     text     a file's content (files the deploy edits rather than replaces)
     groups   a user's groups
     postconf a Postfix parameter's value
+    master   master.cf's services ("services") or their -o parameters ("params")
     pubkey   the public half of a private key file (the private key never leaves the host)
     unit     a systemd unit: running, enabled
     deb, rpm an installed package, asked of dpkg or rpm (the platform's package manager)
@@ -54,6 +55,8 @@ _SNIPPETS = {
     ),
     "groups": "id -Gn -- {q} 2>/dev/null || true",
     "postconf": "postconf -- {q} 2>/dev/null || true",
+    # master.cf: its services (-M) or their -o parameters (-P), all of them ({q} is "services" or "params")
+    "master": "case {q} in services) postconf -M 2>/dev/null;; params) postconf -P 2>/dev/null;; esac; true",
     "pubkey": "if " + _REGULAR + "; then " + PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
     "unit": "systemctl show -p LoadState -p ActiveState -p UnitFileState -- {q} 2>/dev/null || true",
     "deb": "dpkg-query -W -f='${{db:Status-Status}}\\n' {q} 2>/dev/null || true",
@@ -136,6 +139,18 @@ class Snapshot:
         for line in self._lines("postconf", name):
             key, sep, value = line.partition("=")
             if sep and key.strip() == name:
+                return value.strip()
+        return None
+
+    def master_services(self) -> set[str]:
+        """master.cf's services, as "name/type" (submission/inet)."""
+        return {"/".join(line.split()[:2]) for line in self._lines("master", "services") if len(line.split()) > 1}
+
+    def master_param(self, service: str, name: str) -> str | None:
+        """A -o parameter of a master.cf service ("submission/inet"), or None."""
+        for line in self._lines("master", "params"):
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == f"{service}/{name}":
                 return value.strip()
         return None
 

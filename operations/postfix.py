@@ -1,4 +1,4 @@
-"""Postfix hands every message to rspamd's milter, and accepts mail if rspamd is down.
+"""Postfix hands every message to rspamd's milter, and accepts mail on port 25 if rspamd is down.
 
 The admin's other milters stay where they are: rspamd's is added once, at the end. For a milter
 whose work rspamd now does too, one line says so; the deploy removes nothing.
@@ -13,6 +13,10 @@ from mailguard.platforms import Platform
 
 from . import generic
 from .activate import Changes, reload
+
+# Where users send their own mail (master.cf). Port 25 accepts mail unscanned while rspamd is down,
+# as the seed wants; these defer it instead, so no user's mail leaves unsigned under p=quarantine.
+SUBMISSION_SERVICES = ("submission/inet", "submissions/inet", "smtps/inet")
 
 # (what a milter's socket names, the milter, what rspamd already does in its place)
 REDUNDANT_MILTERS = (
@@ -41,4 +45,11 @@ def configure(settings, platform: Platform) -> Changes:
         main_cf=platform.postfix_main_cf,
         backup="postfix",
     )
-    return {reload("postfix"): [milter]}
+    submission = generic.service_parameters(
+        name="Postfix: submission waits while rspamd is down (tempfail)",
+        services=SUBMISSION_SERVICES,
+        values={"milter_default_action": "tempfail"},
+        master_cf=platform.postfix_master_cf,
+        backup="postfix",
+    )
+    return {reload("postfix"): [milter, submission]}

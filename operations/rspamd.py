@@ -91,6 +91,7 @@ def configure(settings, platform: Platform) -> Changes:
         "maps_dir": rspamd_config.MAPS_DIR,
         "multimaps": rspamd_config.MULTIMAPS,
         "unreachable_score": rspamd_config.UNREACHABLE_SCORE,
+        "loopback_networks": rspamd_config.LOOPBACK_NETWORKS,
     }
 
     for relative in rspamd_config.TEMPLATED:

@@ -43,6 +43,8 @@ class HostModel:
     groups: dict[str, list[str]] = field(default_factory=dict)  # user -> groups
     units: dict[str, dict] = field(default_factory=dict)  # unit -> {"running", "enabled"}
     postconf: dict[str, str] = field(default_factory=dict)
+    # master.cf: "name/type" -> its -o parameters (smtp/inet is on every host)
+    master: dict[str, dict[str, str]] = field(default_factory=lambda: {"smtp/inet": {}})
     commands: list[str] = field(default_factory=list)  # binaries on PATH
     package_files: dict[str, dict] = field(default_factory=dict)  # package -> files it ships
     asked: list[str] = field(default_factory=list)
@@ -131,6 +133,13 @@ class HostModel:
     def _state_postconf(self, name):
         return [f"{name} = {self.postconf.get(name, '')}"]
 
+    def _state_master(self, what):
+        if what == "services":
+            return [f"{service.replace('/', ' ')} n - y - - smtpd" for service in self.master]
+        return [
+            f"{service}/{name} = {value}" for service, params in self.master.items() for name, value in params.items()
+        ]
+
     def _state_pubkey(self, path):
         text = self.text(path)
         return [] if text is None else [public_key_b64(text.encode())]
@@ -202,6 +211,10 @@ class PlannedOp:
                 )
                 found[placed.removesuffix(".mailguard-new")] = command[2]
         return found
+
+
+def by_name(ops: list[PlannedOp]) -> dict[str, PlannedOp]:
+    return {op.name: op for op in ops}
 
 
 def metadata_set(command) -> tuple[str, str, int] | None:
@@ -337,6 +350,11 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     model.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": 644}
                 elif verb == "usermod":
                     model.groups.setdefault(args[-1], []).append(args[-2])
+                elif verb == "postconf" and args[0] == "-P":
+                    for setting in args[1:]:
+                        key, _, value = setting.partition("=")
+                        service, _, name = key.rpartition("/")
+                        model.master[service][name] = value
                 elif verb == "postconf":
                     for setting in args[1:]:
                         key, _, value = setting.partition("=")

@@ -5,6 +5,8 @@ Runs on the shared deployed host after test_resilience.py, and leaves it as the 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from support import host_platform, pyinfra, send
 
@@ -90,3 +92,34 @@ def test_with_redis_down_mail_above_the_greylist_score_is_tagged_not_passed_unta
         assert delivered is not None and delivered["X-Spam-Flag"] == "YES"  # ...and tagged (untagged before)
     finally:
         target.sh(f"systemctl start {redis}")
+
+
+def test_a_private_range_client_with_our_from_is_neither_signed_nor_exempt(deployed):
+    target, *_ = deployed
+    local_addrs = target.sh("rspamadm configdump options | sed -n '/local_addrs/,/]/p'")
+    assert "127.0.0.0/8" in local_addrs and "10.0.0.0/8" not in local_addrs, local_addrs
+    sent = send(target, "someone@example.com", client_ip="10.1.2.3", body="from a private range")
+    assert sent.code == 250, sent
+    delivered = probes.delivered(target, "bob", sent.token)
+    assert delivered is not None
+    assert delivered["DKIM-Signature"] is None  # signed before: rspamd counted 10.0.0.0/8 as local
+    assert delivered["X-Spam-Status"] is not None  # checked and headed like any outside client
+
+
+def test_submission_defers_while_rspamd_is_down_and_port_25_still_accepts(deployed):
+    target, env, *_ = deployed
+    target.sh('postconf -M submission/inet="submission inet n - y - - smtpd" && postfix reload')
+    try:
+        assert pyinfra(env).returncode == 0
+        assert target.sh("postconf -P submission/inet/milter_default_action").split("=")[-1].strip() == "tempfail"
+        target.sh(f"systemctl stop {host_platform(target).rspamd_unit}")
+        submitted = send(replace(target, smtp_port=587), "someone@example.com", body="submitted while rspamd is down")
+        assert 400 <= submitted.code < 500, submitted  # accepted unsigned before
+        relayed = send(target, "friend@elsewhere.example.net", body="port 25 while rspamd is down")
+        assert relayed.code == 250, relayed  # the seed's choice for incoming mail stays
+    finally:
+        target.sh(f"systemctl start {host_platform(target).rspamd_unit}")
+        target.sh("postconf -MX submission/inet && postfix reload")
+        target.sh(
+            f"for i in $(seq 120); do timeout 1 bash -c '</dev/tcp/127.0.0.1/{layout.MILTER_PORT}' && break; sleep 1; done"
+        )

@@ -4,16 +4,12 @@ import hashlib
 import re
 
 import pytest
-from hostmodel import HostModel, apply, converge, metadata_set, plan
+from hostmodel import HostModel, apply, by_name, converge, metadata_set, plan
 from support import PASSWORDS, SETTINGS
 
 from mailguard import directives
 from mailguard.platforms import EL_9
 from operations.rspamd import kept_hash
-
-
-def by_name(ops):
-    return {op.name: op for op in ops}
 
 
 def test_fresh_host_gets_the_full_plan():

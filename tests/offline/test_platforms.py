@@ -7,7 +7,7 @@ back. Where a distribution of a family differs (RHEL, Oracle Linux), that differ
 from __future__ import annotations
 
 import pytest
-from hostmodel import HostModel, apply, converge, plan
+from hostmodel import HostModel, apply, by_name, converge, plan
 from support import PASSWORDS, SETTINGS
 
 from mailguard import platforms
@@ -39,10 +39,6 @@ def model_for(system: str, state: str = "fresh") -> HostModel:
 
 def settings_for(system: str) -> dict:
     return {**SETTINGS, "rspamd_source": "distro"} if system in DISTRO_ONLY else SETTINGS
-
-
-def by_name(ops):
-    return {op.name: op for op in ops}
 
 
 def test_every_platform_in_the_table_has_a_modelled_host():
