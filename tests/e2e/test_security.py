@@ -121,5 +121,6 @@ def test_submission_defers_while_rspamd_is_down_and_port_25_still_accepts(deploy
         target.sh(f"systemctl start {host_platform(target).rspamd_unit}")
         target.sh("postconf -MX submission/inet && postfix reload")
         target.sh(
-            f"for i in $(seq 120); do timeout 1 bash -c '</dev/tcp/127.0.0.1/{layout.MILTER_PORT}' && break; sleep 1; done"
+            f"for i in $(seq 120); do timeout 1 bash -c '</dev/tcp/127.0.0.1/{layout.MILTER_PORT}' && break;"
+            " sleep 1; done"
         )
