@@ -235,17 +235,30 @@ class Spf:
     def _domain_spec(spec: str) -> str:
         if "%" in spec:
             raise SpfPermError(f"macro in {spec!r}: this check does not expand SPF macros")
-        return spec.rstrip(".").lower()
+        name = spec.rstrip(".").lower()
+        labels = name.split(".")
+        if not name or len(name) > 253 or any(not label or len(label) > 63 for label in labels):
+            raise SpfPermError(f"bad domain {spec!r}")
+        return name
+
+    @staticmethod
+    def _prefix(text: str, longest: int, mechanism: str) -> int:
+        if not text.isdigit() or int(text) > longest:
+            raise SpfPermError(f"bad prefix length /{text} in {mechanism!r}")
+        return int(text)
 
     def _split(self, rest: str, domain: str) -> tuple[str, int | None, int | None]:
         """a/mx arguments: [:domain][/cidr4][//cidr6]."""
+        whole = rest
         cidr4 = cidr6 = None
         if "//" in rest:
             rest, cidr6_text = rest.split("//", 1)
-            cidr6 = int(cidr6_text)
+            cidr6 = self._prefix(cidr6_text, 128, whole)
         if "/" in rest:
             rest, cidr4_text = rest.split("/", 1)
-            cidr4 = int(cidr4_text)
+            cidr4 = self._prefix(cidr4_text, 32, whole)
+        if rest == ":" or (rest and not rest.startswith(":")):
+            raise SpfPermError(f"bad domain in {whole!r}")
         target = self._domain_spec(rest[1:]) if rest.startswith(":") else domain
         return target, cidr4, cidr6
 
@@ -254,7 +267,8 @@ class Spf:
         for candidate in candidates:
             if candidate.version != address.version:
                 continue
-            prefix = (cidr4 if address.version == 4 else cidr6) or candidate.max_prefixlen
+            prefix = cidr4 if address.version == 4 else cidr6
+            prefix = candidate.max_prefixlen if prefix is None else prefix  # a/0 is a /0, not a /32
             if address in ipaddress.ip_network(f"{candidate}/{prefix}", strict=False):
                 return True
         return False

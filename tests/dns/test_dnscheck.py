@@ -45,6 +45,10 @@ def expected_for(domain: str, key: str, **changes) -> RecordInputs:
     return dataclasses.replace(base, **changes)
 
 
+# SPF terms that are not valid (RFC 7208 5.6, 7.1): each a permerror wherever it sits.
+MALFORMED = ("a/99", "a/x", "mx//129", "mx//abc", "ip4:300.1.1.1", "include:", "a:", "exists:bad..name", "a:/24")
+
+
 def key_b64(bits: int = 2048) -> str:
     return public_key_b64(dkim.generate_private_key_pem(bits))
 
@@ -92,13 +96,31 @@ def world(tmp_path_factory, keys):
         ),
         "provider.test": nsd.soa_header("provider.test", ["ns1.test"])
         + '_spf IN TXT "v=spf1 ip4:203.0.113.0/24 include:_spf2.provider.test ~all"\n'
-        + '_spf2 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"\n',
+        + '_spf2 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"\n'
+        + "".join(f'_bad{n} IN TXT "v=spf1 {term} -all"\n' for n, term in enumerate(MALFORMED)),
         # SPF through a (the mail host's A record), mx, and redirect= to another domain's policy.
         "viaa.test": zone("viaa.test", host_key, "v=spf1", f'viaa.test. IN TXT "v=spf1 a:{HOST} -all"'),
         "viamx.test": zone("viamx.test", host_key, "v=spf1", 'viamx.test. IN TXT "v=spf1 mx/24 -all"'),
         "viaredirect.test": zone(
             "viaredirect.test", host_key, "v=spf1", 'viaredirect.test. IN TXT "v=spf1 redirect=_spf2.provider.test"'
         ),
+        # a/0 is a /0 prefix: every IPv4 address (only the A record of a name outside it would say /32).
+        "azero.test": zone(
+            "azero.test",
+            host_key,
+            "v=spf1",
+            'azero.test. IN TXT "v=spf1 a:far.azero.test/0 -all"\nfar.azero.test. IN A 10.9.9.9',
+        ),
+        # Malformed terms deep in an include chain: a warning, never an exception.
+        **{
+            f"malformed{n}.test": zone(
+                f"malformed{n}.test",
+                host_key,
+                "v=spf1",
+                f'malformed{n}.test. IN TXT "v=spf1 include:_bad{n}.provider.test -all"',
+            )
+            for n in range(len(MALFORMED))
+        },
         # SPF lacks the address, softfails it.
         "lacking.test": zone("lacking.test", host_key, "v=spf1", 'lacking.test. IN TXT "v=spf1 ip4:203.0.113.5 ~all"'),
         # SPF that never ends: more than 10 lookups.
@@ -184,6 +206,20 @@ def test_spf_authorised_through_a_mx_and_redirect(world, keys, domain, decided_b
     findings, _ = run_check(expected_for(domain, keys["host"]))
     assert findings["SPF"].status == "ok", findings["SPF"]
     assert decided_by in findings["SPF"].detail
+
+
+def test_spf_a_with_prefix_zero_covers_every_address(world, keys):
+    findings, _ = run_check(expected_for("azero.test", keys["host"]))
+    assert findings["SPF"].status == "ok", findings["SPF"]  # wrong before: /0 was read as /32
+    assert "a:far.azero.test/0 at azero.test" in findings["SPF"].detail
+
+
+@pytest.mark.parametrize("n", range(len(MALFORMED)), ids=MALFORMED)
+def test_a_malformed_spf_term_in_an_include_chain_is_a_warning_line(world, keys, n):
+    findings, _ = run_check(expected_for(f"malformed{n}.test", keys["host"]))
+    assert findings["SPF"].status == "wrong", findings["SPF"]
+    assert findings["SPF"].detail.startswith("SPF permerror: "), findings["SPF"]
+    assert {f.status for kind, f in findings.items() if kind != "SPF"} == {"ok"}  # the rest is still checked
 
 
 def test_spf_lacking_the_address_is_wrong(world, keys):
