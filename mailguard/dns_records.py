@@ -107,6 +107,18 @@ def ptr_name(address: str) -> str:
     return dns.reversename.from_address(address).to_text(omit_final_dot=True)
 
 
+def report_authorizations(expected: RecordInputs, domain: str) -> list[str]:
+    """Names of the records by which another domain agrees to receive ``domain``'s DMARC reports
+    (RFC 7489 7.1): one per report address outside the domain, in that address's domain."""
+    names = []
+    for address in (*expected.dmarc_rua, *expected.dmarc_ruf):
+        other = address.rsplit("@", 1)[-1].lower()
+        name = f"{domain}._report._dmarc.{other}"
+        if not in_zone(other, domain) and not in_zone(domain, other) and name not in names:
+            names.append(name)
+    return names
+
+
 def records(expected: RecordInputs) -> list[Record]:
     out: list[Record] = []
     host = expected.mail_hostname
@@ -114,6 +126,8 @@ def records(expected: RecordInputs) -> list[Record]:
         rtype = "A" if ipaddress.ip_address(address).version == 4 else "AAAA"
         out.append(Record(host, rtype, address, "the mail host's address", rtype))
         out.append(Record(ptr_name(address), "PTR", host, "reverse DNS: set it at the VPS provider", "PTR"))
+    # The HELO name, and the sender domain of bounces and of local mail (root@, cron: myorigin).
+    out.append(Record(host, "TXT", spf_value(expected), "SPF for the mail host's own name (HELO, bounces)", "SPF"))
     for domain in expected.domains:
         out.append(Record(domain, "MX", f"10 {host}", "where mail for the domain goes", "MX"))
         out.append(Record(domain, "TXT", spf_value(expected), "SPF: the servers allowed to send", "SPF"))
@@ -124,6 +138,9 @@ def records(expected: RecordInputs) -> list[Record]:
         out.append(
             Record(f"_dmarc.{domain}", "TXT", dmarc_value(expected), "DMARC policy and report addresses", "DMARC")
         )
+        for name in report_authorizations(expected, domain):
+            purpose = f"lets {name.split('._dmarc.', 1)[1]} receive {domain}'s DMARC reports: in that zone"
+            out.append(Record(name, "TXT", "v=DMARC1", purpose, "DMARCAUTH"))
     return out
 
 
@@ -157,7 +174,7 @@ def zone_snippet(expected: RecordInputs, domain: str) -> str:
             line = f"{record.name}. IN PTR {record.value}."
         if in_zone(record.name, domain) and record.type != "PTR":
             lines.append(line)
-        elif record.kind in ("A", "AAAA", "PTR"):
+        elif record.kind in ("A", "AAAA", "PTR", "DMARCAUTH") or record.name == expected.mail_hostname:
             where = "at the VPS provider" if record.type == "PTR" else "in the zone that holds it"
             lines.append(f"; {where}: {line}")
     return "\n".join(lines) + "\n"

@@ -385,6 +385,13 @@ def check_dmarc(dns_: Authoritative, expected: RecordInputs, record: Record) -> 
     return Finding(record, "ok", f"p={expected.dmarc_policy}")
 
 
+def check_report_authorization(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
+    answer = dns_.ask(record.name, "TXT")
+    if any(t.replace(" ", "").upper().startswith("V=DMARC1") for t in answer.texts()):
+        return Finding(record, "ok", "reports are authorised")
+    return Finding(record, "missing", "no v=DMARC1 record: receivers send no reports to that address")
+
+
 def check_mx(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
     answer = dns_.ask(record.name, "MX")
     hosts = [r.exchange.to_text(omit_final_dot=True).lower() for r in answer.values()]
@@ -424,6 +431,7 @@ CHECKS = {
     "SPF": check_spf,
     "DKIM": check_dkim,
     "DMARC": check_dmarc,
+    "DMARCAUTH": check_report_authorization,
     "MX": check_mx,
     "A": check_address,
     "AAAA": check_address,

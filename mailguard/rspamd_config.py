@@ -16,7 +16,7 @@ TEMPLATED = (
     "local.d/multimap.conf",
     "local.d/milter_headers.conf",
     "local.d/greylist.conf",
-    "local.d/options.inc",
+    "override.d/options.inc",
     "override.d/actions.conf",
 )
 CONTROLLER = "local.d/worker-controller.inc"

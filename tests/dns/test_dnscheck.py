@@ -58,9 +58,9 @@ def keys():
     return {"host": key_b64(), "other": key_b64()}
 
 
-def zone(domain: str, key: str, drop: str | None = None, add: str = "", ns=("ns1.test",)) -> str:
+def zone(domain: str, key: str, drop: str | None = None, add: str = "", ns=("ns1.test",), **changes) -> str:
     """The deploy's own snippet for ``domain`` in a zone, without the lines holding ``drop``, plus ``add``."""
-    snippet = dns_records.zone_snippet(expected_for(domain, key), domain)
+    snippet = dns_records.zone_snippet(expected_for(domain, key, **changes), domain)
     lines = [line for line in snippet.splitlines() if drop is None or drop not in line]
     return nsd.soa_header(domain, list(ns)) + "\n".join(lines) + "\n" + (add + "\n" if add else "")
 
@@ -121,6 +121,10 @@ def world(tmp_path_factory, keys):
             )
             for n in range(len(MALFORMED))
         },
+        # DMARC reports sent to another domain, which authorises one sender and not the other.
+        "authz.test": zone("authz.test", host_key, dmarc_rua=("dmarc@reports.test",)),
+        "unauthz.test": zone("unauthz.test", host_key, dmarc_rua=("dmarc@reports.test",)),
+        "reports.test": nsd.soa_header("reports.test", ["ns1.test"]) + 'authz.test._report._dmarc IN TXT "v=DMARC1"\n',
         # SPF lacks the address, softfails it.
         "lacking.test": zone("lacking.test", host_key, "v=spf1", 'lacking.test. IN TXT "v=spf1 ip4:203.0.113.5 ~all"'),
         # SPF that never ends: more than 10 lookups.
@@ -222,6 +226,24 @@ def test_a_malformed_spf_term_in_an_include_chain_is_a_warning_line(world, keys,
     assert {f.status for kind, f in findings.items() if kind != "SPF"} == {"ok"}  # the rest is still checked
 
 
+@pytest.mark.parametrize("domain, status", [("authz.test", "ok"), ("unauthz.test", "missing")])
+def test_reports_to_another_domain_need_its_authorization_record(world, keys, domain, status):
+    expected = expected_for(domain, keys["host"], dmarc_rua=("dmarc@reports.test",))
+    findings, _ = run_check(expected)
+    assert findings["DMARCAUTH"].record.name == f"{domain}._report._dmarc.reports.test"
+    assert findings["DMARCAUTH"].status == status, findings["DMARCAUTH"]
+    snippet = dns_records.zone_snippet(expected, domain)  # published in the other zone: a comment here
+    assert f'; in the zone that holds it: {domain}._report._dmarc.reports.test. IN TXT "v=DMARC1"' in snippet
+
+
+def test_the_mail_hosts_own_name_gets_an_spf_record(world, keys):
+    findings = dnscheck.check(
+        expected_for("good.test", keys["host"]), dnscheck.Authoritative(nsd.ADDRESS, nsd.PORT, 0.5)
+    )
+    [host_spf] = [f for f in findings if f.record.kind == "SPF" and f.record.name == HOST]
+    assert host_spf.status == "ok" and host_spf.record.value == f"v=spf1 ip4:{IP} -all"
+
+
 def test_spf_lacking_the_address_is_wrong(world, keys):
     findings, _ = run_check(expected_for("lacking.test", keys["host"]))
     assert findings["SPF"].status == "wrong"
@@ -312,7 +334,7 @@ def run_cli(tmp_path, expected: RecordInputs) -> subprocess.CompletedProcess:
 def test_command_exits_zero_only_when_all_is_right(world, keys, tmp_path):
     good = run_cli(tmp_path, expected_for("good.test", keys["host"]))
     assert good.returncode == 0, good.stdout + good.stderr
-    assert "6 of 6 records ok" in good.stdout
+    assert "7 of 7 records ok" in good.stdout
     for domain in ("stale.test", "nodmarc.test", "dead.test", "nosuch.test"):
         bad = run_cli(tmp_path, expected_for(domain, keys["host"]))
         assert bad.returncode == 1, bad.stdout

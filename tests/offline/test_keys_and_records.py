@@ -85,7 +85,10 @@ def test_json_round_trip_and_zone_snippet_placement():
     assert "mail.example.com. IN A 203.0.113.25" in com.splitlines()
     assert "; in the zone that holds it: mail.example.com. IN A 203.0.113.25" in org.splitlines()
     assert "example.org. IN MX 10 mail.example.com." in org.splitlines()
-    assert not any("example.org" in line for line in com.splitlines())
+    # example.org's reports go to postmaster@example.com: example.com's zone authorises them (RFC 7489 7.1).
+    assert [line for line in com.splitlines() if "example.org" in line] == [
+        'example.org._report._dmarc.example.com. IN TXT "v=DMARC1"'
+    ]
     assert '"v=DKIM1; k=rsa; p=<key not generated yet>"' in org
 
 

@@ -7,13 +7,13 @@ from support import PASSWORDS, SETTINGS
 
 
 def test_only_loopback_is_local_unless_the_admin_lists_networks():
-    options = "rspamd configuration | rspamd: local.d/options.inc"
+    options = "rspamd configuration | rspamd: override.d/options.inc"
     default = by_name(plan(HostModel.load("debian13", "fresh"), SETTINGS, PASSWORDS))[options]
-    text = default.uploads()["/etc/rspamd/local.d/options.inc"].decode()
+    text = default.uploads()["/etc/rspamd/override.d/options.inc"].decode()
     assert 'local_addrs = ["127.0.0.0/8", "::1"];' in text
     listed = {**SETTINGS, "local_networks": ["10.8.0.0/24"]}
     text = by_name(plan(HostModel.load("debian13", "fresh"), listed, PASSWORDS))[options].uploads()
-    assert 'local_addrs = ["127.0.0.0/8", "::1", "10.8.0.0/24"];' in text["/etc/rspamd/local.d/options.inc"].decode()
+    assert 'local_addrs = ["127.0.0.0/8", "::1", "10.8.0.0/24"];' in text["/etc/rspamd/override.d/options.inc"].decode()
 
 
 def test_submission_services_defer_mail_while_rspamd_is_down_and_port_25_still_accepts():
