@@ -8,12 +8,13 @@ from pyinfra import host, logger
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mailguard import settings as settings_module
-from operations import activate, clamav, dkim, dns, postfix, preflight, redis, repos, rspamd, webui
+from operations import activate, clamav, dkim, dns, postfix, preflight, redis, repos, resolver, rspamd, webui
 
 # (name in the run's output, step): each step returns the restarts and reloads it may need.
 CONFIGURATION_STEPS = (
     ("redis", redis.configure),
     ("clamav", clamav.configure),
+    ("resolver", resolver.configure),
     ("rspamd", rspamd.configure),
     ("dkim", dkim.keys),
     ("postfix", postfix.configure),

@@ -16,6 +16,13 @@ CONTROLLER_BIND = f"localhost:{CONTROLLER_PORT}"
 CONTROLLER_ADDRESS = f"127.0.0.1:{CONTROLLER_PORT}"  # what a proxy on this host connects to
 POSTFIX_MILTER = f"inet:localhost:{MILTER_PORT}"
 
+# rspamd's own recursive resolver (unbound): a loopback address of its own on the DNS port, so it
+# takes no address another resolver may hold (127.0.0.1, systemd-resolved's 127.0.0.53), and
+# SELinux's dns_port_t already covers it.
+RESOLVER_ADDRESS = "127.0.0.153"
+RESOLVER_PORT = 53
+RESOLVER_CONF = "mailguard-rspamd.conf"  # the drop-in in unbound's conf.d
+
 # The deploy's own scripts and their stores.
 TOOLS_DIR = "/usr/local/sbin"
 STATE_DIR = "/var/lib/mailguard"  # root only

@@ -65,6 +65,11 @@ class Platform:
     redis_socket: str = "/run/redis/redis.sock"
     postfix_main_cf: str = "/etc/postfix/main.cf"
     postfix_master_cf: str = "/etc/postfix/master.cf"
+    # rspamd's own recursive resolver (resolver = "local")
+    unbound_unit: str = "unbound"
+    unbound_conf_dir: str = "/etc/unbound/conf.d"  # included by the package's unbound.conf
+    # Units of the unbound package that would make it the system's resolver: masked, never run.
+    unbound_system_hooks: tuple[str, ...] = ()
     # SELinux booleans set on (persistently) when a reverse proxy publishes the web UI
     selinux_proxy_booleans: tuple[str, ...] = ()
     # The host firewall that may be running, and whose http/https the web UI's proxy needs.
@@ -172,6 +177,9 @@ DEBIAN_12 = Platform(
     redis_conf_candidates=("/etc/redis/redis.conf",),
     redis_unit="redis-server",
     redis_group="redis",
+    unbound_conf_dir="/etc/unbound/unbound.conf.d",
+    # unbound's package would hand 127.0.0.1 to resolvconf (resolvectl with systemd-resolved)
+    unbound_system_hooks=("unbound-resolvconf.service",),
 )
 
 # Debian 13 and unstable package and place everything as Debian 12 does; their rspamd differs

@@ -77,5 +77,7 @@ MANAGED = frozenset(TEMPLATED) | {CONTROLLER} | {m.path for m in MULTIMAPS}
 
 
 def needs_restart(relative_path: str) -> bool:
-    """Worker files change sockets and workers: a reload with a changed socket kills rspamd 3.4."""
-    return relative_path.rsplit("/", 1)[-1].startswith("worker-")
+    """Worker files change sockets and workers: a reload with a changed socket kills rspamd 3.4.
+    options.inc holds the resolver, which rspamd only reads when it starts."""
+    name = relative_path.rsplit("/", 1)[-1]
+    return name.startswith("worker-") or name == "options.inc"

@@ -343,6 +343,12 @@ class Settings:
     dmarc_report_org_name: str = option(
         TEXT, Derived(lambda v: v["domains"][0].upper()), "Organisation name in the DMARC reports we send."
     )
+    resolver: str = option(
+        _choice("local", "system"),
+        "local",
+        "DNS resolver rspamd asks (blocklists, SPF, DKIM): local runs unbound on 127.0.0.153 for rspamd alone; "
+        "system uses /etc/resolv.conf, whose public resolvers the big blocklists refuse.",
+    )
     dns_check: bool = option(
         BOOL,
         True,

@@ -177,6 +177,9 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
         for unit in (platform.freshclam_unit, platform.clamd_unit):
             generic.service(name=f"ClamAV: {unit} enabled and running", unit=unit)
 
+    if settings.resolver == "local":  # before rspamd, which asks it as soon as it starts
+        _checked_reload("unbound", "unbound", platform.unbound_unit, "unbound-checkconf", pending_marks)
+
     # A reload with changed sockets kills rspamd 3.4: workers and groups need a restart.
     activation(
         "rspamd: check the configuration, then restart (workers, groups) or reload",

@@ -469,6 +469,15 @@ def service(unit: str, running: bool = True, enabled: bool = True):
     yield from commands
 
 
+@operation_reading(lambda unit, *a, **k: [("unit", unit)])
+def unit_masked(unit: str):
+    """A systemd unit that must never run (stopped and masked), installed yet or not."""
+    if hoststate.snapshot(("unit", unit)).unit(unit)["masked"]:
+        host.noop(f"{unit} is masked")
+        return
+    yield StringCommand("systemctl", "mask", "--now", unit)
+
+
 @operation_reading(lambda boolean, *a, **k: [("sebool", boolean)])
 def selinux_boolean(boolean: str):
     """Turn an SELinux boolean on, persistently (setsebool -P); nothing where SELinux is off."""

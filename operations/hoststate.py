@@ -164,6 +164,7 @@ class Snapshot:
             "exists": props.get("LoadState") == "loaded",
             "running": props.get("ActiveState") in ("active", "reloading", "activating"),
             "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias"),
+            "masked": props.get("LoadState") == "masked",
         }
 
     def installed(self, kind: str, package: str) -> bool:

@@ -148,6 +148,8 @@ class HostModel:
         meta = self.units.get(unit if "." in unit else f"{unit}.service")
         if meta is None:
             return ["LoadState=not-found", "ActiveState=inactive", "UnitFileState="]
+        if meta.get("masked"):
+            return ["LoadState=masked", "ActiveState=inactive", "UnitFileState=masked"]
         return [
             "LoadState=loaded",
             f"ActiveState={'active' if meta['running'] else 'inactive'}",
@@ -359,6 +361,9 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                     for setting in args[1:]:
                         key, _, value = setting.partition("=")
                         model.postconf[key.strip()] = value.strip()
+                elif verb == "systemctl" and args[0] == "mask":
+                    unit = args[-1] if "." in args[-1] else f"{args[-1]}.service"
+                    model.units[unit] = {"running": False, "enabled": False, "masked": True}
                 elif verb == "systemctl" and args[0] in (
                     "start",
                     "stop",

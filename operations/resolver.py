@@ -1,0 +1,39 @@
+"""rspamd's own recursive resolver: unbound on a loopback address of its own (resolver = "local").
+
+Blocklists refuse the shared and public resolvers a fresh VPS uses, so rspamd asks a resolver that
+runs on the host for rspamd alone. The system's resolver is not touched: unbound's hooks that would
+make it the system's resolver are masked before the package is installed, and it listens only on
+layout.RESOLVER_ADDRESS.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import deploy
+
+from mailguard import layout
+from mailguard.platforms import Platform
+
+from . import generic, repos
+from .activate import Changes, reload
+from .templating import render
+
+
+@deploy("Resolver for rspamd")
+def configure(settings, platform: Platform) -> Changes:
+    if settings.resolver != "local":
+        return {}  # rspamd uses /etc/resolv.conf
+    for hook in platform.unbound_system_hooks:
+        generic.unit_masked(name=f"unbound: {hook} masked (the system's resolver stays as it is)", unit=hook)
+    generic.directory(
+        name="unbound: configuration directory", path=platform.unbound_conf_dir, user="root", group="root", mode=755
+    )
+    dropin = generic.text_file(
+        name=f"unbound: {layout.RESOLVER_CONF}",
+        path=f"{platform.unbound_conf_dir}/{layout.RESOLVER_CONF}",
+        content=render(f"unbound/{layout.RESOLVER_CONF}.j2", layout=layout),
+        backup="unbound",
+    )
+    generic.packages(
+        name="unbound installed", packages=["unbound"], installer=repos.PACKAGE_INSTALLERS[platform.package_manager]
+    )
+    return {reload("unbound"): [dropin]}
