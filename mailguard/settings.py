@@ -349,6 +349,12 @@ class Settings:
         "DNS resolver rspamd asks (blocklists, SPF, DKIM): local runs unbound on 127.0.0.153 for rspamd alone; "
         "system uses /etc/resolv.conf, whose public resolvers the big blocklists refuse.",
     )
+    dnsbl_check: bool = option(
+        BOOL,
+        True,
+        "At the end of the deploy, ask each blocklist rspamd uses for its test point through rspamd's resolver "
+        "(warns only).",
+    )
     dns_check: bool = option(
         BOOL,
         True,

@@ -7,15 +7,17 @@ keys); everything else happens on the admin's machine.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import shlex
 from pathlib import Path
 from weakref import WeakKeyDictionary
 
 from pyinfra import host, logger
-from pyinfra.api import BaseStateCallback, Host, State
+from pyinfra.api import BaseStateCallback, FactBase, Host, State
 
-from mailguard import dns_records, dnscheck
+from mailguard import dns_records, dnsbl, dnscheck, layout
 from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
@@ -68,6 +70,54 @@ def report(settings, platform: Platform, target: Host) -> None:
         print(dnscheck.report(findings, resolver.notes) + "\n")
         if not all(f.ok for f in findings):
             logger.warning(f"{target.name}: DNS is not yet right (see above); mail may be rejected or marked as spam")
+    if settings.dnsbl_check:
+        text = dnsbl_report(settings, target)
+        print(f"--> {text}\n")
+        if f"{len(dnsbl.BLOCKLISTS)} of {len(dnsbl.BLOCKLISTS)} lists answer" not in text:
+            logger.warning(
+                f"{target.name}: some blocklists do not answer rspamd (see above): spam they list gets through"
+            )
+
+
+class DnsblAnswers(FactBase):
+    """The host's resolver's raw response to each test query: sent from the host over UDP (bash's
+    /dev/udp), all at once, each allowed 3 s. ``server`` None: the system's first nameserver."""
+
+    default = dict
+
+    def command(self, queries: dict[int, bytes], server: str | None, port: int):
+        address = shlex.quote(server) if server else "$(awk '/^nameserver/ {print $2; exit}' /etc/resolv.conf)"
+        ask = (
+            'exec 3<>/dev/udp/$0/$1 && printf %s "$2" | base64 -d >&3 && '
+            "timeout 3 dd bs=4096 count=1 <&3 2>/dev/null | base64 -w0"
+        )
+        jobs = [
+            f"( printf '@@dnsbl {n} %s\\n' \"$(bash -c {shlex.quote(ask)} {address} {port} "
+            f'{base64.b64encode(wire).decode()} 2>/dev/null)" ) &'
+            for n, wire in queries.items()
+        ]
+        return " ".join(jobs) + ' wait; echo "@@dnsbl resolver $(echo ' + address + ')"'
+
+    def process(self, output):
+        answers: dict[str, str] = {}
+        for line in output:
+            marker, _, rest = line.partition(" ")
+            if marker == "@@dnsbl":
+                key, _, value = rest.partition(" ")
+                answers[key] = value.strip()
+        return answers
+
+
+def dnsbl_report(settings, target: Host) -> str:
+    local = settings.resolver == "local"
+    queries = {n: dnsbl.query(blocklist, n) for n, blocklist in enumerate(dnsbl.BLOCKLISTS)}
+    server = layout.RESOLVER_ADDRESS if local else None
+    answers = target.get_fact(DnsblAnswers, queries=queries, server=server, port=layout.RESOLVER_PORT)
+    results = [
+        (b, *dnsbl.classify(b, base64.b64decode(answers.get(str(n), "")))) for n, b in enumerate(dnsbl.BLOCKLISTS)
+    ]
+    resolver = answers.get("resolver") or "none in /etc/resolv.conf"
+    return dnsbl.report(results, f"{resolver}, {'unbound for rspamd' if local else 'the system'}", not local)
 
 
 class _ReportAfterOperations(BaseStateCallback):
