@@ -15,6 +15,7 @@ TEMPLATED = (
     "local.d/phishing.conf",
     "local.d/multimap.conf",
     "local.d/milter_headers.conf",
+    "local.d/composites.conf",
     "local.d/greylist.conf",
     "override.d/options.inc",
     "override.d/actions.conf",
@@ -36,6 +37,19 @@ class Multimap:
     filter: str | None = None  # for "from": which part of the sender
     score: float | None = None
     action: str | None = None  # a pass-through verdict instead of a score
+    # A sender whitelist counts only for a sender authenticated for the listed domain: the
+    # envelope's domain by SPF, or the From: header's by DMARC (aligned SPF or DKIM).
+    authenticated: bool = False
+
+    @property
+    def field(self) -> str:
+        """What a selector takes from a sender address: addr or domain."""
+        return (self.filter or "").split(":")[1]
+
+    @property
+    def proofs(self) -> tuple[tuple[str, str, str], ...]:
+        """(raw symbol, which sender address, the symbol that authenticates its domain)."""
+        return ((f"{self.symbol}_SPF", "smtp", "R_SPF_ALLOW"), (f"{self.symbol}_DMARC", "mime", "DMARC_POLICY_ALLOW"))
 
     @property
     def file(self) -> str:
@@ -54,8 +68,10 @@ class Multimap:
 
 MULTIMAPS = (
     Multimap("WHITELIST_IP", "whitelist_ip", "ip", action="accept"),
-    Multimap("WHITELIST_SENDER_DOMAIN", "whitelist_sender_domain", "from", "email:domain", score=-20.0),
-    Multimap("WHITELIST_SENDER_EMAIL", "whitelist_sender_email", "from", "email:addr", score=-15.0),
+    Multimap(
+        "WHITELIST_SENDER_DOMAIN", "whitelist_sender_domain", "from", "email:domain", score=-20.0, authenticated=True
+    ),
+    Multimap("WHITELIST_SENDER_EMAIL", "whitelist_sender_email", "from", "email:addr", score=-15.0, authenticated=True),
     Multimap("BLACKLIST_SENDER_DOMAIN", "blacklist_sender_domain", "from", "email:domain", score=20.0),
     Multimap("BLACKLIST_SENDER_DOMAIN_MULTI", "blacklist_sender_domain_multi", "from", "email:domain:tld", score=20.0),
     Multimap("BLACKLIST_SENDER_EMAIL", "blacklist_sender_email", "from", "email:addr", score=30.0),

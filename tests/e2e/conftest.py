@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 
+import dnsworld
 import pytest
 from support import TIMINGS, pyinfra, settings_file
 
@@ -26,7 +27,7 @@ def dns_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def target(dns_dir):
+def target(dns_dir, tmp_path_factory):
     reason = _skip_reason()
     if reason:
         if os.environ.get("CI"):
@@ -43,8 +44,13 @@ def target(dns_dir):
     sandbox.down()  # a fresh host: the first run starts from Debian + Postfix only
     state = sandbox.up()
     env = {**os.environ, **sandbox.secrets_env(), "MAIL_DNS_DIR": str(dns_dir)}
-    yield probes.Target(ssh=sandbox.ssh_command(state, "")[:-1]), env
+    mail_target = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
+    world = dnsworld.start(tmp_path_factory.mktemp("dnsworld"))
+    stubs = dnsworld.STUB_CONF
+    mail_target.sh(f"mkdir -p {os.path.dirname(stubs)} && cat > {stubs} <<'EOF'\n{dnsworld.unbound_stubs()}EOF")
+    yield mail_target, env
     sandbox.down()
+    world.stop()
 
 
 @pytest.fixture(scope="session")

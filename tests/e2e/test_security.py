@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import dnsworld
 import pytest
 from support import host_platform, pyinfra, send
 
@@ -124,3 +125,14 @@ def test_submission_defers_while_rspamd_is_down_and_port_25_still_accepts(deploy
             f"for i in $(seq 120); do timeout 1 bash -c '</dev/tcp/127.0.0.1/{layout.MILTER_PORT}' && break;"
             " sleep 1; done"
         )
+
+
+def test_a_whitelisted_sender_counts_only_when_spf_authenticates_it(deployed):
+    target, *_ = deployed
+    whitelisted = "tagged@mixed.example.net"  # whitelist_sender_email: -15; SPF permits only SENDING_CLIENT
+    genuine = send(target, whitelisted, client_ip=dnsworld.SENDING_CLIENT, body="from the permitted server")
+    log = probes.rspamd_log_for(target, genuine.token)
+    assert "R_SPF_ALLOW" in log and "WHITELIST_SENDER_EMAIL" in log
+    forged = send(target, whitelisted, client_ip="198.18.0.9", body="forged: SPF does not permit this client")
+    log = probes.rspamd_log_for(target, forged.token)
+    assert "R_SPF_FAIL" in log and "WHITELIST_SENDER_EMAIL" not in log  # -15 for anyone before

@@ -1,0 +1,50 @@
+"""The DNS the booted host sees, without the internet: a real NSD on this machine serving the
+zones the tests need, reached through the host's own unbound (the deploy's resolver for rspamd)
+by stub zones, as an admin would add them.
+
+- example.net: SPF for the test senders' domains;
+- the blocklists rspamd asks, each with its documented test point listed, and one test client.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nsd
+
+ADDRESS = "127.0.53.9"  # not nsd.ADDRESS: the DNS tests' own NSD may run beside it
+SENDING_CLIENT = "203.0.113.5"  # probes.EXTERNAL_CLIENT: SPF permits it for mixed.example.net
+LISTED_CLIENT = "203.0.113.77"  # on zen.spamhaus.org
+STUB_CONF = "/etc/unbound/unbound.conf.d/test-zones.conf"
+
+
+def _zone(name: str, records: list[str]) -> str:
+    return nsd.soa_header(name, [f"ns1.{name}"]) + "\n".join([f"ns1 IN A {ADDRESS}", *records]) + "\n"
+
+
+ZONES = {
+    "example.net": _zone("example.net", [f'mixed IN TXT "v=spf1 ip4:{SENDING_CLIENT} -all"']),
+    "zen.spamhaus.org": _zone(
+        "zen.spamhaus.org", ["2.0.0.127 IN A 127.0.0.2", "2.0.0.127 IN A 127.0.0.10", "77.113.0.203 IN A 127.0.0.2"]
+    ),
+    "dbl.spamhaus.org": _zone("dbl.spamhaus.org", ["dbltest.com IN A 127.0.1.2"]),
+    "multi.uribl.com": _zone("multi.uribl.com", ["test.uribl.com IN A 127.0.0.14"]),
+    "multi.surbl.org": _zone("multi.surbl.org", ["test.surbl.org IN A 127.0.0.8"]),
+    "bl.spameatingmonkey.net": _zone("bl.spameatingmonkey.net", ["2.0.0.127 IN A 127.0.0.2"]),
+    "list.dnswl.org": _zone("list.dnswl.org", ["2.0.0.127 IN A 127.0.10.0"]),
+}
+
+
+def unbound_stubs() -> str:
+    """The drop-in that sends the host's unbound to this NSD for these zones (unsigned, so insecure)."""
+    lines = ["server:", "    do-not-query-localhost: no"]
+    lines += [f'    domain-insecure: "{zone}"' for zone in ZONES]
+    for zone in ZONES:
+        lines += ["stub-zone:", f'    name: "{zone}"', f"    stub-addr: {ADDRESS}@{nsd.PORT}"]
+    return "\n".join(lines) + "\n"
+
+
+def start(workdir: Path) -> nsd.Nsd:
+    server = nsd.Nsd(workdir, address=ADDRESS)
+    server.start(ZONES)
+    return server

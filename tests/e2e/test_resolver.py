@@ -1,0 +1,33 @@
+"""rspamd's own resolver on the booted host (#16): blocklists answer through it, the system's
+resolver is untouched, and the deploy's report says how each list answers."""
+
+from __future__ import annotations
+
+import dnsworld
+import pytest
+from support import send
+
+from mailguard import layout
+from sandbox import probes
+
+pytestmark = pytest.mark.e2e
+
+
+def test_the_first_run_reports_every_blocklist_answering_through_rspamds_resolver(deployed):
+    *_, output = deployed
+    assert f"through rspamd's resolver ({layout.RESOLVER_ADDRESS}, unbound for rspamd)" in output
+    assert "6 of 6 lists answer" in output
+
+
+def test_rspamd_scores_a_listed_client_through_its_own_resolver(deployed):
+    target, *_ = deployed
+    sent = send(target, "someone@elsewhere.example.net", client_ip=dnsworld.LISTED_CLIENT, body="from a listed client")
+    assert "RBL_SPAMHAUS" in probes.rspamd_log_for(target, sent.token)  # no DNS at all before
+
+
+def test_unbound_serves_rspamd_alone_and_the_system_resolver_is_untouched(deployed):
+    target, *_ = deployed
+    listening = target.sh("ss -H -lnup | grep unbound | awk '{print $4}' | sort -u").split()
+    assert listening == [f"{layout.RESOLVER_ADDRESS}:{layout.RESOLVER_PORT}"]
+    assert layout.RESOLVER_ADDRESS not in target.sh("cat /etc/resolv.conf")
+    assert target.sh("systemctl show -p LoadState --value unbound-resolvconf.service").strip() == "masked"
