@@ -403,10 +403,14 @@ class Settings:
         "Client IPs accepted without scanning (prefilter, action accept).",
     )
     whitelist_sender_domain: tuple[str, ...] = option(
-        _list_of(DOMAIN, "domain", "list of domains"), [], "Sender domains scored -20 when SPF (envelope) or DMARC (From: header) authenticates the sender."
+        _list_of(DOMAIN, "domain", "list of domains"),
+        [],
+        "Sender domains scored -20 when SPF (envelope) or DMARC (From: header) authenticates the sender.",
     )
     whitelist_sender_email: tuple[str, ...] = option(
-        _list_of(EMAIL, "e-mail address", "list of e-mails"), [], "Sender addresses scored -15 when SPF (envelope) or DMARC (From: header) authenticates the sender."
+        _list_of(EMAIL, "e-mail address", "list of e-mails"),
+        [],
+        "Sender addresses scored -15 when SPF (envelope) or DMARC (From: header) authenticates the sender.",
     )
     blacklist_sender_domain: tuple[str, ...] = option(
         _list_of(DOMAIN, "domain", "list of domains"), [], "Sender domains scored +20."
