@@ -178,3 +178,42 @@ def zone_snippet(expected: RecordInputs, domain: str) -> str:
             where = "at the VPS provider" if record.type == "PTR" else "in the zone that holds it"
             lines.append(f"; {where}: {line}")
     return "\n".join(lines) + "\n"
+
+
+PANEL_TTL = 3600  # what the DNS panels of VPS providers (ConoHa included) propose by default
+
+
+def panel_value(record: Record) -> str:
+    """The value as a provider's DNS panel takes it: a TXT of one string as it is, a longer one as
+    its quoted 255-character strings; a host name with its final dot."""
+    if record.type == "TXT":
+        return record.strings[0] if len(record.strings) == 1 else record.rdata
+    if record.type in ("MX", "CNAME"):
+        return record.value.rstrip(".") + "."
+    return record.value
+
+
+def panel_rows(expected: RecordInputs, domain: str) -> list[tuple[str, str, str, str]]:
+    """(type, name relative to the zone, TTL, value) for each record of ``domain``'s zone, in the
+    order a DNS panel asks for them; "@" is the zone's apex. The PTR is set elsewhere (ptr_rows)."""
+    rows = []
+    for record in records(expected):
+        if record.type == "PTR" or not in_zone(record.name, domain):
+            continue
+        name = "@" if record.name == domain else record.name[: -len(domain) - 1]
+        rows.append((record.type, name, str(PANEL_TTL), panel_value(record)))
+    return rows
+
+
+def ptr_rows(expected: RecordInputs) -> list[tuple[str, str]]:
+    """(address, host name) of each reverse record: set in the server's settings at the VPS provider."""
+    return [(address, expected.mail_hostname) for address in expected.addresses]
+
+
+def panel_table(expected: RecordInputs, domain: str) -> str:
+    lines = [f"{domain}: type / name / TTL / value, as the DNS panel asks for them"]
+    for rtype, name, ttl, value in panel_rows(expected, domain):
+        lines.append(f"  {rtype:<5} {name:<24} {ttl:<5} {value}")
+    for address, name in ptr_rows(expected):
+        lines.append(f"  PTR of {address}: {name} (in the server's own settings, not the DNS panel)")
+    return "\n".join(lines)

@@ -61,6 +61,8 @@ def report(settings, platform: Platform, target: Host) -> None:
     expected = dns_records.RecordInputs.from_settings(settings, public_keys(settings, platform, target))
     print(f"\n--> DNS records to publish for {', '.join(settings.domains)} ({target.name}):")
     print(dns_records.table(dns_records.records(expected)))
+    print("\n--> The same records for a DNS panel (ConoHa's: タイプ / 名称 / TTL / 値):")
+    print("\n".join(dns_records.panel_table(expected, domain) for domain in expected.domains))
     files = write_files(expected, output_dir(target.name))
     print(f"    written: {', '.join(map(str, files))}\n")
     if settings.dns_check:
