@@ -68,6 +68,7 @@ class Platform:
     # rspamd's own recursive resolver (resolver = "local")
     unbound_unit: str = "unbound"
     unbound_conf_dir: str = "/etc/unbound/conf.d"  # included by the package's unbound.conf
+    unbound_packages: tuple[str, ...] = ("unbound",)
     # Units of the unbound package that would make it the system's resolver: masked, never run.
     unbound_system_hooks: tuple[str, ...] = ()
     # SELinux booleans set on (persistently) when a reverse proxy publishes the web UI
@@ -178,6 +179,8 @@ DEBIAN_12 = Platform(
     redis_unit="redis-server",
     redis_group="redis",
     unbound_conf_dir="/etc/unbound/unbound.conf.d",
+    # the root trust anchor unbound's first start copies: only recommended, and apt installs no recommends
+    unbound_packages=("unbound", "dns-root-data"),
     # unbound's package would hand 127.0.0.1 to resolvconf (resolvectl with systemd-resolved)
     unbound_system_hooks=("unbound-resolvconf.service",),
 )

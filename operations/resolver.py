@@ -34,6 +34,8 @@ def configure(settings, platform: Platform) -> Changes:
         backup="unbound",
     )
     generic.packages(
-        name="unbound installed", packages=["unbound"], installer=repos.PACKAGE_INSTALLERS[platform.package_manager]
+        name="unbound installed",
+        packages=list(platform.unbound_packages),
+        installer=repos.PACKAGE_INSTALLERS[platform.package_manager],
     )
     return {reload("unbound"): [dropin]}

@@ -3,6 +3,8 @@ resolver is untouched, and the deploy's report says how each list answers."""
 
 from __future__ import annotations
 
+import subprocess
+
 import dnsworld
 import pytest
 from support import send
@@ -27,7 +29,9 @@ def test_rspamd_scores_a_listed_client_through_its_own_resolver(deployed):
 
 def test_unbound_serves_rspamd_alone_and_the_system_resolver_is_untouched(deployed):
     target, *_ = deployed
-    listening = target.sh("ss -H -lnup | grep unbound | awk '{print $4}' | sort -u").split()
+    # The sandbox shares this machine's network: its sockets show here (the host has no ss).
+    sockets = subprocess.run(["ss", "-H", "-lnup"], capture_output=True, text=True, check=True).stdout
+    listening = sorted({line.split()[3] for line in sockets.splitlines() if '"unbound"' in line})
     assert listening == [f"{layout.RESOLVER_ADDRESS}:{layout.RESOLVER_PORT}"]
     assert layout.RESOLVER_ADDRESS not in target.sh("cat /etc/resolv.conf")
     assert target.sh("systemctl show -p LoadState --value unbound-resolvconf.service").strip() == "masked"
