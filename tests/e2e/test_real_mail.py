@@ -135,7 +135,7 @@ def test_written_records_load_into_a_dns_server_and_pass_the_live_check(deployed
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "6 of 6 records ok" in result.stdout and "forward-confirmed" in result.stdout
+    assert "7 of 7 records ok" in result.stdout and "forward-confirmed" in result.stdout
 
 
 def test_dkim_signature_verifies_against_the_record_served_by_dns(deployed, served_zone):
@@ -165,7 +165,7 @@ def test_dns_report_changes_nothing_and_runs_the_check(deployed, served_zone, tm
     )
     result = pyinfra({**env, "MAIL_SETTINGS": str(override)}, deploy="dns_report.py")
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "6 of 6 records ok" in result.stdout, result.stdout[-3000:]
+    assert "7 of 7 records ok" in result.stdout, result.stdout[-3000:]
     assert changed_operations(result.stdout + result.stderr) == []
 
 
