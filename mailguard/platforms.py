@@ -82,6 +82,7 @@ class Platform:
     nginx_locations_file: str = "/etc/nginx/mailguard-rspamd.locations"  # included by it, or by the admin's server
     ols_unit: str = "lsws"
     ols_binary: str = "/usr/local/lsws/bin/openlitespeed"
+    ols_server_conf: str = "/usr/local/lsws/conf/httpd_config.conf"
     # os-release ID -> fields that differ for that distribution of the family
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The distributions this entry is proven on, end to end or by offline plans (the README's list).

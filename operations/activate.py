@@ -160,9 +160,13 @@ def activation(
     apply_pending(name=name, unit=unit, actions=steps, service=service, **kwargs)
 
 
-def _checked_reload(title: str, service: str, unit: str, check: str, pending_marks: dict[Change, list[Any]]) -> None:
-    """A service that only ever reloads: its check, then the reload; then enabled and running."""
-    activation(f"{title}: {check}, then reload", service, unit, pending_marks, actions=(Action.RELOAD,), check=check)
+def _checked_reload(
+    title: str, service: str, unit: str, check: str, pending_marks: dict[Change, list[Any]], says: str | None = None
+) -> None:
+    """A service that only ever reloads: its check, then the reload; then enabled and running.
+    ``says``: the check as the operation's name gives it (default: the check itself)."""
+    name = f"{title}: {says or check}, then reload"
+    activation(name, service, unit, pending_marks, actions=(Action.RELOAD,), check=check)
     generic.service(name=f"{title}: enabled and running", unit=unit)
 
 
@@ -197,11 +201,9 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
     if settings.webui_proxy == "nginx":
         _checked_reload("nginx", "nginx", platform.nginx_unit, "nginx -t", pending_marks)
     elif settings.webui_proxy == "openlitespeed":
-        # lsws's restart is graceful: requests in flight finish first.
-        activation(
-            "OpenLiteSpeed: openlitespeed -t, then a graceful restart",
-            "openlitespeed",
-            platform.ols_unit,
-            pending_marks,
-            check=f"{platform.ols_binary} -t",
+        # -t exits 1 on mere warnings (judge it by [ERROR] lines), and passes anything when its
+        # work directory is missing. The unit's reload is OLS's graceful restart.
+        check = f"! {{ mkdir -p /tmp/lshttpd && {platform.ols_binary} -t 2>&1; }} | grep -F '[ERROR]'"
+        _checked_reload(
+            "OpenLiteSpeed", "openlitespeed", platform.ols_unit, check, pending_marks, says="openlitespeed -t (errors)"
         )

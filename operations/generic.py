@@ -129,7 +129,7 @@ def _edited_file(paths, missing: str) -> Generator[StringCommand, None, tuple[st
 
 
 @operation_reading(lambda paths, *a, **k: _edited_wants(paths))
-def directives_file(paths, settings, disabled=()):
+def directives_file(paths, settings, disabled=(), backup: str | None = None):
     """Set "Directive value" lines of an existing config file (clamd, redis) in place.
 
     ``paths``: where the file may be (packages differ); the first that exists is edited.
@@ -141,7 +141,7 @@ def directives_file(paths, settings, disabled=()):
     if wanted == text:
         host.noop(f"{path} already has the wanted directives")
         return
-    yield from install_file(wanted, path, owner)
+    yield from install_file(wanted, path, owner, backup=backup)
 
 
 def file_commands(

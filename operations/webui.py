@@ -8,7 +8,7 @@ from mailguard import layout, webui
 from mailguard.platforms import Platform
 
 from . import generic
-from .activate import Changes, reload, restart
+from .activate import Changes, reload
 from .repos import PACKAGE_INSTALLERS
 from .templating import render
 
@@ -84,4 +84,12 @@ def configure(settings, platform: Platform) -> Changes:
         missing="is OpenLiteSpeed's virtual host configured?",
         backup="openlitespeed",
     )
-    return {restart("openlitespeed"): [block]}
+    # The allow-list is judged on the connection's address: OLS's default (useIpInProxyHeader 2)
+    # takes X-Forwarded-For from addresses it trusts, which a local process could forge.
+    server = generic.directives_file(
+        name=f"OpenLiteSpeed: useIpInProxyHeader 0 in {platform.ols_server_conf}",
+        paths=[platform.ols_server_conf],
+        settings=(("useIpInProxyHeader", ("0",)),),
+        backup="openlitespeed",
+    )
+    return {reload("openlitespeed"): [block, server]}

@@ -28,12 +28,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sandbox import ols
+
 CACHE = Path(os.environ.get("MAILGUARD_SANDBOX_CACHE", "/var/cache/mailguard-sandbox"))
 RUN = Path(os.environ.get("MAILGUARD_SANDBOX_RUN", "/run/mailguard-sandbox"))
 MACHINE = "mailguard-sandbox"
 SSH_PORT = int(os.environ.get("MAILGUARD_SANDBOX_SSH_PORT", "2222"))
 MIRROR = os.environ.get("MAILGUARD_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE_VERSION = "4"  # bump when the base image recipe changes
+OLS_IMAGE_VERSION = "1"  # bump when sandbox.ols.install changes
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,13 @@ class Release:
     title: str
     stale_release_file: bool = False  # the archive snapshot here has an expired Release file
     needs_cgroup2: bool = False  # its systemd refuses cgroup v1, which is all this machine has
+    openlitespeed: bool = False  # the image also has OpenLiteSpeed serving an admin's site (sandbox.ols)
 
 
 # MAILGUARD_SANDBOX_RELEASE -> the Debian release it boots
 RELEASES = {
     "12": Release("bookworm", "Debian 12"),
-    "13": Release("trixie", "Debian 13"),
+    "13": Release("trixie", "Debian 13", openlitespeed=True),
     "unstable": Release("sid", "Debian unstable", stale_release_file=True, needs_cgroup2=True),
 }
 DEFAULT_RELEASE = "13"
@@ -141,6 +145,19 @@ def build_base(chosen: str) -> Path:
     (base / ".complete").write_text(time.strftime("%F %T\n"))
     log(f"base image built in {time.monotonic() - started:.0f} s")
     return base
+
+
+def build_ols_image(chosen: str, base: Path) -> Path:
+    """The base image plus OpenLiteSpeed and the admin's site on it (sandbox.ols): cached."""
+    image = CACHE / f"{base.name}-ols-{ols.VERSION}-v{OLS_IMAGE_VERSION}"
+    if (image / ".complete").exists():
+        return image
+    prefix = ols.build(base, CACHE, chosen)
+    shutil.rmtree(image, ignore_errors=True)
+    run("cp", "-a", "--reflink=auto", str(base), str(image))
+    ols.install(image, prefix)
+    (image / ".complete").write_text(time.strftime("%F %T\n"))
+    return image
 
 
 def _write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -253,6 +270,8 @@ def up() -> dict:
     if _port_open(SSH_PORT) or _port_open(25):
         raise SandboxError(f"port {SSH_PORT} or 25 is taken on 127.0.0.1: the sandbox shares this machine's network")
     base = build_base(chosen)
+    if RELEASES[chosen].openlitespeed:
+        base = build_ols_image(chosen, base)
     RUN.mkdir(parents=True, exist_ok=True)
     key = RUN / "id_ed25519"
     if not key.exists():

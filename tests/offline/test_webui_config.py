@@ -88,9 +88,11 @@ def test_the_block_added_to_a_stock_vhost_reads_as_a_proxy_to_the_controller():
     app = tree.child("extprocessor mailguard_rspamd")
     assert app["type"] == ["proxy"] and app["address"] == ["127.0.0.1:11334"]
     ui = tree.child("context /rspamd/")
-    assert ui["type"] == ["proxy"] and ui["handler"] == ["mailguard_rspamd"]
+    assert "type" not in ui  # not a proxy context: that forwards /rspamd/auth as it is
     rules = ui.child("rewrite")
     assert rules["enable"] == ["1"]
+    # The last rule proxies to the extprocessor with the context's prefix stripped.
+    assert rules["rules"][0].splitlines()[-1] == "RewriteRule ^(.*)$ http://mailguard_rspamd/$1 [P,L]"
     conditions = re.findall(r"^RewriteCond %\{REMOTE_ADDR\} !(\S+)\nRewriteRule \.\* - \[F\]$", rules["rules"][0], re.M)
     assert conditions == [webui.allow_regex(["127.0.0.1/32", "::1/128"])]
     redirect = tree.child("context /rspamd")
@@ -114,7 +116,7 @@ def test_with_a_certificate_plain_http_is_sent_to_https():
         webui_allow=["127.0.0.1/32", "192.0.2.0/24"],
     )
     rules = parse(block).child("context /rspamd/").child("rewrite")["rules"][0]
-    assert "RewriteCond %{HTTPS} !on\nRewriteRule .* https://%{HTTP_HOST}%{REQUEST_URI} [R=301,L]" in rules
+    assert "RewriteCond %{HTTPS} !on\nRewriteRule ^(.*)$ https://%{HTTP_HOST}/rspamd/$1 [R=301,L]" in rules
     # The allow-list is checked first: a refused client is never redirected to a login.
     assert rules.index("[F]") < rules.index("[R=301,L]")
 
@@ -143,9 +145,11 @@ def test_allow_regex_matches_exactly_the_networks(networks, inside, outside):
             assert bool(pattern.match(address)) == (ipaddress.ip_address(address) in net)
 
 
-def test_openlitespeed_plan_checks_before_a_graceful_restart():
+def test_openlitespeed_plan_checks_before_a_graceful_reload():
     model = HostModel.load("el9", "installed")
     model.files[VHCONF] = {"text": STOCK_VHCONF, "user": "lsadm", "group": "nobody", "mode": 750}
+    server_conf = "/usr/local/lsws/conf/httpd_config.conf"
+    model.files[server_conf] = {"text": "serverName mail\n", "user": "lsadm", "group": "lsadm", "mode": 750}
     ops = {
         op.name: op
         for op in plan(model, {**SETTINGS, "webui_proxy": "openlitespeed", "webui_ols_vhost_conf": VHCONF}, PASSWORDS)
@@ -153,9 +157,12 @@ def test_openlitespeed_plan_checks_before_a_graceful_restart():
     block = ops[f"Web UI | OpenLiteSpeed: web UI in {VHCONF}"]
     assert block.commands[0] == f"/usr/local/sbin/mailguard-stash openlitespeed {VHCONF}"
     assert parse(block.uploads()[VHCONF].decode()).child("context /rspamd/")
-    restart = ops["Activate | OpenLiteSpeed: openlitespeed -t, then a graceful restart"].commands[0]
-    assert restart.startswith("if /usr/local/lsws/bin/openlitespeed -t; then systemctl restart lsws")
-    assert "else /usr/local/sbin/mailguard-rollback openlitespeed" in restart
+    server = ops[f"Web UI | OpenLiteSpeed: useIpInProxyHeader 0 in {server_conf}"]
+    assert server.uploads()[server_conf].decode() == "serverName mail\nuseIpInProxyHeader 0\n"
+    reload = ops["Activate | OpenLiteSpeed: openlitespeed -t (errors), then reload"].commands[0]
+    check = "! { mkdir -p /tmp/lshttpd && /usr/local/lsws/bin/openlitespeed -t 2>&1; } | grep -F '[ERROR]'"
+    assert reload.startswith(f"if {check}; then systemctl reload-or-restart lsws")  # lsws's reload is graceful
+    assert "else /usr/local/sbin/mailguard-rollback openlitespeed" in reload
     assert not [name for name in ops if "SELinux" in name]  # OpenLiteSpeed runs as bin_t: no boolean
 
 

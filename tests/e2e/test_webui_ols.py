@@ -1,0 +1,160 @@
+"""The web UI through a real OpenLiteSpeed (#14), as the seed publishes it: the sandbox image has
+OLS serving an admin's site (sandbox/ols.py); the deploy adds its block to that site's vhost."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+from pathlib import Path
+
+import pytest
+from support import ROOT, pyinfra, settings_file
+
+from sandbox import ols
+from sandbox.results import changed_operations
+
+pytestmark = pytest.mark.e2e
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FORGER = "127.0.0.2"  # a local client outside the allow-list
+
+
+@pytest.fixture(scope="module")
+def proxied(deployed, tmp_path_factory):
+    target, env, *_ = deployed
+    if os.environ.get("MAIL_HOST") or not target.sh(f"test -x {ols.PREFIX}/bin/openlitespeed && echo yes", check=False):
+        pytest.skip("this host has no OpenLiteSpeed (the Debian 13 sandbox has)")
+    folder = tmp_path_factory.mktemp("ols")
+    settings = folder / "settings.toml"
+    settings.write_text(
+        settings_file().read_text()
+        + "\n".join(
+            [
+                "",
+                'webui_proxy = "openlitespeed"',
+                f'webui_ols_vhost_conf = "{ols.VHOST_CONF}"',
+                f'webui_tls_certificate = "{ols.CERTIFICATE}"',
+                f'webui_tls_key = "{ols.KEY}"',
+                'webui_allow = ["127.0.0.1/32"]',
+                "",
+            ]
+        )
+    )
+    proxy_env = {**env, "MAIL_SETTINGS": str(settings)}
+    first = pyinfra(proxy_env)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    yield target, proxy_env, first
+    assert pyinfra(env).returncode == 0  # back to no proxy for the modules after this one
+
+
+def request(path: str, password: str | None = None, source: str = "127.0.0.1", tls: bool = True, headers=None):
+    """(status, headers, body) from OLS's listener (https 8443, or http 8088)."""
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the sandbox's self-signed one
+        connection: http.client.HTTPConnection = http.client.HTTPSConnection(
+            "127.0.0.1", ols.HTTPS_PORT, context=context, source_address=(source, 0), timeout=15
+        )
+    else:
+        connection = http.client.HTTPConnection("127.0.0.1", ols.HTTP_PORT, source_address=(source, 0), timeout=15)
+    connection.request("GET", path, headers={**({"Password": password} if password else {}), **(headers or {})})
+    response = connection.getresponse()
+    return response.status, dict(response.getheaders()), response.read()
+
+
+def test_the_block_was_checked_and_reloaded_gracefully_and_a_second_run_changes_nothing(proxied):
+    target, proxy_env, first = proxied
+    changed = " ".join(changed_operations(first.stdout + first.stderr))
+    assert "OpenLiteSpeed: openlitespeed -t (errors), then reload" in changed
+    assert target.sh(f"grep -c '^useIpInProxyHeader 0$' {ols.SERVER_CONF}").strip() == "1"
+    assert target.sh("systemctl is-active lshttpd").strip() == "active"
+    again = pyinfra(proxy_env)
+    assert again.returncode == 0 and changed_operations(again.stdout + again.stderr) == []
+
+
+def test_the_prefix_is_stripped_so_rspamd_answers_each_password_as_it_may(proxied):
+    _target, proxy_env, _ = proxied
+    status, _, body = request("/rspamd/stat", proxy_env["RSPAMD_CONTROLLER_PASSWORD"])
+    assert status == 200, body  # 404 before: /rspamd/stat reached rspamd as it was
+    assert json.loads(body)["read_only"] is True
+    status, _, body = request("/rspamd/auth", proxy_env["RSPAMD_ENABLE_PASSWORD"])
+    assert status == 200 and json.loads(body)["read_only"] is False
+    assert request("/rspamd/stat")[0] in (401, 403)  # rspamd still asks for a password
+
+
+def test_a_forged_x_forwarded_for_does_not_pass_the_allow_list(proxied):
+    _target, proxy_env, _ = proxied
+    password = proxy_env["RSPAMD_ENABLE_PASSWORD"]
+    status, _, body = request("/rspamd/stat", password, source=FORGER, headers={"X-Forwarded-For": "127.0.0.1"})
+    assert status == 403 and b"scanned" not in body
+
+
+def test_plain_http_goes_to_https(proxied):
+    status, headers, _ = request("/rspamd/stat", tls=False)
+    assert (
+        status == 301
+        and headers["Location"]
+        == f"https://127.0.0.1:{ols.HTTP_PORT}/rspamd/stat".replace(str(ols.HTTP_PORT), str(ols.HTTP_PORT))
+        or headers["Location"].startswith("https://")
+    )
+
+
+def test_the_admins_own_site_and_rewrite_rule_still_work(proxied):
+    status, _, body = request("/")
+    assert status == 200 and b"The admin's own site" in body
+    status, headers, _ = request("/old-page")
+    assert status == 301 and headers["Location"].endswith("/index.html")
+
+
+def test_a_warning_in_the_admins_configuration_does_not_roll_the_deploy_back(proxied, tmp_path):
+    target, proxy_env, _ = proxied
+    target.sh(
+        f"cp -p {ols.VHOST_CONF} /root/vhconf.saved && echo 'mailguardTestUnknownDirective 1' >> {ols.VHOST_CONF}"
+    )
+    try:
+        assert (
+            target.sh(f"mkdir -p /tmp/lshttpd; {ols.PREFIX}/bin/openlitespeed -t >/dev/null 2>&1; echo $?").strip()
+            == "1"
+        )
+        widened = tmp_path / "settings.toml"
+        text = Path(proxy_env["MAIL_SETTINGS"]).read_text()
+        widened.write_text(text.replace('"127.0.0.1/32"]', '"127.0.0.1/32", "::1/128"]'))
+        run = pyinfra({**proxy_env, "MAIL_SETTINGS": str(widened)})
+        assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]  # exit 1 of -t rolled back before
+        assert "::1" in target.sh(f"grep -A3 'RewriteCond %{{REMOTE_ADDR}}' {ols.VHOST_CONF}")
+    finally:
+        target.sh(f"mv /root/vhconf.saved {ols.VHOST_CONF}")
+        assert pyinfra(proxy_env).returncode == 0
+
+
+def test_a_browser_logs_in_through_openlitespeed(proxied):
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    _target, proxy_env, _ = proxied
+    shot = ROOT / "artifacts" / "webui-openlitespeed.png"
+    shot.parent.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
+        )
+        try:
+            page = browser.new_page(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
+            page.goto(f"http://127.0.0.1:{ols.HTTP_PORT}/rspamd")  # plain HTTP, no slash
+            assert page.url.startswith("https://") and page.url.endswith("/rspamd/"), page.url
+            page.fill("#connectPassword", proxy_env["RSPAMD_ENABLE_PASSWORD"])
+            page.click("#connectButton")
+            page.wait_for_selector("#statWidgets", state="visible", timeout=30000)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(shot), full_page=False)
+            widgets = page.inner_text("#statWidgets")
+        finally:
+            browser.close()
+    assert "scanned" in widgets.lower(), widgets
+    socket.create_connection(("127.0.0.1", ols.HTTPS_PORT), timeout=5).close()
