@@ -11,13 +11,20 @@ http://127.0.0.1:8088 and https://127.0.0.1:8443 (a self-signed certificate).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import tarfile
 import time
 from pathlib import Path
 
-SOURCES = Path(__file__).resolve().parent.parent.parent / "shared" / "ols"
+# ../shared/ols beside the repository, wherever it is cloned (CI clones it elsewhere): the first found.
+_SOURCE_CANDIDATES = [
+    Path(os.environ["MAILGUARD_OLS_SOURCES"]) if os.environ.get("MAILGUARD_OLS_SOURCES") else None,
+    Path(__file__).resolve().parent.parent.parent / "shared" / "ols",
+    Path("/work/shared/ols"),
+]
+SOURCES = next((p for p in _SOURCE_CANDIDATES if p and p.is_dir()), Path("../shared/ols"))
 VERSION = "1.9.1"
 PREFIX = "/usr/local/lsws"
 HTTP_PORT, HTTPS_PORT = 8088, 8443
@@ -99,7 +106,10 @@ def _unmount(root: Path) -> None:
 
 def unit_text() -> str:
     """lshttpd.service as OLS's source ships it, for this prefix."""
-    with tarfile.open(next(SOURCES.glob("openlitespeed-*.tar.gz"))) as archive:
+    tarballs = sorted(SOURCES.glob("openlitespeed-*.tar.gz"))
+    if not tarballs:
+        raise RuntimeError(f"OpenLiteSpeed's sources are not in {SOURCES} (set MAILGUARD_OLS_SOURCES)")
+    with tarfile.open(tarballs[0]) as archive:
         member = next(m for m in archive.getmembers() if m.name.endswith("dist/admin/misc/lshttpd.service.in"))
         text = archive.extractfile(member).read().decode()  # type: ignore[union-attr]
     text = text.replace("%LSWS_CTRL%", f"{PREFIX}/bin/lswsctrl").replace("#Alias=lsws.service", "Alias=lsws.service")
