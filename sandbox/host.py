@@ -155,6 +155,7 @@ def build_ols_image(chosen: str, base: Path) -> Path:
     prefix = ols.build(base, CACHE, chosen)
     shutil.rmtree(image, ignore_errors=True)
     run("cp", "-a", "--reflink=auto", str(base), str(image))
+    (image / ".complete").unlink()  # the base's marker: this image is complete only once OLS is in
     ols.install(image, prefix)
     (image / ".complete").write_text(time.strftime("%F %T\n"))
     return image
