@@ -73,6 +73,10 @@ VHOST_CONFIG = f"""docRoot                   $VH_ROOT/html/
 index {{
   indexFiles              index.html
 }}
+context / {{
+  location                $DOC_ROOT/
+  allowBrowse             1
+}}
 accesslog $VH_ROOT/logs/access.log {{
 }}
 rewrite {{

@@ -95,10 +95,8 @@ def test_the_block_added_to_a_stock_vhost_reads_as_a_proxy_to_the_controller():
     assert rules["rules"][0].splitlines()[-1] == "RewriteRule ^(.*)$ http://mailguard_rspamd/$1 [P,L]"
     conditions = re.findall(r"^RewriteCond %\{REMOTE_ADDR\} !(\S+)\nRewriteRule \.\* - \[F\]$", rules["rules"][0], re.M)
     assert conditions == [webui.allow_regex(["127.0.0.1/32", "::1/128"])]
-    redirect = tree.child("context /rspamd")
-    assert (
-        redirect["type"] == ["redirect"] and redirect["location"] == ["/rspamd/"] and redirect["statusCode"] == ["301"]
-    )
+    # A "context /rspamd" redirect takes /rspamd/anything by prefix and loops; OLS adds the slash itself.
+    assert not [child for child in tree.children if child.name == "context /rspamd"]
 
 
 def test_the_block_is_replaced_in_place_not_added_twice():
