@@ -9,7 +9,6 @@ import os
 import shutil
 import socket
 import ssl
-from pathlib import Path
 
 import pytest
 from support import ROOT, pyinfra, settings_file
@@ -92,14 +91,13 @@ def test_a_forged_x_forwarded_for_does_not_pass_the_allow_list(proxied):
     assert status == 403 and b"scanned" not in body
 
 
-def test_plain_http_goes_to_https(proxied):
+def test_plain_http_goes_to_https_and_the_slash_is_added(proxied):
+    # HTTP_HOST keeps the sandbox's port (8088): on a real server, port 80, it is the bare name.
     status, headers, _ = request("/rspamd/stat", tls=False)
-    assert (
-        status == 301
-        and headers["Location"]
-        == f"https://127.0.0.1:{ols.HTTP_PORT}/rspamd/stat".replace(str(ols.HTTP_PORT), str(ols.HTTP_PORT))
-        or headers["Location"].startswith("https://")
-    )
+    assert status == 301 and headers["Location"] == f"https://127.0.0.1:{ols.HTTP_PORT}/rspamd/stat", headers
+    status, headers, _ = request("/rspamd")
+    assert status == 301 and headers["Location"].endswith("/rspamd/"), headers
+    assert request("/rspamd/stat")[0] != 301  # over HTTPS: no redirect (it looped before)
 
 
 def test_the_admins_own_site_and_rewrite_rule_still_work(proxied):
@@ -109,25 +107,14 @@ def test_the_admins_own_site_and_rewrite_rule_still_work(proxied):
     assert status == 301 and headers["Location"].endswith("/index.html")
 
 
-def test_a_warning_in_the_admins_configuration_does_not_roll_the_deploy_back(proxied, tmp_path):
-    target, proxy_env, _ = proxied
-    target.sh(
-        f"cp -p {ols.VHOST_CONF} /root/vhconf.saved && echo 'mailguardTestUnknownDirective 1' >> {ols.VHOST_CONF}"
-    )
-    try:
-        assert (
-            target.sh(f"mkdir -p /tmp/lshttpd; {ols.PREFIX}/bin/openlitespeed -t >/dev/null 2>&1; echo $?").strip()
-            == "1"
-        )
-        widened = tmp_path / "settings.toml"
-        text = Path(proxy_env["MAIL_SETTINGS"]).read_text()
-        widened.write_text(text.replace('"127.0.0.1/32"]', '"127.0.0.1/32", "::1/128"]'))
-        run = pyinfra({**proxy_env, "MAIL_SETTINGS": str(widened)})
-        assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]  # exit 1 of -t rolled back before
-        assert "::1" in target.sh(f"grep -A3 'RewriteCond %{{REMOTE_ADDR}}' {ols.VHOST_CONF}")
-    finally:
-        target.sh(f"mv /root/vhconf.saved {ols.VHOST_CONF}")
-        assert pyinfra(proxy_env).returncode == 0
+def test_a_configuration_with_warnings_only_is_not_rolled_back(proxied):
+    target, _env, first = proxied
+    # The admin's docroot belongs to root, which OLS warns about: -t exits 1 without an error.
+    output = target.sh(f"mkdir -p /tmp/lshttpd; {ols.PREFIX}/bin/openlitespeed -t 2>&1; echo exit=$?")
+    assert "exit=1" in output and "[WARN]" in output and "[ERROR]" not in output, output
+    said = first.stdout + first.stderr
+    assert "configuration check failed" not in said  # it was rolled back before: -t's exit 1 was a failure
+    assert target.sh(f"grep -c 'BEGIN mailguard' {ols.VHOST_CONF}").strip() == "1"
 
 
 def test_a_browser_logs_in_through_openlitespeed(proxied):
@@ -146,8 +133,8 @@ def test_a_browser_logs_in_through_openlitespeed(proxied):
         )
         try:
             page = browser.new_page(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
-            page.goto(f"http://127.0.0.1:{ols.HTTP_PORT}/rspamd")  # plain HTTP, no slash
-            assert page.url.startswith("https://") and page.url.endswith("/rspamd/"), page.url
+            page.goto(f"https://127.0.0.1:{ols.HTTPS_PORT}/rspamd")  # no slash: OLS adds it
+            assert page.url == f"https://127.0.0.1:{ols.HTTPS_PORT}/rspamd/", page.url
             page.fill("#connectPassword", proxy_env["RSPAMD_ENABLE_PASSWORD"])
             page.click("#connectButton")
             page.wait_for_selector("#statWidgets", state="visible", timeout=30000)
