@@ -36,7 +36,7 @@ MACHINE = "mailguard-sandbox"
 SSH_PORT = int(os.environ.get("MAILGUARD_SANDBOX_SSH_PORT", "2222"))
 MIRROR = os.environ.get("MAILGUARD_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 BASE_VERSION = "4"  # bump when the base image recipe changes
-OLS_IMAGE_VERSION = "2"  # bump when sandbox.ols.install changes
+OLS_IMAGE_VERSION = "3"  # bump when sandbox.ols.install changes
 
 
 @dataclass(frozen=True)

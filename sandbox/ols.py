@@ -71,6 +71,7 @@ virtualhost Example {{
 
 VHOST_CONFIG = f"""docRoot                   $VH_ROOT/html/
 index {{
+  useServer               0
   indexFiles              index.html
 }}
 context / {{
