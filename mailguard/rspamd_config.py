@@ -21,6 +21,7 @@ TEMPLATED = (
     "override.d/actions.conf",
 )
 CONTROLLER = "local.d/worker-controller.inc"
+RBL = "local.d/rbl.conf"  # written apart too: with a Spamhaus DQS key, it holds the key
 
 # The web UI saves a map by writing a temporary file beside it and renaming it, so the
 # maps live in a directory _rspamd may write (owning the files, as the seed does, is not enough).
@@ -89,7 +90,7 @@ LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1")
 # message scores this much, and rspamd evaluates every symbol up to it (see actions.conf.j2).
 UNREACHABLE_SCORE = 1000.0
 
-MANAGED = frozenset(TEMPLATED) | {CONTROLLER} | {m.path for m in MULTIMAPS}
+MANAGED = frozenset(TEMPLATED) | {CONTROLLER, RBL} | {m.path for m in MULTIMAPS}
 
 
 def needs_restart(relative_path: str) -> bool:

@@ -26,6 +26,7 @@ from . import rspamd_config
 
 PASSWORD_ENV = "RSPAMD_CONTROLLER_PASSWORD"
 ENABLE_PASSWORD_ENV = "RSPAMD_ENABLE_PASSWORD"
+DQS_KEY_ENV = "SPAMHAUS_DQS_KEY"  # optional: a key for Spamhaus's Data Query Service
 SETTINGS_KEY = "mailguard_settings"  # host data: the validated Settings
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -465,6 +466,7 @@ class Settings:
     )
     controller_password: str = field(repr=False, default="")
     enable_password: str = field(repr=False, default="")
+    spamhaus_dqs_key: str = field(repr=False, default="")
 
     @property
     def primary_domain(self) -> str:
@@ -502,6 +504,9 @@ def _password_problems(env: Mapping[str, str]) -> list[str]:
             lines.append(f"{var}: not set (the web UI password must come from the environment)")
         elif len(value) < 8:
             lines.append(f"{var}: too short (at least 8 characters)")
+    dqs_key = env.get(DQS_KEY_ENV, "")
+    if dqs_key and not re.fullmatch(r"[a-z0-9]{26}", dqs_key):
+        lines.append(f"{DQS_KEY_ENV}: must be the 26 lower-case letters and digits Spamhaus issued")
     if not lines and env[PASSWORD_ENV] == env[ENABLE_PASSWORD_ENV]:
         lines.append(
             f"{ENABLE_PASSWORD_ENV}: must differ from {PASSWORD_ENV}, or the read-only login could change settings"
@@ -573,7 +578,12 @@ def load(data: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -
     lines += _password_problems(env)
     if lines:
         raise SettingsError(lines)
-    return Settings(**values, controller_password=env[PASSWORD_ENV], enable_password=env[ENABLE_PASSWORD_ENV])
+    return Settings(
+        **values,
+        controller_password=env[PASSWORD_ENV],
+        enable_password=env[ENABLE_PASSWORD_ENV],
+        spamhaus_dqs_key=env.get(DQS_KEY_ENV, ""),
+    )
 
 
 def from_host_data(data: Any) -> Settings:
@@ -607,5 +617,9 @@ def markdown_table() -> str:
     rows.append(f"| `{PASSWORD_ENV}` (env) | text | none: required | Web UI read-only password. |")
     rows.append(
         f"| `{ENABLE_PASSWORD_ENV}` (env) | text | none: required | Web UI password that may change settings. |"
+    )
+    rows.append(
+        f"| `{DQS_KEY_ENV}` (env) | text | none | Spamhaus DQS key: rspamd asks Spamhaus's DQS zones with it "
+        "(never printed). |"
     )
     return "\n".join(rows)

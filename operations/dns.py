@@ -7,7 +7,6 @@ keys); everything else happens on the admin's machine.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import shlex
@@ -17,7 +16,7 @@ from weakref import WeakKeyDictionary
 from pyinfra import host, logger
 from pyinfra.api import BaseStateCallback, FactBase, Host, State
 
-from mailguard import dns_records, dnsbl, dnscheck, layout
+from mailguard import dns_records, dnsbl, dnscheck, layout, rspamd_config
 from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
@@ -73,7 +72,7 @@ def report(settings, platform: Platform, target: Host) -> None:
         if not all(f.ok for f in findings):
             logger.warning(f"{target.name}: DNS is not yet right (see above); mail may be rejected or marked as spam")
     if settings.dnsbl_check:
-        text = dnsbl_report(settings, target)
+        text = dnsbl_report(settings, platform, target)
         print(f"--> {text}\n")
         if f"{len(dnsbl.BLOCKLISTS)} of {len(dnsbl.BLOCKLISTS)} lists answer" not in text:
             logger.warning(
@@ -82,23 +81,13 @@ def report(settings, platform: Platform, target: Host) -> None:
 
 
 class DnsblAnswers(FactBase):
-    """The host's resolver's raw response to each test query: sent from the host over UDP (bash's
-    /dev/udp), all at once, each allowed 3 s. ``server`` None: the system's first nameserver."""
+    """Each test name's answer from the host's resolver, as dnsbl.PROBE prints it (by query number)."""
 
     default = dict
 
-    def command(self, queries: dict[int, bytes], server: str | None, port: int):
-        address = shlex.quote(server) if server else "$(awk '/^nameserver/ {print $2; exit}' /etc/resolv.conf)"
-        ask = (
-            'exec 3<>/dev/udp/$0/$1 && printf %s "$2" | base64 -d >&3 && '
-            "timeout 3 dd bs=4096 count=1 <&3 2>/dev/null | base64 -w0"
-        )
-        jobs = [
-            f"( printf '@@dnsbl {n} %s\\n' \"$(bash -c {shlex.quote(ask)} {address} {port} "
-            f'{base64.b64encode(wire).decode()} 2>/dev/null)" ) &'
-            for n, wire in queries.items()
-        ]
-        return " ".join(jobs) + ' wait; echo "@@dnsbl resolver $(echo ' + address + ')"'
+    def command(self, names: list[str], server: str | None, port: int, rbl_conf: str):
+        args = [server or "", str(port), rbl_conf, *names]
+        return "bash -c " + " ".join(shlex.quote(a) for a in [dnsbl.PROBE, "dnsbl-probe", *args])
 
     def process(self, output):
         answers: dict[str, str] = {}
@@ -110,16 +99,16 @@ class DnsblAnswers(FactBase):
         return answers
 
 
-def dnsbl_report(settings, target: Host) -> str:
-    local = settings.resolver == "local"
-    queries = {n: dnsbl.query(blocklist, n) for n, blocklist in enumerate(dnsbl.BLOCKLISTS)}
+def dnsbl_report(settings, platform: Platform, target: Host) -> str:
+    local, dqs = settings.resolver == "local", bool(settings.spamhaus_dqs_key)
+    names = [b.query_name(dqs) for b in dnsbl.BLOCKLISTS]
     server = layout.RESOLVER_ADDRESS if local else None
-    answers = target.get_fact(DnsblAnswers, queries=queries, server=server, port=layout.RESOLVER_PORT)
-    results = [
-        (b, *dnsbl.classify(b, base64.b64decode(answers.get(str(n), "")))) for n, b in enumerate(dnsbl.BLOCKLISTS)
-    ]
+    rbl_conf = f"{platform.rspamd_conf_dir}/{rspamd_config.RBL}"
+    answers = target.get_fact(DnsblAnswers, names=names, server=server, port=layout.RESOLVER_PORT, rbl_conf=rbl_conf)
+    results = [(b, *dnsbl.classify(b, answers.get(str(n)))) for n, b in enumerate(dnsbl.BLOCKLISTS)]
     resolver = answers.get("resolver") or "none in /etc/resolv.conf"
-    return dnsbl.report(results, f"{resolver}, {'unbound for rspamd' if local else 'the system'}", not local)
+    where = f"{resolver}, {'unbound for rspamd' if local else 'the system'}"
+    return dnsbl.report(results, where, not local, dqs)
 
 
 class _ReportAfterOperations(BaseStateCallback):

@@ -116,6 +116,19 @@ def configure(settings, platform: Platform) -> Changes:
         )
     )
 
+    reload_on.append(
+        generic.text_file(
+            name=f"rspamd: {rspamd_config.RBL} (Spamhaus DQS {'on' if settings.spamhaus_dqs_key else 'off'})",
+            path=f"{conf_dir}/{rspamd_config.RBL}",
+            content=render(f"rspamd/{rspamd_config.RBL}.j2", key=settings.spamhaus_dqs_key),
+            backup="rspamd",
+            secret=True,  # the DQS key: only root writes it, only rspamd reads it, never diffed
+            user="root",
+            group=group,
+            mode=640,
+        )
+    )
+
     for relative, op in _snippets(settings, platform):
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 

@@ -7,7 +7,7 @@ import subprocess
 
 import dnsworld
 import pytest
-from support import send
+from support import pyinfra, send
 
 from mailguard import layout
 from sandbox import probes
@@ -35,3 +35,19 @@ def test_unbound_serves_rspamd_alone_and_the_system_resolver_is_untouched(deploy
     assert listening == [f"{layout.RESOLVER_ADDRESS}:{layout.RESOLVER_PORT}"]
     assert layout.RESOLVER_ADDRESS not in target.sh("cat /etc/resolv.conf")
     assert target.sh("systemctl show -p LoadState --value unbound-resolvconf.service").strip() == "masked"
+
+
+def test_a_dqs_key_reaches_rspamd_alone_and_never_the_output(deployed):
+    target, env, *_ = deployed
+    key = "k7q2m9x4w1c8v5b3n6z0p2r4t8"  # a made-up key of the right shape
+    try:
+        run = pyinfra({**env, "SPAMHAUS_DQS_KEY": key}, "-vvv")
+        output = run.stdout + run.stderr
+        assert run.returncode == 0, output[-3000:]
+        assert key not in output  # not at -vvv, not in the blocklist check that used it on the host
+        assert "2.0.0.127.<key>.zen.dq.spamhaus.net" in output
+        conf = "/etc/rspamd/local.d/rbl.conf"
+        assert target.sh(f"stat -c '%U %G %a' {conf}").split() == ["root", "_rspamd", "640"]
+        assert f"{key}.zen.dq.spamhaus.net" in target.sh(f"cat {conf}")
+    finally:
+        assert pyinfra(env).returncode == 0

@@ -186,6 +186,12 @@ CASES = [
     ),
     ("short password", {}, {"RSPAMD_ENABLE_PASSWORD": "short"}, "mailguard: setting RSPAMD_ENABLE_PASSWORD: too short"),
     (
+        "malformed DQS key",
+        {},
+        {"SPAMHAUS_DQS_KEY": "Not-A-Key-0123456789abcdefg"},
+        "mailguard: setting SPAMHAUS_DQS_KEY: must be the 26 lower-case letters and digits Spamhaus issued",
+    ),
+    (
         "same two passwords",
         {},
         {"RSPAMD_ENABLE_PASSWORD": PASSWORDS["RSPAMD_CONTROLLER_PASSWORD"]},

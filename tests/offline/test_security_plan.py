@@ -34,3 +34,16 @@ def test_without_a_submission_service_master_cf_is_not_touched():
     model = HostModel.load("debian13", "fresh")
     op = "Postfix milter | Postfix: submission waits while rspamd is down (tempfail)"
     assert by_name(converge(model, SETTINGS, PASSWORDS)[0])[op].commands == []
+
+
+def test_a_dqs_key_goes_only_into_a_file_rspamd_alone_reads(caplog):
+    key = "k7q2m9x4w1c8v5b3n6z0p2r4t8"
+    op_name = "rspamd configuration | rspamd: local.d/rbl.conf (Spamhaus DQS on)"
+    ops = by_name(plan(HostModel.load("debian13", "fresh"), SETTINGS, {**PASSWORDS, "SPAMHAUS_DQS_KEY": key}))
+    written = ops[op_name].uploads()["/etc/rspamd/local.d/rbl.conf"].decode()
+    assert f'rbl = "{key}.zen.dq.spamhaus.net";' in written and f'rbl = "{key}.dbl.dq.spamhaus.net";' in written
+    placed = [c for c in ops[op_name].commands if isinstance(c, str) and "--remove-destination" in c]
+    assert placed and "chown root:_rspamd" in placed[0] and "chmod 640" in placed[0]
+    assert not any(key in str(c) for op in ops.values() for c in op.commands if not isinstance(c, tuple))
+    without = by_name(plan(HostModel.load("debian13", "fresh"), SETTINGS, PASSWORDS))
+    assert "rspamd configuration | rspamd: local.d/rbl.conf (Spamhaus DQS off)" in without
