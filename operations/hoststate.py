@@ -242,6 +242,8 @@ def declare(*wants: Want) -> None:
 
 def _executed_ops() -> int:
     """Operations on this host that have run at least one command so far."""
+    if not host.state.is_executing:
+        return 0  # while the deploy is planned nothing has run (walking every operation was O(n) per read)
     count = 0
     for op_hash in host.state.get_op_order():
         data = host.state.ops.get(host, {}).get(op_hash)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from typing import Any
 
@@ -24,6 +25,7 @@ def _controller_wants(path: str, *a, **k) -> list[tuple[str, str]]:
     return [("pwhash", path), ("stat", path), ("managed", path), ("stat", original(path))]
 
 
+@functools.lru_cache(maxsize=16)  # pyinfra runs each operation twice (plan, execute): one PBKDF2 each time
 def kept_hash(secret: str, stored: tuple[str, str] | None) -> str | None:
     """The stored hash, rebuilt here from its salt, when it is a hash of ``secret``; else None.
 
