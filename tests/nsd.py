@@ -82,10 +82,14 @@ class Nsd:
             if self.process.poll() is not None:
                 raise RuntimeError(f"nsd exited: {self.process.stderr.read().decode()}")
             try:
-                dns.query.udp(dns.message.make_query(first, "SOA"), self.address, timeout=0.2, port=self.port)
-                return
+                answer = dns.query.udp(dns.message.make_query(first, "SOA"), self.address, timeout=0.2, port=self.port)
             except dns.exception.Timeout:
                 continue
+            if answer.rcode() == dns.rcode.NOERROR and answer.answer:
+                return
+            # Another server holds the address (a leaked NSD): not ours, and ours cannot bind.
+            self.stop()
+            raise RuntimeError(f"{self.address}:{self.port} answers, but not with {first}'s SOA: another server has it")
         raise RuntimeError("nsd did not answer within 10 s")
 
     def stop(self) -> None:

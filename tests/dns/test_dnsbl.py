@@ -35,7 +35,11 @@ def lists(tmp_path_factory):
     }  # multi.surbl.org: not served (REFUSED)
     server = nsd.Nsd(tmp_path_factory.mktemp("nsd-dnsbl"), address=SERVER)
     server.start(zones)
-    silent = nsd.Misbehaving(SILENT)
+    try:
+        silent = nsd.Misbehaving(SILENT)
+    except OSError:
+        server.stop()  # never leave an NSD behind: it would answer for the next test's address
+        raise
     yield
     server.stop()
     silent.close()
