@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import subprocess
 import sys
 import urllib.error
@@ -95,3 +96,40 @@ def active_values(text: str, key: str) -> list[str]:
         if parts and not line.lstrip().startswith("#") and parts[0] == key:
             values.append(parts[1].strip() if len(parts) > 1 else "")
     return values
+
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def browser_login(url: str, landed: str, password: str, screenshot: str, args: tuple[str, ...] = ()) -> str:
+    """Debian's Chromium, headless through Playwright: open ``url``, check it lands on ``landed``,
+    log in to rspamd's web UI with ``password``, screenshot to artifacts/; the stat widgets' text."""
+    import pytest
+
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (apt-get install chromium)")
+        pytest.skip("chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    shot = ROOT / "artifacts" / screenshot
+    shot.parent.mkdir(exist_ok=True)
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking"]
+    flags += ["--disable-component-update", "--disable-sync", *args]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=flags)
+        try:
+            page = browser.new_page(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            assert page.url == landed, page.url
+            page.fill("#connectPassword", password)
+            page.click("#connectButton")
+            page.wait_for_selector("#statWidgets", state="visible", timeout=30000)
+            page.wait_for_selector("#navBar:not(.d-none)", timeout=10000)
+            page.wait_for_timeout(1000)
+            page.screenshot(path=str(shot), full_page=False)
+            widgets = page.inner_text("#statWidgets")
+        finally:
+            browser.close()
+    assert shot.stat().st_size > 10000
+    return widgets

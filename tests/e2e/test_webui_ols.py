@@ -6,18 +6,15 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
-import socket
 import ssl
 
 import pytest
-from support import ROOT, pyinfra, settings_file
+from support import browser_login, pyinfra, settings_file
 
 from sandbox import ols
 from sandbox.results import changed_operations
 
 pytestmark = pytest.mark.e2e
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FORGER = "127.0.0.2"  # a local client outside the allow-list
 
 
@@ -118,30 +115,7 @@ def test_a_configuration_with_warnings_only_is_not_rolled_back(proxied):
 
 
 def test_a_browser_logs_in_through_openlitespeed(proxied):
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (apt-get install chromium)")
-        pytest.skip("chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
     _target, proxy_env, _ = proxied
-    shot = ROOT / "artifacts" / "webui-openlitespeed.png"
-    shot.parent.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
-        )
-        try:
-            page = browser.new_page(ignore_https_errors=True, viewport={"width": 1280, "height": 900})
-            page.goto(f"https://127.0.0.1:{ols.HTTPS_PORT}/rspamd")  # no slash: OLS adds it
-            assert page.url == f"https://127.0.0.1:{ols.HTTPS_PORT}/rspamd/", page.url
-            page.fill("#connectPassword", proxy_env["RSPAMD_ENABLE_PASSWORD"])
-            page.click("#connectButton")
-            page.wait_for_selector("#statWidgets", state="visible", timeout=30000)
-            page.wait_for_timeout(1000)
-            page.screenshot(path=str(shot), full_page=False)
-            widgets = page.inner_text("#statWidgets")
-        finally:
-            browser.close()
+    url = f"https://127.0.0.1:{ols.HTTPS_PORT}/rspamd"  # no slash: OLS adds it
+    widgets = browser_login(url, url + "/", proxy_env["RSPAMD_ENABLE_PASSWORD"], "webui-openlitespeed.png")
     assert "scanned" in widgets.lower(), widgets
-    socket.create_connection(("127.0.0.1", ols.HTTPS_PORT), timeout=5).close()
