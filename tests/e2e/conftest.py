@@ -46,8 +46,7 @@ def target(dns_dir, tmp_path_factory):
     env = {**os.environ, **sandbox.secrets_env(), "MAIL_DNS_DIR": str(dns_dir)}
     mail_target = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
     world = dnsworld.start(tmp_path_factory.mktemp("dnsworld"))
-    stubs = dnsworld.STUB_CONF
-    mail_target.sh(f"mkdir -p {os.path.dirname(stubs)} && cat > {stubs} <<'EOF'\n{dnsworld.unbound_stubs()}EOF")
+    dnsworld.point_host_at_it(mail_target)
     yield mail_target, env
     sandbox.down()
     world.stop()

@@ -53,3 +53,9 @@ def start(workdir: Path) -> nsd.Nsd:
     server = nsd.Nsd(workdir, address=ADDRESS)
     server.start(ZONES)
     return server
+
+
+def point_host_at_it(target) -> None:
+    """Write the stub zones into a freshly booted sandbox, before the deploy installs unbound
+    (a host's own unbound without them would recurse to an internet it cannot reach)."""
+    target.sh(f"mkdir -p {STUB_CONF.rsplit('/', 1)[0]} && cat > {STUB_CONF} <<'EOF'\n{unbound_stubs()}EOF")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 
+import dnsworld
 import pytest
 from support import pyinfra, send
 
@@ -72,6 +73,7 @@ def taken_over(target):
     sandbox.down()
     state = sandbox.up()
     host = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
+    dnsworld.point_host_at_it(host)  # the session's DNS world is still up
     host.sh(SEED_BY_HAND)
     key_before = host.sh(f"sha256sum {KEY}")
     first = pyinfra(env)
