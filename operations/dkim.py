@@ -19,7 +19,6 @@ def dkim_key(path: str, bits: int, user: str, group: str):
     """Generate a DKIM private key only when none exists: a published record depends on it."""
     meta = hoststate.snapshot(("stat", path)).stat(path)
     if generic.planted_link(meta, path):
-        host.noop(f"{path} left alone")
         return
     if meta:
         commands = list(generic.metadata_commands(path, meta, user, group, 600))

@@ -72,9 +72,9 @@ def report(settings, platform: Platform, target: Host) -> None:
         if not all(f.ok for f in findings):
             logger.warning(f"{target.name}: DNS is not yet right (see above); mail may be rejected or marked as spam")
     if settings.dnsbl_check:
-        text = dnsbl_report(settings, platform, target)
+        text, all_answer = dnsbl_report(settings, platform, target)
         print(f"--> {text}\n")
-        if f"{len(dnsbl.BLOCKLISTS)} of {len(dnsbl.BLOCKLISTS)} lists answer" not in text:
+        if not all_answer:
             logger.warning(
                 f"{target.name}: some blocklists do not answer rspamd (see above): spam they list gets through"
             )
@@ -99,7 +99,8 @@ class DnsblAnswers(FactBase):
         return answers
 
 
-def dnsbl_report(settings, platform: Platform, target: Host) -> str:
+def dnsbl_report(settings, platform: Platform, target: Host) -> tuple[str, bool]:
+    """The blocklist check's report, and whether every list answered."""
     local, dqs = settings.resolver == "local", bool(settings.spamhaus_dqs_key)
     names = [b.query_name(dqs) for b in dnsbl.BLOCKLISTS]
     server = layout.RESOLVER_ADDRESS if local else None
@@ -108,7 +109,8 @@ def dnsbl_report(settings, platform: Platform, target: Host) -> str:
     results = [(b, *dnsbl.classify(b, answers.get(str(n)))) for n, b in enumerate(dnsbl.BLOCKLISTS)]
     resolver = answers.get("resolver") or "none in /etc/resolv.conf"
     where = f"{resolver}, {'unbound for rspamd' if local else 'the system'}"
-    return dnsbl.report(results, where, not local, dqs)
+    all_answer = all(status == dnsbl.OK for _, status, _ in results)
+    return dnsbl.report(results, where, not local, dqs), all_answer
 
 
 class _ReportAfterOperations(BaseStateCallback):

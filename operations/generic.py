@@ -91,11 +91,18 @@ def install_file(
 
 def planted_link(current: dict | None, path: str) -> bool:
     """Whether ``path`` is a symbolic link where the deploy manages a file: it is said once and
-    left alone (never followed: in a directory a service can write, its target may be anything)."""
+    left alone (never followed: in a directory a service can write, its target may be anything).
+    The operation that asks then ends without a command."""
     if not current or current["type"] != "symbolic link":
         return False
     hoststate.warn_once(f"{path} is a symbolic link, not a file mailguard wrote: left alone, never followed")
+    host.noop(f"{path} left alone")
     return True
+
+
+def owner_of(meta: dict | None) -> tuple[str, str, int]:
+    """(user, group, mode) of a stat answer, to keep when the file is replaced (root's 644 if none)."""
+    return (meta["user"], meta["group"], meta["mode"]) if meta else ("root", "root", 644)
 
 
 def _sha256(content: str | bytes) -> str:
@@ -114,18 +121,18 @@ def _edited_wants(paths) -> list[tuple[str, str]]:
     return [want for p in paths for want in (("text", p), ("stat", p))]
 
 
-def _edited_file(paths, missing: str) -> Generator[StringCommand, None, tuple[str, str | None, tuple[str, str, int]]]:
-    """The first of ``paths`` that exists, its text and its (user, group, mode), for an edit in
-    place; text None when none exists or the one found is a planted link (said by ``planted_link``)."""
+def _edited_file(paths, missing: str) -> Generator[StringCommand, None, tuple[str, str, dict] | None]:
+    """The first of ``paths`` that exists, its text and its stat, for an edit in place; None when
+    none exists or the one found is a planted link (said by ``planted_link``)."""
     state = hoststate.snapshot(*_edited_wants(paths))
     path = next((p for p in paths if state.stat(p)), paths[0])
-    current = state.stat(path)
+    current, text = state.stat(path), state.text(path)
     if planted_link(current, path):
-        return path, None, ("root", "root", 644)
-    if current is None or state.text(path) is None:
+        return None
+    if current is None or text is None:
         yield from _not_there_yet(f"{' or '.join(paths)} does not exist: {missing}")
-        return path, None, ("root", "root", 644)
-    return path, state.text(path), (current["user"], current["group"], current["mode"])
+        return None
+    return path, text, current
 
 
 @operation_reading(lambda paths, *a, **k: _edited_wants(paths))
@@ -134,14 +141,15 @@ def directives_file(paths, settings, disabled=(), backup: str | None = None):
 
     ``paths``: where the file may be (packages differ); the first that exists is edited.
     """
-    path, text, owner = yield from _edited_file(paths, "is its package installed?")
-    if text is None:
+    found = yield from _edited_file(paths, "is its package installed?")
+    if found is None:
         return
+    path, text, current = found
     wanted = directives.edit(text, settings, disabled)
     if wanted == text:
         host.noop(f"{path} already has the wanted directives")
         return
-    yield from install_file(wanted, path, owner, backup=backup)
+    yield from install_file(wanted, path, owner_of(current), backup=backup)
 
 
 def file_commands(
@@ -197,7 +205,6 @@ def text_file(
     state = hoststate.snapshot(*_keeps_original(path))
     current = state.stat(path)
     if planted_link(current, path):
-        host.noop(f"{path} left alone")
         return
     commands = file_commands(path, content, current, user, group, mode, backup)
     if not commands:
@@ -250,7 +257,6 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
     """
     state = hoststate.snapshot(*_map_wants(path, legacy=legacy))
     if planted_link(state.stat(path), path) or (legacy and planted_link(state.stat(legacy), legacy)):
-        host.noop(f"{path} left alone")
         return
     current = state.text(path)
     old = state.text(legacy) if legacy else None
@@ -266,9 +272,8 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
         hoststate.warn_once(f"{legacy}: its entries now live in {path}; the file is kept in {original(legacy)}")
         if not state.stat(original(legacy)):
             commands.append(StringCommand(KEEP_ORIGINAL, legacy))
-        legacy_meta = state.stat(legacy) or {"user": "root", "group": "root", "mode": 644}
-        legacy_owner = (legacy_meta["user"], legacy_meta["group"], legacy_meta["mode"])
-        commands += install_file(MOVED_MAP.format(path=path) + "\n", legacy, legacy_owner, backup=backup)
+        moved = MOVED_MAP.format(path=path) + "\n"
+        commands += install_file(moved, legacy, owner_of(state.stat(legacy)), backup=backup)
     if not commands:
         host.noop(f"{path} has all listed entries")
         return
@@ -398,7 +403,7 @@ def service_parameters(services, values: dict, master_cf: str, backup: str | Non
         if state.master_param(service, name) != value
     ]
     if not changes:
-        host.noop(f"{', '.join(present) or 'no submission service'}: parameters in place")
+        host.noop(f"{', '.join(present) or 'none of ' + ', '.join(services)}: parameters in place")
         return
     if backup:
         yield StringCommand(STASH, backup, master_cf)
@@ -510,11 +515,12 @@ def marked_block(path: str, begin: str, end: str, content: str, missing: str, ba
 
     ``missing``: what to tell the admin when the file does not exist.
     """
-    path, text, owner = yield from _edited_file([path], missing)
-    if text is None:
+    found = yield from _edited_file([path], missing)
+    if found is None:
         return
+    path, text, current = found
     wanted = replace_block(text, begin, end, content)
     if wanted == text:
         host.noop(f"{path}: the managed block is in place")
         return
-    yield from install_file(wanted, path, owner, backup=backup)
+    yield from install_file(wanted, path, owner_of(current), backup=backup)

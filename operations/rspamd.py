@@ -52,7 +52,6 @@ def controller_config(
     """
     state = hoststate.snapshot(*_controller_wants(path))
     if generic.planted_link(state.stat(path), path):
-        host.noop(f"{path} left alone")
         return
     stored = state.password_hashes(path)
     hashes = {}
