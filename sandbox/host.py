@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sandbox import ols
+from sandbox.chroot import log, mounted, run_in
 
 CACHE = Path(os.environ.get("MAILGUARD_SANDBOX_CACHE", "/var/cache/mailguard-sandbox"))
 RUN = Path(os.environ.get("MAILGUARD_SANDBOX_RUN", "/run/mailguard-sandbox"))
@@ -72,10 +73,6 @@ class SandboxError(Exception):
     pass
 
 
-def log(message: str) -> None:
-    print(f"sandbox: {message}", file=sys.stderr, flush=True)
-
-
 def run(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(args, check=True, **kwargs)
 
@@ -96,11 +93,6 @@ def ensure_tools() -> None:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run("apt-get", "update", "-qq", env=env)
         run("apt-get", "install", "-y", "-qq", "debootstrap", "systemd-container", env=env, stdout=subprocess.DEVNULL)
-
-
-def _chroot(root: Path, script: str) -> None:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
-    run("chroot", str(root), "/bin/sh", "-ec", script, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def build_base(chosen: str) -> Path:
@@ -126,22 +118,17 @@ def build_base(chosen: str) -> Path:
     )
     if release_.stale_release_file:
         _write(base / "etc/apt/apt.conf.d/99mailguard-snapshot", 'Acquire::Check-Valid-Until "false";\n')
-    for mount in ("proc", "sys", "dev"):
-        run("mount", "--bind", f"/{mount}", str(base / mount))
-    try:
-        _chroot(
+    with mounted(base):
+        run_in(
             base,
             f"""
-            echo "postfix postfix/main_mailer_type select Internet Site" | debconf-set-selections
-            echo "postfix postfix/mailname string mail.{DOMAIN}" | debconf-set-selections
-            apt-get install -y -qq --no-install-recommends postfix >/dev/null
-            apt-get clean
-            for user in alice bob; do useradd -m "$user"; done
-        """,
+        echo "postfix postfix/main_mailer_type select Internet Site" | debconf-set-selections
+        echo "postfix postfix/mailname string mail.{DOMAIN}" | debconf-set-selections
+        apt-get install -y -qq --no-install-recommends postfix >/dev/null
+        apt-get clean
+        for user in alice bob; do useradd -m "$user"; done
+    """,
         )
-    finally:
-        for mount in ("dev", "sys", "proc"):
-            subprocess.run(["umount", "-l", str(base / mount)], check=False)
     (base / ".complete").write_text(time.strftime("%F %T\n"))
     log(f"base image built in {time.monotonic() - started:.0f} s")
     return base

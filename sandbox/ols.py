@@ -18,6 +18,8 @@ import tarfile
 import time
 from pathlib import Path
 
+from sandbox.chroot import log, mounted, run_in
+
 # ../shared/ols beside the repository, wherever it is cloned (CI clones it elsewhere): the first found.
 _SOURCE_CANDIDATES = [
     Path(os.environ["MAILGUARD_OLS_SOURCES"]) if os.environ.get("MAILGUARD_OLS_SOURCES") else None,
@@ -89,26 +91,6 @@ rewrite {{
 """
 
 
-def log(message: str) -> None:
-    print(f"sandbox: {message}", flush=True)
-
-
-def _chroot(root: Path, script: str, quiet: bool = True) -> None:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
-    out = subprocess.DEVNULL if quiet else None
-    subprocess.run(["chroot", str(root), "/bin/sh", "-ec", script], env=env, stdout=out, check=True)
-
-
-def _mounted(root: Path):
-    for mount in ("proc", "sys", "dev"):
-        subprocess.run(["mount", "--bind", f"/{mount}", str(root / mount)], check=True)
-
-
-def _unmount(root: Path) -> None:
-    for mount in ("dev", "sys", "proc"):
-        subprocess.run(["umount", "-l", str(root / mount)], check=False)
-
-
 def unit_text() -> str:
     """lshttpd.service as OLS's source ships it, for this prefix."""
     tarballs = sorted(SOURCES.glob("openlitespeed-*.tar.gz"))
@@ -135,12 +117,9 @@ def build(base: Path, cache: Path, release: str) -> Path:
     shutil.rmtree(scratch, ignore_errors=True)
     subprocess.run(["cp", "-a", "--reflink=auto", str(base), str(scratch)], check=True)
     shutil.copytree(SOURCES, scratch / "src", dirs_exist_ok=True)
-    _mounted(scratch)
-    try:
-        _chroot(scratch, f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {BUILD_PACKAGES}")
-        _chroot(scratch, f"cd /src && PREFIX={PREFIX} WORK=/var/tmp/ols-build sh ./build-ols.sh")
-    finally:
-        _unmount(scratch)
+    with mounted(scratch):
+        run_in(scratch, f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {BUILD_PACKAGES}")
+        run_in(scratch, f"cd /src && PREFIX={PREFIX} WORK=/var/tmp/ols-build sh ./build-ols.sh")
     shutil.rmtree(built, ignore_errors=True)
     built.mkdir(parents=True)
     subprocess.run(["cp", "-a", str(scratch) + PREFIX, str(built / "lsws")], check=True)
@@ -167,22 +146,19 @@ def install(root: Path, prefix: Path) -> None:
     (site / "logs").mkdir(parents=True, exist_ok=True)
     (site / "html/index.html").write_text("<p>The admin's own site</p>\n")
     (root / "etc/systemd/system/lshttpd.service").write_text(unit_text())
-    _mounted(root)
-    try:
-        _chroot(
+    with mounted(root):
+        run_in(
             root,
             f"""
-            apt-get update -qq && apt-get install -y -qq --no-install-recommends {RUNTIME_PACKAGES}
-            apt-get clean
-            getent group lsadm >/dev/null || groupadd lsadm
-            getent passwd lsadm >/dev/null || useradd -g lsadm -d / -r -s /sbin/nologin lsadm
-            usermod -a -G nogroup lsadm
-            chown -R lsadm:lsadm {PREFIX}/conf {PREFIX}/admin/conf
-            chown -R nobody:nogroup /var/www/example/logs
-            openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=mail.example.com \
-                -keyout {KEY} -out {CERTIFICATE} 2>/dev/null
-            systemctl enable lshttpd.service
-            """,
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends {RUNTIME_PACKAGES}
+        apt-get clean
+        getent group lsadm >/dev/null || groupadd lsadm
+        getent passwd lsadm >/dev/null || useradd -g lsadm -d / -r -s /sbin/nologin lsadm
+        usermod -a -G nogroup lsadm
+        chown -R lsadm:lsadm {PREFIX}/conf {PREFIX}/admin/conf
+        chown -R nobody:nogroup /var/www/example/logs
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=mail.example.com \
+            -keyout {KEY} -out {CERTIFICATE} 2>/dev/null
+        systemctl enable lshttpd.service
+        """,
         )
-    finally:
-        _unmount(root)
