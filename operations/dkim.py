@@ -14,7 +14,8 @@ from .activate import Changes, reload
 from .hoststate import operation_reading
 
 
-@operation_reading(lambda path, *a, **k: [("stat", path)])
+# The public half too: the DNS report after a run that changed nothing reads it from the same snapshot.
+@operation_reading(lambda path, *a, **k: [("stat", path), ("pubkey", path)])
 def dkim_key(path: str, bits: int, user: str, group: str):
     """Generate a DKIM private key only when none exists: a published record depends on it."""
     meta = hoststate.snapshot(("stat", path)).stat(path)

@@ -16,7 +16,7 @@ from weakref import WeakKeyDictionary
 from pyinfra import host, logger
 from pyinfra.api import BaseStateCallback, FactBase, Host, State
 
-from mailguard import dns_records, dnsbl, dnscheck, layout, rspamd_config
+from mailguard import dns_records, dnsbl, layout, rspamd_config
 from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
@@ -48,12 +48,13 @@ def write_files(expected: dns_records.RecordInputs, directory: Path) -> list[Pat
 def public_keys(settings, platform: Platform, target: Host) -> dict[str, str | None]:
     """The p= value of each domain's key, derived on the host (the private key never leaves it)."""
     paths = key_paths(settings, platform)
-    state = hoststate.Snapshot(target.get_fact(hoststate.HostState, wants=[("pubkey", p) for p in paths.values()]))
+    state = hoststate.snapshot_of(target, *[("pubkey", p) for p in paths.values()])
     return {domain: state.pubkey(path) for domain, path in paths.items()}
 
 
-def report(settings, platform: Platform, target: Host) -> None:
-    """Print and write the records to publish for ``target``, then (with dns_check) ask the live DNS.
+def report(settings, platform: Platform, target: Host, probe_blocklists: bool = True) -> None:
+    """Print and write the records to publish for ``target``, then (with dns_check) ask the live DNS,
+    and (with dnsbl_check and ``probe_blocklists``) whether the blocklists answer rspamd.
 
     It changes nothing on the host; a DNS problem is a warning, never a failed deploy.
     """
@@ -65,19 +66,28 @@ def report(settings, platform: Platform, target: Host) -> None:
     files = write_files(expected, output_dir(target.name))
     print(f"    written: {', '.join(map(str, files))}\n")
     if settings.dns_check:
+        from mailguard import dnscheck  # dnspython's resolver: 50 ms to import, for this check only
+
         resolver = dnscheck.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
         findings = dnscheck.check(expected, resolver)
         print("--> Live DNS, asked of the authoritative servers:")
         print(dnscheck.report(findings, resolver.notes) + "\n")
         if not all(f.ok for f in findings):
             logger.warning(f"{target.name}: DNS is not yet right (see above); mail may be rejected or marked as spam")
-    if settings.dnsbl_check:
+    if settings.dnsbl_check and not probe_blocklists:
+        print(f"--> Blocklists: {NOT_PROBED}\n")
+    elif settings.dnsbl_check:
         text, all_answer = dnsbl_report(settings, platform, target)
         print(f"--> {text}\n")
         if not all_answer:
             logger.warning(
                 f"{target.name}: some blocklists do not answer rspamd (see above): spam they list gets through"
             )
+
+
+# A probe costs a round trip, and seconds when a list does not answer: a run that changed nothing
+# on the host skips it (what rspamd asks, and through which resolver, is as the last run left it).
+NOT_PROBED = "not probed, as this run changed nothing; `pyinfra -y inventory.py dns_report.py` probes them now"
 
 
 class DnsblAnswers(FactBase):
@@ -118,14 +128,21 @@ class _ReportAfterOperations(BaseStateCallback):
 
     def __init__(self) -> None:
         self.hosts: dict[Host, tuple] = {}
+        self.last_op: str | None = None
 
     def operation_end(self, state, op_hash) -> None:  # type: ignore[override]  # pyinfra calls it on the instance
-        order = state.get_op_order()
-        if not order or op_hash != order[-1]:
+        if self.last_op is None:  # the order is fixed once the run executes (sorting it costs ms per call)
+            self.last_op = (state.get_op_order() or [None])[-1]
+        if op_hash != self.last_op:
             return
         for target, (settings, platform) in self.hosts.items():
             if target not in state.failed_hosts:
-                report(settings, platform, target)
+                report(settings, platform, target, probe_blocklists=_changed_anything(state, target))
+
+
+def _changed_anything(state: State, target: Host) -> bool:
+    ops = state.ops.get(target, {})
+    return any(data.operation_meta.did_change() for data in ops.values())
 
 
 _HANDLERS: WeakKeyDictionary[State, _ReportAfterOperations] = WeakKeyDictionary()

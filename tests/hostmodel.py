@@ -106,6 +106,8 @@ class HostModel:
         for kind, arg in wants:
             lines.append(f"{MARK} {kind} {arg}")
             lines += getattr(self, f"_state_{kind}")(arg)
+            if kind == "stat" and self.text(arg) is not None:  # a regular file's hash, as its own answer
+                lines += [f"{MARK} sha256 {arg}", hashlib.sha256(self.text(arg).encode()).hexdigest()]
         return lines
 
     def _state_stat(self, path):
@@ -114,10 +116,7 @@ class HostModel:
             return [f"{meta['user']} {meta['group']} 777 symbolic link"]
         if path in self.files:
             meta = self.files[path]
-            return [
-                f"{meta['user']} {meta['group']} {meta['mode']} regular file",
-                hashlib.sha256(meta["text"].encode()).hexdigest(),
-            ]
+            return [f"{meta['user']} {meta['group']} {meta['mode']} regular {'' if meta['text'] else 'empty '}file"]
         if path in self.directories:
             meta = self.directories[path]
             return [f"{meta['user']} {meta['group']} {meta['mode']} directory"]

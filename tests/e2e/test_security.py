@@ -18,6 +18,7 @@ pytestmark = pytest.mark.e2e
 MAPS = "/etc/rspamd/local.d/maps.d"
 AS_RSPAMD = "runuser -u _rspamd -- "
 BLACKLISTED = "spammer@bulk.example.net"  # +30: above the greylist score (20)
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 def with_settings(env: dict, tmp_path, extra: str) -> dict:
@@ -136,3 +137,36 @@ def test_a_whitelisted_sender_counts_only_when_spf_authenticates_it(deployed):
     forged = send(target, whitelisted, client_ip="198.18.0.9", body="forged: SPF does not permit this client")
     log = probes.rspamd_log_for(target, forged.token)
     assert "R_SPF_FAIL" in log and "WHITELIST_SENDER_EMAIL(" not in log  # -15 for anyone before
+
+
+def test_the_one_state_read_answers_every_kind_as_the_host_is(deployed):
+    """HostState asks each kind once for all its paths (stat, sha256sum, awk, dpkg-query, systemctl
+    and postconf each run once): still never through a link, and an absent thing reads as absent."""
+    from operations import hoststate
+
+    target, *_ = deployed
+    scratch = "/root/state-read"
+    target.sh(
+        f"rm -rf {scratch} && mkdir {scratch} && ln -s /etc/shadow {scratch}/link && : > {scratch}/empty "
+        f"&& printf 'first\\n{layout.MANAGED_MARK}\\nthird {layout.MANAGED_MARK}\\n' > {scratch}/ours "
+        f"&& printf 'a\\nb\\n{layout.MANAGED_MARK}\\n' > {scratch}/theirs && chmod 640 {scratch}/ours"
+    )
+    paths = [f"{scratch}/{name}" for name in ("link", "empty", "ours", "theirs", "missing")]
+    wants = [(kind, p) for p in paths for kind in ("stat", "managed")]
+    wants += [("deb", "postfix"), ("deb", "no-such-package"), ("unit", "postfix"), ("unit", "no-such-unit")]
+    wants += [("unit", "rspamd"), ("postconf", "smtpd_milters"), ("postconf", "no_such_parameter")]
+    output = target.sh(hoststate.HostState().command(wants)).splitlines()
+    state = hoststate.Snapshot(hoststate.HostState().process(output))
+    target.sh(f"rm -rf {scratch}")
+
+    link, empty, ours, theirs, missing = (state.stat(p) for p in paths)
+    assert link is not None and link["type"] == "symbolic link" and link["sha256"] is None
+    assert empty == {"user": "root", "group": "root", "mode": 644, "type": "regular file", "sha256": EMPTY_SHA256}
+    assert ours is not None and ours["mode"] == 640 and ours["sha256"] and ours["sha256"] != theirs["sha256"]
+    assert missing is None
+    assert [state.managed(p) for p in paths] == [False, False, True, False, False]
+    assert state.installed("deb", "postfix") and not state.installed("deb", "no-such-package")
+    assert state.unit("postfix")["running"] and state.unit("rspamd")["enabled"]
+    assert state.unit("no-such-unit") == {"exists": False, "running": False, "enabled": False, "masked": False}
+    assert state.postconf("smtpd_milters") and state.postconf("no_such_parameter") is None
+    assert "shadow" not in "\n".join(output) and "root:" not in "\n".join(output)

@@ -177,6 +177,17 @@ def test_drift_is_put_back_and_only_its_service_restarts():
     assert model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["text"] == key_before
 
 
+def test_a_log_file_emptied_by_its_rotation_is_still_a_file():
+    # logrotate's copytruncate leaves clamd's log empty, which stat names "regular empty file": that
+    # used to stop the deploy ("exists and is a regular empty file, not a regular file").
+    model = HostModel.load("el9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    model.files["/var/log/clamd.scan"]["text"] = ""
+    ops = by_name(plan(model, SETTINGS, PASSWORDS))
+    assert not any(op.changes for op in ops.values()), [name for name, op in ops.items() if op.changes]
+    assert "ClamAV | ClamAV: /var/log/clamd.scan writable by clamscan" in ops
+
+
 def test_changed_password_rewrites_only_the_controller_and_restarts():
     model = HostModel.load("el9", "installed")
     converge(model, SETTINGS, PASSWORDS)

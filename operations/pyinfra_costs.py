@@ -1,0 +1,64 @@
+"""Two of pyinfra's per-operation costs, cut without changing what pyinfra computes.
+
+pyinfra (3.x) pays these for every operation on every host while it plans:
+
+- In CLI mode it orders operations by the line numbers of the deploy code that called them,
+  which it takes from ``inspect.stack()``: that reads and tokenizes every frame's source file,
+  11 ms per operation here, the largest cost of a no-op rerun's planning (0.74 s of 66
+  operations). ``operation_order_from_stack`` gives the same list from the frames themselves.
+- Its global arguments' types come from ``typing.get_type_hints`` on a fixed TypedDict, asked
+  anew for every operation and fact (0.1 s): ``global_arguments`` asks once.
+
+``install()`` puts each in place of pyinfra's only while pyinfra's own is the one in use;
+tests/offline/test_pyinfra_costs.py checks that both give pyinfra's own answers.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import sys
+from types import FrameType
+
+import pyinfra
+from pyinfra.api import arguments, facts, util
+from pyinfra.api.util import PYINFRA_INSTALL_DIR
+
+# The module, not the decorator that pyinfra.api exports under the same name.
+_OPERATION_MODULE = importlib.import_module("pyinfra.api.operation")
+_PYINFRA_GLOBAL_ARGUMENTS = arguments.all_global_arguments
+
+
+def operation_order_from_stack(state) -> list[int]:
+    frames = []
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        frames.append(frame)
+        frame = frame.f_back
+    frames.reverse()
+    start = 0
+    if state.current_deploy_filename:  # from the first frame of the deploy file on (none: no frame)
+        names = [caller.f_code.co_filename for caller in frames]
+        start = names.index(state.current_deploy_filename) if state.current_deploy_filename in names else len(frames)
+    line_numbers = [state.current_op_file_number] if pyinfra.is_cli else []
+    line_numbers += [
+        caller.f_lineno for caller in frames[start:] if not caller.f_code.co_filename.startswith(PYINFRA_INSTALL_DIR)
+    ]
+    return line_numbers
+
+
+@functools.cache
+def _global_arguments() -> tuple[tuple[str, type], ...]:
+    return tuple(_PYINFRA_GLOBAL_ARGUMENTS())
+
+
+def global_arguments() -> list[tuple[str, type]]:
+    return list(_global_arguments())  # a new list each time, as pyinfra's: a caller may change it
+
+
+def install() -> None:
+    if getattr(_OPERATION_MODULE, "get_operation_order_from_stack", None) is util.get_operation_order_from_stack:
+        setattr(_OPERATION_MODULE, "get_operation_order_from_stack", operation_order_from_stack)  # noqa: B010
+    for module in (arguments, facts):
+        if getattr(module, "all_global_arguments", None) is _PYINFRA_GLOBAL_ARGUMENTS:
+            setattr(module, "all_global_arguments", global_arguments)  # noqa: B010

@@ -1,0 +1,45 @@
+"""operations.pyinfra_costs gives pyinfra's own answers: the same operation order, the same global arguments."""
+
+from __future__ import annotations
+
+import importlib
+from types import SimpleNamespace
+
+import pyinfra
+import pytest
+from pyinfra.api import arguments, facts, util
+
+from operations import pyinfra_costs
+
+
+def _nested(depth: int, state) -> list[list[int]]:
+    if depth:
+        return _nested(depth - 1, state)
+    # Both from the same line, as pyinfra's solve_operation_consistency calls its own.
+    return [order(state) for order in (util.get_operation_order_from_stack, pyinfra_costs.operation_order_from_stack)]
+
+
+@pytest.mark.parametrize("is_cli", [True, False])
+@pytest.mark.parametrize("deploy_file", [None, "this file", "/elsewhere/deploy.py"])
+def test_the_line_numbers_are_pyinfras_own(monkeypatch, is_cli, deploy_file):
+    monkeypatch.setattr(pyinfra, "is_cli", is_cli)
+    deploy_file = _nested.__code__.co_filename if deploy_file == "this file" else deploy_file
+    state = SimpleNamespace(current_deploy_filename=deploy_file, current_op_file_number=7)
+    for depth in (0, 3):
+        theirs, ours = _nested(depth, state)
+        assert ours == theirs
+        if deploy_file != "/elsewhere/deploy.py":
+            assert len(ours) >= depth + 2
+
+
+def test_it_is_what_pyinfra_calls_once_installed():
+    module = importlib.import_module("pyinfra.api.operation")
+    assert module.get_operation_order_from_stack is pyinfra_costs.operation_order_from_stack
+
+
+def test_the_global_arguments_are_pyinfras_own_and_each_call_gets_its_own_list():
+    theirs = pyinfra_costs._PYINFRA_GLOBAL_ARGUMENTS()
+    assert pyinfra_costs.global_arguments() == theirs and len(theirs) > 10
+    assert arguments.all_global_arguments is facts.all_global_arguments is pyinfra_costs.global_arguments
+    arguments.all_global_arguments().clear()
+    assert arguments.all_global_arguments() == theirs
