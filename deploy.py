@@ -8,7 +8,7 @@ from pyinfra import host, logger
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mailguard import settings as settings_module
-from operations import activate, clamav, dkim, dns, postfix, preflight, redis, repos, resolver, rspamd, webui
+from operations import activate, clamav, dkim, dns, dovecot, postfix, preflight, redis, repos, resolver, rspamd, webui
 
 # (name in the run's output, step): each step returns the restarts and reloads it may need.
 CONFIGURATION_STEPS = (
@@ -18,6 +18,7 @@ CONFIGURATION_STEPS = (
     ("rspamd", rspamd.configure),
     ("dkim", dkim.keys),
     ("postfix", postfix.configure),
+    ("dovecot", dovecot.configure),
     ("webui", webui.configure),
 )
 

@@ -23,6 +23,16 @@ RESOLVER_ADDRESS = "127.0.0.153"
 RESOLVER_PORT = 53
 RESOLVER_CONF = "mailguard-rspamd.conf"  # the drop-in in unbound's conf.d
 
+# Learning from what users file as spam or ham: Dovecot's IMAPSieve pipes the message to a script
+# service (run as rspamd's user) that reaches rspamd's controller on a unix socket only rspamd's
+# user may open. A unix-socket client needs no password, so none is in any file.
+LEARN_SOCKET = "/run/rspamd/mailguard-learn.sock"  # rspamd's RuntimeDirectory
+LEARN_SERVICE = "mailguard-learn"  # Dovecot's script service, its socket directory under base_dir
+LEARN_PROGRAM = "learn"  # the name Sieve's pipe calls: the socket in that directory
+SIEVE_DIR = "/etc/dovecot/sieve/mailguard"  # global scripts, compiled there by sievec
+DOVECOT_CONF = "90-mailguard-learning.conf"  # in the platform's conf.d
+SIEVE_SCRIPTS = ("junk", "learn-spam", "learn-ham")  # <name>.sieve, from templates/dovecot/<name>.sieve.j2
+
 # The deploy's own scripts and their stores.
 TOOLS_DIR = "/usr/local/sbin"
 STATE_DIR = "/var/lib/mailguard"  # root only
@@ -39,6 +49,7 @@ STASH = f"{TOOLS_DIR}/mailguard-stash"
 ROLLBACK = f"{TOOLS_DIR}/mailguard-rollback"
 HOLD_MAIL = f"{TOOLS_DIR}/mailguard-hold-mail"
 KEEP_ORIGINAL = f"{TOOLS_DIR}/mailguard-keep-original"
+LEARN = f"{TOOLS_DIR}/mailguard-learn"  # what Dovecot's script service runs
 # The longest Postfix may defer mail for a restart: 30 s for open sessions, the restart, 120 s
 # for rspamd to answer, and room to spare. After it, a timer on the host ends the hold itself.
 HOLD_BOUND_SECONDS = 210

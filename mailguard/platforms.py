@@ -80,6 +80,10 @@ class Platform:
     nginx_unit: str = "nginx"
     nginx_conf_file: str = "/etc/nginx/conf.d/mailguard-rspamd.conf"  # our server block
     nginx_locations_file: str = "/etc/nginx/mailguard-rspamd.locations"  # included by it, or by the admin's server
+    dovecot_unit: str = "dovecot"
+    dovecot_conf: str = "/etc/dovecot/dovecot.conf"
+    dovecot_conf_dir: str = "/etc/dovecot/conf.d"  # included by the package's dovecot.conf
+    dovecot_sieve_packages: tuple[str, ...] = ("dovecot-sieve",)  # Pigeonhole: Sieve, IMAPSieve, extprograms
     ols_unit: str = "lsws"
     ols_binary: str = "/usr/local/lsws/bin/openlitespeed"
     ols_server_conf: str = "/usr/local/lsws/conf/httpd_config.conf"
@@ -97,6 +101,7 @@ EL_9 = Platform(
     prerequisite_packages=("epel-release",),
     # EPEL's packages (ClamAV; rspamd's own EL9 builds too) need CodeReady Builder.
     extra_repo="crb",
+    dovecot_sieve_packages=("dovecot-pigeonhole",),
     extra_repo_enable="dnf config-manager --set-enabled crb",
     rspamd_repo_file="/etc/yum.repos.d/rspamd.repo",
     rspamd_repo_template="repos/rspamd.repo.j2",

@@ -17,6 +17,7 @@ TEMPLATED = (
     "local.d/milter_headers.conf",
     "local.d/composites.conf",
     "local.d/greylist.conf",
+    "local.d/classifier-bayes.conf",
     "override.d/options.inc",
     "override.d/actions.conf",
 )

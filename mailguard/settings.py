@@ -33,6 +33,7 @@ _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
 _DOMAIN_RE = re.compile(rf"(?:{_LABEL}\.)+[a-z][a-z0-9-]{{0,62}}")
 _LOCALPART_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}")
 _SELECTOR_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_FOLDER_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9 ._-]{0,63}")
 _PATH_RE = re.compile(r"/[A-Za-z0-9._/+@:-]*")
 _URL_RE = re.compile(r"https?://[^\s\"'\\{};]+")
 _SNIPPET_RE = re.compile(r"(local|override)\.d/[a-z0-9_.-]+\.(conf|inc)")
@@ -204,6 +205,12 @@ def _check_key_bits(value: Any) -> str | None:
     return None
 
 
+def _check_min_learns(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100000:
+        return f"must be a whole number from 1 to 100000, got {value!r}"
+    return None
+
+
 def _check_org_name(value: Any) -> str | None:
     if isinstance(value, str) and value.strip() and not set(value) & set('"\\\n'):
         return None
@@ -261,6 +268,11 @@ SELECTOR = Kind("selector", _text_check(_SELECTOR_RE, "a valid DKIM selector (lo
 PATH = Kind("path", _check_path)
 URL = Kind("URL", _text_check(_URL_RE, "an http(s) URL"))
 TEXT = Kind("text", _check_org_name)
+# An IMAP folder name that goes into a Sieve string and Dovecot's configuration as it is.
+FOLDER = Kind(
+    "folder", _text_check(_FOLDER_RE, "a folder name of letters, digits, spaces and ._- (not starting with .)")
+)
+MIN_LEARNS = Kind("integer", _check_min_learns)
 NETWORK = Kind("IP network", lambda v: None if _is_network(v) else f"is not an IP address or network: {v!r}")
 SNIPPETS = Kind("table", _check_snippets, _table)
 SELECTORS = Kind("table", _check_selectors, _selector_table)
@@ -431,6 +443,24 @@ class Settings:
         ["127.0.0.1/32", "::1/128"],
         "Who may reach the web UI through the reverse proxy.",
     )
+    bayes_min_learns: int = option(
+        MIN_LEARNS,
+        200,
+        "Messages of each class (spam, ham) Bayes must have learned before it scores (rspamd's min_learns).",
+    )
+    bayes_autolearn: bool = option(
+        BOOL,
+        True,
+        "Bayes learns by itself: spam from greylist_score up, ham below -0.5, keeping the two classes balanced.",
+    )
+    dovecot_learning: bool = option(
+        BOOL,
+        True,
+        "Where Dovecot is installed (never installed by the deploy): spam is filed into junk_folder at delivery, "
+        "and moving mail into junk_folder, or out of it (not to trash_folder), teaches Bayes (IMAPSieve).",
+    )
+    junk_folder: str = option(FOLDER, "Junk", "The IMAP folder spam is filed into and learned from.")
+    trash_folder: str = option(FOLDER, "Trash", "The IMAP folder whose arrivals from junk_folder teach nothing.")
     webui_proxy: str = option(
         _choice("none", "nginx", "openlitespeed"),
         "none",
@@ -531,6 +561,8 @@ def _combination_problems(values: dict[str, Any]) -> list[str]:
     unknown = [d for d, _ in values["dkim_selectors"] if d not in values["domains"]]
     if unknown:
         lines.append(f"dkim_selectors: {', '.join(unknown)} is not one of the domains")
+    if values["junk_folder"] == values["trash_folder"] or "INBOX" in {values["junk_folder"], values["trash_folder"]}:
+        lines.append("trash_folder: junk_folder, trash_folder and INBOX must be three different folders")
     if (values["webui_tls_certificate"] is None) != (values["webui_tls_key"] is None):
         lines.append("webui_tls_key: set both webui_tls_certificate and webui_tls_key, or neither")
     networks = {n: ipaddress.ip_network(n, strict=False) for n in values["webui_allow"]}

@@ -20,7 +20,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy, operation
 
-from mailguard import layout
+from mailguard import layout, learning
 from mailguard.layout import PENDING_DIR, ROLLBACK, RSPAMD_CHECK, TOOLS, last_good, tools_context
 from mailguard.platforms import Platform
 
@@ -198,6 +198,17 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
     generic.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
 
     _checked_reload("Postfix", "postfix", platform.postfix_unit, "postfix check", pending_marks)
+    if Change("dovecot", Action.RELOAD) in pending_marks:  # Dovecot is there and learning is on
+        # Its global Sieve scripts are compiled once the new configuration (plugins) is checked.
+        activation(
+            "Dovecot: doveconf, then reload and compile the Sieve scripts",
+            "dovecot",
+            platform.dovecot_unit,
+            pending_marks,
+            actions=(Action.RELOAD,),
+            check="doveconf -n >/dev/null",
+            ready=learning.sieve_compile(platform.dovecot_conf),
+        )
     if settings.webui_proxy == "nginx":
         _checked_reload("nginx", "nginx", platform.nginx_unit, "nginx -t", pending_marks)
     elif settings.webui_proxy == "openlitespeed":

@@ -12,7 +12,8 @@ from pyinfra.api import FactBase
 
 
 class SystemProfile(FactBase):
-    """os-release, machine, Postfix, memory, swap, free disk, SELinux and whether ``paths`` exist, in one command."""
+    """os-release, machine, Postfix, Dovecot, memory, swap, free disk, SELinux and whether ``paths`` exist,
+    in one command."""
 
     default = dict
 
@@ -27,7 +28,13 @@ class SystemProfile(FactBase):
             'echo "postfix=$(command -v postfix || true)"; '
             'awk \'/^MemTotal:/ {print "mem_kib=" $2} /^SwapTotal:/ {print "swap_kib=" $2}\' /proc/meminfo; '
             f"echo \"disk_free_kib=$(df -Pk {disk_path} 2>/dev/null | awk 'NR==2 {{print $4}}')\"; "
-            'echo "selinux=$(getenforce 2>/dev/null || echo absent)"'
+            'echo "selinux=$(getenforce 2>/dev/null || echo absent)"; '
+            # Dovecot, when there is one: its version, and (2.3) the two settings its Junk filing and
+            # learning would take, should an admin's own configuration use them already.
+            "if command -v dovecot >/dev/null; then "
+            "echo \"dovecot=$(dovecot --version 2>/dev/null | cut -d' ' -f1)\"; "
+            'echo "dovecot_sieve_before=$(doveconf -h plugin/sieve_before 2>/dev/null)"; '
+            'echo "dovecot_imapsieve_mailbox1=$(doveconf -h plugin/imapsieve_mailbox1_name 2>/dev/null)"; fi'
         ) + exists
 
     def process(self, output):

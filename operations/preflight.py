@@ -8,7 +8,7 @@ from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
-from mailguard import capacity
+from mailguard import capacity, learning
 from mailguard.layout import MANAGED_MARK, RSPAMD_CONF_DIR
 from mailguard.platforms import Platform, UnsupportedPlatform, for_os_release
 from mailguard.takeover import dkim_conflicts
@@ -68,6 +68,9 @@ def refusal(settings) -> str | None:
     conflicts = dkim_conflicts(own, settings, platform.rspamd_db_dir)
     if conflicts:
         return conflicts[0]
+    dovecot = learning.refusal(settings, system)
+    if dovecot:
+        return dovecot
     return resources(settings).refuse
 
 

@@ -59,6 +59,8 @@ class HostModel:
     dnf_repos: dict[str, bool] = field(default_factory=dict)  # repo id -> enabled
     firewalld: list[str] | None = None  # the services it allows while it runs; None: not running
     versions: dict[str, str] = field(default_factory=lambda: {"rspamd": "4.2.1"})  # of installed programs
+    # Dovecot's version and its settings as doveconf -h gives them ("plugin/sieve_before"); None: none
+    dovecot: dict[str, str] | None = None
 
     @classmethod
     def load(cls, platform: str, state: str) -> HostModel:
@@ -88,17 +90,30 @@ class HostModel:
     def output_SystemProfile(self, paths=(), texts=(), **_):
         exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
         exists += [f"text={p} " + base64.b64encode(self.text(p).encode()).decode() for p in texts if p in self.files]
-        return exists + [
-            f"ID={self.os_id}",
-            f"ID_LIKE={self.id_like}",
-            f"VERSION_ID={self.version_id}",
-            f"NAME={self.name}",
-            f"arch={self.arch}",
-            f"postfix={'/usr/sbin/postfix' if 'postfix' in self.commands else ''}",
-            f"mem_kib={self.mem_kib}",
-            f"swap_kib={self.swap_kib}",
-            f"disk_free_kib={self.disk_free_kib}",
-            f"selinux={self.selinux}",
+        return (
+            exists
+            + [
+                f"ID={self.os_id}",
+                f"ID_LIKE={self.id_like}",
+                f"VERSION_ID={self.version_id}",
+                f"NAME={self.name}",
+                f"arch={self.arch}",
+                f"postfix={'/usr/sbin/postfix' if 'postfix' in self.commands else ''}",
+                f"mem_kib={self.mem_kib}",
+                f"swap_kib={self.swap_kib}",
+                f"disk_free_kib={self.disk_free_kib}",
+                f"selinux={self.selinux}",
+            ]
+            + self._dovecot_profile()
+        )
+
+    def _dovecot_profile(self) -> list[str]:
+        if self.dovecot is None:
+            return []
+        return [
+            f"dovecot={self.dovecot['version']}",
+            f"dovecot_sieve_before={self.dovecot.get('plugin/sieve_before', '')}",
+            f"dovecot_imapsieve_mailbox1={self.dovecot.get('plugin/imapsieve_mailbox1_name', '')}",
         ]
 
     def output_HostState(self, wants):
@@ -406,7 +421,7 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                 elif (
                     verb == "systemctl"
                     or verb.startswith("/usr/local/sbin/")
-                    or verb in ("true", "postfix", "(", "sleep")
+                    or verb in ("true", "postfix", "(", "sleep", "sievec")
                 ):
                     pass  # checks and service actions with no state the model tracks
                 else:

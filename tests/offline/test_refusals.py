@@ -49,6 +49,13 @@ CASES = [
     ("too little disk", full_disk, {}, "disk: 0.3 GiB free on /var, at least 1.0 GiB needed"),
     ("no Postfix", no_postfix, {}, "postfix is not installed: this deploy adds filtering to a working Postfix"),
     (
+        "Dovecot 2.3 already has a sieve_before",
+        lambda model: setattr(model, "dovecot", {"version": "2.3.16", "plugin/sieve_before": "/var/lib/sieve/x.sieve"}),
+        {},
+        "dovecot_learning: plugin/sieve_before is already /var/lib/sieve/x.sieve in your Dovecot configuration, "
+        "and Junk filing would replace it: set dovecot_learning = false, or keep your script in sieve_before2",
+    ),
+    (
         "no OpenLiteSpeed vhost",
         lambda model: None,
         {"webui_proxy": "openlitespeed"},

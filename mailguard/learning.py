@@ -1,0 +1,82 @@
+"""Dovecot as the deploy finds it: its series (2.3 or 2.4 syntax), and what of an admin's own
+configuration its Junk filing and learning would take (read by preflight, before any change)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from . import layout
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+# Dovecot series -> its configuration template (2.4 renamed and restructured the settings)
+TEMPLATES = {"2.3": "dovecot/learning-2.3.conf.j2", "2.4": "dovecot/learning-2.4.conf.j2"}
+
+
+@dataclass(frozen=True)
+class Dovecot:
+    version: str  # as `dovecot --version` gives it: 2.3.19.1, 2.4.1-4
+    sieve_before: str = ""  # 2.3: plugin/sieve_before and imapsieve_mailbox1_name as configured now
+    imapsieve_mailbox1: str = ""
+
+    @property
+    def series(self) -> str | None:
+        """ "2.3" or "2.4" (a later 2.x is configured as 2.4); None for one older than 2.3."""
+        parts = self.version.split("-")[0].split(".")
+        try:
+            major, minor = int(parts[0]), int(parts[1])
+        except (IndexError, ValueError):
+            return None
+        if (major, minor) < (2, 3):
+            return None
+        return "2.3" if (major, minor) == (2, 3) else "2.4"
+
+    def taken(self) -> str | None:
+        """A 2.3 setting the admin's own configuration already uses, which ours would replace."""
+        if self.series != "2.3":
+            return None
+        ours = f"{layout.SIEVE_DIR}/junk.sieve"
+        if self.sieve_before and self.sieve_before != ours:
+            return f"plugin/sieve_before is already {self.sieve_before}"
+        if self.imapsieve_mailbox1 and self.sieve_before != ours:
+            return f"plugin/imapsieve_mailbox1_name is already {self.imapsieve_mailbox1}"
+        return None
+
+
+def detect(system: dict) -> Dovecot | None:
+    """From preflight's profile of the host."""
+    if not system.get("dovecot"):
+        return None
+    return Dovecot(
+        system["dovecot"], system.get("dovecot_sieve_before", ""), system.get("dovecot_imapsieve_mailbox1", "")
+    )
+
+
+def refusal(settings: Settings, system: dict) -> str | None:
+    """Why the deploy must not touch this host's Dovecot, in one line; None when it may."""
+    found = detect(system) if settings.dovecot_learning else None
+    taken = found.taken() if found else None
+    if taken:
+        return (
+            f"dovecot_learning: {taken} in your Dovecot configuration, and Junk filing would replace it: "
+            "set dovecot_learning = false, or keep your script in sieve_before2"
+        )
+    return None
+
+
+def skipped(settings: Settings, found: Dovecot | None) -> str | None:
+    """Why there is no Junk filing or learning on this host; None when there is."""
+    if not settings.dovecot_learning:
+        return "dovecot_learning is off"
+    if found is None:
+        return "Dovecot is not installed"
+    if found.series is None:
+        return f"Dovecot {found.version} is older than 2.3"
+    return None
+
+
+def sieve_compile(dovecot_conf: str) -> str:
+    """sievec reads the configuration file itself, not the running Dovecot's (which may be older)."""
+    return f"sievec -c {dovecot_conf} {layout.SIEVE_DIR}"

@@ -1,0 +1,83 @@
+"""Learning from the Junk folder, planned against modelled hosts: Dovecot 2.3 (EL 9) and 2.4
+(Debian 13), its absence, Bayes' settings, and the socket that needs no password."""
+
+from __future__ import annotations
+
+import pytest
+from hostmodel import HostModel, by_name, converge, plan
+from support import PASSWORDS, SETTINGS
+
+from mailguard import layout
+
+CONF = f"/etc/dovecot/conf.d/{layout.DOVECOT_CONF}"
+CONTROLLER = "/etc/rspamd/local.d/worker-controller.inc"
+BAYES = "/etc/rspamd/local.d/classifier-bayes.conf"
+
+
+def uploads(ops) -> dict[str, str]:
+    return {path: data.decode() for op in ops for path, data in op.uploads().items()}
+
+
+@pytest.mark.parametrize(
+    "platform, state, version, series, package",
+    [
+        ("el9", "installed", "2.3.16", "2.3", "dovecot-pigeonhole"),
+        ("debian13", "fresh", "2.4.1-4", "2.4", "dovecot-sieve"),
+    ],
+)
+def test_dovecot_is_configured_in_its_own_syntax(platform, state, version, series, package):
+    model = HostModel.load(platform, state)
+    model.dovecot = {"version": version}
+    ops = by_name(plan(model, SETTINGS, PASSWORDS))
+    files = uploads(ops.values())
+    conf = files[CONF]
+    if series == "2.3":
+        assert "imapsieve_mailbox1_name = Junk\n" in conf and "sieve_before = " in conf and "mail_plugins {" not in conf
+    else:
+        assert 'mailbox "Junk" {' in conf and 'imapsieve_from "Junk" {' in conf and "imapsieve_mailbox1" not in conf
+    assert f"executable = script {layout.LEARN}" in conf and "user = _rspamd" in conf
+    assert any(package in str(c) for op in ops.values() for c in op.commands)
+    assert 'fileinto :create "Junk";' in files[f"{layout.SIEVE_DIR}/junk.sieve"]
+    assert '["Trash", "Junk"]' in files[f"{layout.SIEVE_DIR}/learn-ham.sieve"]
+    activation = ops["Activate | Dovecot: doveconf, then reload and compile the Sieve scripts"].commands[0]
+    assert activation.startswith("if doveconf -n >/dev/null; then systemctl reload-or-restart dovecot && sievec -c ")
+
+
+def test_no_password_reaches_a_file_dovecot_or_its_users_can_read():
+    model = HostModel.load("debian13", "fresh")
+    model.dovecot = {"version": "2.4.1-4"}
+    files = uploads(plan(model, SETTINGS, PASSWORDS))
+    readable = {p: t for p, t in files.items() if p.startswith(("/etc/dovecot", layout.LEARN))}
+    assert len(readable) == 5
+    for secret in PASSWORDS.values():
+        assert not any(secret in text for text in readable.values())
+    assert f"rspamc -h {layout.LEARN_SOCKET} " in files[layout.LEARN]
+    assert f'bind_socket = "{layout.LEARN_SOCKET} mode=0600 owner=_rspamd";' in files[CONTROLLER]
+
+
+def test_bayes_min_learns_and_autolearn_come_from_the_settings():
+    model = HostModel.load("el9", "installed")
+    files = uploads(plan(model, {**SETTINGS, "bayes_min_learns": 25, "greylist_score": 18}, PASSWORDS))
+    assert "min_learns = 25;" in files[BAYES] and "junk_threshold = 18.0;" in files[BAYES]
+    assert "learn_condition" not in files[BAYES].replace("learn_condition (no", "")  # rspamd's own is kept
+    off = uploads(plan(HostModel.load("el9", "installed"), {**SETTINGS, "bayes_autolearn": False}, PASSWORDS))
+    assert "autolearn = false;" in off[BAYES]
+
+
+def test_without_dovecot_nothing_of_it_is_planned():
+    ops = plan(HostModel.load("el9", "installed"), SETTINGS, PASSWORDS)
+    assert not [op.name for op in ops if "Dovecot" in op.name or "dovecot" in op.name]
+
+
+def test_learning_off_leaves_an_installed_dovecot_alone():
+    model = HostModel.load("el9", "installed")
+    model.dovecot = {"version": "2.3.16"}
+    ops = plan(model, {**SETTINGS, "dovecot_learning": False}, PASSWORDS)
+    assert not [op.name for op in ops if "Dovecot" in op.name]
+
+
+def test_with_dovecot_a_host_converges_and_then_nothing_changes():
+    model = HostModel.load("el9", "installed")
+    model.dovecot = {"version": "2.3.16"}
+    plans = converge(model, SETTINGS, PASSWORDS)
+    assert not any(op.changes for op in plans[-1]), [op.name for op in plans[-1] if op.changes]
