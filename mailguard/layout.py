@@ -50,6 +50,7 @@ ROLLBACK = f"{TOOLS_DIR}/mailguard-rollback"
 HOLD_MAIL = f"{TOOLS_DIR}/mailguard-hold-mail"
 KEEP_ORIGINAL = f"{TOOLS_DIR}/mailguard-keep-original"
 LEARN = f"{TOOLS_DIR}/mailguard-learn"  # what Dovecot's script service runs
+LEARN_MAILBOX = f"{TOOLS_DIR}/mailguard-learn-mailbox"  # learn.py: a user's existing mail
 # The longest Postfix may defer mail for a restart: 30 s for open sessions, the restart, 120 s
 # for rspamd to answer, and room to spare. After it, a timer on the host ends the hold itself.
 HOLD_BOUND_SECONDS = 210

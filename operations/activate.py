@@ -206,7 +206,9 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
             platform.dovecot_unit,
             pending_marks,
             actions=(Action.RELOAD,),
-            check="doveconf -n >/dev/null",
+            # Dovecot makes a listener's directory when it starts, not when it reloads: on a reload that
+            # adds the service its bind fails, and Dovecot 2.4.1 then dies of an assertion.
+            check=f'doveconf -n >/dev/null && mkdir -p "$(doveconf -h base_dir)/{layout.LEARN_SERVICE}"',
             ready=learning.sieve_compile(platform.dovecot_conf),
         )
     if settings.webui_proxy == "nginx":

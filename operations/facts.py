@@ -49,3 +49,27 @@ class SystemProfile(FactBase):
         for key in ("mem_kib", "swap_kib", "disk_free_kib"):
             values[key] = int(values[key]) if values.get(key, "").isdigit() else None
         return values
+
+
+class Mailboxes(FactBase):
+    """Per Dovecot user: messages in ``junk`` and in INBOX; and whether rspamd's learning socket is there."""
+
+    default = dict
+
+    def command(self, junk: str, socket: str):
+        count = 'doveadm search -u "$user" mailbox {box} ALL 2>/dev/null | wc -l'
+        return (
+            f"[ -S {shlex.quote(socket)} ] && echo socket; "
+            "doveadm user '*' 2>/dev/null | while read -r user; do "
+            f'echo "user $user $({count.format(box=shlex.quote(junk))}) $({count.format(box="INBOX")})"; done'
+        )
+
+    def process(self, output):
+        found: dict = {"socket": False, "users": {}}
+        for line in output:
+            words = line.split()
+            if words == ["socket"]:
+                found["socket"] = True
+            elif len(words) == 4 and words[0] == "user" and words[2].isdigit() and words[3].isdigit():
+                found["users"][words[1]] = (int(words[2]), int(words[3]))
+        return found

@@ -40,7 +40,8 @@ def test_dovecot_is_configured_in_its_own_syntax(platform, state, version, serie
     assert 'fileinto :create "Junk";' in files[f"{layout.SIEVE_DIR}/junk.sieve"]
     assert '["Trash", "Junk"]' in files[f"{layout.SIEVE_DIR}/learn-ham.sieve"]
     activation = ops["Activate | Dovecot: doveconf, then reload and compile the Sieve scripts"].commands[0]
-    assert activation.startswith("if doveconf -n >/dev/null; then systemctl reload-or-restart dovecot && sievec -c ")
+    assert activation.startswith("if doveconf -n >/dev/null && mkdir -p ")
+    assert "; then systemctl reload-or-restart dovecot && sievec -c " in activation
 
 
 def test_no_password_reaches_a_file_dovecot_or_its_users_can_read():
