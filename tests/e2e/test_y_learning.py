@@ -149,7 +149,7 @@ def with_dovecot(deployed, tmp_path_factory):
     env = {**env, "MAIL_SETTINGS": str(path)}
     result = pyinfra(env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert f"Dovecot {series}: {layout.DOVECOT_CONF}" in result.stdout
+    assert f"Dovecot {series}: {layout.DOVECOT_CONF}" in result.stdout + result.stderr
     yield target, env, series, Mailbox()
     target.sh(f"postconf -X transport_maps; postfix reload; rm -f /etc/postfix/transport*; userdel -r {USER} || true")
 
