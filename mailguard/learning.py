@@ -12,6 +12,9 @@ if TYPE_CHECKING:
     from .settings import Settings
 
 # Dovecot series -> its configuration template (2.4 renamed and restructured the settings)
+SIEVE_PLUGINS = ("sieve_imapsieve", "sieve_extprograms")
+# pipe only in global scripts, never in a user's own
+SIEVE_GLOBAL_EXTENSIONS = ("+vnd.dovecot.pipe", "+vnd.dovecot.environment")
 TEMPLATES = {"2.3": "dovecot/learning-2.3.conf.j2", "2.4": "dovecot/learning-2.4.conf.j2"}
 
 
@@ -20,6 +23,13 @@ class Dovecot:
     version: str  # as `dovecot --version` gives it: 2.3.19.1, 2.4.1-4
     sieve_before: str = ""  # 2.3: plugin/sieve_before and imapsieve_mailbox1_name as configured now
     imapsieve_mailbox1: str = ""
+    sieve_plugins: str = ""  # 2.3: plugin/sieve_plugins and sieve_global_extensions as configured now
+    sieve_global_extensions: str = ""
+
+    def with_ours(self, setting: str, ours: tuple[str, ...]) -> str:
+        """A 2.3 plugin setting (a word list) with our words added to the admin's, once each."""
+        words = getattr(self, setting).split()
+        return " ".join([*words, *(word for word in ours if word not in words)])
 
     @property
     def series(self) -> str | None:
@@ -50,7 +60,11 @@ def detect(system: dict) -> Dovecot | None:
     if not system.get("dovecot"):
         return None
     return Dovecot(
-        system["dovecot"], system.get("dovecot_sieve_before", ""), system.get("dovecot_imapsieve_mailbox1", "")
+        system["dovecot"],
+        system.get("dovecot_sieve_before", ""),
+        system.get("dovecot_imapsieve_mailbox1", ""),
+        system.get("dovecot_sieve_plugins", ""),
+        system.get("dovecot_sieve_global_extensions", ""),
     )
 
 

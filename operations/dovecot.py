@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyinfra import host, logger
 from pyinfra.api import deploy
 
-from mailguard import layout
+from mailguard import layout, learning
 from mailguard.learning import TEMPLATES, detect, skipped
 from mailguard.platforms import Platform
 
@@ -33,7 +33,7 @@ def configure(settings, platform: Platform) -> Changes:
         packages=list(platform.dovecot_sieve_packages),
         installer=repos.PACKAGE_INSTALLERS[platform.package_manager],
     )
-    context = {"settings": settings, "platform": platform, "layout": layout}
+    context = {"settings": settings, "platform": platform, "layout": layout, "learning": learning, "dovecot": found}
     changed = [
         generic.directory(
             name="Dovecot: global Sieve scripts", path=layout.SIEVE_DIR, user="root", group="root", mode=755

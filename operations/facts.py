@@ -34,7 +34,10 @@ class SystemProfile(FactBase):
             "if command -v dovecot >/dev/null; then "
             "echo \"dovecot=$(dovecot --version 2>/dev/null | cut -d' ' -f1)\"; "
             'echo "dovecot_sieve_before=$(doveconf -h plugin/sieve_before 2>/dev/null)"; '
-            'echo "dovecot_imapsieve_mailbox1=$(doveconf -h plugin/imapsieve_mailbox1_name 2>/dev/null)"; fi'
+            'echo "dovecot_imapsieve_mailbox1=$(doveconf -h plugin/imapsieve_mailbox1_name 2>/dev/null)"; '
+            # 2.3 cannot add to a plugin setting ($sieve_plugins is unknown): ours are merged with these
+            'echo "dovecot_sieve_plugins=$(doveconf -h plugin/sieve_plugins 2>/dev/null)"; '
+            'echo "dovecot_sieve_global_extensions=$(doveconf -h plugin/sieve_global_extensions 2>/dev/null)"; fi'
         ) + exists
 
     def process(self, output):

@@ -114,6 +114,8 @@ class HostModel:
             f"dovecot={self.dovecot['version']}",
             f"dovecot_sieve_before={self.dovecot.get('plugin/sieve_before', '')}",
             f"dovecot_imapsieve_mailbox1={self.dovecot.get('plugin/imapsieve_mailbox1_name', '')}",
+            f"dovecot_sieve_plugins={self.dovecot.get('plugin/sieve_plugins', '')}",
+            f"dovecot_sieve_global_extensions={self.dovecot.get('plugin/sieve_global_extensions', '')}",
         ]
 
     def output_HostState(self, wants):
@@ -255,8 +257,14 @@ def _command(command):
     return repr(command)
 
 
-def plan(model: HostModel, mail_settings: dict, env: dict[str, str], config: Config | None = None) -> list[PlannedOp]:
-    """Run deploy.py's prepare stage against ``model``; every operation with its commands."""
+def plan(
+    model: HostModel,
+    mail_settings: dict,
+    env: dict[str, str],
+    config: Config | None = None,
+    deploy_file: Path | None = None,
+) -> list[PlannedOp]:
+    """Run deploy.py's (or ``deploy_file``'s) prepare stage against ``model``; every operation with its commands."""
     inventory = Inventory(([("modelled-host", {"mail_settings": mail_settings})], {}))
     state = State(inventory, config or Config(), check_for_changes=False)  # as `pyinfra -y` runs
     state.current_stage = StateStage.Prepare
@@ -276,7 +284,7 @@ def plan(model: HostModel, mail_settings: dict, env: dict[str, str], config: Con
         ctx_host.use(host),
     ):
         state.current_op_file_number = 0
-        runpy.run_path(str(ROOT / "deploy.py"), run_name="deploy")
+        runpy.run_path(str(deploy_file or ROOT / "deploy.py"), run_name="deploy")
         result = []
         for op_hash in state.get_op_order():
             op_data = state.get_op_data_for_host(host, op_hash)

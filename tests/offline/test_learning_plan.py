@@ -82,3 +82,16 @@ def test_with_dovecot_a_host_converges_and_then_nothing_changes():
     model.dovecot = {"version": "2.3.16"}
     plans = converge(model, SETTINGS, PASSWORDS)
     assert not any(op.changes for op in plans[-1]), [op.name for op in plans[-1] if op.changes]
+
+
+def test_dovecot_2_3_keeps_an_admins_sieve_plugins_and_extensions_beside_ours():
+    model = HostModel.load("el9", "installed")
+    model.dovecot = {
+        "version": "2.3.16",
+        "plugin/sieve_plugins": "sieve_extprograms sieve_ldap",
+        "plugin/sieve_global_extensions": "+vnd.dovecot.execute",
+    }
+    conf = uploads(plan(model, SETTINGS, PASSWORDS))[CONF]
+    assert "  sieve_plugins = sieve_extprograms sieve_ldap sieve_imapsieve\n" in conf
+    assert "sieve_global_extensions = +vnd.dovecot.execute +vnd.dovecot.pipe +vnd.dovecot.environment\n" in conf
+    assert "$sieve" not in conf  # 2.3 knows no such variable for a plugin setting
