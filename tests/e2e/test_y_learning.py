@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import imaplib
+import re
 import time
 from email.message import EmailMessage
 
@@ -92,11 +93,11 @@ def wait_for(target, expected: dict[str, int], timeout: float = 15) -> dict[str,
 
 
 class Mailbox:
-    """carol's mailbox through IMAP, as a mail client sees it."""
+    """A user's mailbox through IMAP, as a mail client sees it."""
 
-    def __init__(self):
+    def __init__(self, user: str = USER, password: str = PASSWORD):
         self.imap = imaplib.IMAP4("127.0.0.1", 143)
-        self.imap.login(USER, PASSWORD)
+        self.imap.login(user, password)
 
     def uid_of(self, folder: str, token: str, timeout: float = 30) -> bytes | None:
         deadline = time.monotonic() + timeout
@@ -149,8 +150,9 @@ def with_dovecot(deployed, tmp_path_factory):
         f"echo '{USER}:{PASSWORD}' | chpasswd; "
         f"cat > /etc/dovecot/local.conf <<'EOF'\n{ADMIN_CONFIG[series]}EOF\n"
         "systemctl restart dovecot; "
+        # texthash: Debian unstable's Postfix has no hash: (Berkeley DB) maps any more
         f"echo '{USER}@example.com lmtp:unix:private/dovecot-lmtp' > /etc/postfix/transport; "
-        "postmap /etc/postfix/transport; postconf -e transport_maps=hash:/etc/postfix/transport; postfix reload"
+        "postconf -e transport_maps=texthash:/etc/postfix/transport; postfix reload"
     )
     path = tmp_path_factory.mktemp("learning") / "settings.toml"
     path.write_text(settings_file().read_text() + f"\nbayes_min_learns = {MIN_LEARNS}\n")
@@ -159,7 +161,7 @@ def with_dovecot(deployed, tmp_path_factory):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"Dovecot {series}: {layout.DOVECOT_CONF}" in result.stdout + result.stderr
     yield target, env, series, Mailbox()
-    target.sh(f"postconf -X transport_maps; postfix reload; rm -f /etc/postfix/transport*; userdel -r {USER} || true")
+    target.sh(f"postconf -X transport_maps; postfix reload; rm -f /etc/postfix/transport; userdel -r {USER} || true")
 
 
 def test_mail_tagged_as_spam_is_filed_into_junk(with_dovecot):
@@ -233,6 +235,42 @@ def test_no_password_is_in_any_file_dovecot_or_its_users_can_read(with_dovecot):
     assert layout.LEARN_SOCKET.encode() in readable and b"mailguard-learn" in readable
     assert not any(secret.encode() in readable for secret in secrets)
     assert target.sh(f"stat -c '%U %a' {layout.LEARN_SOCKET}").split() == ["_rspamd", "600"]
+
+
+def test_learn_py_learns_what_users_already_have_and_a_rerun_learns_nothing(with_dovecot):
+    target, env, _series, _mailbox = with_dovecot
+    user, password = "dave", "dave-Imap-Pa55"
+    target.sh(
+        f"id {user} >/dev/null 2>&1 || useradd -m -s /usr/sbin/nologin {user}; echo '{user}:{password}' | chpasswd"
+    )
+    dave = Mailbox(user, password)
+    dave.imap.create('"Junk"')
+    for number in range(3):  # spam he filed before the deploy, and more ham than that
+        msg, _token = probes.message("promo@outside.example.net", f"{user}@example.com", f"{SPAM_TEXT} offer {number}")
+        dave.append("Junk", msg)
+    for number in range(5):
+        msg, _token = probes.message("team@outside.example.net", f"{user}@example.com", f"{HAM_TEXT} item {number}")
+        dave.append("INBOX", msg)
+    before = learned(target)
+    first = pyinfra(env, "-v", deploy="learn.py")
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    runs = {}
+    for output in (first.stdout + first.stderr, None):
+        if output is None:  # the rerun
+            again = pyinfra(env, "-v", deploy="learn.py")
+            assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+            output = again.stdout + again.stderr
+        pattern = r"(\w+) (\S+) as (spam|ham): learned (\d+), skipped (\d+) \(.*?\), failed (\d+)"
+        runs[len(runs)] = [(u, f, c, int(n), int(k), int(x)) for u, f, c, n, k, x in re.findall(pattern, output)]
+    daves = [row for row in runs[0] if row[0] == user]
+    # balanced: 3 spam, and the 3 newest of his 5 INBOX messages as ham; each learned or skipped
+    assert sorted((f, c, n + k, x) for _u, f, c, n, k, x in daves) == [("INBOX", "ham", 3, 0), ("Junk", "spam", 3, 0)]
+    after = learned(target)
+    assert after["BAYES_SPAM"] - before["BAYES_SPAM"] == sum(n for _u, _f, c, n, _k, _x in runs[0] if c == "spam")
+    assert after["BAYES_HAM"] - before["BAYES_HAM"] == sum(n for _u, _f, c, n, _k, _x in runs[0] if c == "ham")
+    assert runs[1] and all(n == 0 and x == 0 for _u, _f, _c, n, _k, x in runs[1])  # all learned before
+    assert learned(target) == after
+    target.sh(f"userdel -r {user} 2>/dev/null || true")
 
 
 def test_a_rerun_changes_nothing(with_dovecot):
