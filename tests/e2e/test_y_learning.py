@@ -264,7 +264,11 @@ def test_learn_py_learns_what_users_already_have_and_a_rerun_learns_nothing(with
         runs[len(runs)] = [(u, f, c, int(n), int(k), int(x)) for u, f, c, n, k, x in re.findall(pattern, output)]
     daves = [row for row in runs[0] if row[0] == user]
     # balanced: 3 spam, and the 3 newest of his 5 INBOX messages as ham; each learned or skipped
-    assert sorted((f, c, n + k, x) for _u, f, c, n, k, x in daves) == [("INBOX", "ham", 3, 0), ("Junk", "spam", 3, 0)]
+    said = [line for line in (first.stdout + first.stderr).splitlines() if f"] {user} " in line]
+    assert sorted((f, c, n + k, x) for _u, f, c, n, k, x in daves) == [
+        ("INBOX", "ham", 3, 0),
+        ("Junk", "spam", 3, 0),
+    ], said
     after = learned(target)
     assert after["BAYES_SPAM"] - before["BAYES_SPAM"] == sum(n for _u, _f, c, n, _k, _x in runs[0] if c == "spam")
     assert after["BAYES_HAM"] - before["BAYES_HAM"] == sum(n for _u, _f, c, n, _k, _x in runs[0] if c == "ham")
