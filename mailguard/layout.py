@@ -92,4 +92,5 @@ def tools_context() -> dict[str, object]:
         "last_good_dir": LAST_GOOD_DIR,
         "originals_dir": ORIGINALS_DIR,
         "hold_bound_seconds": HOLD_BOUND_SECONDS,
+        "workers_file": f"{STATE_DIR}/rspamd-workers",  # the workers a passed check saw
     }
