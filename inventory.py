@@ -1,30 +1,36 @@
-"""pyinfra inventory: the target hosts, in groups, with their validated settings (see mailguard/targets.py)."""
+"""pyinfra inventory: the target hosts, in groups, with their validated settings (see mailguard/targets.py).
 
-import os
-import sys
+Every module-level list here is a pyinfra group: this file's own names all start with "_", and
+no group name may (mailguard/targets.py), so a group can never replace one of them.
+"""
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import os as _os
+import sys as _sys
 
-from mailguard import settings
-from mailguard.targets import ALL_HOSTS, TargetError, select
+_sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
+
+from mailguard import settings as _settings
+from mailguard.targets import ALL_HOSTS as _ALL_HOSTS
+from mailguard.targets import TargetError as _TargetError
+from mailguard.targets import select as _select
 
 try:
-    _groups, _settings_file = select()
-except settings.SettingsError as error:
-    for line in error.lines:
-        print(f"mailguard: setting {line}", file=sys.stderr)
-    print("mailguard: nothing was changed: fix the settings above first", file=sys.stderr)
-    sys.exit(2)
-except TargetError as error:
-    for line in error.lines:
-        print(f"mailguard: {line}", file=sys.stderr)
-    if os.environ.get("MAIL_INVENTORY"):
-        print("mailguard: nothing was changed: fix the inventory above first", file=sys.stderr)
-    sys.exit(2)
+    _groups, _settings_file = _select()
+except _settings.SettingsError as _error:
+    for _line in _error.lines:
+        print(f"mailguard: setting {_line}", file=_sys.stderr)
+    print("mailguard: nothing was changed: fix the settings above first", file=_sys.stderr)
+    _sys.exit(2)
+except _TargetError as _error:
+    for _line in _error.lines:
+        print(f"mailguard: {_line}", file=_sys.stderr)
+    if _os.environ.get("MAIL_INVENTORY"):
+        print("mailguard: nothing was changed: fix the inventory above first", file=_sys.stderr)
+    _sys.exit(2)
+
+for _name, _data in _groups[_ALL_HOSTS]:
+    _which = f"{_name}: " if len(_groups[_ALL_HOSTS]) > 1 else ""
+    for _line in _settings.warnings(_data[_settings.SETTINGS_KEY]):
+        print(f"mailguard: warning: {_which}setting {_line}", file=_sys.stderr)
 
 globals().update(_groups)  # each group a module-level list: pyinfra's groups, for --limit
-
-for _name, _data in _groups[ALL_HOSTS]:
-    _which = f"{_name}: " if len(_groups[ALL_HOSTS]) > 1 else ""
-    for line in settings.warnings(_data[settings.SETTINGS_KEY]):
-        print(f"mailguard: warning: {_which}setting {line}", file=sys.stderr)

@@ -11,10 +11,10 @@ from . import layout
 if TYPE_CHECKING:
     from .settings import Settings
 
-# Dovecot series -> its configuration template (2.4 renamed and restructured the settings)
 SIEVE_PLUGINS = ("sieve_imapsieve", "sieve_extprograms")
 # pipe only in global scripts, never in a user's own
 SIEVE_GLOBAL_EXTENSIONS = ("+vnd.dovecot.pipe", "+vnd.dovecot.environment")
+# Dovecot series -> its configuration template (2.4 renamed and restructured the settings)
 TEMPLATES = {"2.3": "dovecot/learning-2.3.conf.j2", "2.4": "dovecot/learning-2.4.conf.j2"}
 
 

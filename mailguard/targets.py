@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ SSH_KEYS = {
 }
 
 Hosts = list[tuple[str, dict]]  # (pyinfra host name, host data)
+_GROUP_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 class TargetError(Exception):
@@ -173,9 +175,7 @@ def read_inventory(path: Path, env: dict[str, str]) -> dict[str, Hosts]:
         data, host_groups = _host_data(name, spec, problems)
         merged: dict = dict(shared)
         for group in host_groups:
-            if group not in group_settings and group != ALL_HOSTS:
-                group_settings[group] = {}  # a group with no settings of its own
-            merged.update(group_settings.get(group, {}))
+            merged.update(group_settings.get(group, {}))  # a group may have no settings of its own
         merged.update(_table(spec.get("settings", {}), f"host {name}: settings", problems))
         try:
             loaded = settings_module.load(merged, env)
@@ -183,7 +183,7 @@ def read_inventory(path: Path, env: dict[str, str]) -> dict[str, Hosts]:
             problems += [f"host {name}: setting {line}" for line in error.lines]
             continue
         data[settings_module.SETTINGS_KEY] = loaded
-        for group in [ALL_HOSTS, *host_groups]:
+        for group in dict.fromkeys([ALL_HOSTS, *host_groups]):
             groups.setdefault(group, []).append((name, data))
     if problems:
         raise TargetError(*dict.fromkeys(problems))  # a password problem is the same line for every host
@@ -202,7 +202,10 @@ def _host_data(name: str, spec: dict, problems: list[str]) -> tuple[dict, list[s
         else:
             data[key] = value
     host_groups = spec.get("groups", [])
-    if not isinstance(host_groups, list) or not all(isinstance(g, str) and g.isidentifier() for g in host_groups):
-        problems.append(f"host {name}: groups must be a list of names (letters, digits, _), got {host_groups!r}")
+    # A group is a name in inventory.py, whose own names all start with "_".
+    if not isinstance(host_groups, list) or not all(_GROUP_NAME.fullmatch(str(g)) for g in host_groups):
+        problems.append(
+            f"host {name}: groups must be a list of names (a letter, then letters, digits, _), got {host_groups!r}"
+        )
         host_groups = []
     return data, host_groups

@@ -263,7 +263,7 @@ def current_host() -> Host:
 
 
 def _cache(target: Host | None = None) -> _HostCache:
-    return _CACHES.setdefault(target or current_host(), _HostCache())
+    return _CACHES.setdefault(current_host() if target is None else target, _HostCache())
 
 
 def warn_once(message: str) -> None:

@@ -19,6 +19,7 @@ import pytest
 from support import pyinfra, settings_file
 
 from mailguard import layout
+from mailguard.platforms import DEBIAN_12
 from sandbox import probes
 from sandbox.results import changed_operations
 
@@ -26,7 +27,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.version_sensitive]
 
 USER, PASSWORD = "carol", "carol-Imap-Pa55"
 LMTP = "/var/spool/postfix/private/dovecot-lmtp"
-REDIS = "/run/redis/redis.sock"  # the Debian platforms' redis_socket
+REDIS = DEBIAN_12.redis_socket  # the sandbox is Debian: every release of it has the same
 FILED: dict[str, str] = {}  # what one test leaves for the next: the tests run in this order
 MIN_LEARNS = 3  # rspamd's default of 200, lowered to see Bayes score within the test
 # Two vocabularies, so that Bayes has something to tell apart (rspamd needs 11 tokens at least).

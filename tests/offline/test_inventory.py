@@ -81,7 +81,7 @@ def test_every_problem_in_every_host_is_one_line_naming_it(tmp_path):
         "host mx2.example.com: ssh_port must be a int, got '2222'",
         "host mx2.example.com: unknown key 'password' (groups, settings, ssh_hostname, ssh_port, ssh_user, "
         "ssh_key, ssh_known_hosts_file, ssh_strict_host_key_checking)",
-        "host bad.example.org: groups must be a list of names (letters, digits, _), got 'mx'",
+        "host bad.example.org: groups must be a list of names (a letter, then letters, digits, _), got 'mx'",
         "host bad.example.org: setting colour: unknown setting",
         "host bad.example.org: setting dkim_key_bits: must be 1024, 2048, 3072 or 4096, got 1000",
     ]
@@ -128,3 +128,16 @@ def test_a_bad_host_stops_the_run_before_any_connection(tmp_path):
     assert "mailguard: host mx1.example.com: setting domains: " in result.stderr
     assert result.stderr.strip().endswith("mailguard: nothing was changed: fix the inventory above first")
     assert "Connecting" not in result.stdout + result.stderr
+
+
+def test_a_group_may_be_named_like_anything_in_inventory_py_and_mail_lists_a_host_once(tmp_path):
+    text = TWO_MX.replace(
+        '[hosts."lists.example.net"]\n', '[hosts."lists.example.net"]\ngroups = ["mail", "settings"]\n'
+    )
+    assert [name for name, _ in inventory(tmp_path, text)[ALL_HOSTS]].count("lists.example.net") == 1
+    closed = text.replace("ssh_port = 2222\n", "")
+    for name in ("mx1.example.com", "mx2.example.com", "lists.example.net"):
+        closed = closed.replace(f'[hosts."{name}"]\n', f'[hosts."{name}"]\nssh_hostname = "127.0.0.1"\nssh_port = 9\n')
+    result = _cli(tmp_path, closed, "-y", "--limit", "settings", "exec", "--", "true")
+    tried = set(re.findall(r"\[([a-z0-9.]+)\]\s+Could not connect", result.stdout + result.stderr))
+    assert tried == {"lists.example.net"}, result.stderr[-2000:]
