@@ -12,8 +12,10 @@ from pyinfra import host
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mailguard import settings as settings_module
-from operations import dns, preflight
+from operations import dkim, dns, preflight
 from operations.hoststate import current_host
 
 settings = settings_module.from_host_data(host.data)
-dns.report(settings, preflight.detect_platform(settings), current_host())
+key_states = dkim.key_states(settings)
+settings = dkim.with_host_selectors(settings, key_states)
+dns.report(settings, preflight.detect_platform(settings), current_host(), key_states)

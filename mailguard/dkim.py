@@ -1,8 +1,14 @@
-"""DKIM keys (generated with cryptography) and the TXT record that publishes their public half."""
+"""DKIM keys (generated with cryptography), the TXT record that publishes their public half, and
+the stages of a key rotation (dkim_rotate.py), decided here from what the host and DNS say."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
+import datetime
+import re
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -34,5 +40,139 @@ def split_txt(value: str, size: int = 255) -> list[str]:
     return [data[i : i + size].decode() for i in range(0, len(data), size)] or [""]
 
 
-def key_path(db_dir: str, domain: str, selector: str) -> str:
-    return f"{db_dir}/dkim/{domain}.{selector}.key"
+# --- which key each domain signs with, and its rotation ---------------------------------------
+
+STATE_HEADER = "# Managed by mailguard: the DKIM key each domain signs with (dkim_rotate.py). Do not edit.\n"
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """One domain's keys on the host: the one it signs with, and a rotation under way.
+
+    ``next``: a new key generated, its record to be published (stage 1 done);
+    ``previous``: the key signing switched from, still published (stage 2 done);
+    ``since``: the day that stage was reached (ISO).
+    """
+
+    signing: str
+    next: str | None = None
+    previous: str | None = None
+    since: str | None = None
+
+    @property
+    def selectors(self) -> tuple[str, ...]:
+        """Every selector whose record must stay published now."""
+        return tuple(s for s in (self.signing, self.next, self.previous) if s)
+
+
+def read_states(text: str | None) -> dict[str, KeyState]:
+    """The host's state file: ``<domain> signing=<s> [next=<s>] [previous=<s>] [since=<date>]`` per line."""
+    states = {}
+    for line in (text or "").splitlines():
+        words = line.split()
+        if not words or line.startswith("#"):
+            continue
+        fields = dict(word.split("=", 1) for word in words[1:] if "=" in word)
+        known = {f.name for f in dataclasses.fields(KeyState)}
+        if "signing" in fields:
+            states[words[0]] = KeyState(**{k: v for k, v in fields.items() if k in known})
+    return states
+
+
+def state_text(states: dict[str, KeyState]) -> str:
+    lines = [STATE_HEADER.rstrip("\n")]
+    for domain, state in sorted(states.items()):
+        values = dataclasses.asdict(state)
+        lines.append(" ".join([domain, *(f"{k}={v}" for k, v in values.items() if v)]))
+    return "\n".join(lines) + "\n"
+
+
+def states_for(domains: Iterable[str], configured: Callable[[str], str], text: str | None) -> dict[str, KeyState]:
+    """Each domain's state: as the host records it, else signing with the configured selector."""
+    recorded = read_states(text)
+    return {d: recorded.get(d) or KeyState(configured(d)) for d in domains}
+
+
+def retire_on(state: KeyState, retire_days: int) -> datetime.date | None:
+    """The first day the replaced key may be retired."""
+    if not state.previous or not state.since:
+        return None
+    return datetime.date.fromisoformat(state.since) + datetime.timedelta(days=retire_days)
+
+
+_DATED = re.compile(r"-\d{4}-\d{2}(?:-\d{2})?$")
+
+
+def rotation_selector(current: str, today: datetime.date, taken: Collection[str] = ()) -> str | None:
+    """A dated selector for the new key: ``<base>-YYYY-MM``, or ``-YYYY-MM-DD`` when that is taken."""
+    base = _DATED.sub("", current)
+    for candidate in (f"{base}-{today:%Y-%m}", f"{base}-{today:%Y-%m-%d}"):
+        if candidate != current and candidate not in taken:
+            return candidate
+    return None
+
+
+@dataclass(frozen=True)
+class RotationStep:
+    """What one run of dkim_rotate.py does for a domain, and what it says."""
+
+    domain: str
+    stage: int  # 1, 2 or 3: the stage this run is at
+    state: KeyState  # the state after this run
+    generate: str | None = None  # a selector whose key this run creates
+    retire: str | None = None  # a selector whose key this run moves to the retired keys
+    done: bool = False  # whether this run reached what the stage asks (else: it waits)
+    says: str = ""
+
+
+def rotation_step(
+    domain: str,
+    state: KeyState,
+    today: datetime.date,
+    retire_days: int,
+    served: Callable[[str], tuple[bool, str]],
+    taken: Collection[str] = (),
+) -> RotationStep:
+    """The next stage of ``domain``'s rotation. ``served(selector)``: whether every authoritative
+    server serves that selector's record with the key on the host, and what they said."""
+    if state.next:
+        ok, detail = served(state.next)
+        if not ok:
+            says = (
+                f"stage 2 of 3: waiting for {state.next}._domainkey.{domain} on every authoritative server "
+                f"({detail}); signing stays with {state.signing}. Publish the record below, then rerun dkim_rotate.py."
+            )
+            return RotationStep(domain, 2, state, says=says)
+        switched = KeyState(state.next, previous=state.signing, since=today.isoformat())
+        until = today + datetime.timedelta(days=retire_days)
+        says = (
+            f"stage 2 of 3: every authoritative server serves {state.next} ({detail}): signing switches from "
+            f"{state.signing} to {state.next}. Keep {state.signing}._domainkey.{domain} published until {until}; "
+            "then rerun dkim_rotate.py to retire it."
+        )
+        return RotationStep(domain, 2, switched, done=True, says=says)
+    if state.previous:
+        until = retire_on(state, retire_days) or today
+        if today < until:
+            says = (
+                f"stage 3 of 3: signing with {state.signing}; {state.previous}._domainkey.{domain} stays published "
+                f"until {until} (dkim_retire_days = {retire_days}), so that mail signed with it still verifies. "
+                "Rerun dkim_rotate.py on or after that day."
+            )
+            return RotationStep(domain, 3, state, says=says)
+        says = (
+            f"stage 3 of 3: {state.previous} retired (its key is kept among the retired keys). Remove its record "
+            f"from DNS, below. The rotation of {domain} is complete: signing with {state.signing}."
+        )
+        return RotationStep(domain, 3, KeyState(state.signing), retire=state.previous, done=True, says=says)
+    new = rotation_selector(state.signing, today, taken)
+    if new is None:
+        says = f"stage 1 of 3: {domain} already rotated to {state.signing} today; nothing to do until tomorrow."
+        return RotationStep(domain, 1, state, says=says)
+    says = (
+        f"stage 1 of 3: new key {new} generated; signing stays with {state.signing}. Publish the record below, "
+        "wait until every authoritative server serves it, then rerun dkim_rotate.py."
+    )
+    return RotationStep(
+        domain, 1, KeyState(state.signing, next=new, since=today.isoformat()), generate=new, done=True, says=says
+    )

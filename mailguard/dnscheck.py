@@ -120,38 +120,47 @@ class Authoritative:
         self._servers[zone] = servers
         return zone, servers
 
+    def _ask_one(self, zone: str, ns: str, address: str, name: str, rdtype: str) -> Answer | str:
+        """One authoritative server's answer, or why there is none."""
+        if address in self._silent:
+            return f"{ns} ({address}) did not answer within {self.timeout:g} s (earlier)"
+        query = dns.message.make_query(name, rdtype)
+        query.flags &= ~dns.flags.RD
+        try:
+            response = dns.query.udp(query, address, timeout=self.timeout, port=self.port)
+            if response.flags & dns.flags.TC:
+                response = dns.query.tcp(query, address, timeout=self.timeout, port=self.port)
+        except dns.exception.Timeout:
+            self._silent.add(address)
+            return f"{ns} ({address}) did not answer within {self.timeout:g} s"
+        except (OSError, dns.exception.DNSException) as error:
+            return f"{ns} ({address}) failed: {_short(error)}"
+        rcode = response.rcode()
+        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+            return f"{ns} ({address}) answered {dns.rcode.to_text(rcode)}"
+        if not response.flags & dns.flags.AA:
+            return f"{ns} ({address}) is lame: not authoritative for {zone}"
+        wanted = dns.rdatatype.from_text(rdtype)
+        return Answer(rcode, [r for r in response.answer if r.rdtype == wanted], f"{ns} ({address})")
+
     def ask(self, name: str, rdtype: str) -> Answer:
+        """The first authoritative server's answer (the others' failures become notes)."""
         zone, servers = self.servers(name)
         failures = []
         for ns, address in servers:
-            if address in self._silent:
-                failures.append(f"{ns} ({address}) did not answer within {self.timeout:g} s (earlier)")
-                continue
-            query = dns.message.make_query(name, rdtype)
-            query.flags &= ~dns.flags.RD
-            try:
-                response = dns.query.udp(query, address, timeout=self.timeout, port=self.port)
-                if response.flags & dns.flags.TC:
-                    response = dns.query.tcp(query, address, timeout=self.timeout, port=self.port)
-            except dns.exception.Timeout:
-                self._silent.add(address)
-                failures.append(f"{ns} ({address}) did not answer within {self.timeout:g} s")
-                continue
-            except (OSError, dns.exception.DNSException) as error:
-                failures.append(f"{ns} ({address}) failed: {_short(error)}")
-                continue
-            rcode = response.rcode()
-            if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-                failures.append(f"{ns} ({address}) answered {dns.rcode.to_text(rcode)}")
-                continue
-            if not response.flags & dns.flags.AA:
-                failures.append(f"{ns} ({address}) is lame: not authoritative for {zone}")
+            answer = self._ask_one(zone, ns, address, name, rdtype)
+            if isinstance(answer, str):
+                failures.append(answer)
                 continue
             self.notes += [f"{failure} (asked for {name} {rdtype})" for failure in failures]
-            wanted = dns.rdatatype.from_text(rdtype)
-            rrsets = [r for r in response.answer if r.rdtype == wanted]
-            return Answer(rcode, rrsets, f"{ns} ({address})")
+            return answer
         raise DnsError(f"{name} {rdtype}: no authoritative server of {zone} answered: " + "; ".join(failures))
+
+    def ask_each(self, name: str, rdtype: str) -> list[Answer | str]:
+        """Every authoritative server's answer, or why it gave none: for a change that must be
+        everywhere before the next step (a DKIM key before signing with it)."""
+        zone, servers = self.servers(name)
+        return [self._ask_one(zone, ns, address, name, rdtype) for ns, address in servers]
 
     def addresses(self, name: str) -> set[IPAddress]:
         out: set[IPAddress] = set()
@@ -338,28 +347,48 @@ def check_spf(dns_: Authoritative, expected: RecordInputs, record: Record) -> Fi
     return Finding(record, "ok", "; ".join(f"{a} passes ({why}, {n} lookups)" for a, _, why, n in results))
 
 
-def check_dkim(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
-    domain = record.name.split("._domainkey.", 1)[1]
-    key = expected.dkim_keys.get(domain)
-    if not key:
-        return Finding(record, "error", "no DKIM key on the host yet: run the deploy first")
-    answer = dns_.ask(record.name, "TXT")
+def dkim_meaning(answer: Answer, key: str) -> tuple[str, str]:
+    """(status, detail) of a DKIM record as served, against the key's p= value."""
     found = [t for t in answer.texts() if "p=" in t]
     if not found:
-        return Finding(record, "missing", "no DKIM record" + (" (NXDOMAIN)" if answer.nxdomain else ""))
+        return "missing", "no DKIM record" + (" (NXDOMAIN)" if answer.nxdomain else "")
     if len(found) > 1:
-        return Finding(record, "wrong", f"{len(found)} DKIM records at one name")
+        return "wrong", f"{len(found)} DKIM records at one name"
     published = _tags(found[0]).get("p", "")
     try:
         same = base64.b64decode(published, validate=True) == base64.b64decode(key)
     except binascii.Error:
-        return Finding(record, "wrong", "p= is not base64")
+        return "wrong", "p= is not base64"
     if not published:
-        return Finding(record, "wrong", "p= is empty (the key is revoked)")
+        return "wrong", "p= is empty (the key is revoked)"
     if not same:
-        return Finding(record, "wrong", "p= is another key than the one on the host")
+        return "wrong", "p= is another key than the one on the host"
     strings = sum(len(r.strings) for r in answer.values())
-    return Finding(record, "ok", f"p= matches the key on the host ({strings} strings)")
+    return "ok", f"p= matches the key on the host ({strings} strings)"
+
+
+def check_dkim(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:
+    key = expected.dkim_key_for(record.name)
+    if not key:
+        return Finding(record, "error", "no DKIM key on the host yet: run the deploy first")
+    return Finding(record, *dkim_meaning(dns_.ask(record.name, "TXT"), key))
+
+
+def dkim_served_everywhere(dns_: Authoritative, name: str, key: str) -> tuple[bool, str]:
+    """Whether every authoritative server serves ``name``'s DKIM record with ``key``, and what each said."""
+    try:
+        answers = dns_.ask_each(name, "TXT")
+    except DnsError as error:
+        return False, str(error)
+    said = []
+    for answer in answers:
+        if isinstance(answer, str):
+            said.append(answer)
+            continue
+        status, detail = dkim_meaning(answer, key)
+        said.append(f"{answer.server}: {status}" + ("" if status == "ok" else f", {detail}"))
+    ok = all(not isinstance(a, str) and dkim_meaning(a, key)[0] == "ok" for a in answers)
+    return ok, f"{sum(s.endswith(': ok') for s in said)} of {len(answers)} servers: " + "; ".join(said)
 
 
 def check_dmarc(dns_: Authoritative, expected: RecordInputs, record: Record) -> Finding:

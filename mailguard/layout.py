@@ -39,6 +39,11 @@ STATE_DIR = "/var/lib/mailguard"  # root only
 PENDING_DIR = f"{STATE_DIR}/pending"  # a marker per service whose configuration changed
 STAGING_DIR = f"{STATE_DIR}/staging"  # where files are uploaded before they go in place
 LAST_GOOD_DIR = f"{STATE_DIR}/last-good"  # the files each running service loaded, until activation
+# Which key each domain signs with once dkim_rotate.py has begun (absent: the settings' selector).
+DKIM_STATE = f"{STATE_DIR}/dkim-keys"
+RETIRED_DKIM_DIR = f"{STATE_DIR}/retired-dkim"  # keys a rotation replaced: kept, never deleted
+# backup.py's archive while it is made and fetched, and restore.py's files on their way in
+BACKUP_DIR = f"{STATE_DIR}/backup"
 # What the host had before the deploy first replaced it (an admin's own files): kept, never deleted.
 ORIGINALS_DIR = f"{STATE_DIR}/originals"
 # The first line of every file the deploy writes whole: a file without it is the admin's.

@@ -211,6 +211,15 @@ def _check_min_learns(value: Any) -> str | None:
     return None
 
 
+def _whole_number(low: int, high: int) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"must be a whole number from {low} to {high}, got {value!r}"
+        return None
+
+    return check
+
+
 def _check_org_name(value: Any) -> str | None:
     if isinstance(value, str) and value.strip() and not set(value) & set('"\\\n'):
         return None
@@ -273,6 +282,7 @@ FOLDER = Kind(
     "folder", _text_check(_FOLDER_RE, "a folder name of letters, digits, spaces and ._- (not starting with .)")
 )
 MIN_LEARNS = Kind("integer", _check_min_learns)
+DAYS = Kind("integer", _whole_number(0, 3650))
 NETWORK = Kind("IP network", lambda v: None if _is_network(v) else f"is not an IP address or network: {v!r}")
 SNIPPETS = Kind("table", _check_snippets, _table)
 SELECTORS = Kind("table", _check_selectors, _selector_table)
@@ -334,6 +344,12 @@ class Settings:
         "Per-domain DKIM selectors that differ from dkim_selector (domain = selector), e.g. to keep a key in use.",
     )
     dkim_key_bits: int = option(KEY_BITS, 2048, "RSA key size for newly generated DKIM keys.")
+    dkim_retire_days: int = option(
+        DAYS,
+        7,
+        "dkim_rotate.py: days the replaced key stays published after signing switched, so that mail "
+        "signed with it still verifies; then its record is to be removed and the key is retired.",
+    )
     dmarc_policy: str = option(
         _choice("none", "quarantine", "reject"), "quarantine", "The p= of the published DMARC record."
     )

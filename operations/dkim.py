@@ -1,17 +1,44 @@
-"""DKIM keys: generated once per domain, owned by _rspamd, never replaced."""
+"""DKIM keys over their life: generated once per domain, owned by _rspamd, never replaced; and
+rotated in stages by dkim_rotate.py, which switches signing only once DNS serves the new key."""
 
 from __future__ import annotations
 
-from pyinfra import host
-from pyinfra.api import deploy
+import dataclasses
+import datetime
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakKeyDictionary
 
-from mailguard import dkim
+from pyinfra import host
+from pyinfra.api import StringCommand, deploy
+from pyinfra.api.host import Host
+
+from mailguard import dkim, layout
 from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
-from . import generic, hoststate
+from . import generic, hoststate, preflight
 from .activate import Changes, reload
-from .hoststate import operation_reading
+from .hoststate import current_host, operation_reading
+
+# A rotation run plans with the states it is moving to, not the ones the host has yet.
+_PLANNED: WeakKeyDictionary[Host, dict[str, dkim.KeyState]] = WeakKeyDictionary()
+
+
+def key_states(settings) -> dict[str, dkim.KeyState]:
+    """Each domain's keys on this host: as the last rotation left them, else the settings' selector."""
+    planned = _PLANNED.get(current_host())
+    if planned is not None:
+        return planned
+    recorded = preflight.profile(settings)["texts"].get(layout.DKIM_STATE)
+    return dkim.states_for(settings.domains, settings.selector_for, recorded)
+
+
+def with_host_selectors(settings, states: dict[str, dkim.KeyState]):
+    """The settings with each domain's signing selector as the host has it (after a rotation it is
+    no longer the configured one: the ordinary deploy keeps signing with it, never undoes it)."""
+    differ = {d: s.signing for d, s in states.items() if s.signing != settings.dkim_selector}
+    return dataclasses.replace(settings, dkim_selectors=tuple(sorted(differ.items())))
 
 
 # The public half too: the DNS report after a run that changed nothing reads it from the same snapshot.
@@ -31,6 +58,23 @@ def dkim_key(path: str, bits: int, user: str, group: str):
     yield from generic.install_file(dkim.generate_private_key_pem(bits), path, (user, group, 600), replace=False)
 
 
+@operation_reading(lambda path, retired, *a, **k: [("stat", path), ("stat", retired)])
+def retired_key(path: str, retired: str):
+    """A replaced key moved to the root-only retired keys (a rename: a link is moved, never followed)."""
+    state = hoststate.snapshot(("stat", path), ("stat", retired))
+    if generic.planted_link(state.stat(path), path):
+        return
+    if state.stat(path) is None:
+        host.noop(f"{path} is not there: {'retired already' if state.stat(retired) else 'nothing to retire'}")
+        return
+    yield StringCommand("mkdir", "-p", "-m", "700", layout.RETIRED_DKIM_DIR)
+    yield StringCommand("mv", "-nT", path, retired, "&&", "test", "!", "-e", path)
+
+
+def retired_path(domain: str, selector: str, today: datetime.date) -> str:
+    return f"{layout.RETIRED_DKIM_DIR}/{domain}.{selector}.retired-{today}.key"
+
+
 @deploy("DKIM keys")
 def keys(settings, platform: Platform) -> Changes:
     user, group = platform.rspamd_user, platform.rspamd_group
@@ -42,14 +86,100 @@ def keys(settings, platform: Platform) -> Changes:
         mode=750,
     )
     created = [directory]
-    for domain in settings.domains:
-        created.append(
-            dkim_key(
-                name=f"DKIM: key for {domain} (selector {settings.selector_for(domain)})",
-                path=dkim_key_path(platform.rspamd_db_dir, domain, settings.selector_for(domain)),
-                bits=settings.dkim_key_bits,
-                user=user,
-                group=group,
+    for domain, state in key_states(settings).items():
+        for selector in (state.signing, state.next):
+            if not selector:
+                continue
+            role = "" if selector == state.signing else ", the next key of a rotation"
+            created.append(
+                dkim_key(
+                    name=f"DKIM: key for {domain} (selector {selector}{role})",
+                    path=dkim_key_path(platform.rspamd_db_dir, domain, selector),
+                    bits=settings.dkim_key_bits,
+                    user=user,
+                    group=group,
+                )
+            )
+    return {reload("rspamd"): created}
+
+
+# --- dkim_rotate.py -------------------------------------------------------------------------
+
+
+def plan_rotation(settings, platform: Platform, today: datetime.date) -> list[dkim.RotationStep]:
+    """Each domain's next stage, decided from the host's keys and (stage 2) the live DNS."""
+    from mailguard import dnscheck  # dnspython's resolver, for this check only
+
+    states = key_states(settings)
+    db_dir = platform.rspamd_db_dir
+    paths = {(d, s): dkim_key_path(db_dir, d, s) for d, state in states.items() for s in state.selectors}
+    globs = {d: f"{db_dir}/dkim/{d}.*.key" for d in states}
+    wants = [("pubkey", p) for p in paths.values()] + [("glob", g) for g in globs.values()]
+    snap = hoststate.snapshot(*wants)
+    resolver = dnscheck.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
+
+    def served_for(domain: str):
+        def served(selector: str) -> tuple[bool, str]:
+            key = snap.pubkey(paths[(domain, selector)])
+            if not key:
+                return False, f"the key {paths[(domain, selector)]} is missing on the host"
+            return dnscheck.dkim_served_everywhere(resolver, f"{selector}._domainkey.{domain}", key)
+
+        return served
+
+    steps = []
+    for domain, state in states.items():
+        taken = {path.rsplit("/", 1)[1][len(domain) + 1 : -len(".key")] for path in snap.glob(globs[domain])}
+        steps.append(
+            dkim.rotation_step(
+                domain, state, today, settings.dkim_retire_days, served_for(domain), taken | set(state.selectors)
             )
         )
-    return {reload("rspamd"): created}
+    return steps
+
+
+def rotate(settings, run_deploy: Callable[[Any], None]) -> None:
+    """dkim_rotate.py: one stage further for every domain, then the ordinary deploy with the new
+    signing selectors (its configuration check, reload and rollback), then the state is recorded."""
+    platform = preflight.check(settings)
+    today = datetime.date.today()
+    steps = plan_rotation(settings, platform, today)
+    _PLANNED[current_host()] = {step.domain: step.state for step in steps}
+    run_deploy(settings)  # plans with the states above
+    for step in steps:
+        if step.retire:
+            retired_key(
+                name=f"DKIM: retire {step.domain}'s key {step.retire}",
+                path=dkim_key_path(platform.rspamd_db_dir, step.domain, step.retire),
+                retired=retired_path(step.domain, step.retire, today),
+            )
+    generic.text_file(
+        name="DKIM: which key each domain signs with",
+        path=layout.DKIM_STATE,
+        content=dkim.state_text(_PLANNED[current_host()]),
+        mode=600,
+        keep_original=False,
+    )
+    hoststate.after_operations("rotation", lambda target: _print_rotation(steps, platform, target, today))
+
+
+def _print_rotation(steps: list[dkim.RotationStep], platform: Platform, target: Host, today: datetime.date) -> None:
+    from mailguard import dns_records
+
+    def record(domain: str, selector: str, path: str) -> str:
+        key = hoststate.snapshot_of(target, ("pubkey", path)).pubkey(path)
+        value = dkim.txt_value(key or dns_records.PENDING_KEY)
+        rdata = " ".join(f'"{part}"' for part in dkim.split_txt(value))
+        return f"{selector}._domainkey.{domain}. IN TXT {rdata}"
+
+    print(f"\n--> DKIM key rotation ({target.name}):")
+    for step in steps:
+        print(f"  {step.domain}: {step.says}")
+        if (step.stage, step.done) in ((1, True), (2, False)):
+            next_selector = step.state.next or ""
+            path = dkim_key_path(platform.rspamd_db_dir, step.domain, next_selector)
+            print(f"    publish: {record(step.domain, next_selector, path)}")
+        if step.retire:
+            path = retired_path(step.domain, step.retire, today)
+            print(f"    remove:  {record(step.domain, step.retire, path)}")
+    print()

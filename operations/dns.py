@@ -11,17 +11,15 @@ import os
 import re
 import shlex
 from pathlib import Path
-from weakref import WeakKeyDictionary
 
-from pyinfra import host, logger
-from pyinfra.api import BaseStateCallback, FactBase, Host, State
+from pyinfra import logger
+from pyinfra.api import FactBase, Host
 
-from mailguard import dns_records, dnsbl, layout, rspamd_config
+from mailguard import dkim, dns_records, dnsbl, layout, rspamd_config
 from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
 from . import hoststate
-from .hoststate import current_host
 
 OUTPUT_DIR_ENV = "MAIL_DNS_DIR"
 
@@ -52,13 +50,43 @@ def public_keys(settings, platform: Platform, target: Host) -> dict[str, str | N
     return {domain: state.pubkey(path) for domain, path in paths.items()}
 
 
-def report(settings, platform: Platform, target: Host, probe_blocklists: bool = True) -> None:
+def rotating_keys(
+    states: dict[str, dkim.KeyState], platform: Platform, target: Host, retire_days: int
+) -> dict[str, tuple[str | None, str]]:
+    """A rotation's other records (record name -> (p= value, why)), their keys read off the host."""
+    wanted = {}
+    for domain, state in states.items():
+        if state.next:
+            why = "DKIM public key of the next key: publish now (dkim_rotate.py switches once every server serves it)"
+            wanted[f"{state.next}._domainkey.{domain}"] = (
+                dkim_key_path(platform.rspamd_db_dir, domain, state.next),
+                why,
+            )
+        if state.previous:
+            until = dkim.retire_on(state, retire_days)
+            why = f"DKIM public key of the replaced key: keep until {until}, then dkim_rotate.py retires it"
+            wanted[f"{state.previous}._domainkey.{domain}"] = (
+                dkim_key_path(platform.rspamd_db_dir, domain, state.previous),
+                why,
+            )
+    snap = hoststate.snapshot_of(target, *[("pubkey", path) for path, _ in wanted.values()])
+    return {name: (snap.pubkey(path), why) for name, (path, why) in wanted.items()}
+
+
+def report(
+    settings,
+    platform: Platform,
+    target: Host,
+    states: dict[str, dkim.KeyState] | None = None,
+    probe_blocklists: bool = True,
+) -> None:
     """Print and write the records to publish for ``target``, then (with dns_check) ask the live DNS,
     and (with dnsbl_check and ``probe_blocklists``) whether the blocklists answer rspamd.
 
     It changes nothing on the host; a DNS problem is a warning, never a failed deploy.
     """
-    expected = dns_records.RecordInputs.from_settings(settings, public_keys(settings, platform, target))
+    rotating = rotating_keys(states or {}, platform, target, settings.dkim_retire_days)
+    expected = dns_records.RecordInputs.from_settings(settings, public_keys(settings, platform, target), rotating)
     print(f"\n--> DNS records to publish for {', '.join(settings.domains)} ({target.name}):")
     print(dns_records.table(dns_records.records(expected)))
     print("\n--> The same records for a DNS panel (ConoHa's: タイプ / 名称 / TTL / 値):")
@@ -123,35 +151,8 @@ def dnsbl_report(settings, platform: Platform, target: Host) -> tuple[str, bool]
     return dnsbl.report(results, where, not local, dqs), all_answer
 
 
-class _ReportAfterOperations(BaseStateCallback):
-    """Runs each host's report once the run's last operation has ended (on the hosts it succeeded on)."""
-
-    def __init__(self) -> None:
-        self.hosts: dict[Host, tuple] = {}
-        self.last_op: str | None = None
-
-    def operation_end(self, state, op_hash) -> None:  # type: ignore[override]  # pyinfra calls it on the instance
-        if self.last_op is None:  # the order is fixed once the run executes (sorting it costs ms per call)
-            self.last_op = (state.get_op_order() or [None])[-1]
-        if op_hash != self.last_op:
-            return
-        for target, (settings, platform) in self.hosts.items():
-            if target not in state.failed_hosts:
-                report(settings, platform, target, probe_blocklists=_changed_anything(state, target))
-
-
-def _changed_anything(state: State, target: Host) -> bool:
-    ops = state.ops.get(target, {})
-    return any(data.operation_meta.did_change() for data in ops.values())
-
-
-_HANDLERS: WeakKeyDictionary[State, _ReportAfterOperations] = WeakKeyDictionary()
-
-
-def report_after_operations(settings, platform: Platform) -> None:
+def report_after_operations(settings, platform: Platform, states: dict[str, dkim.KeyState]) -> None:
     """The deploy's last step: the DNS report, after every operation ran (it needs the keys)."""
-    state = host.state
-    if state not in _HANDLERS:
-        _HANDLERS[state] = _ReportAfterOperations()
-        state.add_callback_handler(_HANDLERS[state])
-    _HANDLERS[state].hosts[current_host()] = (settings, platform)
+    hoststate.after_operations(
+        "dns", lambda target: report(settings, platform, target, states, hoststate.changed_anything(target))
+    )

@@ -29,11 +29,12 @@ from __future__ import annotations
 import base64
 import functools
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
 from pyinfra import host, logger
-from pyinfra.api import FactBase, operation
+from pyinfra.api import BaseStateCallback, FactBase, State, operation
 from pyinfra.api.host import Host
 
 from mailguard.layout import MANAGED_MARK, PUBLIC_KEY_COMMAND
@@ -324,3 +325,39 @@ def operation_reading(wants_of):
         return call
 
     return decorator
+
+
+class _AfterOperations(BaseStateCallback):
+    """Runs what each host asked for once the run's last operation has ended (on the hosts that
+    did not fail): reports that need what the operations made (a key, a record)."""
+
+    def __init__(self) -> None:
+        self.calls: dict[Host, dict[str, Callable[[Host], None]]] = {}
+        self.last_op: str | None = None
+
+    def operation_end(self, state, op_hash) -> None:  # type: ignore[override]  # pyinfra calls it on the instance
+        if self.last_op is None:  # the order is fixed once the run executes (sorting it costs ms per call)
+            self.last_op = (state.get_op_order() or [None])[-1]
+        if op_hash != self.last_op:
+            return
+        for target, calls in self.calls.items():
+            if target not in state.failed_hosts:
+                for call in calls.values():
+                    call(target)
+
+
+_AFTER: WeakKeyDictionary[State, _AfterOperations] = WeakKeyDictionary()
+
+
+def after_operations(name: str, call: Callable[[Host], None]) -> None:
+    """Call ``call(host)`` for this host once every operation of the run has ended (once per ``name``)."""
+    state = host.state
+    if state not in _AFTER:
+        _AFTER[state] = _AfterOperations()
+        state.add_callback_handler(_AFTER[state])
+    _AFTER[state].calls.setdefault(current_host(), {})[name] = call
+
+
+def changed_anything(target: Host) -> bool:
+    """Whether any operation of this run changed ``target``."""
+    return any(data.operation_meta.did_change() for data in target.state.ops.get(target, {}).values())

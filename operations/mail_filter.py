@@ -28,17 +28,23 @@ CONFIGURATION_STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
 )
 
 
-def steps(settings: Settings) -> None:
+def steps(settings: Settings, before_configuration: Callable[[Settings, Any], None] | None = None) -> None:
+    """The deploy. ``before_configuration(settings, platform)``: restore.py's data, once the
+    packages are there and before any service is configured."""
     platform = preflight.check(settings)  # before anything on the host changes
+    key_states = dkim.key_states(settings)
+    settings = dkim.with_host_selectors(settings, key_states)  # a rotation's signing key, never undone
     logger.info(f"{host.name}: {platform.title}, domains {', '.join(settings.domains)}")
     activate.tools()
     # pyinfra types a @deploy function as an operation (its global arguments): mypy misreads these calls.
     repos.install(settings, platform)  # type: ignore[call-arg, arg-type]
+    if before_configuration:
+        before_configuration(settings, platform)
     pending_marks: dict = {}
     for step_name, step in CONFIGURATION_STEPS:
         activate.mark_changes(step_name, step(settings, platform), pending_marks)
     activate.services(settings, platform, pending_marks)  # type: ignore[call-arg, arg-type]
-    dns.report_after_operations(settings, platform)
+    dns.report_after_operations(settings, platform, key_states)
 
 
 class SettingsInvalid(PyinfraError):

@@ -9,7 +9,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
 from mailguard import capacity, learning
-from mailguard.layout import MANAGED_MARK, RSPAMD_CONF_DIR
+from mailguard.layout import DKIM_STATE, MANAGED_MARK, RSPAMD_CONF_DIR
 from mailguard.platforms import Platform, UnsupportedPlatform, for_os_release
 from mailguard.takeover import dkim_conflicts
 
@@ -36,7 +36,8 @@ def profile(settings) -> dict:
     """Asked once per run: nothing the deploy does changes these."""
     key = current_host()
     if key not in _PROFILES:
-        _PROFILES[key] = host.get_fact(SystemProfile, paths=required_paths(settings), texts=SIGNING_CONFIGURATIONS)
+        texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE)
+        _PROFILES[key] = host.get_fact(SystemProfile, paths=required_paths(settings), texts=texts)
     return _PROFILES[key]
 
 
@@ -64,7 +65,8 @@ def refusal(settings) -> str | None:
     for path in required_paths(settings):
         if path not in system["exists"]:
             return f"webui_ols_vhost_conf: {path} does not exist on the host: is OpenLiteSpeed's virtual host set up?"
-    own = {path: text for path, text in system["texts"].items() if MANAGED_MARK not in "".join(text.splitlines()[:2])}
+    signing = {path: system["texts"][path] for path in SIGNING_CONFIGURATIONS if path in system["texts"]}
+    own = {path: text for path, text in signing.items() if MANAGED_MARK not in "".join(text.splitlines()[:2])}
     conflicts = dkim_conflicts(own, settings, platform.rspamd_db_dir)
     if conflicts:
         return conflicts[0]

@@ -1,0 +1,143 @@
+"""DKIM key rotation: its stages decided from the host's state and DNS's answer, and planned
+against modelled hosts (dkim_rotate.py and the ordinary deploy during a rotation)."""
+
+from __future__ import annotations
+
+import datetime
+
+from hostmodel import ROOT, HostModel, apply, by_name, plan
+from support import PASSWORDS, SETTINGS
+
+from mailguard import dkim, layout
+
+TODAY = datetime.date.today()
+KEYS = "/var/lib/rspamd/dkim"
+SIGNING = "/etc/rspamd/local.d/dkim_signing.conf"
+ARC = "/etc/rspamd/local.d/arc.conf"
+ROTATE = ROOT / "dkim_rotate.py"
+
+
+def never(selector):
+    return False, "0 of 2 servers: ns1 (192.0.2.1): missing, no DKIM record; ns2 (192.0.2.2): missing, no DKIM record"
+
+
+def everywhere(selector):
+    return True, "2 of 2 servers"
+
+
+def test_the_three_stages_follow_each_other_and_each_says_what_comes_next():
+    start = dkim.KeyState("dkim")
+    one = dkim.rotation_step("example.com", start, TODAY, 7, never)
+    new = f"dkim-{TODAY:%Y-%m}"
+    assert (one.stage, one.done, one.generate) == (1, True, new)
+    assert one.state == dkim.KeyState("dkim", next=new, since=TODAY.isoformat())
+    assert "signing stays with dkim" in one.says and "Publish the record below" in one.says
+
+    waiting = dkim.rotation_step("example.com", one.state, TODAY, 7, never)
+    assert (waiting.stage, waiting.done, waiting.state) == (2, False, one.state)
+    assert "0 of 2 servers" in waiting.says and "signing stays with dkim" in waiting.says
+
+    two = dkim.rotation_step("example.com", one.state, TODAY, 7, everywhere)
+    assert (two.stage, two.done) == (2, True)
+    assert two.state == dkim.KeyState(new, previous="dkim", since=TODAY.isoformat())
+    assert f"signing switches from dkim to {new}" in two.says and str(TODAY + datetime.timedelta(days=7)) in two.says
+
+    kept = dkim.rotation_step("example.com", two.state, TODAY + datetime.timedelta(days=6), 7, everywhere)
+    assert (kept.stage, kept.done, kept.retire, kept.state) == (3, False, None, two.state)
+    assert "stays published until" in kept.says
+
+    three = dkim.rotation_step("example.com", two.state, TODAY + datetime.timedelta(days=7), 7, never)
+    assert (three.stage, three.done, three.retire) == (3, True, "dkim")
+    assert three.state == dkim.KeyState(new)
+    assert "Remove its record" in three.says
+
+
+def test_a_dated_selector_is_never_one_in_use():
+    assert dkim.rotation_selector("dkim", datetime.date(2026, 11, 29)) == "dkim-2026-11"
+    assert dkim.rotation_selector("dkim-2026-05", datetime.date(2026, 11, 29)) == "dkim-2026-11"
+    assert dkim.rotation_selector("dkim-2026-11", datetime.date(2026, 11, 29)) == "dkim-2026-11-29"
+    assert dkim.rotation_selector("mx", datetime.date(2026, 11, 29), taken={"mx-2026-11"}) == "mx-2026-11-29"
+    assert dkim.rotation_selector("dkim-2026-11-29", datetime.date(2026, 11, 29), taken={"dkim-2026-11"}) is None
+
+
+def test_the_state_file_reads_back_what_was_written_and_ignores_what_is_not_a_state():
+    states = {
+        "example.com": dkim.KeyState("dkim", next="dkim-2026-11", since="2026-11-29"),
+        "example.org": dkim.KeyState("s2"),
+    }
+    text = dkim.state_text(states)
+    assert text.startswith(layout.MANAGED_MARK)
+    assert dkim.read_states(text + "garbage\nexample.net next=x\n") == states
+    assert dkim.states_for(["example.com", "example.net"], lambda d: "dkim", text)["example.net"] == dkim.KeyState(
+        "dkim"
+    )
+
+
+def _model_with_keys(*selectors: str, state: dict[str, dkim.KeyState] | None = None) -> HostModel:
+    model = HostModel.load("debian13", "fresh")
+    for selector in selectors:
+        key = dkim.generate_private_key_pem(1024).decode()
+        model.files[f"{KEYS}/example.com.{selector}.key"] = {
+            "text": key,
+            "user": "_rspamd",
+            "group": "_rspamd",
+            "mode": 600,
+        }
+    if state is not None:
+        model.files[layout.DKIM_STATE] = {"text": dkim.state_text(state), "user": "root", "group": "root", "mode": 600}
+    return model
+
+
+def _uploads(ops) -> dict[str, str]:
+    return {path: data.decode() for op in ops for path, data in op.uploads().items()}
+
+
+def test_the_ordinary_deploy_signs_with_the_rotated_key_and_never_touches_the_rotation():
+    new = "dkim-2026-11"
+    state = {"example.com": dkim.KeyState(new, previous="dkim", since=TODAY.isoformat())}
+    model = _model_with_keys("dkim", new, state=state)
+    ops = plan(model, SETTINGS, PASSWORDS)
+    files = _uploads(ops)
+    for conf in (SIGNING, ARC):
+        assert f'selector = "{new}";' in files[conf] and f"{KEYS}/example.com.{new}.key" in files[conf]
+        assert 'selector = "dkim";' not in files[conf]
+    assert layout.DKIM_STATE not in files
+    assert not any(f"example.com.dkim.key" in path for path in files)  # the replaced key is not made again
+    names = by_name(ops)
+    assert not names[f"DKIM keys | DKIM: key for example.com (selector {new})"].changes
+
+
+def test_stage_one_generates_the_next_key_and_keeps_signing_with_the_old():
+    model = _model_with_keys("dkim")
+    apply(model, plan(model, SETTINGS, PASSWORDS))  # deployed: signing with dkim
+    ops = plan(model, SETTINGS, PASSWORDS, deploy_file=ROTATE)
+    new = f"dkim-{TODAY:%Y-%m}"
+    files = _uploads(ops)
+    assert f"{KEYS}/example.com.{new}.key" in files and "PRIVATE KEY" in files[f"{KEYS}/example.com.{new}.key"]
+    assert SIGNING not in files and ARC not in files  # signing stays with dkim: the files are as they were
+    assert dkim.read_states(files[layout.DKIM_STATE]) == {
+        "example.com": dkim.KeyState("dkim", next=new, since=TODAY.isoformat())
+    }
+    apply(model, ops)
+    # The ordinary deploy now keeps the next key and the rotation as they are.
+    again = plan(model, SETTINGS, PASSWORDS)
+    assert not any(op.changes for op in again), [op.name for op in again if op.changes]
+
+
+def test_stage_three_retires_the_old_key_into_the_root_only_store_and_ends_the_rotation():
+    new = "dkim-2026-11"
+    since = (TODAY - datetime.timedelta(days=3)).isoformat()
+    model = _model_with_keys("dkim", new, state={"example.com": dkim.KeyState(new, previous="dkim", since=since)})
+    settings = {**SETTINGS, "dkim_retire_days": 3}
+    ops = plan(model, settings, PASSWORDS, deploy_file=ROTATE)
+    retire = by_name(ops)["DKIM: retire example.com's key dkim"]
+    assert retire.commands == [
+        f"mkdir -p -m 700 {layout.RETIRED_DKIM_DIR}",
+        f"mv -nT {KEYS}/example.com.dkim.key {layout.RETIRED_DKIM_DIR}/example.com.dkim.retired-{TODAY}.key "
+        f"&& test ! -e {KEYS}/example.com.dkim.key",
+    ]
+    assert dkim.read_states(_uploads(ops)[layout.DKIM_STATE]) == {"example.com": dkim.KeyState(new)}
+
+    waiting = plan(model, {**settings, "dkim_retire_days": 4}, PASSWORDS, deploy_file=ROTATE)
+    assert "DKIM: retire example.com's key dkim" not in by_name(waiting)
+    assert not by_name(waiting)["DKIM: which key each domain signs with"].changes
