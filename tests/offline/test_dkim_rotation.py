@@ -102,7 +102,7 @@ def test_the_ordinary_deploy_signs_with_the_rotated_key_and_never_touches_the_ro
         assert f'selector = "{new}";' in files[conf] and f"{KEYS}/example.com.{new}.key" in files[conf]
         assert 'selector = "dkim";' not in files[conf]
     assert layout.DKIM_STATE not in files
-    assert not any(f"example.com.dkim.key" in path for path in files)  # the replaced key is not made again
+    assert not any("example.com.dkim.key" in path for path in files)  # the replaced key is not made again
     names = by_name(ops)
     assert not names[f"DKIM keys | DKIM: key for example.com (selector {new})"].changes
 
