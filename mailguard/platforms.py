@@ -63,6 +63,8 @@ class Platform:
     rspamd_conf_dir: str = RSPAMD_CONF_DIR
     rspamd_db_dir: str = "/var/lib/rspamd"
     redis_socket: str = "/run/redis/redis.sock"
+    redis_user: str = "redis"
+    redis_dump: str = "/var/lib/redis/dump.rdb"  # the packages' dir and dbfilename (restore.py puts a dump there)
     postfix_main_cf: str = "/etc/postfix/main.cf"
     postfix_master_cf: str = "/etc/postfix/master.cf"
     # rspamd's own recursive resolver (resolver = "local")

@@ -25,6 +25,11 @@ from .hoststate import current_host, operation_reading
 _PLANNED: WeakKeyDictionary[Host, dict[str, dkim.KeyState]] = WeakKeyDictionary()
 
 
+def use_states(states: dict[str, dkim.KeyState]) -> None:
+    """Plan this host's deploy with these keys (a rotation's next stage, a restored backup's)."""
+    _PLANNED[current_host()] = states
+
+
 def key_states(settings) -> dict[str, dkim.KeyState]:
     """Each domain's keys on this host: as the last rotation left them, else the settings' selector."""
     planned = _PLANNED.get(current_host())
@@ -144,7 +149,7 @@ def rotate(settings, run_deploy: Callable[[Any], None]) -> None:
     platform = preflight.check(settings)
     today = datetime.date.today()
     steps = plan_rotation(settings, platform, today)
-    _PLANNED[current_host()] = {step.domain: step.state for step in steps}
+    use_states({step.domain: step.state for step in steps})
     run_deploy(settings)  # plans with the states above
     for step in steps:
         if step.retire:

@@ -249,8 +249,17 @@ def _map_wants(path: str, *a, legacy: str | None = None, **k) -> list[tuple[str,
 
 
 @operation_reading(_map_wants)
-def map_file(path: str, entries, user: str, group: str, backup: str | None = None, legacy: str | None = None):
-    """A multimap map file: created when missing, listed entries ensured, other lines kept.
+def map_file(
+    path: str,
+    entries,
+    user: str,
+    group: str,
+    backup: str | None = None,
+    legacy: str | None = None,
+    seed: str | None = None,
+):
+    """A multimap map file: created when missing (from ``seed``, comments and all, if given), listed
+    entries ensured, other lines kept.
 
     ``legacy``: where the seed kept this list. Its entries are merged in once; then it is kept
     in the originals and replaced by a one-line pointer to ``path``.
@@ -262,7 +271,7 @@ def map_file(path: str, entries, user: str, group: str, backup: str | None = Non
     old = state.text(legacy) if legacy else None
     if old is not None and old.startswith(MOVED_MAP.split("{")[0]):
         old = None
-    wanted = merged_map(current, old, entries)
+    wanted = merged_map(seed if current is None else current, old, entries)
     commands: list = []
     if current is None or wanted != current:
         commands += install_file(wanted, path, (user, group, 644), backup=backup)

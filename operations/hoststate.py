@@ -22,6 +22,7 @@ What can be read, as (kind, argument):
     firewalld the services firewalld's permanent configuration allows
     pwhash   the controller's password hashes, each as salt and sha256 only
     version  what a program (ours, never user input) says its version is
+    dbsize   how many keys Redis holds (the argument: its socket)
 """
 
 from __future__ import annotations
@@ -69,6 +70,8 @@ _SNIPPETS = {
         """printf '%s %s %s\\n' "$key" "$(printf %s "$value" | cut -d'$' -f3)" """
         """"$(printf %s "$value" | sha256sum | cut -c1-64)"; done; fi"""
     ),
+    # the keys Redis holds, asked on its socket, else on its default port (before the deploy set the socket)
+    "dbsize": "{{ redis-cli -s {q} dbsize 2>/dev/null || redis-cli dbsize 2>/dev/null; }} | grep -x '[0-9]*' || true",
     "version": "{raw} --version 2>/dev/null | sed -n 's/.*[Vv]ersion \\([0-9][0-9.]*\\).*/\\1/p' | head -n 1",
 }
 
@@ -239,6 +242,9 @@ class Snapshot:
 
     def firewalld_services(self) -> list[str]:
         return " ".join(self._lines("firewalld", "services")).split()
+
+    def dbsize(self, socket: str) -> int:
+        return next((int(line) for line in self._lines("dbsize", socket) if line.strip().isdigit()), 0)
 
     def glob(self, pattern: str) -> list[str]:
         return [line for line in self._lines("glob", pattern) if line]

@@ -61,6 +61,7 @@ class HostModel:
     versions: dict[str, str] = field(default_factory=lambda: {"rspamd": "4.2.1"})  # of installed programs
     # Dovecot's version and its settings as doveconf -h gives them ("plugin/sieve_before"); None: none
     dovecot: dict[str, str] | None = None
+    redis_keys: int = 0  # what Redis holds
 
     @classmethod
     def load(cls, platform: str, state: str) -> HostModel:
@@ -202,6 +203,9 @@ class HostModel:
         if self.selinux in ("Disabled", "absent"):
             return []
         return [f"{name} --> {'on' if self.sebools.get(name) else 'off'}"]
+
+    def _state_dbsize(self, socket):
+        return [str(self.redis_keys)] if "redis" in " ".join(self.packages) else []
 
     def _state_glob(self, pattern):
         return [p for p in sorted(self.files) if fnmatch(p, pattern)]

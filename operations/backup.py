@@ -1,0 +1,229 @@
+"""Backup and restore: what a rebuilt server needs to carry on as the old one (backup.py, restore.py).
+
+The backup is made on the host in a root-only directory (copies that never follow a link, a
+Redis dump taken over Redis's own socket, a checksum per file), fetched to the admin's machine
+and checked there. The restore puts each piece back as the deploy would make it, and refuses to
+replace a DKIM key that differs from the backup's: a published record depends on that key.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import shlex
+from pathlib import Path
+
+from pyinfra import host
+from pyinfra.api import FileDownloadCommand, FunctionCommand, OperationError, StringCommand, operation
+from pyinfra.api.exceptions import PyinfraError
+
+from mailguard import backups, dkim, layout, rspamd_config
+from mailguard.backups import Backup, BackupError
+from mailguard.platforms import Platform
+
+from . import generic, hoststate, preflight
+from .dkim import use_states
+from .hoststate import operation_reading
+
+ARCHIVE = f"{layout.BACKUP_DIR}/backup.tar"
+REDIS_RESTORED = f"{layout.STATE_DIR}/restored-redis"  # the sha256 of the dump restore.py put in place
+
+
+class RestoreRefused(PyinfraError):
+    pass
+
+
+def host_paths(platform: Platform) -> dict[str, str]:
+    """Where each item of a backup lives on the host (Redis's dump is taken, not copied)."""
+    conf = platform.rspamd_conf_dir
+    return {
+        "dkim": f"{platform.rspamd_db_dir}/dkim",
+        "retired-dkim": layout.RETIRED_DKIM_DIR,
+        "dkim-keys": layout.DKIM_STATE,
+        "maps": f"{conf}/{rspamd_config.MAPS_DIR}",
+        "worker-controller.inc": f"{conf}/{rspamd_config.CONTROLLER}",
+    }
+
+
+def archive_command(platform: Platform) -> str:
+    """One shell command that gathers the backup in a root-only directory and archives it."""
+    d = shlex.quote(layout.BACKUP_DIR)
+    lines = ["set -e", "umask 077", f"rm -rf -- {d}", f"mkdir -p -m 700 -- {d}/files"]
+    for item, path in host_paths(platform).items():
+        src, dest = shlex.quote(path), shlex.quote(f"{layout.BACKUP_DIR}/files/{item}")
+        if backups.ITEMS[item][0] == "dir":  # its regular files only: a link is never followed
+            lines.append(
+                f"if [ -d {src} ] && [ ! -L {src} ]; then mkdir {dest}; "
+                f"find {src} -mindepth 1 -maxdepth 1 -type f -exec cp -P -- {{}} {dest}/ \\; ; fi"
+            )
+        else:
+            lines.append(f"if [ -f {src} ] && [ ! -L {src} ]; then cp -P -- {src} {dest}; fi")
+    socket = shlex.quote(platform.redis_socket)
+    lines.append(f"if [ -S {socket} ]; then redis-cli -s {socket} --rdb {d}/files/redis.rdb >/dev/null; fi")
+    lines.append(
+        f"(cd {d}/files && find . -type f -print0 | sort -z | xargs -0r sha256sum) > {d}/{backups.SUMS}.new && "
+        f"mv {d}/{backups.SUMS}.new {d}/files/{backups.SUMS}"
+    )
+    lines.append(f"tar -C {d}/files -cf {shlex.quote(ARCHIVE)} .")
+    lines.append(
+        f'echo "backup made: $(find {d}/files -type f | wc -l) files, $(wc -c < {shlex.quote(ARCHIVE)}) bytes"'
+    )
+    return "; ".join(lines)
+
+
+def backup(settings) -> None:
+    """backup.py: the host's keys, maps, password hashes and Redis dump, to the admin's machine."""
+    platform = preflight.detect_platform(settings)
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    root = Path(os.environ.get(backups.DIRECTORY_ENV) or "backups")
+    fetched(name="Backup: made on the host, fetched and checked here", platform=platform, root=str(root), stamp=stamp)
+
+
+@operation()
+def fetched(platform: Platform, root: str, stamp: str):
+    destination = backups.host_directory(Path(root), host.name, stamp)
+    archive = destination.with_name(f".{stamp}.tar")
+    yield StringCommand(archive_command(platform))
+    yield FileDownloadCommand(ARCHIVE, str(archive))
+    yield FunctionCommand(_check_and_say, (archive, destination), {})
+    yield StringCommand("rm", "-rf", "--", layout.BACKUP_DIR)
+
+
+def _check_and_say(archive: Path, destination: Path) -> None:
+    try:
+        os.chmod(archive, 0o600)
+        backups.unpack(archive, destination)
+        held = Backup.verified(destination)
+    except (BackupError, OSError, ValueError) as error:
+        raise OperationError(f"mailguard: backup of {host.name}: {error}") from None
+    finally:
+        archive.unlink(missing_ok=True)
+    print(f"\n--> Backup of {host.name}: {destination}\n    {held.summary()}\n")
+
+
+# --- restore.py ---------------------------------------------------------------------------------
+
+
+def read_backup() -> Backup:
+    """The backup named by MAIL_RESTORE_FROM, checked before the host is touched."""
+    where = os.environ.get(backups.RESTORE_ENV)
+    if not where:
+        raise RestoreRefused(f"mailguard: {backups.RESTORE_ENV} is not set: name the backup directory to restore")
+    try:
+        return Backup.verified(Path(where))
+    except BackupError as error:
+        raise RestoreRefused(f"mailguard: {host.name}: restore: {error}; nothing was changed") from None
+
+
+def _wanted_files(held: Backup, platform: Platform) -> dict[str, Path]:
+    """Host path -> backup file, for the keys, the retired keys and the signing state."""
+    paths = host_paths(platform)
+    wanted = {f"{paths['dkim']}/{name}": file for name, file in held.under("dkim").items()}
+    wanted |= {f"{paths['retired-dkim']}/{name}": file for name, file in held.under("retired-dkim").items()}
+    state = held.item("dkim-keys")
+    if state:
+        wanted[paths["dkim-keys"]] = state
+    return wanted
+
+
+def refusal(held: Backup, platform: Platform) -> str | None:
+    """Why the restore must not go on, in one line: a key (or signing state) on the host that differs."""
+    wanted = _wanted_files(held, platform)
+    snap = hoststate.snapshot(
+        *[("stat", p) for p in wanted], ("text", REDIS_RESTORED), ("dbsize", platform.redis_socket)
+    )
+    for path, file in wanted.items():
+        current = snap.stat(path)
+        if current and current["sha256"] != backups.sha256_of(file):
+            return f"{path} differs from the backup's: a published DNS record may depend on it (it was not replaced)"
+    dump = held.item("redis.rdb")
+    keys = snap.dbsize(platform.redis_socket)
+    if dump and keys and (snap.text(REDIS_RESTORED) or "").strip() != backups.sha256_of(dump):
+        return f"Redis already holds {keys} keys: the backup's dump would replace them (restore onto a fresh host)"
+    return None
+
+
+def restore(settings, run_deploy) -> None:
+    """restore.py: the backup's keys, state, maps, hashes and Redis dump, then the ordinary deploy."""
+    held = read_backup()
+    platform = preflight.check(settings)
+    problem = refusal(held, platform)
+    if problem:
+        raise RestoreRefused(f"mailguard: {host.name}: restore: {problem}; nothing was changed")
+    state = held.item("dkim-keys")
+    use_states(dkim.states_for(settings.domains, settings.selector_for, state.read_text() if state else None))
+    run_deploy(settings, before_configuration=lambda s, p: _put_back(held, p))
+
+
+def _put_back(held: Backup, platform: Platform) -> None:
+    user, group = platform.rspamd_user, platform.rspamd_group
+    paths = host_paths(platform)
+    generic.directory(name="Restore: DKIM key directory", path=paths["dkim"], user=user, group=group, mode=750)
+    if held.under("retired-dkim"):
+        generic.directory(name="Restore: retired keys", path=paths["retired-dkim"], user="root", group="root", mode=700)
+    for path, file in _wanted_files(held, platform).items():
+        owner = (user, group, 600) if path.startswith(paths["dkim"] + "/") else ("root", "root", 600)
+        restored_file(name=f"Restore: {path}", path=path, content=file.read_bytes(), owner=owner)
+    maps = held.under("maps")
+    if maps:
+        generic.directory(name="Restore: maps directory", path=paths["maps"], user=user, group=group, mode=755)
+    for name, file in maps.items():
+        generic.map_file(
+            name=f"Restore: map {name} (entries merged)",
+            path=f"{paths['maps']}/{name}",
+            entries=backups.map_entries(file),
+            seed=file.read_text(errors="replace"),
+            user=user,
+            group=group,
+        )
+    controller = held.item("worker-controller.inc")
+    if controller:
+        restored_file(
+            name="Restore: the web UI's password hashes (where the host has none)",
+            path=paths["worker-controller.inc"],
+            content=controller.read_bytes(),
+            owner=("root", group, 640),
+            keep_existing=True,
+        )
+    dump = held.item("redis.rdb")
+    if dump:
+        redis_dump(name="Restore: Redis's data", platform=platform, content=dump.read_bytes())
+
+
+@operation_reading(lambda path, *a, **k: [("stat", path)])
+def restored_file(path: str, content: bytes, owner: tuple[str, str, int], keep_existing: bool = False):
+    """A file as the backup has it, where the host has none; the same one is left as it is."""
+    current = hoststate.snapshot(("stat", path)).stat(path)
+    if generic.planted_link(current, path):
+        return
+    if current and current["sha256"] != hashlib.sha256(content).hexdigest():
+        if keep_existing:
+            host.noop(f"{path}: the host's own is kept")
+            return
+        raise OperationError(f"mailguard: {path} differs from the backup's: left as it is")
+    if current:
+        commands = list(generic.metadata_commands(path, current, *owner))
+        if not commands:
+            host.noop(f"{path} is as in the backup")
+        yield from commands
+        return
+    yield from generic.install_file(content, path, owner, replace=False)
+
+
+@operation_reading(lambda platform, *a, **k: [("text", REDIS_RESTORED)])
+def redis_dump(platform: Platform, content: bytes):
+    """Redis's data from the backup, loaded once (a rerun finds the mark and leaves Redis alone).
+
+    Redis saves its own data when it stops: the dump is put in place after the stop, then Redis
+    loads it as it starts. The dump's directory is Redis's: the file is placed by a rename.
+    """
+    digest = hashlib.sha256(content).hexdigest()
+    if (hoststate.snapshot(("text", REDIS_RESTORED)).text(REDIS_RESTORED) or "").strip() == digest:
+        host.noop("Redis holds the backup's data already (restored before)")
+        return
+    unit = platform.redis_unit
+    yield StringCommand("systemctl", "stop", unit)
+    yield from generic.install_file(content, platform.redis_dump, (platform.redis_user, platform.redis_group, 660))
+    yield StringCommand("systemctl", "start", unit)
+    yield from generic.install_file(digest + "\n", REDIS_RESTORED, ("root", "root", 600))
