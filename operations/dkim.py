@@ -11,9 +11,10 @@ from weakref import WeakKeyDictionary
 
 from pyinfra import host
 from pyinfra.api import StringCommand, deploy
+from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
-from mailguard import dkim, layout
+from mailguard import dkim, layout, opendkim
 from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
@@ -30,13 +31,77 @@ def use_states(states: dict[str, dkim.KeyState]) -> None:
     _PLANNED[current_host()] = states
 
 
+def opendkim_keys(settings) -> dict[str, opendkim.OpenDkimKey]:
+    """The keys an OpenDKIM on the host signs the domains with (its KeyTable and SigningTable)."""
+    texts = preflight.profile(settings)["texts"]
+    conf = texts.get(opendkim.CONF)
+    return opendkim.signing_keys(conf, texts, settings.domains) if conf else {}
+
+
 def key_states(settings) -> dict[str, dkim.KeyState]:
-    """Each domain's keys on this host: as the last rotation left them, else the settings' selector."""
+    """Each domain's keys on this host: as the last rotation left them, else OpenDKIM's key where
+    OpenDKIM signs the domain, else the settings' selector."""
     planned = _PLANNED.get(current_host())
     if planned is not None:
         return planned
     recorded = preflight.profile(settings)["texts"].get(layout.DKIM_STATE)
-    return dkim.states_for(settings.domains, settings.selector_for, recorded)
+    imported = opendkim_keys(settings)
+
+    def selector(domain: str) -> str:
+        return imported[domain].selector if domain in imported else settings.selector_for(domain)
+
+    return dkim.states_for(settings.domains, selector, recorded)
+
+
+class KeyConflict(PyinfraError):
+    pass
+
+
+@operation_reading(lambda source, path, *a, **k: [("stat", source), ("stat", path)])
+def imported_key(source: str, path: str, user: str, group: str):
+    """OpenDKIM's key copied for rspamd as it is (OpenDKIM keeps its own)."""
+    state = hoststate.snapshot(("stat", source), ("stat", path))
+    if generic.planted_link(state.stat(path), path):
+        return
+    if state.stat(path):
+        host.noop(f"{path} is OpenDKIM's key already")
+        return
+    yield from generic.copy_host_file(source, path, (user, group, 600))
+
+
+def _import_opendkim(settings, platform: Platform, states: dict[str, dkim.KeyState]) -> list[Any]:
+    """For each domain OpenDKIM signs (and rspamd signs with that selector): its key, copied."""
+    imported = {d: k for d, k in opendkim_keys(settings).items() if states[d].signing == k.selector}
+    paths = {d: dkim_key_path(platform.rspamd_db_dir, d, k.selector) for d, k in imported.items()}
+    snap = hoststate.snapshot(*[w for d, k in imported.items() for w in (("stat", k.path), ("stat", paths[d]))])
+    ops = []
+    for domain, key in imported.items():
+        source, here = snap.stat(key.path), snap.stat(paths[domain])
+        if source is None or source["type"] != "regular file":
+            what = "missing" if source is None else f"a {source['type']}"
+            raise KeyConflict(
+                f"mailguard: {host.name}: OpenDKIM's KeyTable names {key.path} for {domain}, which is {what}; "
+                "nothing was changed"
+            )
+        if here and here["sha256"] != source["sha256"]:
+            raise KeyConflict(
+                f"mailguard: {host.name}: {paths[domain]} is another key than OpenDKIM's {key.path} for {domain} "
+                f"(selector {key.selector}): a published record depends on one of them; nothing was changed"
+            )
+        hoststate.warn_once(
+            f"{domain}: OpenDKIM signs it with {key.path} (selector {key.selector}): rspamd signs with that key "
+            "as it is (no new key, no DNS change)"
+        )
+        ops.append(
+            imported_key(
+                name=f"DKIM: OpenDKIM's key for {domain} (selector {key.selector})",
+                source=key.path,
+                path=paths[domain],
+                user=platform.rspamd_user,
+                group=platform.rspamd_group,
+            )
+        )
+    return ops
 
 
 def with_host_selectors(settings, states: dict[str, dkim.KeyState]):
@@ -91,7 +156,9 @@ def keys(settings, platform: Platform) -> Changes:
         mode=750,
     )
     created = [directory]
-    for domain, state in key_states(settings).items():
+    states = key_states(settings)
+    created += _import_opendkim(settings, platform, states)
+    for domain, state in states.items():
         for selector in (state.signing, state.next):
             if not selector:
                 continue

@@ -10,6 +10,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from mailguard.opendkim import CONF as OPENDKIM_CONF
+
 
 class SystemProfile(FactBase):
     """os-release, machine, Postfix, Dovecot, memory, swap, free disk, SELinux and whether ``paths`` exist,
@@ -22,8 +24,15 @@ class SystemProfile(FactBase):
         # Files read whole (never secrets: the DKIM signing configuration an admin may already have).
         for path in map(shlex.quote, texts):
             exists += f"; if [ -f {path} ]; then printf 'text=%s ' {path}; base64 -w0 -- {path}; echo; fi"
+        # OpenDKIM's KeyTable and SigningTable, where its configuration names them (plain or refile:)
+        tables = (
+            f'if [ -f {OPENDKIM_CONF} ]; then for t in $(awk \'tolower($1) == "keytable" || '
+            f'tolower($1) == "signingtable" {{sub(/^(re)?file:/, "", $2); print $2}}\' {OPENDKIM_CONF}); do '
+            """if [ -f "$t" ] && [ ! -L "$t" ]; then printf 'text=%s ' "$t"; base64 -w0 -- "$t"; echo; fi; done; fi; """
+        )
         return (
-            '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; echo "VERSION_ID=$VERSION_ID"; '
+            tables
+            + '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; echo "VERSION_ID=$VERSION_ID"; '
             'echo "NAME=$NAME" ); echo "arch=$(uname -m)"; '
             'echo "postfix=$(command -v postfix || true)"; '
             'awk \'/^MemTotal:/ {print "mem_kib=" $2} /^SwapTotal:/ {print "swap_kib=" $2}\' /proc/meminfo; '

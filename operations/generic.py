@@ -72,13 +72,22 @@ def install_file(
     is kept first (see activate).
     """
     data = content.encode() if isinstance(content, str) else content
-    staging = f"{STAGING_DIR}/{hashlib.sha256(path.encode()).hexdigest()[:24]}"
-    beside = f"{path}.mailguard-new"
-    user, group, mode = owner
+    staging = _staging(path)
     if backup:
         yield StringCommand(STASH, backup, path)
     yield StringCommand("mkdir", "-p", "-m", "700", STAGING_DIR, "&&", "install", "-m", "600", "/dev/null", staging)
     yield FileUploadCommand(BytesIO(data), staging, remote_temp_filename=staging)
+    yield from _place(staging, path, owner, replace)
+
+
+def _staging(path: str) -> str:
+    return f"{STAGING_DIR}/{hashlib.sha256(path.encode()).hexdigest()[:24]}"
+
+
+def _place(staging: str, path: str, owner: tuple[str, str, int], replace: bool):
+    """The staged file, given its owner and mode, put at ``path`` (see install_file)."""
+    beside = f"{path}.mailguard-new"
+    user, group, mode = owner
     yield StringCommand(
         "chown", f"{user}:{group}", staging, "&&", "chmod", str(mode), staging, "&&",
         "cp", "-P", "--preserve=mode,ownership", "--remove-destination", staging, beside, "&&", "rm", "-f", staging,
@@ -87,6 +96,24 @@ def install_file(
         yield StringCommand("mv", "-fT", beside, path)
     else:
         yield StringCommand("ln", beside, path, "&&", "rm", "-f", beside)
+
+
+# A file of the host copied by root from a directory a service user may write: read through a
+# descriptor that is the very regular file lstat saw (a link planted meanwhile is refused).
+_COPY_CHECKED = (
+    "seen=$(stat -c '%F %d:%i' -- {src}) && [ \"${{seen%% *}}\" = regular ] && "
+    '{{ [ "$(stat -L -c \'%F %d:%i\' /proc/self/fd/3)" = "$seen" ] && cat <&3 > {staging}; }} 3<{src} || '
+    "{{ echo {refused} >&2; false; }}"
+)
+
+
+def copy_host_file(src: str, path: str, owner: tuple[str, str, int], replace: bool = False):
+    """``src`` (a file on the host) installed at ``path`` as install_file does, never through a link."""
+    staging = _staging(path)
+    refused = shlex.quote(f"mailguard: {src} is not a regular file (or changed while read): not copied")
+    yield StringCommand("mkdir", "-p", "-m", "700", STAGING_DIR, "&&", "install", "-m", "600", "/dev/null", staging)
+    yield StringCommand(_COPY_CHECKED.format(src=shlex.quote(src), staging=shlex.quote(staging), refused=refused))
+    yield from _place(staging, path, owner, replace)
 
 
 def planted_link(current: dict | None, path: str) -> bool:

@@ -8,7 +8,7 @@ from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
-from mailguard import capacity, learning
+from mailguard import capacity, learning, opendkim
 from mailguard.layout import DKIM_STATE, MANAGED_MARK, RSPAMD_CONF_DIR
 from mailguard.platforms import Platform, UnsupportedPlatform, for_os_release
 from mailguard.takeover import dkim_conflicts
@@ -36,7 +36,7 @@ def profile(settings) -> dict:
     """Asked once per run: nothing the deploy does changes these."""
     key = current_host()
     if key not in _PROFILES:
-        texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE)
+        texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE, opendkim.CONF)
         _PROFILES[key] = host.get_fact(SystemProfile, paths=required_paths(settings), texts=texts)
     return _PROFILES[key]
 

@@ -26,7 +26,7 @@ from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 from support import public_key_b64
 
-from mailguard import layout
+from mailguard import layout, opendkim
 from operations.hoststate import MARK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +90,9 @@ class HostModel:
 
     def output_SystemProfile(self, paths=(), texts=(), **_):
         exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
+        conf = self.text(opendkim.CONF)
+        if conf is not None:  # the command reads the tables opendkim.conf names
+            texts = [*texts, *(opendkim.table_path(d) for d in opendkim.tables(conf).values())]
         exists += [f"text={p} " + base64.b64encode(self.text(p).encode()).decode() for p in texts if p in self.files]
         return (
             exists
