@@ -72,6 +72,8 @@ def imported_key(source: str, path: str, user: str, group: str):
 def _import_opendkim(settings, platform: Platform, states: dict[str, dkim.KeyState]) -> list[Any]:
     """For each domain OpenDKIM signs (and rspamd signs with that selector): its key, copied."""
     imported = {d: k for d, k in opendkim_keys(settings).items() if states[d].signing == k.selector}
+    if not imported:
+        return []
     paths = {d: dkim_key_path(platform.rspamd_db_dir, d, k.selector) for d, k in imported.items()}
     snap = hoststate.snapshot(*[w for d, k in imported.items() for w in (("stat", k.path), ("stat", paths[d]))])
     ops = []
