@@ -1,17 +1,20 @@
 """A server set up by hand as the seed says, then taken over by the deploy: nothing is lost.
 
 Runs last (file order): it boots a fresh sandbox, follows the seed's commands by hand (the
-wizard's key, the maps in local.d/ with entries, a second milter in Postfix, hand-written
-thresholds, `rspamadm pw` hashes), then runs the real deploy over it and sends real mail.
+wizard's key, the maps in local.d/ with entries, hand-written thresholds, `rspamadm pw` hashes),
+with a real OpenDKIM as a second milter signing a second domain from its KeyTable and
+SigningTable, then runs the real deploy over it and sends real mail.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
+import dkim as dkimpy
 import dnsworld
 import pytest
-from support import pyinfra, send
+from support import pyinfra, send, settings_file
 
 from mailguard.layout import original
 from sandbox import host as sandbox
@@ -21,7 +24,8 @@ from sandbox.results import changed_operations
 pytestmark = pytest.mark.e2e
 
 KEY = "/var/lib/rspamd/dkim/example.com.dkim.key"
-SECOND_MILTER = "inet:localhost:8891"  # where OpenDKIM would listen: kept, and named as redundant
+SECOND_MILTER = "inet:localhost:8891"  # where OpenDKIM listens: kept, and named as redundant
+OPENDKIM_KEY = "/etc/opendkim/keys/example.org/mail.private"
 MILTERS = f"{SECOND_MILTER}, inet:localhost:11332"
 HAND_BLACKLIST = "# added by hand, as the seed says\nhandmade@spam.example.net\n"
 HAND_ACTIONS = "reject = null;\nadd_header = 8;\ngreylist = 15;\n"
@@ -64,9 +68,25 @@ postconf -e 'smtpd_milters = {MILTERS}' 'non_smtpd_milters = {MILTERS}' \\
 systemctl restart rspamd && postfix reload
 """
 
+# OpenDKIM signing example.org, as its own documentation sets it up (Debian's packages).
+OPENDKIM_BY_HAND = f"""
+set -e
+export DEBIAN_FRONTEND=noninteractive
+apt-get -y -q install --no-install-recommends opendkim opendkim-tools >/dev/null
+mkdir -p /etc/opendkim/keys/example.org
+opendkim-genkey -b 2048 -d example.org -s mail -D /etc/opendkim/keys/example.org
+chown -R opendkim:opendkim /etc/opendkim/keys
+echo 'mailkey example.org:mail:{OPENDKIM_KEY}' > /etc/opendkim/key.table
+echo '*@example.org mailkey' > /etc/opendkim/signing.table
+sed -i '/^Socket/d' /etc/opendkim.conf
+printf 'Socket inet:8891@localhost\nKeyTable file:/etc/opendkim/key.table\n' >> /etc/opendkim.conf
+printf 'SigningTable refile:/etc/opendkim/signing.table\n' >> /etc/opendkim.conf
+systemctl restart opendkim
+"""
+
 
 @pytest.fixture(scope="module")
-def taken_over(target):
+def taken_over(target, tmp_path_factory):
     if os.environ.get("MAIL_HOST"):
         pytest.skip("the takeover test boots its own sandbox")
     _, env = target
@@ -75,7 +95,14 @@ def taken_over(target):
     host = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
     dnsworld.point_host_at_it(host)  # the session's DNS world is still up
     host.sh(SEED_BY_HAND)
-    key_before = host.sh(f"sha256sum {KEY}")
+    host.sh(OPENDKIM_BY_HAND)
+    sent = send(host, "alice@example.org", client_ip=None, body="signed by OpenDKIM alone")
+    assert b"s=mail;" in probes.raw_delivered(host, "bob", sent.token)  # OpenDKIM signs before the deploy
+    settings = tmp_path_factory.mktemp("takeover") / "settings.toml"
+    text = settings_file().read_text()
+    settings.write_text(re.sub(r"(?m)^domains = .*$", 'domains = ["example.com", "example.org"]', text))
+    env = {**env, "MAIL_SETTINGS": str(settings)}
+    key_before = host.sh(f"sha256sum {KEY} {OPENDKIM_KEY}")
     first = pyinfra(env)
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
     return host, env, key_before, first.stdout + first.stderr
@@ -115,11 +142,34 @@ def test_the_second_milter_is_kept_and_named(taken_over):
 
 def test_the_wizards_key_is_kept_byte_for_byte_and_signs(taken_over):
     host, _env, key_before, _ = taken_over
-    assert host.sh(f"sha256sum {KEY}") == key_before
+    assert host.sh(f"sha256sum {KEY} {OPENDKIM_KEY}") == key_before
     sent = send(host, "alice@example.com", client_ip=None, body="signed with the wizard's key")
     assert sent.accepted
     assert probes.delivered(host, "bob", sent.token) is not None
     assert b"s=dkim" in probes.raw_delivered(host, "bob", sent.token)
+
+
+def _txt_record(zone_file_text: str) -> bytes:
+    """The TXT value of opendkim-genkey's mail.txt (the record the admin published)."""
+    return "".join(re.findall(r'"([^"]*)"', zone_file_text)).encode()
+
+
+def test_opendkims_key_and_selector_sign_through_rspamd_with_no_dns_change(taken_over):
+    host, _env, _key, output = taken_over
+    assert f"example.org: OpenDKIM signs it with {OPENDKIM_KEY} (selector mail)" in output
+    copy = "/var/lib/rspamd/dkim/example.org.mail.key"
+    assert host.sh(f"stat -c '%U %G %a' {copy}").strip() == "_rspamd _rspamd 600"
+    assert host.sh(f"sha256sum < {copy}") == host.sh(f"sha256sum < {OPENDKIM_KEY}")
+    assert host.sh(f"stat -c '%U %a' {OPENDKIM_KEY}").strip() == "opendkim 600"  # OpenDKIM's own is untouched
+    published = _txt_record(host.sh("cat /etc/opendkim/keys/example.org/mail.txt"))
+    printed = re.search(r"^mail\._domainkey\.example\.org\s+TXT\s+(.+)$", output, re.M)
+    assert printed and _txt_record(printed.group(1)).split(b"p=")[1] == published.split(b"p=")[1]
+    sent = send(host, "alice@example.org", client_ip=None, body="signed by rspamd with OpenDKIM's key")
+    raw = probes.raw_delivered(host, "bob", sent.token)
+    signatures = re.findall(rb"(?m)^DKIM-Signature:.*?(?=^\S)", raw.split(b"\n\n", 1)[0] + b"\nX", re.S)
+    assert len(signatures) == 2 and all(b"s=mail;" in s and b"d=example.org;" in s for s in signatures)
+    for index in range(2):  # OpenDKIM's signature and rspamd's, each against the published record
+        assert dkimpy.DKIM(raw).verify(idx=index, dnsfunc=lambda name, timeout=5: published)
 
 
 def test_mail_verdicts_and_a_rerun_that_changes_nothing(taken_over):
