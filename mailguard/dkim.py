@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 
 def generate_private_key_pem(bits: int) -> bytes:
@@ -30,8 +30,27 @@ def public_key_b64(private_key_pem: bytes) -> str:
     return base64.b64encode(der).decode()
 
 
-def txt_value(public_b64: str) -> str:
-    return f"v=DKIM1; k=rsa; p={public_b64}"
+def txt_value(public_b64: str, algorithm: str = "rsa") -> str:
+    return f"v=DKIM1; k={algorithm}; p={public_b64}"
+
+
+def generate_ed25519_key() -> bytes:
+    """An Ed25519 signing key as every rspamd since 3.4 loads it: base64 of libsodium's 64-byte
+    secret key (seed, then public key), no line end. (rspamd 3.4 reads only RSA keys from PEM.)"""
+    key = ed25519.Ed25519PrivateKey.generate()
+    seed = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    public = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return base64.b64encode(seed + public)
+
+
+def ed25519_public_b64(key_file: bytes) -> str:
+    """The p= value of an Ed25519 key (RFC 8463): the raw 32-byte public key, base64."""
+    return base64.b64encode(base64.b64decode(key_file)[32:]).decode()
+
+
+def ed25519_selector(selector: str) -> str:
+    """The Ed25519 key's selector beside the RSA key's."""
+    return f"{selector}-ed25519"
 
 
 def split_txt(value: str, size: int = 255) -> list[str]:

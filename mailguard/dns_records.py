@@ -56,15 +56,16 @@ class RecordInputs:
     dmarc_rua: tuple[str, ...] = ()
     dmarc_ruf: tuple[str, ...] = ()
     dkim_selectors: dict[str, str] = field(default_factory=dict, hash=False)  # domains with their own selector
-    # A rotation's other keys, published beside the signing one: record name -> (p= value, why)
-    dkim_rotating: dict[str, tuple[str | None, str]] = field(default_factory=dict, hash=False)
+    # DKIM records beside each domain's signing key (a rotation's other key, the Ed25519 key):
+    # record name -> (p= value, why, algorithm)
+    dkim_more: dict[str, tuple[str | None, str, str]] = field(default_factory=dict, hash=False)
 
     @classmethod
     def from_settings(
         cls,
         settings: Settings,
         dkim_keys: dict[str, str | None],
-        dkim_rotating: dict[str, tuple[str | None, str]] | None = None,
+        dkim_more: dict[str, tuple[str | None, str, str]] | None = None,
     ) -> RecordInputs:
         return cls(
             domains=tuple(settings.domains),
@@ -77,7 +78,7 @@ class RecordInputs:
             dmarc_policy=settings.dmarc_policy,
             dmarc_rua=tuple(settings.dmarc_rua),
             dmarc_ruf=tuple(settings.dmarc_ruf),
-            dkim_rotating=dict(dkim_rotating or {}),
+            dkim_more=dict(dkim_more or {}),
         )
 
     def to_json(self) -> str:
@@ -91,7 +92,7 @@ class RecordInputs:
         data.pop("records", None)
         for name in ("domains", "addresses", "dmarc_rua", "dmarc_ruf"):
             data[name] = tuple(data[name])
-        data["dkim_rotating"] = {name: tuple(value) for name, value in data.get("dkim_rotating", {}).items()}
+        data["dkim_more"] = {name: tuple(value) for name, value in data.get("dkim_more", {}).items()}
         return cls(**data)
 
     def dkim_name(self, domain: str) -> str:
@@ -99,8 +100,8 @@ class RecordInputs:
 
     def dkim_key_for(self, name: str) -> str | None:
         """The p= value the DKIM record ``name`` must carry: a signing key's or a rotating key's."""
-        if name in self.dkim_rotating:
-            return self.dkim_rotating[name][0]
+        if name in self.dkim_more:
+            return self.dkim_more[name][0]
         return self.dkim_keys.get(name.split("._domainkey.", 1)[1])
 
 
@@ -150,9 +151,9 @@ def records(expected: RecordInputs) -> list[Record]:
         out.append(
             Record(expected.dkim_name(domain), "TXT", dkim.txt_value(public or PENDING_KEY), "DKIM public key", "DKIM")
         )
-        for name, (key, why) in expected.dkim_rotating.items():
+        for name, (key, why, algorithm) in expected.dkim_more.items():
             if name.endswith(f"._domainkey.{domain}"):
-                out.append(Record(name, "TXT", dkim.txt_value(key or PENDING_KEY), why, "DKIM"))
+                out.append(Record(name, "TXT", dkim.txt_value(key or PENDING_KEY, algorithm), why, "DKIM"))
         out.append(
             Record(f"_dmarc.{domain}", "TXT", dmarc_value(expected), "DMARC policy and report addresses", "DMARC")
         )

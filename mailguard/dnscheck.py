@@ -347,14 +347,17 @@ def check_spf(dns_: Authoritative, expected: RecordInputs, record: Record) -> Fi
     return Finding(record, "ok", "; ".join(f"{a} passes ({why}, {n} lookups)" for a, _, why, n in results))
 
 
-def dkim_meaning(answer: Answer, key: str) -> tuple[str, str]:
-    """(status, detail) of a DKIM record as served, against the key's p= value."""
+def dkim_meaning(answer: Answer, key: str, algorithm: str = "rsa") -> tuple[str, str]:
+    """(status, detail) of a DKIM record as served, against the key's p= value and algorithm."""
     found = [t for t in answer.texts() if "p=" in t]
     if not found:
         return "missing", "no DKIM record" + (" (NXDOMAIN)" if answer.nxdomain else "")
     if len(found) > 1:
         return "wrong", f"{len(found)} DKIM records at one name"
-    published = _tags(found[0]).get("p", "")
+    tags = _tags(found[0])
+    published = tags.get("p", "")
+    if tags.get("k", "rsa").lower() != algorithm:
+        return "wrong", f"k={tags.get('k', 'rsa')}, the key on the host is {algorithm}"
     try:
         same = base64.b64decode(published, validate=True) == base64.b64decode(key)
     except binascii.Error:
@@ -371,7 +374,8 @@ def check_dkim(dns_: Authoritative, expected: RecordInputs, record: Record) -> F
     key = expected.dkim_key_for(record.name)
     if not key:
         return Finding(record, "error", "no DKIM key on the host yet: run the deploy first")
-    return Finding(record, *dkim_meaning(dns_.ask(record.name, "TXT"), key))
+    algorithm = _tags(record.value).get("k", "rsa")
+    return Finding(record, *dkim_meaning(dns_.ask(record.name, "TXT"), key, algorithm))
 
 
 def dkim_served_everywhere(dns_: Authoritative, name: str, key: str) -> tuple[bool, str]:

@@ -86,6 +86,8 @@ def dkim_key_path(db_dir: str, domain: str, selector: str) -> str:
 # The public half of a private key, as the DKIM record's p= value: base64 of the
 # SubjectPublicKeyInfo DER. Derived on the host, so the private key never leaves it.
 PUBLIC_KEY_COMMAND = "openssl pkey -in {path} -pubout -outform DER 2>/dev/null | base64 -w0"
+# The same for an Ed25519 key as rspamd reads it (dkim.generate_ed25519_key): its last 32 bytes.
+ED25519_PUBLIC_KEY_COMMAND = "base64 -d < {path} 2>/dev/null | tail -c 32 | base64 -w0"
 
 
 def tools_context() -> dict[str, object]:

@@ -344,6 +344,12 @@ class Settings:
         "Per-domain DKIM selectors that differ from dkim_selector (domain = selector), e.g. to keep a key in use.",
     )
     dkim_key_bits: int = option(KEY_BITS, 2048, "RSA key size for newly generated DKIM keys.")
+    dkim_ed25519: bool = option(
+        BOOL,
+        False,
+        "Also sign with an Ed25519 key (RFC 8463), selector <dkim_selector>-ed25519; the RSA signature stays "
+        "for receivers that do not know Ed25519.",
+    )
     dkim_retire_days: int = option(
         DAYS,
         7,

@@ -113,9 +113,13 @@ def with_host_selectors(settings, states: dict[str, dkim.KeyState]):
     return dataclasses.replace(settings, dkim_selectors=tuple(sorted(differ.items())))
 
 
-# The public half too: the DNS report after a run that changed nothing reads it from the same snapshot.
-@operation_reading(lambda path, *a, **k: [("stat", path), ("pubkey", path)])
-def dkim_key(path: str, bits: int, user: str, group: str):
+def _key_wants(path: str, *a, algorithm: str = "rsa", **k) -> list[tuple[str, str]]:
+    # The public half too: the DNS report after a run that changed nothing reads it from the same snapshot.
+    return [("stat", path), ("pubkey" if algorithm == "rsa" else "edpubkey", path)]
+
+
+@operation_reading(_key_wants)
+def dkim_key(path: str, bits: int, user: str, group: str, algorithm: str = "rsa"):
     """Generate a DKIM private key only when none exists: a published record depends on it."""
     meta = hoststate.snapshot(("stat", path)).stat(path)
     if generic.planted_link(meta, path):
@@ -127,7 +131,8 @@ def dkim_key(path: str, bits: int, user: str, group: str):
             return
         yield from commands
         return
-    yield from generic.install_file(dkim.generate_private_key_pem(bits), path, (user, group, 600), replace=False)
+    key = dkim.generate_private_key_pem(bits) if algorithm == "rsa" else dkim.generate_ed25519_key()
+    yield from generic.install_file(key, path, (user, group, 600), replace=False)
 
 
 @operation_reading(lambda path, retired, *a, **k: [("stat", path), ("stat", retired)])
@@ -172,6 +177,18 @@ def keys(settings, platform: Platform) -> Changes:
                     bits=settings.dkim_key_bits,
                     user=user,
                     group=group,
+                )
+            )
+        if settings.dkim_ed25519:
+            selector = dkim.ed25519_selector(settings.dkim_selector)
+            created.append(
+                dkim_key(
+                    name=f"DKIM: Ed25519 key for {domain} (selector {selector})",
+                    path=dkim_key_path(platform.rspamd_db_dir, domain, selector),
+                    bits=0,
+                    user=user,
+                    group=group,
+                    algorithm="ed25519",
                 )
             )
     return {reload("rspamd"): created}

@@ -50,11 +50,11 @@ def public_keys(settings, platform: Platform, target: Host) -> dict[str, str | N
     return {domain: state.pubkey(path) for domain, path in paths.items()}
 
 
-def rotating_keys(
-    states: dict[str, dkim.KeyState], platform: Platform, target: Host, retire_days: int
-) -> dict[str, tuple[str | None, str]]:
-    """A rotation's other records (record name -> (p= value, why)), their keys read off the host."""
-    wanted = {}
+def more_keys(settings, states: dict[str, dkim.KeyState], platform: Platform, target: Host):
+    """The DKIM records beside each signing key (record name -> (p= value, why, algorithm)): a
+    rotation's other key, and the Ed25519 key; the public halves read off the host."""
+    retire_days = settings.dkim_retire_days
+    wanted: dict[str, tuple[str, str]] = {}
     for domain, state in states.items():
         if state.next:
             why = "DKIM public key of the next key: publish now (dkim_rotate.py switches once every server serves it)"
@@ -69,8 +69,17 @@ def rotating_keys(
                 dkim_key_path(platform.rspamd_db_dir, domain, state.previous),
                 why,
             )
-    snap = hoststate.snapshot_of(target, *[("pubkey", path) for path, _ in wanted.values()])
-    return {name: (snap.pubkey(path), why) for name, (path, why) in wanted.items()}
+    more: dict[str, tuple[str | None, str, str]] = {}
+    if wanted:
+        snap = hoststate.snapshot_of(target, *[("pubkey", path) for path, _ in wanted.values()])
+        more |= {name: (snap.pubkey(path), why, "rsa") for name, (path, why) in wanted.items()}
+    if settings.dkim_ed25519:
+        selector = dkim.ed25519_selector(settings.dkim_selector)
+        paths = {d: dkim_key_path(platform.rspamd_db_dir, d, selector) for d in settings.domains}
+        snap = hoststate.snapshot_of(target, *[("edpubkey", path) for path in paths.values()])
+        why = "DKIM public key of the Ed25519 key (RFC 8463), signing beside the RSA key"
+        more |= {f"{selector}._domainkey.{d}": (snap.edpubkey(path), why, "ed25519") for d, path in paths.items()}
+    return more
 
 
 def report(
@@ -85,8 +94,8 @@ def report(
 
     It changes nothing on the host; a DNS problem is a warning, never a failed deploy.
     """
-    rotating = rotating_keys(states or {}, platform, target, settings.dkim_retire_days)
-    expected = dns_records.RecordInputs.from_settings(settings, public_keys(settings, platform, target), rotating)
+    more = more_keys(settings, states or {}, platform, target)
+    expected = dns_records.RecordInputs.from_settings(settings, public_keys(settings, platform, target), more)
     print(f"\n--> DNS records to publish for {', '.join(settings.domains)} ({target.name}):")
     print(dns_records.table(dns_records.records(expected)))
     print("\n--> The same records for a DNS panel (ConoHa's: タイプ / 名称 / TTL / 値):")

@@ -13,6 +13,7 @@ What can be read, as (kind, argument):
     postconf a Postfix parameter's value
     master   master.cf's services ("services") or their -o parameters ("params")
     pubkey   the public half of a private key file (the private key never leaves the host)
+    edpubkey the same, of an Ed25519 key in rspamd's base64 form
     unit     a systemd unit: running, enabled
     deb, rpm an installed package, asked of dpkg or rpm (the platform's package manager)
     glob     the paths matching a shell glob (ours, never user input)
@@ -38,7 +39,7 @@ from pyinfra import host, logger
 from pyinfra.api import BaseStateCallback, FactBase, State, operation
 from pyinfra.api.host import Host
 
-from mailguard.layout import MANAGED_MARK, PUBLIC_KEY_COMMAND
+from mailguard.layout import ED25519_PUBLIC_KEY_COMMAND, MANAGED_MARK, PUBLIC_KEY_COMMAND
 
 MARK = "@@mailguard"
 
@@ -56,6 +57,7 @@ _SNIPPETS = {
     # master.cf: its services (-M) or their -o parameters (-P), all of them ({q} is "services" or "params")
     "master": "case {q} in services) postconf -M 2>/dev/null;; params) postconf -P 2>/dev/null;; esac; true",
     "pubkey": "if " + _REGULAR + "; then " + PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
+    "edpubkey": "if " + _REGULAR + "; then " + ED25519_PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
     "rpm": "if rpm -q {q} >/dev/null 2>&1; then echo installed; fi",
     "glob": "ls -1d {raw} 2>/dev/null || true",
     "sebool": "getsebool -- {q} 2>/dev/null || true",
@@ -200,6 +202,10 @@ class Snapshot:
 
     def pubkey(self, path: str) -> str | None:
         value = "".join(self._lines("pubkey", path)).strip()
+        return value or None
+
+    def edpubkey(self, path: str) -> str | None:
+        value = "".join(self._lines("edpubkey", path)).strip()
         return value or None
 
     def unit(self, name: str) -> dict:

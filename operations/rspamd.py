@@ -11,7 +11,7 @@ from pyinfra.api import deploy
 from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
-from mailguard import layout, rspamd_config, rspamd_password
+from mailguard import dkim, layout, rspamd_config, rspamd_password
 from mailguard.layout import original
 from mailguard.platforms import Platform
 
@@ -93,6 +93,7 @@ def configure(settings, platform: Platform) -> Changes:
         "multimaps": rspamd_config.MULTIMAPS,
         "unreachable_score": rspamd_config.UNREACHABLE_SCORE,
         "loopback_networks": rspamd_config.LOOPBACK_NETWORKS,
+        "ed25519_selector": dkim.ed25519_selector(settings.dkim_selector),
     }
 
     for relative in rspamd_config.TEMPLATED:

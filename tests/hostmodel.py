@@ -26,7 +26,7 @@ from pyinfra.connectors.util import CommandOutput
 from pyinfra.context import ctx_host, ctx_state
 from support import public_key_b64
 
-from mailguard import layout, opendkim
+from mailguard import dkim, layout, opendkim
 from operations.hoststate import MARK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,6 +163,10 @@ class HostModel:
     def _state_pubkey(self, path):
         text = self.text(path)
         return [] if text is None else [public_key_b64(text.encode())]
+
+    def _state_edpubkey(self, path):
+        text = self.text(path)
+        return [] if text is None else [dkim.ed25519_public_b64(text.encode())]
 
     def _state_unit(self, unit):
         meta = self.units.get(unit if "." in unit else f"{unit}.service")

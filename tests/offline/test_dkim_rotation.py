@@ -141,3 +141,15 @@ def test_stage_three_retires_the_old_key_into_the_root_only_store_and_ends_the_r
     waiting = plan(model, {**settings, "dkim_retire_days": 4}, PASSWORDS, deploy_file=ROTATE)
     assert "DKIM: retire example.com's key dkim" not in by_name(waiting)
     assert not by_name(waiting)["DKIM: which key each domain signs with"].changes
+
+
+def test_with_ed25519_each_domain_gets_a_second_key_that_dkim_signing_uses_and_arc_does_not():
+    model = HostModel.load("el9", "installed")
+    ops = plan(model, {**SETTINGS, "dkim_ed25519": True}, PASSWORDS)
+    files = _uploads(ops)
+    key = files[f"{KEYS}/example.com.dkim-ed25519.key"]
+    assert len(key) == 88 and key.endswith("=")  # base64 of 64 bytes, no line end: what rspamd 3.4+ loads
+    signing = files[SIGNING]
+    assert f'path = "{KEYS}/example.com.dkim.key";\n    selector = "dkim";' in signing
+    assert f'path = "{KEYS}/example.com.dkim-ed25519.key";\n        selector = "dkim-ed25519";' in signing
+    assert "ed25519" not in files[ARC]  # ARC seals once, with the RSA key

@@ -1,5 +1,6 @@
 """rspamd password hashes, DKIM keys and records, clamd/redis directive edits."""
 
+import base64
 import hashlib
 
 import dkim as dkimpy
@@ -130,3 +131,20 @@ def test_the_dns_table_shows_an_internationalised_domain_in_both_forms():
     text = dns_records.table(dns_records.records(inputs))
     assert "xn--r8jz45g.jp" in text.split()  # the form DNS needs, as the record's name
     assert "_dmarc.xn--r8jz45g.jp" in text and "(the name is _dmarc.例え.jp)" in text
+
+
+def test_an_ed25519_key_signs_and_its_record_carries_its_public_half():
+    """RFC 8463: the key rspamd loads (base64 of seed and public key), the p= of its record, and a
+    signature that verifies against that record (dkimpy with PyNaCl)."""
+    key_file = dkim.generate_ed25519_key()
+    raw = base64.b64decode(key_file)
+    assert len(raw) == 64 and not key_file.endswith(b"\n")
+    record = dkim.txt_value(dkim.ed25519_public_b64(key_file), "ed25519")
+    assert record.startswith("v=DKIM1; k=ed25519; p=") and len(record.split("p=")[1]) == 44
+    message = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: s\r\n\r\nbody\r\n"
+    signed = dkimpy.sign(
+        message, b"dkim-ed25519", b"example.com", base64.b64encode(raw[:32]), signature_algorithm=b"ed25519-sha256"
+    )
+    assert dkimpy.verify(signed + message, dnsfunc=lambda name, timeout=5: record.encode())
+    other = dkim.txt_value(dkim.ed25519_public_b64(dkim.generate_ed25519_key()), "ed25519")
+    assert not dkimpy.verify(signed + message, dnsfunc=lambda name, timeout=5: other.encode())
