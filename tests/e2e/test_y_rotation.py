@@ -1,7 +1,8 @@
 """DKIM key rotation on the shared sandbox (issue #18), against a real NSD serving example.com.
 
 The tests run in file order and carry the rotation from stage to stage. Signatures are checked
-with dkimpy against what NSD serves, as a receiver would.
+with dkimpy against what NSD serves, as a receiver would. What each stage printed goes to
+artifacts/rotation-<release>.txt for the closing note.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import dns.message
 import dns.query
 import nsd
 import pytest
-from support import pyinfra, send, settings_file
+from support import ROOT, pyinfra, send, settings_file
 
 from mailguard import dkim, layout
+from sandbox import host as sandbox
 from sandbox import probes
 from sandbox.results import changed_operations
 
@@ -58,6 +60,7 @@ def _rdata(public_key: str) -> str:
 @pytest.fixture(scope="module")
 def world(deployed, tmp_path_factory):
     target, env, *_ = deployed
+    (ROOT / "artifacts" / f"rotation-{sandbox.release()}.txt").unlink(missing_ok=True)
     zone = Zone(tmp_path_factory.mktemp("rotation-nsd"), probes.dkim_public_key(target, f"{KEYS}/example.com.dkim.key"))
     settings = tmp_path_factory.mktemp("rotation") / "settings.toml"
     base = settings_file().read_text() + f'\ndns_resolver = "{ADDRESS}"\ndns_port = {nsd.PORT}\ndns_timeout = 1\n'
@@ -78,6 +81,10 @@ def _rotate(env, *args):
     result = pyinfra(env, *args, deploy="dkim_rotate.py")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
+    printed = output[output.find("--> DKIM key rotation") :].split("\n\n", 1)[0]
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    with (ROOT / "artifacts" / f"rotation-{sandbox.release()}.txt").open("a") as log:
+        log.write(f"$ pyinfra -y inventory.py dkim_rotate.py {' '.join(args)}\n{printed}\n\n")
     return output
 
 

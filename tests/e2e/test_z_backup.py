@@ -13,7 +13,7 @@ import stat
 import dkim as dkimpy
 import dnsworld
 import pytest
-from support import pyinfra, send
+from support import ROOT, pyinfra, send
 
 from mailguard import backups, dkim, layout
 from sandbox import host as sandbox
@@ -84,7 +84,9 @@ def test_the_backup_is_private_checked_and_never_printed(backed_up):
         assert body[:48] not in output and body[-48:] not in output
     assert "PRIVATE KEY" not in output
     assert target.sh(f"test -e {layout.BACKUP_DIR} && echo left || echo gone").strip() == "gone"
-    print(f"backup: {held.summary()}")
+    (ROOT / "artifacts").mkdir(exist_ok=True)
+    listing = "\n".join(f"  {name}: {size} bytes" for name, size in held.files.items())
+    (ROOT / "artifacts" / "backup.txt").write_text(f"{held.summary()}\n{listing}\n")
 
 
 @pytest.fixture(scope="module")
