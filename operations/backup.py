@@ -147,7 +147,7 @@ def refusal(held: Backup, platform: Platform) -> str | None:
 def restore(settings, run_deploy) -> None:
     """restore.py: the backup's keys, state, maps, hashes and Redis dump, then the ordinary deploy."""
     held = read_backup()
-    platform = preflight.check(settings)
+    platform = preflight.detect_platform(settings)  # the deploy's own preflight follows, before any change
     problem = refusal(held, platform)
     if problem:
         raise RestoreRefused(f"mailguard: {host.name}: restore: {problem}; nothing was changed")

@@ -232,7 +232,7 @@ def plan_rotation(settings, platform: Platform, today: datetime.date) -> list[dk
 def rotate(settings, run_deploy: Callable[[Any], None]) -> None:
     """dkim_rotate.py: one stage further for every domain, then the ordinary deploy with the new
     signing selectors (its configuration check, reload and rollback), then the state is recorded."""
-    platform = preflight.check(settings)
+    platform = preflight.detect_platform(settings)  # the deploy's own preflight follows, before any change
     today = datetime.date.today()
     steps = plan_rotation(settings, platform, today)
     use_states({step.domain: step.state for step in steps})

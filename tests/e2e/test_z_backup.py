@@ -93,15 +93,20 @@ def test_the_backup_is_private_checked_and_never_printed(backed_up):
 def restored(backed_up):
     if os.environ.get("MAIL_HOST"):
         pytest.skip("the restore test boots its own sandbox")
-    _a, env, root, before, *_ = backed_up
+    _a, env, root, before, _output, secrets = backed_up
     (made,) = [p for p in root.rglob("*") if p.is_dir() and (p / backups.SUMS).exists()]
     sandbox.down()
     state = sandbox.up()
     b = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
     dnsworld.point_host_at_it(b)
     env = {**env, backups.RESTORE_ENV: str(made)}
-    result = pyinfra(env, deploy="restore.py")
-    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
+    result = pyinfra(env, "-vvv", deploy="restore.py")
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    for secret in secrets:  # the key and the hashes went up to the host, and into no output
+        body = "".join(line for line in secret.splitlines() if "PRIVATE KEY" not in line)
+        assert body[:48] not in output and body[-48:] not in output
+    assert "PRIVATE KEY" not in output
     return b, env, before, made
 
 
