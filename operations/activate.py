@@ -155,9 +155,14 @@ SYSTEMCTL_VERB = {Action.RESTART: "restart", Action.RELOAD: "reload-or-restart"}
 def activation(
     name: str, service: str, unit: str, pending_marks: dict[Change, list[Any]], actions=(Action.RESTART,), **kwargs
 ) -> None:
-    """apply_pending for ``service``: its markers in the order of ``actions`` (the safest first)."""
+    """apply_pending for ``service``: its markers in the order of ``actions`` (the safest first).
+
+    One host at a time (pyinfra's ``_serial``): with several MX hosts in the inventory, their
+    restarts and reloads roll, so that the group never holds mail on every host together; the
+    configuration is still planned and written on all hosts in parallel.
+    """
     steps = [(Change(service, a).marker, SYSTEMCTL_VERB[a], pending_marks.get(Change(service, a), [])) for a in actions]
-    apply_pending(name=name, unit=unit, actions=steps, service=service, **kwargs)
+    apply_pending(name=name, unit=unit, actions=steps, service=service, _serial=True, **kwargs)
 
 
 def _checked_reload(

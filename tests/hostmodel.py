@@ -222,6 +222,7 @@ class HostModel:
 class PlannedOp:
     name: str
     commands: list  # str for shell commands, ("upload", dest, bytes) for uploads
+    serial: bool = False  # pyinfra runs it host by host
 
     @property
     def changes(self) -> bool:
@@ -306,7 +307,7 @@ def plan(
             skipped = not all(condition() for condition in ifs)
             commands = [] if skipped else [_command(c) for c in op_data.command_generator()]
             op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
-            result.append(PlannedOp(next(iter(meta.names)), commands))
+            result.append(PlannedOp(next(iter(meta.names)), commands, bool(meta.global_arguments.get("_serial"))))
     return result
 
 

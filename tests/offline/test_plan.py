@@ -251,3 +251,14 @@ def test_selinux_booleans_are_left_alone_where_selinux_is_disabled():
     assert ops["Web UI | SELinux: httpd_can_network_connect on (nginx reaches rspamd)"].commands == [
         "setsebool -P httpd_can_network_connect on"
     ]
+
+
+def test_restarts_and_reloads_roll_host_by_host_and_the_rest_runs_in_parallel():
+    """With several MX hosts, pyinfra runs each activation on one host at a time (``_serial``)."""
+    ops = plan(HostModel.load("debian13", "fresh"), SETTINGS, PASSWORDS)
+    serial = sorted(op.name for op in ops if op.serial)
+    assert serial == sorted(
+        op.name for op in ops if op.name.startswith("Activate | ") and "enabled and running" not in op.name
+    )
+    assert any("rspamd: check the configuration, then restart" in name for name in serial)
+    assert len(serial) >= 4 and len(ops) - len(serial) > 50
