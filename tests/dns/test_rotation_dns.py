@@ -9,7 +9,7 @@ import nsd
 import pytest
 from support import public_key_b64
 
-from mailguard import dkim, dnscheck
+from mailguard import dkim, dns_records, dnscheck
 
 reason = nsd.available()
 pytestmark = pytest.mark.skipif(bool(reason), reason=reason or "")
@@ -20,7 +20,8 @@ NEW = "dkim-2026-11"
 
 @pytest.fixture(scope="module")
 def keys():
-    return {name: public_key_b64(dkim.generate_private_key_pem(1024)) for name in ("new", "other")}
+    keys = {name: public_key_b64(dkim.generate_private_key_pem(1024)) for name in ("new", "other")}
+    return keys | {"ed25519": dkim.ed25519_public_b64(dkim.generate_ed25519_key())}
 
 
 def _zones(records: dict[str, str]) -> dict[str, str]:
@@ -42,10 +43,14 @@ def servers(tmp_path_factory, keys):
     secondary lags in ``lag.test``, has another key in ``other.test``, and all of ``both.test``."""
     new, other = keys["new"], keys["other"]
     record = f"{NEW}._domainkey IN TXT {{}}\n"
+    ed = f'ed IN TXT "{dkim.txt_value(keys["ed25519"], "ed25519")}"\n'
+    as_rsa = f'asrsa IN TXT "{dkim.txt_value(keys["ed25519"])}"\n'  # the right p=, the wrong k=
     primary = _zones({z: record.format(_txt(new)) for z in ("both.test", "lag.test", "other.test")})
     secondary = _zones(
         {"both.test": record.format(_txt(new)), "lag.test": "", "other.test": record.format(_txt(other))}
     )
+    primary["both.test"] += ed + as_rsa
+    secondary["both.test"] += ed + as_rsa
     a, b = nsd.Nsd(tmp_path_factory.mktemp("ns-a"), PRIMARY), nsd.Nsd(tmp_path_factory.mktemp("ns-b"), SECONDARY)
     a.start(primary)
     b.start(secondary)
@@ -83,3 +88,27 @@ def test_a_silent_server_is_not_taken_as_serving(servers, keys, tmp_path):
     resolver._servers["both.test"] = [("ns-a.test", PRIMARY), ("ns-x.test", "127.0.53.29")]
     ok, detail = dnscheck.dkim_served_everywhere(resolver, f"{NEW}._domainkey.both.test", keys["new"])
     assert not ok and "ns-x.test (127.0.53.29) did not answer within 0.5 s" in detail
+
+
+def test_an_ed25519_record_is_checked_by_its_key_and_its_algorithm(servers, keys):
+    expected = dns_records.RecordInputs(
+        domains=("both.test",),
+        mail_hostname="mail.both.test",
+        addresses=("192.0.2.25",),
+        spf_all="-all",
+        dkim_selector=NEW,
+        dkim_keys={"both.test": keys["new"]},
+        dkim_more={
+            "ed._domainkey.both.test": (keys["ed25519"], "Ed25519", "ed25519"),
+            "asrsa._domainkey.both.test": (keys["ed25519"], "Ed25519", "ed25519"),
+        },
+    )
+    resolver = dnscheck.Authoritative(PRIMARY, nsd.PORT, 0.5)
+    found = {f.record.name: f for f in dnscheck.check(expected, resolver) if f.record.kind == "DKIM"}
+    assert found[f"{NEW}._domainkey.both.test"].status == "ok"
+    assert found["ed._domainkey.both.test"].status == "ok", found["ed._domainkey.both.test"].detail
+    assert found["ed._domainkey.both.test"].record.value.startswith("v=DKIM1; k=ed25519; p=")
+    assert (found["asrsa._domainkey.both.test"].status, found["asrsa._domainkey.both.test"].detail) == (
+        "wrong",
+        "k=rsa, the key on the host is ed25519",
+    )
