@@ -43,8 +43,8 @@ def servers(tmp_path_factory, keys):
     secondary lags in ``lag.test``, has another key in ``other.test``, and all of ``both.test``."""
     new, other = keys["new"], keys["other"]
     record = f"{NEW}._domainkey IN TXT {{}}\n"
-    ed = f'ed IN TXT "{dkim.txt_value(keys["ed25519"], "ed25519")}"\n'
-    as_rsa = f'asrsa IN TXT "{dkim.txt_value(keys["ed25519"])}"\n'  # the right p=, the wrong k=
+    ed = f'ed._domainkey IN TXT "{dkim.txt_value(keys["ed25519"], "ed25519")}"\n'
+    as_rsa = f'asrsa._domainkey IN TXT "{dkim.txt_value(keys["ed25519"])}"\n'  # the right p=, the wrong k=
     primary = _zones({z: record.format(_txt(new)) for z in ("both.test", "lag.test", "other.test")})
     secondary = _zones(
         {"both.test": record.format(_txt(new)), "lag.test": "", "other.test": record.format(_txt(other))}
