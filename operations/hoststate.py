@@ -107,6 +107,11 @@ _BATCHED = {
 }
 
 
+def snippet(kind: str, arg: str) -> str:
+    """The shell that answers one (kind, argument) of the unbatched kinds, without its mark line."""
+    return _SNIPPETS[kind].format(q=shlex.quote(arg), raw=arg)
+
+
 def _batched(kind: str, args: list[str]) -> str:
     values = {
         "{args}": " ".join(map(shlex.quote, args)),
@@ -135,9 +140,7 @@ class HostState(FactBase):
             if kind in _BATCHED:
                 batched.setdefault(kind, []).append(arg)
                 continue
-            parts.append(
-                f"echo {shlex.quote(f'{MARK} {kind} {arg}')}; " + _SNIPPETS[kind].format(q=shlex.quote(arg), raw=arg)
-            )
+            parts.append(f"echo {shlex.quote(f'{MARK} {kind} {arg}')}; " + snippet(kind, arg))
         parts += [_batched(kind, args) for kind, args in batched.items()]
         # Each part prints its own marked answers: they run side by side (about 155 -> 60 ms on the
         # sandbox, most of it process starts), each into its own file in a root-only directory,

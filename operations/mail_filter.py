@@ -32,6 +32,7 @@ def steps(settings: Settings, before_configuration: Callable[[Settings, Any], No
     """The deploy. ``before_configuration(settings, platform)``: restore.py's data, once the
     packages are there and before any service is configured."""
     platform = preflight.check(settings)  # before anything on the host changes
+    rspamd.check_passwords_early(settings, preflight.profile(settings)["pwhashes"])
     key_states = dkim.key_states(settings)
     settings = dkim.with_host_selectors(settings, key_states)  # a rotation's signing key, never undone
     logger.info(f"{host.name}: {platform.title}, domains {', '.join(settings.domains)}")

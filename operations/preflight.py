@@ -8,7 +8,7 @@ from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
-from mailguard import capacity, learning, opendkim
+from mailguard import capacity, learning, opendkim, rspamd_config
 from mailguard.layout import DKIM_STATE, MANAGED_MARK, RSPAMD_CONF_DIR
 from mailguard.platforms import Platform, UnsupportedPlatform, for_os_release
 from mailguard.takeover import dkim_conflicts
@@ -29,6 +29,8 @@ def required_paths(settings) -> list[str]:
 # What a server set up by hand may already sign with (read before anything changes).
 SIGNING_CONFIGURATIONS = tuple(f"{RSPAMD_CONF_DIR}/local.d/{name}" for name in ("dkim_signing.conf", "arc.conf"))
 
+CONTROLLER_FILE = f"{RSPAMD_CONF_DIR}/{rspamd_config.CONTROLLER}"  # its password hashes, checked early
+
 _PROFILES: WeakKeyDictionary[Host, dict] = WeakKeyDictionary()
 
 
@@ -37,7 +39,9 @@ def profile(settings) -> dict:
     key = current_host()
     if key not in _PROFILES:
         texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE, opendkim.CONF)
-        _PROFILES[key] = host.get_fact(SystemProfile, paths=required_paths(settings), texts=texts)
+        _PROFILES[key] = host.get_fact(
+            SystemProfile, paths=required_paths(settings), texts=texts, password_files=(CONTROLLER_FILE,)
+        )
     return _PROFILES[key]
 
 

@@ -42,6 +42,24 @@ def kept_hash(secret: str, stored: tuple[str, str] | None) -> str | None:
     return candidate if hashlib.sha256(candidate.encode()).hexdigest() == digest else None
 
 
+_EARLY: dict[tuple[str, tuple[str, str] | None], Any] = {}
+
+
+def check_passwords_early(settings, stored: dict[str, tuple[str, str]]) -> None:
+    """Start checking the stored hashes (the system profile gave their salts) in the background:
+    PBKDF2 runs while the deploy waits for the host, instead of after (gevent: pyinfra's loop)."""
+    import gevent
+
+    for key, secret in (("password", settings.controller_password), ("enable_password", settings.enable_password)):
+        if key in stored and (secret, stored[key]) not in _EARLY:
+            _EARLY[(secret, stored[key])] = gevent.spawn(kept_hash, secret, stored[key])
+
+
+def _kept(secret: str, stored: tuple[str, str] | None) -> str | None:
+    early = _EARLY.get((secret, stored))
+    return early.get() if early is not None else kept_hash(secret, stored)
+
+
 @operation_reading(_controller_wants)
 def controller_config(
     path: str, render, password: str, enable_password: str, user: str, group: str, backup: str | None = None
@@ -56,7 +74,7 @@ def controller_config(
     stored = state.password_hashes(path)
     hashes = {}
     for key, secret in (("password", password), ("enable_password", enable_password)):
-        hashes[key] = kept_hash(secret, stored.get(key)) or rspamd_password.make_hash(secret)
+        hashes[key] = _kept(secret, stored.get(key)) or rspamd_password.make_hash(secret)
     content = render(password_hash=hashes["password"], enable_password_hash=hashes["enable_password"])
     commands = generic.file_commands(path, content, state.stat(path), user, group, 640, backup)
     if not commands:

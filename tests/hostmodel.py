@@ -88,12 +88,13 @@ class HostModel:
             raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
         return cls().process(handler(**kwargs))
 
-    def output_SystemProfile(self, paths=(), texts=(), **_):
+    def output_SystemProfile(self, paths=(), texts=(), password_files=(), **_):
         exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
         conf = self.text(opendkim.CONF)
         if conf is not None:  # the command reads the tables opendkim.conf names
             texts = [*texts, *(opendkim.table_path(d) for d in opendkim.tables(conf).values())]
         exists += [f"text={p} " + base64.b64encode(self.text(p).encode()).decode() for p in texts if p in self.files]
+        exists += [f"pwhash={line}" for path in password_files for line in self._state_pwhash(path)]
         return (
             exists
             + [
