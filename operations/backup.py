@@ -152,7 +152,8 @@ def restore(settings, run_deploy) -> None:
     if problem:
         raise RestoreRefused(f"mailguard: {host.name}: restore: {problem}; nothing was changed")
     state = held.item("dkim-keys")
-    use_states(dkim.states_for(settings.domains, settings.selector_for, state.read_text() if state else None))
+    if state:  # the keys the backup's host signed with (else the host's own state, or the settings)
+        use_states(dkim.states_for(settings.domains, settings.selector_for, state.read_text()))
     run_deploy(settings, before_configuration=lambda s, p: _put_back(held, p))
 
 
