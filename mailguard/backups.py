@@ -123,13 +123,3 @@ class Backup:
                 parts.append(f"{label} ({self.files[item]} bytes)")
         total = sum(self.files.values())
         return f"{'; '.join(parts) or 'nothing'}; {len(self.files)} files, {total} bytes, checksums verified"
-
-
-def map_entries(path: Path) -> list[str]:
-    """A map file's entries (comments and blank lines left out)."""
-    entries = []
-    for line in path.read_text(errors="replace").splitlines():
-        entry = line.split("#", 1)[0].strip()
-        if entry and entry not in entries:
-            entries.append(entry)
-    return entries

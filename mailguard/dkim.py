@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from .layout import MANAGED_MARK
+
 
 def generate_private_key_pem(bits: int) -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
@@ -61,7 +63,7 @@ def split_txt(value: str, size: int = 255) -> list[str]:
 
 # --- which key each domain signs with, and its rotation ---------------------------------------
 
-STATE_HEADER = "# Managed by mailguard: the DKIM key each domain signs with (dkim_rotate.py). Do not edit.\n"
+STATE_HEADER = f"{MANAGED_MARK}: the DKIM key each domain signs with (dkim_rotate.py). Do not edit."
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def read_states(text: str | None) -> dict[str, KeyState]:
 
 
 def state_text(states: dict[str, KeyState]) -> str:
-    lines = [STATE_HEADER.rstrip("\n")]
+    lines = [STATE_HEADER]
     for domain, state in sorted(states.items()):
         values = dataclasses.asdict(state)
         lines.append(" ".join([domain, *(f"{k}={v}" for k, v in values.items() if v)]))

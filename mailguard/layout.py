@@ -78,9 +78,13 @@ def original(path: str) -> str:
     return f"{ORIGINALS_DIR}{path}"
 
 
+def dkim_dir(db_dir: str) -> str:
+    return f"{db_dir}/dkim"
+
+
 def dkim_key_path(db_dir: str, domain: str, selector: str) -> str:
     """rspamd's own default (``${DBDIR}/dkim/$domain.$selector.key``), where the seed's wizard puts keys."""
-    return f"{db_dir}/dkim/{domain}.{selector}.key"
+    return f"{dkim_dir(db_dir)}/{domain}.{selector}.key"
 
 
 # The public half of a private key, as the DKIM record's p= value: base64 of the

@@ -205,12 +205,6 @@ def _check_key_bits(value: Any) -> str | None:
     return None
 
 
-def _check_min_learns(value: Any) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100000:
-        return f"must be a whole number from 1 to 100000, got {value!r}"
-    return None
-
-
 def _whole_number(low: int, high: int) -> Callable[[Any], str | None]:
     def check(value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -281,7 +275,7 @@ TEXT = Kind("text", _check_org_name)
 FOLDER = Kind(
     "folder", _text_check(_FOLDER_RE, "a folder name of letters, digits, spaces and ._- (not starting with .)")
 )
-MIN_LEARNS = Kind("integer", _check_min_learns)
+MIN_LEARNS = Kind("integer", _whole_number(1, 100000))
 DAYS = Kind("integer", _whole_number(0, 3650))
 NETWORK = Kind("IP network", lambda v: None if _is_network(v) else f"is not an IP address or network: {v!r}")
 SNIPPETS = Kind("table", _check_snippets, _table)

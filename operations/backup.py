@@ -20,11 +20,13 @@ from pyinfra.api.exceptions import PyinfraError
 
 from mailguard import backups, dkim, layout, rspamd_config
 from mailguard.backups import Backup, BackupError
+from mailguard.layout import dkim_dir
 from mailguard.platforms import Platform
 
 from . import generic, hoststate, preflight
-from .dkim import use_states
+from .dkim import key_directory, use_states
 from .hoststate import operation_reading
+from .rspamd import maps_directory
 
 ARCHIVE = f"{layout.BACKUP_DIR}/backup.tar"
 REDIS_RESTORED = f"{layout.STATE_DIR}/restored-redis"  # the sha256 of the dump restore.py put in place
@@ -38,7 +40,7 @@ def host_paths(platform: Platform) -> dict[str, str]:
     """Where each item of a backup lives on the host (Redis's dump is taken, not copied)."""
     conf = platform.rspamd_conf_dir
     return {
-        "dkim": f"{platform.rspamd_db_dir}/dkim",
+        "dkim": dkim_dir(platform.rspamd_db_dir),
         "retired-dkim": layout.RETIRED_DKIM_DIR,
         "dkim-keys": layout.DKIM_STATE,
         "maps": f"{conf}/{rspamd_config.MAPS_DIR}",
@@ -160,7 +162,7 @@ def restore(settings, run_deploy) -> None:
 def _put_back(held: Backup, platform: Platform) -> None:
     user, group = platform.rspamd_user, platform.rspamd_group
     paths = host_paths(platform)
-    generic.directory(name="Restore: DKIM key directory", path=paths["dkim"], user=user, group=group, mode=750)
+    key_directory(platform, "Restore: DKIM key directory")
     if held.under("retired-dkim"):
         generic.directory(name="Restore: retired keys", path=paths["retired-dkim"], user="root", group="root", mode=700)
     for path, file in _wanted_files(held, platform).items():
@@ -168,13 +170,13 @@ def _put_back(held: Backup, platform: Platform) -> None:
         restored_file(name=f"Restore: {path}", path=path, content=file.read_bytes(), owner=owner)
     maps = held.under("maps")
     if maps:
-        generic.directory(name="Restore: maps directory", path=paths["maps"], user=user, group=group, mode=755)
+        maps_directory(platform, "Restore: maps directory")
     for name, file in maps.items():
         generic.map_file(
             name=f"Restore: map {name} (entries merged)",
             path=f"{paths['maps']}/{name}",
-            entries=backups.map_entries(file),
-            seed=file.read_text(errors="replace"),
+            entries=[],
+            merged_from=file.read_text(errors="replace"),
             user=user,
             group=group,
         )
@@ -223,8 +225,11 @@ def redis_dump(platform: Platform, content: bytes):
     if (hoststate.snapshot(("text", REDIS_RESTORED)).text(REDIS_RESTORED) or "").strip() == digest:
         host.noop("Redis holds the backup's data already (restored before)")
         return
-    unit = platform.redis_unit
-    yield StringCommand("systemctl", "stop", unit)
-    yield from generic.install_file(content, platform.redis_dump, (platform.redis_user, platform.redis_group, 660))
-    yield StringCommand("systemctl", "start", unit)
+    owner = (platform.redis_user, platform.redis_group, 660)
+    *staged, rename = generic.install_file(content, platform.redis_dump, owner)  # the last command: the rename
+    yield from staged  # uploaded and copied beside the dump while Redis runs
+    unit = shlex.quote(platform.redis_unit)
+    # Redis stops only for the rename, and starts again whether the rename worked or not.
+    renamed = f"{{ {rename.get_raw_value()}; renamed=$?; systemctl start {unit}; [ $renamed -eq 0 ]; }}"
+    yield StringCommand(f"systemctl stop {unit} && {renamed}")
     yield from generic.install_file(digest + "\n", REDIS_RESTORED, ("root", "root", 600))

@@ -15,7 +15,7 @@ from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
 from mailguard import dkim, layout, opendkim
-from mailguard.layout import dkim_key_path
+from mailguard.layout import dkim_dir, dkim_key_path
 from mailguard.platforms import Platform
 
 from . import generic, hoststate, preflight
@@ -115,7 +115,7 @@ def with_host_selectors(settings, states: dict[str, dkim.KeyState]):
 
 def _key_wants(path: str, *a, algorithm: str = "rsa", **k) -> list[tuple[str, str]]:
     # The public half too: the DNS report after a run that changed nothing reads it from the same snapshot.
-    return [("stat", path), ("pubkey" if algorithm == "rsa" else "edpubkey", path)]
+    return [("stat", path), (hoststate.PUBKEY_KIND[algorithm], path)]
 
 
 @operation_reading(_key_wants)
@@ -152,17 +152,21 @@ def retired_path(domain: str, selector: str, today: datetime.date) -> str:
     return f"{layout.RETIRED_DKIM_DIR}/{domain}.{selector}.retired-{today}.key"
 
 
+def key_directory(platform: Platform, name: str = "DKIM: key directory"):
+    """The keys' directory: rspamd's user may read it, no one else."""
+    return generic.directory(
+        name=name,
+        path=dkim_dir(platform.rspamd_db_dir),
+        user=platform.rspamd_user,
+        group=platform.rspamd_group,
+        mode=750,
+    )
+
+
 @deploy("DKIM keys")
 def keys(settings, platform: Platform) -> Changes:
     user, group = platform.rspamd_user, platform.rspamd_group
-    directory = generic.directory(
-        name="DKIM: key directory",
-        path=f"{platform.rspamd_db_dir}/dkim",
-        user=user,
-        group=group,
-        mode=750,
-    )
-    created = [directory]
+    created = [key_directory(platform)]
     states = key_states(settings)
     created += _import_opendkim(settings, platform, states)
     for domain, state in states.items():
@@ -204,7 +208,7 @@ def plan_rotation(settings, platform: Platform, today: datetime.date) -> list[dk
     states = key_states(settings)
     db_dir = platform.rspamd_db_dir
     paths = {(d, s): dkim_key_path(db_dir, d, s) for d, state in states.items() for s in state.selectors}
-    globs = {d: f"{db_dir}/dkim/{d}.*.key" for d in states}
+    globs = {d: f"{dkim_dir(db_dir)}/{d}.*.key" for d in states}
     wants = [("pubkey", p) for p in paths.values()] + [("glob", g) for g in globs.values()]
     snap = hoststate.snapshot(*wants)
     resolver = dnscheck.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
@@ -259,9 +263,9 @@ def _print_rotation(steps: list[dkim.RotationStep], platform: Platform, target: 
 
     def record(domain: str, selector: str, path: str) -> str:
         key = hoststate.snapshot_of(target, ("pubkey", path)).pubkey(path)
-        value = dkim.txt_value(key or dns_records.PENDING_KEY)
-        rdata = " ".join(f'"{part}"' for part in dkim.split_txt(value))
-        return f"{selector}._domainkey.{domain}. IN TXT {rdata}"
+        name = f"{selector}._domainkey.{domain}"
+        txt = dns_records.Record(name, "TXT", dkim.txt_value(key or dns_records.PENDING_KEY), "", "DKIM")
+        return f"{name}. IN TXT {txt.rdata}"
 
     print(f"\n--> DKIM key rotation ({target.name}):")
     for step in steps:

@@ -53,33 +53,30 @@ def public_keys(settings, platform: Platform, target: Host) -> dict[str, str | N
 def more_keys(settings, states: dict[str, dkim.KeyState], platform: Platform, target: Host):
     """The DKIM records beside each signing key (record name -> (p= value, why, algorithm)): a
     rotation's other key, and the Ed25519 key; the public halves read off the host."""
-    retire_days = settings.dkim_retire_days
-    wanted: dict[str, tuple[str, str]] = {}
+    db_dir = platform.rspamd_db_dir
+    wanted: dict[str, tuple[str, str, str]] = {}  # record name -> (key path, why, algorithm)
     for domain, state in states.items():
         if state.next:
             why = "DKIM public key of the next key: publish now (dkim_rotate.py switches once every server serves it)"
-            wanted[f"{state.next}._domainkey.{domain}"] = (
-                dkim_key_path(platform.rspamd_db_dir, domain, state.next),
-                why,
-            )
+            wanted[f"{state.next}._domainkey.{domain}"] = (dkim_key_path(db_dir, domain, state.next), why, "rsa")
         if state.previous:
-            until = dkim.retire_on(state, retire_days)
+            until = dkim.retire_on(state, settings.dkim_retire_days)
             why = f"DKIM public key of the replaced key: keep until {until}, then dkim_rotate.py retires it"
             wanted[f"{state.previous}._domainkey.{domain}"] = (
-                dkim_key_path(platform.rspamd_db_dir, domain, state.previous),
+                dkim_key_path(db_dir, domain, state.previous),
                 why,
+                "rsa",
             )
-    more: dict[str, tuple[str | None, str, str]] = {}
-    if wanted:
-        snap = hoststate.snapshot_of(target, *[("pubkey", path) for path, _ in wanted.values()])
-        more |= {name: (snap.pubkey(path), why, "rsa") for name, (path, why) in wanted.items()}
     if settings.dkim_ed25519:
         selector = dkim.ed25519_selector(settings.dkim_selector)
-        paths = {d: dkim_key_path(platform.rspamd_db_dir, d, selector) for d in settings.domains}
-        snap = hoststate.snapshot_of(target, *[("edpubkey", path) for path in paths.values()])
         why = "DKIM public key of the Ed25519 key (RFC 8463), signing beside the RSA key"
-        more |= {f"{selector}._domainkey.{d}": (snap.edpubkey(path), why, "ed25519") for d, path in paths.items()}
-    return more
+        for domain in settings.domains:
+            wanted[f"{selector}._domainkey.{domain}"] = (dkim_key_path(db_dir, domain, selector), why, "ed25519")
+    if not wanted:
+        return {}
+    kinds = {name: hoststate.PUBKEY_KIND[algorithm] for name, (_, _, algorithm) in wanted.items()}
+    snap = hoststate.snapshot_of(target, *[(kinds[name], path) for name, (path, _, _) in wanted.items()])
+    return {name: (snap.pubkey(path, kinds[name]), why, algorithm) for name, (path, why, algorithm) in wanted.items()}
 
 
 def report(

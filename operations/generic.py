@@ -261,8 +261,8 @@ def merged_map(current: str | None, legacy: str | None, entries) -> str:
         entry = _map_entry(line)
         if line.startswith(MOVED_MAP.split("{")[0]) or (entry and entry in present_entries):
             continue
-        if not entry and line in present_lines and line.strip():
-            continue  # the same comment already carried over
+        if not entry and line in present_lines:
+            continue  # the same comment (or blank line) already there: a second merge adds nothing
         lines.append(line)
         present_entries.add(entry)
         present_lines.add(line)
@@ -283,10 +283,11 @@ def map_file(
     group: str,
     backup: str | None = None,
     legacy: str | None = None,
-    seed: str | None = None,
+    merged_from: str | None = None,
 ):
-    """A multimap map file: created when missing (from ``seed``, comments and all, if given), listed
-    entries ensured, other lines kept.
+    """A multimap map file: created when missing, listed entries ensured, other lines kept.
+    ``merged_from``: another copy of this map (a backup's): its lines the file lacks are added,
+    comments and all, as a legacy list's are.
 
     ``legacy``: where the seed kept this list. Its entries are merged in once; then it is kept
     in the originals and replaced by a one-line pointer to ``path``.
@@ -298,7 +299,9 @@ def map_file(
     old = state.text(legacy) if legacy else None
     if old is not None and old.startswith(MOVED_MAP.split("{")[0]):
         old = None
-    wanted = merged_map(seed if current is None else current, old, entries)
+    wanted = merged_map(current, old, entries)
+    if merged_from is not None:
+        wanted = merged_map(wanted, merged_from, [])
     commands: list = []
     if current is None or wanted != current:
         commands += install_file(wanted, path, (user, group, 644), backup=backup)

@@ -157,16 +157,21 @@ def configure(settings, platform: Platform) -> Changes:
     return {reload("rspamd"): reload_on, restart("rspamd"): restart_on}
 
 
+def maps_directory(platform: Platform, name: str = f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI"):
+    """Where the multimap lists live: a directory the web UI may write."""
+    return generic.directory(
+        name=name,
+        path=f"{platform.rspamd_conf_dir}/{rspamd_config.MAPS_DIR}",
+        user=platform.rspamd_user,
+        group=platform.rspamd_group,
+        mode=755,
+    )
+
+
 def _maps(settings, platform: Platform) -> list[Any]:
     """The multimap lists in a directory the web UI may write, each seeded from its setting."""
     conf_dir, user, group = platform.rspamd_conf_dir, platform.rspamd_user, platform.rspamd_group
-    generic.directory(
-        name=f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI",
-        path=f"{conf_dir}/{rspamd_config.MAPS_DIR}",
-        user=user,
-        group=group,
-        mode=755,
-    )
+    maps_directory(platform)
     return [
         generic.map_file(
             name=f"rspamd: map {rule.path}",

@@ -15,6 +15,7 @@ from pyinfra.api.exceptions import PyinfraError
 from support import PASSWORDS, SETTINGS
 
 from mailguard import backups, dkim, layout
+from operations import generic
 
 KEY = dkim.generate_private_key_pem(1024)
 KEY_PATH = "/var/lib/rspamd/dkim/example.com.dkim-2026-11.key"
@@ -94,7 +95,13 @@ def test_the_restore_puts_back_keys_state_maps_hashes_and_redis(tmp_path):
     assert files["/var/lib/redis/dump.rdb"] == FILES["redis.rdb"]
     names = by_name(ops)
     redis = names["Restore: Redis's data"].commands
-    assert redis[0] == "systemctl stop redis-server" and "systemctl start redis-server" in redis
+    # Redis stops only for the rename of the staged dump, and starts again whatever the rename did
+    (swap,) = [c for c in redis if isinstance(c, str) and "systemctl stop" in c]
+    assert swap == (
+        "systemctl stop redis-server && { mv -fT /var/lib/redis/dump.rdb.mailguard-new /var/lib/redis/dump.rdb; "
+        "renamed=$?; systemctl start redis-server; [ $renamed -eq 0 ]; }"
+    )
+    assert redis.index(swap) > min(i for i, c in enumerate(redis) if isinstance(c, tuple))  # the dump uploaded before
     signing = files["/etc/rspamd/local.d/dkim_signing.conf"].decode()
     assert 'selector = "dkim-2026-11";' in signing  # the backup's signing key, not the settings' selector
     assert not any("example.com.dkim.key" in path for path in files)
@@ -124,3 +131,12 @@ def test_a_different_key_or_redis_data_on_the_host_is_refused_before_any_change(
             {**PASSWORDS, backups.RESTORE_ENV: str(tmp_path / "none")},
             deploy_file=RESTORE,
         )
+
+
+def test_a_backups_map_merged_twice_adds_nothing_the_second_time():
+    backup = "# listed by hand\nhand@spam.example.net\n\n# from the web UI\nweb@spam.example.net\n"
+    host = "spam@bad.example.net\n"
+    once = generic.merged_map(host, backup, [])
+    assert once == host + backup  # every entry, comment and blank line of the backup, after the host's own
+    assert generic.merged_map(once, backup, []) == once
+    assert generic.merged_map(None, backup, []) == backup
