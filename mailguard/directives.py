@@ -35,14 +35,22 @@ def _commented(line: str, key: str) -> str | None:
     return None
 
 
-def edit(text: str, settings: Iterable[tuple[str, Iterable[str]]], disabled: Iterable[str] = ()) -> str:
-    """Make each directive in ``settings`` active with exactly its values, comment out ``disabled``.
+def edit(
+    text: str,
+    settings: Iterable[tuple[str, Iterable[str]]],
+    disabled: Iterable[str] = (),
+    added: Iterable[tuple[str, str]] = (),
+) -> str:
+    """Make each directive in ``settings`` active with exactly its values, comment out ``disabled``;
+    ``added``: (directive, value) lines made active beside the directive's other values (an admin's
+    own ``include`` lines stay).
 
     A wanted value that stands commented out is uncommented where it stands (the first such
     line); otherwise it is added after the last line that mentions the directive, or at the end.
     Active lines of the directive with other values, and repeated ones, are commented out.
     """
     lines = text.splitlines()
+    settings = [*settings, *((key, [*dict.fromkeys([*active_values(text, key), value])]) for key, value in added)]
     for key, values in settings:
         values = list(values)
         seen: set[str] = set()

@@ -15,6 +15,7 @@ CONTROLLER_PORT = 11334
 CONTROLLER_BIND = f"localhost:{CONTROLLER_PORT}"
 CONTROLLER_ADDRESS = f"127.0.0.1:{CONTROLLER_PORT}"  # what a proxy on this host connects to
 POSTFIX_MILTER = f"inet:localhost:{MILTER_PORT}"
+WEBUI_PATH = "/rspamd/"  # where a reverse proxy (webui_proxy) publishes the controller's web UI
 
 # rspamd's own recursive resolver (unbound): a loopback address of its own on the DNS port, so it
 # takes no address another resolver may hold (127.0.0.1, systemd-resolved's 127.0.0.53), and
@@ -32,6 +33,14 @@ LEARN_PROGRAM = "learn"  # the name Sieve's pipe calls: the socket in that direc
 SIEVE_DIR = "/etc/dovecot/sieve/mailguard"  # global scripts, compiled there by sievec
 DOVECOT_CONF = "90-mailguard-learning.conf"  # in the platform's conf.d
 SIEVE_SCRIPTS = ("junk", "learn-spam", "learn-ham")  # <name>.sieve, from templates/dovecot/<name>.sieve.j2
+
+# With replication (redis_primary), Redis's password lives in a file of its own, included by
+# redis.conf: the deploy reads redis.conf's text, and what it reads may be printed (-vvv).
+REDIS_AUTH_CONF = "/etc/redis/mailguard-auth.conf"
+# A shell prefix that lets redis-cli authenticate where that file sets a password.
+REDIS_CLI_AUTH = (
+    f'a=$(sed -n \'s/^requirepass //p\' {REDIS_AUTH_CONF} 2>/dev/null); [ -z "$a" ] || export REDISCLI_AUTH="$a"; '
+)
 
 # The deploy's own scripts and their stores.
 TOOLS_DIR = "/usr/local/sbin"

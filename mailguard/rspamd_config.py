@@ -7,7 +7,6 @@ from dataclasses import dataclass
 # relative path -> template under templates/rspamd/ (worker-controller.inc is written apart:
 # it carries password hashes)
 TEMPLATED = (
-    "local.d/redis.conf",
     "local.d/dkim_signing.conf",
     "local.d/arc.conf",
     "local.d/dmarc.conf",
@@ -23,6 +22,7 @@ TEMPLATED = (
 )
 CONTROLLER = "local.d/worker-controller.inc"
 RBL = "local.d/rbl.conf"  # written apart too: with a Spamhaus DQS key, it holds the key
+REDIS = "local.d/redis.conf"  # and this one: in a group of MX hosts, it holds Redis's password
 
 # The web UI saves a map by writing a temporary file beside it and renaming it, so the
 # maps live in a directory _rspamd may write (owning the files, as the seed does, is not enough).
@@ -91,7 +91,7 @@ LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1")
 # message scores this much, and rspamd evaluates every symbol up to it (see actions.conf.j2).
 UNREACHABLE_SCORE = 1000.0
 
-MANAGED = frozenset(TEMPLATED) | {CONTROLLER, RBL} | {m.path for m in MULTIMAPS}
+MANAGED = frozenset(TEMPLATED) | {CONTROLLER, RBL, REDIS} | {m.path for m in MULTIMAPS}
 
 
 def needs_restart(relative_path: str) -> bool:

@@ -23,10 +23,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import rspamd_config
+from .layout import WEBUI_PATH
 
 PASSWORD_ENV = "RSPAMD_CONTROLLER_PASSWORD"
 ENABLE_PASSWORD_ENV = "RSPAMD_ENABLE_PASSWORD"
 DQS_KEY_ENV = "SPAMHAUS_DQS_KEY"  # optional: a key for Spamhaus's Data Query Service
+REDIS_PASSWORD_ENV = "REDIS_REPLICATION_PASSWORD"  # with redis_primary: the group's Redis password
+REDIS_PORT = 6379  # where the group's Redis primary listens, on its private_address only
 SETTINGS_KEY = "mailguard_settings"  # host data: the validated Settings
 
 _LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
@@ -502,6 +505,18 @@ class Settings:
         "/usr/local/lsws/conf/vhosts/mail/vhconf.conf",
         "OpenLiteSpeed: the virtual host configuration the web UI is added to.",
     )
+    private_address: str | None = option(
+        _optional(_ip(None), "IP or null"),
+        None,
+        "This host's address on the private network its group of MX hosts shares (Redis replication); null: none.",
+    )
+    redis_primary: str | None = option(
+        _optional(_ip(None), "IP or null"),
+        None,
+        "The private_address of the group's Redis primary: every host's rspamd reads its own Redis (a replica "
+        f"of the primary) and writes to the primary (port {REDIS_PORT}, password {REDIS_PASSWORD_ENV}). "
+        "null: a Redis of its own, on its unix socket only.",
+    )
     rspamd_source: str = option(
         _choice("upstream", "distro"),
         "upstream",
@@ -513,10 +528,28 @@ class Settings:
     controller_password: str = field(repr=False, default="")
     enable_password: str = field(repr=False, default="")
     spamhaus_dqs_key: str = field(repr=False, default="")
+    redis_password: str = field(repr=False, default="")
+    # The web UIs of the host's group, (name, host, path), its own among them: filled in by the
+    # inventory (targets.py) from the hosts that share a redis_primary and publish their web UI.
+    neighbours: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def primary_domain(self) -> str:
         return self.domains[0]
+
+    @property
+    def redis_role(self) -> str:
+        """standalone (a Redis of its own), primary or replica (of the group's primary)."""
+        if self.redis_primary is None:
+            return "standalone"
+        return "primary" if self.redis_primary == self.private_address else "replica"
+
+    @property
+    def webui_neighbour(self) -> tuple[str, str]:
+        """(host, path) of this host's web UI behind its proxy, as rspamd's ``neighbours`` take it
+        (without a port rspamd adds 11334)."""
+        scheme, port = ("https", 443) if self.webui_tls_certificate else ("http", 80)
+        return f"{scheme}://{self.webui_server_name}:{port}", WEBUI_PATH
 
     def selector_for(self, domain: str) -> str:
         return dict(self.dkim_selectors).get(domain, self.dkim_selector)
@@ -542,8 +575,12 @@ OPTIONS: tuple[Option, ...] = tuple(
 _BY_NAME = {o.name: o for o in OPTIONS}
 
 
-def _password_problems(env: Mapping[str, str]) -> list[str]:
+def _password_problems(env: Mapping[str, str], replicated: bool) -> list[str]:
     lines = []
+    redis_password = env.get(REDIS_PASSWORD_ENV, "")
+    if replicated and not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", redis_password):
+        what = "not set" if not redis_password else "must be 16 to 128 letters, digits, _ and -"
+        lines.append(f"{REDIS_PASSWORD_ENV}: {what} (redis_primary is set: the group's Redis needs a password)")
     for var in (PASSWORD_ENV, ENABLE_PASSWORD_ENV):
         value = env.get(var, "")
         if not value:
@@ -577,6 +614,8 @@ def _combination_problems(values: dict[str, Any]) -> list[str]:
     unknown = [d for d, _ in values["dkim_selectors"] if d not in values["domains"]]
     if unknown:
         lines.append(f"dkim_selectors: {', '.join(unknown)} is not one of the domains")
+    if values["redis_primary"] is not None and values["private_address"] is None:
+        lines.append("private_address: set it with redis_primary (the host's own address on the group's network)")
     if values["junk_folder"] == values["trash_folder"] or "INBOX" in {values["junk_folder"], values["trash_folder"]}:
         lines.append("trash_folder: junk_folder, trash_folder and INBOX must be three different folders")
     if (values["webui_tls_certificate"] is None) != (values["webui_tls_key"] is None):
@@ -623,7 +662,7 @@ def load(data: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -
             values[opt.name] = value
     if not lines:
         lines += _combination_problems(values)
-    lines += _password_problems(env)
+    lines += _password_problems(env, data.get("redis_primary") is not None)
     if lines:
         raise SettingsError(lines)
     return Settings(
@@ -631,6 +670,7 @@ def load(data: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -
         controller_password=env[PASSWORD_ENV],
         enable_password=env[ENABLE_PASSWORD_ENV],
         spamhaus_dqs_key=env.get(DQS_KEY_ENV, ""),
+        redis_password=env.get(REDIS_PASSWORD_ENV, "") if values["redis_primary"] is not None else "",
     )
 
 
@@ -669,5 +709,9 @@ def markdown_table() -> str:
     rows.append(
         f"| `{DQS_KEY_ENV}` (env) | text | none | Spamhaus DQS key: rspamd asks Spamhaus's DQS zones with it "
         "(never printed). |"
+    )
+    rows.append(
+        f"| `{REDIS_PASSWORD_ENV}` (env) | text | none: required with `redis_primary` | The group's Redis "
+        "password (16 to 128 letters, digits, _ and -; never printed). |"
     )
     return "\n".join(rows)

@@ -31,6 +31,7 @@ Every host is in the group ``mail`` as well, so ``--limit mail``, ``--limit mx``
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -185,9 +186,41 @@ def read_inventory(path: Path, env: dict[str, str]) -> dict[str, Hosts]:
         data[settings_module.SETTINGS_KEY] = loaded
         for group in dict.fromkeys([ALL_HOSTS, *host_groups]):
             groups.setdefault(group, []).append((name, data))
+    problems += _replication_problems(groups[ALL_HOSTS])
     if problems:
         raise TargetError(*dict.fromkeys(problems))  # a password problem is the same line for every host
+    _fill_in_neighbours(groups[ALL_HOSTS])
     return groups
+
+
+def _replication_problems(hosts: Hosts) -> list[str]:
+    """A group of MX hosts (those that share a redis_primary) needs its primary among them, and
+    every host its own private_address."""
+    problems = []
+    owners: dict[str, str] = {}
+    for name, data in hosts:
+        address = data[settings_module.SETTINGS_KEY].private_address
+        if address is not None and owners.setdefault(address, name) != name:
+            problems.append(f"host {name}: setting private_address: {address} is {owners[address]}'s already")
+    for name, data in hosts:
+        primary = data[settings_module.SETTINGS_KEY].redis_primary
+        if primary is not None and primary not in owners:
+            problems.append(f"host {name}: setting redis_primary: {primary} is no host's private_address")
+    return problems
+
+
+def _fill_in_neighbours(hosts: Hosts) -> None:
+    """Each host of a group learns the web UIs of all (those a proxy publishes): rspamd's neighbours."""
+    key = settings_module.SETTINGS_KEY
+    published: dict[str, list[tuple[str, str, str]]] = {}
+    for _name, data in hosts:
+        loaded = data[key]
+        if loaded.redis_primary is not None and loaded.webui_proxy != "none":
+            published.setdefault(loaded.redis_primary, []).append((loaded.webui_server_name, *loaded.webui_neighbour))
+    for _name, data in hosts:
+        group = sorted(set(published.get(data[key].redis_primary or "", [])))
+        if len(group) > 1:
+            data[key] = dataclasses.replace(data[key], neighbours=tuple(group))
 
 
 def _host_data(name: str, spec: dict, problems: list[str]) -> tuple[dict, list[str]]:

@@ -62,7 +62,8 @@ def archive_command(platform: Platform) -> str:
         else:
             lines.append(f"if [ -f {src} ] && [ ! -L {src} ]; then cp -P -- {src} {dest}; fi")
     socket = shlex.quote(platform.redis_socket)
-    lines.append(f"if [ -S {socket} ]; then redis-cli -s {socket} --rdb {d}/files/redis.rdb >/dev/null; fi")
+    dump = f"{layout.REDIS_CLI_AUTH}redis-cli -s {socket} --rdb {d}/files/redis.rdb >/dev/null"
+    lines.append(f"if [ -S {socket} ]; then {dump}; fi")
     lines.append(
         f"(cd {d}/files && find . -type f -print0 | sort -z | xargs -0r sha256sum) > {d}/{backups.SUMS}.new && "
         f"mv {d}/{backups.SUMS}.new {d}/files/{backups.SUMS}"

@@ -3,18 +3,21 @@ rotated in stages by dkim_rotate.py, which switches signing only once DNS serves
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime
+import hashlib
 from collections.abc import Callable
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from pyinfra import host
-from pyinfra.api import StringCommand, deploy
+from pyinfra.api import State, StringCommand, deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
 from mailguard import dkim, layout, opendkim
+from mailguard import settings as settings_module
 from mailguard.layout import dkim_dir, dkim_key_path
 from mailguard.platforms import Platform
 
@@ -119,8 +122,9 @@ def _key_wants(path: str, *a, algorithm: str = "rsa", **k) -> list[tuple[str, st
 
 
 @operation_reading(_key_wants)
-def dkim_key(path: str, bits: int, user: str, group: str, algorithm: str = "rsa"):
-    """Generate a DKIM private key only when none exists: a published record depends on it."""
+def dkim_key(path: str, supply: Callable[[], bytes], user: str, group: str, algorithm: str = "rsa"):
+    """A DKIM private key put in place only when none exists: a published record depends on it.
+    ``supply()`` gives the key (the group's, see ``group_key``) when one is needed."""
     meta = hoststate.snapshot(("stat", path)).stat(path)
     if generic.planted_link(meta, path):
         return
@@ -131,8 +135,88 @@ def dkim_key(path: str, bits: int, user: str, group: str, algorithm: str = "rsa"
             return
         yield from commands
         return
-    key = dkim.generate_private_key_pem(bits) if algorithm == "rsa" else dkim.generate_ed25519_key()
-    yield from generic.install_file(key, path, (user, group, 600), replace=False)
+    yield from generic.install_file(supply(), path, (user, group, 600), replace=False)
+
+
+# --- one key per domain for every host of a run -------------------------------------------------
+
+# Per run: the key each path gets on the hosts that lack it (carried from a host that has it, or
+# made once), kept in the controller's memory only.
+_GROUP_KEYS: WeakKeyDictionary[State, dict[str, bytes]] = WeakKeyDictionary()
+
+
+def _signers(domain: str) -> tuple[list[tuple[Host, Any]], list[str]]:
+    """The run's other hosts that sign ``domain`` (with their settings), and the inventory's hosts
+    that sign it but are not in this run (--limit)."""
+    active = set(host.state.inventory.get_active_hosts())
+    here = current_host()
+    in_run, outside = [], []
+    for other in host.state.inventory:
+        if other is here:
+            continue
+        try:
+            other_settings = settings_module.from_host_data(other.data)
+        except settings_module.SettingsError:
+            continue  # an admin's own inventory host that is no mail host of ours
+        if domain in other_settings.domains:
+            if other in active:
+                in_run.append((other, other_settings))
+            else:
+                outside.append(other.name)
+    return in_run, outside
+
+
+def _carried(holder: Host, path: str, digest: str) -> bytes:
+    """The key at ``path`` on ``holder``, read as root reads any file there (through a descriptor
+    that is the regular file lstat saw) and never printed."""
+    ok, output = holder.run_shell_command(
+        StringCommand(hoststate.snippet("text", path)), print_output=False, print_input=False
+    )
+    text = "".join(output.stdout_lines).strip() if ok else ""
+    data = base64.b64decode(text[4:]) if text.startswith("b64:") else b""
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise KeyConflict(
+            f"mailguard: {path} on {holder.name} changed or vanished while it was read; nothing was changed"
+        )
+    return data
+
+
+def group_key(settings, domain: str, selector: str, path: str, make: Callable[[], bytes]) -> Callable[[], bytes]:
+    """What ``dkim_key`` puts at ``path`` where it is missing: the key the run's other hosts that
+    sign ``domain`` hold (carried through the controller), else one made once for all of them.
+
+    Raises KeyConflict, before anything changes, when two hosts hold different keys, or when the
+    key is missing everywhere in the run and a host left out of it (--limit) may hold it.
+    """
+    own = preflight.profile(settings)["dkim_keys"].get(path)
+    in_run, outside = _signers(domain)
+    holders = {host.name: (current_host(), own)} if own else {}
+    for other, other_settings in in_run:
+        digest = preflight.profile_of(other, other_settings)["dkim_keys"].get(path)
+        if digest:
+            holders[other.name] = (other, digest)
+    if len({digest for _, digest in holders.values()}) > 1:
+        names = " and ".join(sorted(holders))
+        raise KeyConflict(
+            f"mailguard: {domain} (selector {selector}): {names} hold different DKIM keys at {path}: one key per "
+            "domain for the group, and a published record depends on one of them: keep one (or give the hosts "
+            "different selectors); nothing was changed"
+        )
+    keys = _GROUP_KEYS.setdefault(host.state, {})
+    if own or path in keys:
+        return lambda: keys.setdefault(path, make())  # made only should the key vanish meanwhile
+    if holders:
+        holder, digest = next(iter(holders.values()))
+        keys[path] = _carried(holder, path, digest)
+    elif outside:
+        raise KeyConflict(
+            f"mailguard: {host.name}: no DKIM key for {domain} (selector {selector}) on the hosts of this run, and "
+            f"{', '.join(sorted(outside))} (left out by --limit) may hold one: run without --limit once, so that "
+            "the group's key is carried; nothing was changed"
+        )
+    else:
+        keys[path] = make()
+    return lambda: keys[path]
 
 
 @operation_reading(lambda path, retired, *a, **k: [("stat", path), ("stat", retired)])
@@ -169,27 +253,34 @@ def keys(settings, platform: Platform) -> Changes:
     created = [key_directory(platform)]
     states = key_states(settings)
     created += _import_opendkim(settings, platform, states)
+    bits = settings.dkim_key_bits
+
+    def rsa_key() -> bytes:
+        return dkim.generate_private_key_pem(bits)
+
     for domain, state in states.items():
         for selector in (state.signing, state.next):
             if not selector:
                 continue
             role = "" if selector == state.signing else ", the next key of a rotation"
+            path = dkim_key_path(platform.rspamd_db_dir, domain, selector)
             created.append(
                 dkim_key(
                     name=f"DKIM: key for {domain} (selector {selector}{role})",
-                    path=dkim_key_path(platform.rspamd_db_dir, domain, selector),
-                    bits=settings.dkim_key_bits,
+                    path=path,
+                    supply=group_key(settings, domain, selector, path, rsa_key),
                     user=user,
                     group=group,
                 )
             )
         if settings.dkim_ed25519:
             selector = dkim.ed25519_selector(settings.dkim_selector)
+            path = dkim_key_path(platform.rspamd_db_dir, domain, selector)
             created.append(
                 dkim_key(
                     name=f"DKIM: Ed25519 key for {domain} (selector {selector})",
-                    path=dkim_key_path(platform.rspamd_db_dir, domain, selector),
-                    bits=0,
+                    path=path,
+                    supply=group_key(settings, domain, selector, path, dkim.generate_ed25519_key),
                     user=user,
                     group=group,
                     algorithm="ed25519",

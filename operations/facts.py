@@ -21,7 +21,13 @@ class SystemProfile(FactBase):
 
     default = dict
 
-    def command(self, disk_path="/var", paths=(), texts=(), password_files=()):
+    def command(self, disk_path="/var", paths=(), texts=(), password_files=(), key_dirs=()):
+        # A sha256 of each DKIM key (regular files only): several hosts of a run must hold the same.
+        keys = "".join(
+            f"find {shlex.quote(d)} -maxdepth 1 -type f -name '*.key' -exec sha256sum -- {{}} + 2>/dev/null "
+            "| sed 's/^/dkimkey=/'; "
+            for d in key_dirs
+        )
         exists = "".join(f"; if [ -e {shlex.quote(p)} ]; then echo exists={shlex.quote(p)}; fi" for p in paths)
         # Files read whole (never secrets: the DKIM signing configuration an admin may already have).
         for path in map(shlex.quote, texts):
@@ -37,6 +43,7 @@ class SystemProfile(FactBase):
         hashes = "".join(f"{{ {hoststate.snippet('pwhash', p)}; }} | sed 's/^/pwhash=/'; " for p in password_files)
         return (
             tables
+            + keys
             + hashes
             + '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; echo "VERSION_ID=$VERSION_ID"; '
             'echo "NAME=$NAME" ); echo "arch=$(uname -m)"; '
@@ -59,12 +66,19 @@ class SystemProfile(FactBase):
         values = dict(
             line.split("=", 1)
             for line in output
-            if "=" in line and not line.startswith(("exists=", "text=", "pwhash="))
+            if "=" in line and not line.startswith(("exists=", "text=", "pwhash=", "dkimkey="))
         )
         values["pwhashes"] = {
             words[0]: (words[1], words[2])
             for words in (line[len("pwhash=") :].split() for line in output if line.startswith("pwhash="))
             if len(words) == 3
+        }
+        values["dkim_keys"] = {  # path -> sha256
+            path: digest
+            for digest, _, path in (
+                line[len("dkimkey=") :].partition("  ") for line in output if line.startswith("dkimkey=")
+            )
+            if path
         }
         values["exists"] = {line.split("=", 1)[1] for line in output if line.startswith("exists=")}
         values["texts"] = {

@@ -163,7 +163,7 @@ def _edited_file(paths, missing: str) -> Generator[StringCommand, None, tuple[st
 
 
 @operation_reading(lambda paths, *a, **k: _edited_wants(paths))
-def directives_file(paths, settings, disabled=(), backup: str | None = None):
+def directives_file(paths, settings, disabled=(), added=(), backup: str | None = None):
     """Set "Directive value" lines of an existing config file (clamd, redis) in place.
 
     ``paths``: where the file may be (packages differ); the first that exists is edited.
@@ -172,7 +172,7 @@ def directives_file(paths, settings, disabled=(), backup: str | None = None):
     if found is None:
         return
     path, text, current = found
-    wanted = directives.edit(text, settings, disabled)
+    wanted = directives.edit(text, settings, disabled, added)
     if wanted == text:
         host.noop(f"{path} already has the wanted directives")
         return

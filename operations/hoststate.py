@@ -39,7 +39,7 @@ from pyinfra import host, logger
 from pyinfra.api import BaseStateCallback, FactBase, State, operation
 from pyinfra.api.host import Host
 
-from mailguard.layout import ED25519_PUBLIC_KEY_COMMAND, MANAGED_MARK, PUBLIC_KEY_COMMAND
+from mailguard.layout import ED25519_PUBLIC_KEY_COMMAND, MANAGED_MARK, PUBLIC_KEY_COMMAND, REDIS_CLI_AUTH
 
 MARK = "@@mailguard"
 
@@ -73,7 +73,9 @@ _SNIPPETS = {
         """"$(printf %s "$value" | sha256sum | cut -c1-64)"; done; fi"""
     ),
     # the keys Redis holds, asked on its socket, else on its default port (before the deploy set the socket)
-    "dbsize": "{{ redis-cli -s {q} dbsize 2>/dev/null || redis-cli dbsize 2>/dev/null; }} | grep -x '[0-9]*' || true",
+    # (with the group's password where replication set one)
+    "dbsize": REDIS_CLI_AUTH.replace("{", "{{").replace("}", "}}")
+    + "{{ redis-cli -s {q} dbsize 2>/dev/null || redis-cli dbsize 2>/dev/null; }} | grep -x '[0-9]*' || true",
     "version": "{raw} --version 2>/dev/null | sed -n 's/.*[Vv]ersion \\([0-9][0-9.]*\\).*/\\1/p' | head -n 1",
 }
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from weakref import WeakKeyDictionary
 
+from gevent.lock import Semaphore
 from pyinfra import host, logger
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
 from mailguard import capacity, learning, opendkim, rspamd_config
-from mailguard.layout import DKIM_STATE, MANAGED_MARK, RSPAMD_CONF_DIR
-from mailguard.platforms import Platform, UnsupportedPlatform, for_os_release
+from mailguard.layout import DKIM_STATE, MANAGED_MARK, RSPAMD_CONF_DIR, dkim_dir
+from mailguard.platforms import PLATFORMS, Platform, UnsupportedPlatform, for_os_release
 from mailguard.takeover import dkim_conflicts
 
 from .facts import SystemProfile
@@ -34,15 +35,29 @@ CONTROLLER_FILE = f"{RSPAMD_CONF_DIR}/{rspamd_config.CONTROLLER}"  # its passwor
 _PROFILES: WeakKeyDictionary[Host, dict] = WeakKeyDictionary()
 
 
+_ASKING: WeakKeyDictionary[Host, Semaphore] = WeakKeyDictionary()
+# Where every platform keeps DKIM keys (rspamd's DBDIR/dkim): the profile gives each key's sha256.
+KEY_DIRS = tuple(sorted({dkim_dir(p.rspamd_db_dir) for p in PLATFORMS.values()}))
+
+
 def profile(settings) -> dict:
     """Asked once per run: nothing the deploy does changes these."""
-    key = current_host()
-    if key not in _PROFILES:
-        texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE, opendkim.CONF)
-        _PROFILES[key] = host.get_fact(
-            SystemProfile, paths=required_paths(settings), texts=texts, password_files=(CONTROLLER_FILE,)
-        )
-    return _PROFILES[key]
+    return profile_of(current_host(), settings)
+
+
+def profile_of(target: Host, settings) -> dict:
+    """``profile`` of any host of the run (another host's DKIM keys), asked once whoever asks first."""
+    with _ASKING.setdefault(target, Semaphore()):  # hosts are planned side by side (greenlets)
+        if target not in _PROFILES:
+            texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE, opendkim.CONF)
+            _PROFILES[target] = target.get_fact(
+                SystemProfile,
+                paths=required_paths(settings),
+                texts=texts,
+                password_files=(CONTROLLER_FILE,),
+                key_dirs=KEY_DIRS,
+            )
+    return _PROFILES[target]
 
 
 def detect_platform(settings) -> Platform:

@@ -14,6 +14,7 @@ from pyinfra.operations.util import any_changed
 from mailguard import dkim, layout, rspamd_config, rspamd_password
 from mailguard.layout import original
 from mailguard.platforms import Platform
+from mailguard.settings import REDIS_PORT
 
 from . import generic, hoststate
 from .activate import Changes, reload, restart
@@ -149,12 +150,43 @@ def configure(settings, platform: Platform) -> Changes:
         )
     )
 
+    reload_on.append(
+        generic.text_file(
+            name=f"rspamd: {rspamd_config.REDIS} (Redis: {_redis_servers(settings)})",
+            path=f"{conf_dir}/{rspamd_config.REDIS}",
+            content=render(
+                f"rspamd/{rspamd_config.REDIS}.j2", **context, write_server=_redis_write_server(settings, platform)
+            ),
+            backup="rspamd",
+            secret=True,  # with replication: the group's Redis password
+            user="root",
+            group=group,
+            mode=640,
+        )
+    )
+
     for relative, op in _snippets(settings, platform):
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
     reload_on += _maps(settings, platform)
     _dmarc_report_timer(settings, platform)
     return {reload("rspamd"): reload_on, restart("rspamd"): restart_on}
+
+
+def _redis_write_server(settings, platform: Platform) -> str:
+    """Where rspamd writes: its own Redis, or on a replica the group's primary."""
+    if settings.redis_role != "replica":
+        return platform.redis_socket
+    primary = settings.redis_primary
+    return f"[{primary}]:{REDIS_PORT}" if ":" in primary else f"{primary}:{REDIS_PORT}"
+
+
+def _redis_servers(settings) -> str:
+    return {
+        "standalone": "its own, on the socket",
+        "primary": "the group's primary, here",
+        "replica": f"reads its replica, writes to {settings.redis_primary}",
+    }[settings.redis_role]
 
 
 def maps_directory(platform: Platform, name: str = f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI"):
@@ -197,11 +229,13 @@ def _dmarc_report_timer(settings, platform: Platform) -> None:
         for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer")
     ]
     systemd.daemon_reload(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
+    # In a group the reports' data is in the primary's Redis: one host sends them, the primary.
+    sends = settings.dmarc_reporting and settings.redis_role != "replica"
     generic.service(
-        name="DMARC reports: timer enabled" if settings.dmarc_reporting else "DMARC reports: timer off",
+        name="DMARC reports: timer enabled" if sends else "DMARC reports: timer off",
         unit="rspamd-dmarc-report.timer",
-        running=settings.dmarc_reporting,
-        enabled=settings.dmarc_reporting,
+        running=sends,
+        enabled=sends,
     )
 
 

@@ -22,7 +22,7 @@ from unittest import mock
 
 from pyinfra.api import Config, FileUploadCommand, Inventory, State, StringCommand
 from pyinfra.api.state import StateStage
-from pyinfra.connectors.util import CommandOutput
+from pyinfra.connectors.util import CommandOutput, OutputLine
 from pyinfra.context import ctx_host, ctx_state
 from support import public_key_b64
 
@@ -88,8 +88,14 @@ class HostModel:
             raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
         return cls().process(handler(**kwargs))
 
-    def output_SystemProfile(self, paths=(), texts=(), password_files=(), **_):
+    def output_SystemProfile(self, paths=(), texts=(), password_files=(), key_dirs=(), **_):
         exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
+        exists += [
+            f"dkimkey={hashlib.sha256(self.text(p).encode()).hexdigest()}  {p}"
+            for d in key_dirs
+            for p in sorted(self.files)
+            if fnmatch(p, f"{d}/*.key") and "/" not in p[len(d) + 1 :] and self.text(p) is not None
+        ]
         conf = self.text(opendkim.CONF)
         if conf is not None:  # the command reads the tables opendkim.conf names
             texts = [*texts, *(opendkim.table_path(d) for d in opendkim.tables(conf).values())]
@@ -278,37 +284,67 @@ def plan(
     deploy_file: Path | None = None,
 ) -> list[PlannedOp]:
     """Run deploy.py's (or ``deploy_file``'s) prepare stage against ``model``; every operation with its commands."""
-    inventory = Inventory(([("modelled-host", {"mail_settings": mail_settings})], {}))
+    return plan_group({"modelled-host": (model, mail_settings)}, env, config, deploy_file)["modelled-host"]
+
+
+def plan_group(
+    hosts: dict[str, tuple[HostModel, dict]],
+    env: dict[str, str],
+    config: Config | None = None,
+    deploy_file: Path | None = None,
+    left_out: dict[str, dict] | None = None,
+) -> dict[str, list[PlannedOp]]:
+    """``plan`` for several hosts of one inventory (name -> (model, mail_settings)), planned one
+    after another as pyinfra plans them side by side. ``left_out``: inventory hosts (name ->
+    mail_settings) that are not in the run, as --limit leaves them."""
+    names = [*hosts, *(left_out or {})]
+    settings_of = {**{n: s for n, (_, s) in hosts.items()}, **(left_out or {})}
+    inventory = Inventory(([(n, {"mail_settings": settings_of[n]}) for n in names], {}))
     state = State(inventory, config or Config(), check_for_changes=False)  # as `pyinfra -y` runs
     state.current_stage = StateStage.Prepare
-    host = inventory.get_host("modelled-host")
-    host.connected = True  # nothing to connect to: every fact comes from the model
+    for name in hosts:
+        inventory.get_host(name).connected = True  # nothing to connect to: every fact comes from the model
+        state.active_hosts.add(inventory.get_host(name))
 
     def get_fact(state_, host_, cls, args=None, kwargs=None, **_):
         from pyinfra.api.facts import _handle_fact_kwargs
 
         fact_kwargs, _globals = _handle_fact_kwargs(state_, host_, cls, args, kwargs)
-        return model.fact(cls, {k: v for k, v in fact_kwargs.items() if k != "self"})
+        return hosts[host_.name][0].fact(cls, {k: v for k, v in fact_kwargs.items() if k != "self"})
 
+    def run_shell_command(host_, command, **_):  # a file read (the text snippet) on that host
+        path = re.search(r" -- (\S+) 2>/dev/null", command.get_raw_value()).group(1)
+        lines = hosts[host_.name][0]._state_text(path)
+        return True, CommandOutput([OutputLine("stdout", line) for line in lines])
+
+    result: dict[str, list[PlannedOp]] = {}
     with (
         mock.patch.dict("os.environ", env, clear=False),
         mock.patch("pyinfra.api.host.get_fact", get_fact),
+        mock.patch("pyinfra.api.host.Host.run_shell_command", run_shell_command),
         ctx_state.use(state),
-        ctx_host.use(host),
     ):
-        state.current_op_file_number = 0
-        runpy.run_path(str(deploy_file or ROOT / "deploy.py"), run_name="deploy")
-        result = []
-        for op_hash in state.get_op_order():
-            op_data = state.get_op_data_for_host(host, op_hash)
-            meta = state.get_op_meta(op_hash)
-            # _if is evaluated against the earlier operations' planned changes, as at execution.
-            ifs = op_data.global_arguments.get("_if")
-            ifs = ifs if isinstance(ifs, list) else [ifs] if ifs else []
-            skipped = not all(condition() for condition in ifs)
-            commands = [] if skipped else [_command(c) for c in op_data.command_generator()]
-            op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
-            result.append(PlannedOp(next(iter(meta.names)), commands, bool(meta.global_arguments.get("_serial"))))
+        for name in hosts:
+            with ctx_host.use(inventory.get_host(name)):
+                state.current_op_file_number = 0
+                runpy.run_path(str(deploy_file or ROOT / "deploy.py"), run_name="deploy")
+        for name in hosts:
+            host = inventory.get_host(name)
+            result[name] = []
+            with ctx_host.use(host):
+                for op_hash in state.get_op_order():
+                    op_data = state.ops[host].get(op_hash)
+                    if op_data is None:
+                        continue
+                    meta = state.get_op_meta(op_hash)
+                    # _if is evaluated against the earlier operations' planned changes, as at execution.
+                    ifs = op_data.global_arguments.get("_if")
+                    ifs = ifs if isinstance(ifs, list) else [ifs] if ifs else []
+                    skipped = not all(condition() for condition in ifs)
+                    commands = [] if skipped else [_command(c) for c in op_data.command_generator()]
+                    op_data.operation_meta.set_complete(True, commands, CommandOutput([]))
+                    serial = bool(meta.global_arguments.get("_serial"))
+                    result[name].append(PlannedOp(next(iter(meta.names)), commands, serial))
     return result
 
 

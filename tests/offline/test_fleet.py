@@ -1,0 +1,174 @@
+"""Several MX hosts in one run (issue #19), planned with pyinfra's engine over modelled hosts:
+one DKIM key per domain for the group, Redis replication by role, and rspamd's neighbours."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hostmodel import HostModel, apply, by_name, plan_group
+from support import PASSWORDS, SETTINGS
+
+from mailguard import dkim, layout, settings
+from mailguard.targets import read_inventory
+from operations.dkim import KeyConflict
+
+KEY = "/var/lib/rspamd/dkim/example.com.dkim.key"
+KEY_OP = "DKIM keys | DKIM: key for example.com (selector dkim)"
+REDIS_PASSWORD = {settings.REDIS_PASSWORD_ENV: "group-Redis-pa55word"}
+GROUP = {**SETTINGS, "redis_primary": "10.77.0.11"}
+
+
+def _hosts(*names: str, keys: dict[str, bytes] | None = None) -> dict:
+    hosts = {}
+    for number, name in enumerate(names, 1):
+        model = HostModel.load("debian13", "fresh")
+        if name in (keys or {}):
+            model.files[KEY] = {"text": keys[name].decode(), "user": "_rspamd", "group": "_rspamd", "mode": 600}
+        hosts[name] = (model, {**GROUP, "private_address": f"10.77.0.1{number}"})
+    return hosts
+
+
+def _uploaded_keys(plans: dict) -> dict[str, bytes]:
+    return {name: by_name(ops)[KEY_OP].uploads().get(KEY) for name, ops in plans.items()}
+
+
+def test_three_fresh_hosts_get_one_key_made_once():
+    plans = plan_group(_hosts("mx1", "mx2", "mx3"), {**PASSWORDS, **REDIS_PASSWORD})
+    keys = _uploaded_keys(plans)
+    assert len(set(keys.values())) == 1 and None not in keys.values(), keys.keys()
+    assert b"PRIVATE KEY" in keys["mx1"]
+
+
+def test_a_new_host_gets_the_key_another_host_holds_byte_for_byte():
+    held = dkim.generate_private_key_pem(2048)
+    hosts = _hosts("mx1", "mx2", "mx3", keys={"mx2": held})
+    plans = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    keys = _uploaded_keys(plans)
+    assert keys == {"mx1": held, "mx2": None, "mx3": held}
+    assert not by_name(plans["mx2"])[KEY_OP].changes  # never replaced where it is
+    for name, ops in plans.items():  # once in place, every host holds the same key and a rerun leaves it
+        apply(hosts[name][0], ops)
+    again = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    assert not any(by_name(ops)[KEY_OP].changes for ops in again.values())
+
+
+def test_two_hosts_with_different_keys_stop_the_run_in_one_line_before_any_change():
+    hosts = _hosts(
+        "mx1",
+        "mx2",
+        "mx3",
+        keys={"mx1": dkim.generate_private_key_pem(2048), "mx3": dkim.generate_private_key_pem(2048)},
+    )
+    with pytest.raises(KeyConflict) as raised:
+        plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    line = str(raised.value)
+    assert "\n" not in line and "mx1 and mx3 hold different DKIM keys" in line and "nothing was changed" in line
+
+
+def test_a_key_missing_in_the_run_while_a_host_is_left_out_by_limit_is_refused():
+    hosts = _hosts("mx2")
+    with pytest.raises(KeyConflict) as raised:
+        plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD}, left_out={"mx1": {**GROUP, "private_address": "10.77.0.11"}})
+    assert "mx1 (left out by --limit) may hold one" in str(raised.value)
+
+
+def test_redis_roles_primary_listens_on_its_private_address_replicas_follow_it():
+    hosts = _hosts("mx1", "mx2")
+    first = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    for name, ops in first.items():  # the packages are in: now their redis.conf is edited
+        apply(hosts[name][0], ops)
+    plans = {name: first[name] + ops for name, ops in plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD}).items()}
+    password = REDIS_PASSWORD[settings.REDIS_PASSWORD_ENV]
+    for name, role in (("mx1", "primary"), ("mx2", "replica")):
+        # (an operation's name is one of its hosts': each host says its own role)
+        auth = next(
+            op.uploads()["/etc/redis/mailguard-auth.conf"] for op in first[name] if "Redis: replication" in op.name
+        ).decode()
+        assert f"requirepass {password}" in auth
+        assert ("replicaof 10.77.0.11 6379" in auth) == (role == "replica")
+        conf = next(
+            v for op in plans[name] if op.name.startswith("Redis | Redis: unix socket") for v in op.uploads().values()
+        )
+        conf = conf.decode()
+        assert "include /etc/redis/mailguard-auth.conf" in conf and password not in conf
+        port = "6379" if role == "primary" else "0"
+        assert re.search(rf"^port {port}$", conf, re.M)
+        assert (re.search(r"^bind 10\.77\.0\.11$", conf, re.M) is not None) == (role == "primary")
+        rspamd = next(
+            v for op in plans[name] if "local.d/redis.conf" in op.name for v in op.uploads().values()
+        ).decode()
+        write = "/run/redis/redis.sock" if role == "primary" else "10.77.0.11:6379"
+        assert f'write_servers = "{write}";' in rspamd and f'password = "{password}";' in rspamd
+        # The reports' data is in the primary's Redis: only the primary sends them.
+        timer = [c for op in first[name] if "DMARC reports: timer" in op.name for c in op.commands]
+        assert ("systemctl start rspamd-dmarc-report.timer" in timer) == (role == "primary"), timer
+
+
+def test_replication_settings_are_checked_before_any_connection(tmp_path):
+    with pytest.raises(settings.SettingsError) as raised:
+        settings.load({**SETTINGS, "redis_primary": "10.77.0.11"}, dict(PASSWORDS))
+    assert raised.value.lines == [
+        "private_address: set it with redis_primary (the host's own address on the group's network)",
+        f"{settings.REDIS_PASSWORD_ENV}: not set (redis_primary is set: the group's Redis needs a password)",
+    ]
+    with pytest.raises(settings.SettingsError) as raised:
+        settings.load({**GROUP, "private_address": "10.77.0.12"}, {**PASSWORDS, settings.REDIS_PASSWORD_ENV: "short"})
+    assert raised.value.lines == [
+        f"{settings.REDIS_PASSWORD_ENV}: must be 16 to 128 letters, digits, _ and - "
+        "(redis_primary is set: the group's Redis needs a password)"
+    ]
+
+
+FLEET = """
+[settings]
+domains = ["example.com"]
+server_ipv4 = "203.0.113.25"
+redis_primary = "10.77.0.11"
+webui_proxy = "nginx"
+
+[hosts."mx1"]
+settings = { private_address = "10.77.0.11", mail_hostname = "mx1.example.com" }
+
+[hosts."mx2"]
+settings = { private_address = "10.77.0.12", mail_hostname = "mx2.example.com" }
+
+[hosts."other"]
+settings = { mail_hostname = "other.example.com", redis_primary = "10.77.0.99", private_address = "10.77.0.99" }
+"""
+
+
+def test_each_host_of_a_group_lists_the_group_s_web_uis_as_rspamd_neighbours(tmp_path):
+    from operations.templating import render
+
+    path = tmp_path / "inventory.toml"
+    path.write_text(FLEET)
+    hosts = dict(read_inventory(path, {**PASSWORDS, **REDIS_PASSWORD})["mail"])
+    group = (
+        ("mx1.example.com", "http://mx1.example.com:80", "/rspamd/"),
+        ("mx2.example.com", "http://mx2.example.com:80", "/rspamd/"),
+    )
+    assert hosts["mx1"][settings.SETTINGS_KEY].neighbours == group
+    assert hosts["mx2"][settings.SETTINGS_KEY].neighbours == group
+    assert hosts["other"][settings.SETTINGS_KEY].neighbours == ()  # a group of one
+    text = render(
+        "rspamd/override.d/options.inc.j2",
+        settings=hosts["mx2"][settings.SETTINGS_KEY],
+        loopback_networks=(),
+        layout=layout,
+    )
+    assert '"mx1.example.com" { host = "http://mx1.example.com:80"; path = "/rspamd/"; }' in text
+
+
+def test_a_group_without_its_primary_or_with_one_address_twice_is_one_line_each(tmp_path):
+    path = tmp_path / "inventory.toml"
+    path.write_text(FLEET.replace('private_address = "10.77.0.11"', 'private_address = "10.77.0.12"'))
+    from mailguard.targets import TargetError
+
+    with pytest.raises(TargetError) as raised:
+        read_inventory(path, {**PASSWORDS, **REDIS_PASSWORD})
+    assert raised.value.lines == [
+        "host mx2: setting private_address: 10.77.0.12 is mx1's already",
+        "host mx1: setting redis_primary: 10.77.0.11 is no host's private_address",
+        "host mx2: setting redis_primary: 10.77.0.11 is no host's private_address",
+    ]
