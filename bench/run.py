@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reruns", type=int, default=5, help="no-op reruns to time (median)")
     parser.add_argument("--json", default=str(ROOT / "artifacts" / "bench.json"), help="where to write the table")
     parser.add_argument("--label", default="", help="a name for this measurement (e.g. before/after)")
+    parser.add_argument("--group", action="store_true", help="a group of three hosts (sandbox.fleet) against one")
     args = parser.parse_args(argv)
+    if args.group:
+        return group_bench(args)
     reason = sandbox.unsupported_reason()
     if reason:
         print(f"bench: the sandbox cannot run here: {reason}", file=sys.stderr)
@@ -152,6 +155,63 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(json.dumps(table, indent=2) + "\n")
     print(f"  written: {path}")
     return 0
+
+
+def group_bench(args) -> int:
+    """Three hosts of one group (each its own container and address) against one: the first deploy
+    of each from a bare host, then no-op reruns of all three and of one (--limit), interleaved."""
+    from sandbox import fleet
+
+    scratch = Path(tempfile.mkdtemp(prefix="mailguard-bench-group-"))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env = {**env, **sandbox.secrets_env(), "MAIL_DNS_DIR": str(scratch / "dns-records")}
+    env["REDIS_REPLICATION_PASSWORD"] = "bench-" + sandbox.secrets_token().replace("-", "_")
+    sandbox.down()
+    first: dict[int, float] = {}
+    runs: dict[str, list[float]] = {"3 hosts": [], "1 host": []}
+    try:
+        for count in (1, 3):
+            fleet.down()
+            data = fleet.up(count)
+            (scratch / f"{count}.toml").write_text(fleet.inventory_text(data))
+            run_env = {**env, "MAIL_INVENTORY": str(scratch / f"{count}.toml")}
+            first[count], _cpu, _result = timed(run_env, "deploy.py")
+        for _ in range(args.reruns):
+            for kind, extra in (("3 hosts", ()), ("1 host", ("--limit", "mx1"))):
+                elapsed, _cpu, result = timed(run_env, "deploy.py", *extra)
+                runs[kind].append(elapsed)
+                if _group_changed(result.stdout + result.stderr):
+                    sys.exit(f"bench: the {kind} rerun changed something: it is not a no-op")
+    finally:
+        fleet.down()
+    wall = {kind: statistics.median(values) for kind, values in runs.items()}
+    table = {
+        "label": args.label,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "sandbox": f"{len(runs)} x Debian {sandbox.release()} systemd containers, each its own address",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "first run s: 1 host, 3 hosts": [round(first[1], 1), round(first[3], 1)],
+        "first run: 3 hosts / 1 host": round(first[3] / first[1], 2),
+        "no-op rerun s (median): 3 hosts, 1 host of them": [round(wall["3 hosts"], 2), round(wall["1 host"], 2)],
+        "no-op rerun s (all): 3 hosts": [round(e, 2) for e in runs["3 hosts"]],
+        "no-op rerun s (all): 1 host": [round(e, 2) for e in runs["1 host"]],
+        "no-op rerun: 3 hosts / 1 host": round(wall["3 hosts"] / wall["1 host"], 2),
+    }
+    width = max(map(len, table))
+    print("\nmailguard benchmark: a group of three hosts")
+    for key, value in table.items():
+        print(f"  {key:<{width}}  {value}")
+    path = Path(args.json).with_name("bench-group.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(table, indent=2) + "\n")
+    print(f"  written: {path}")
+    return 0
+
+
+def _group_changed(output: str) -> bool:
+    """Whether pyinfra's Grand total row counts a change or an error on any host."""
+    row = next((line for line in output.splitlines() if line.strip().startswith("Grand total")), "")
+    return row.split()[3:5] != ["-", "-"]  # pyinfra's results table: its success and error columns
 
 
 if __name__ == "__main__":

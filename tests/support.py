@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 EXTERNAL = probes.EXTERNAL_CLIENT
 TIMINGS: dict[str, float] = {}
+FLEET_GREYLIST_SECONDS = 5  # the greylisting delay of the several-host tests (rspamd's default is 5 minutes)
 
 # Settings and passwords of the offline tests.
 PASSWORDS = {"RSPAMD_CONTROLLER_PASSWORD": "read-only-Pa55word", "RSPAMD_ENABLE_PASSWORD": "enable-Pa55word-x"}

@@ -18,24 +18,30 @@ LISTED_CLIENT = "203.0.113.77"  # on zen.spamhaus.org
 STUB_CONF = "/etc/unbound/unbound.conf.d/test-zones.conf"
 
 
-def _zone(name: str, records: list[str]) -> str:
-    return nsd.soa_header(name, [f"ns1.{name}"]) + "\n".join([f"ns1 IN A {ADDRESS}", *records]) + "\n"
+def zones(address: str = ADDRESS) -> dict[str, str]:
+    """Each zone's file, its name server at ``address``."""
+
+    def zone(name: str, records: list[str]) -> str:
+        return nsd.soa_header(name, [f"ns1.{name}"]) + "\n".join([f"ns1 IN A {address}", *records]) + "\n"
+
+    return {
+        "example.net": zone("example.net", [f'mixed IN TXT "v=spf1 ip4:{SENDING_CLIENT} -all"']),
+        "zen.spamhaus.org": zone(
+            "zen.spamhaus.org",
+            ["2.0.0.127 IN A 127.0.0.2", "2.0.0.127 IN A 127.0.0.10", "77.113.0.203 IN A 127.0.0.2"],
+        ),
+        "dbl.spamhaus.org": zone("dbl.spamhaus.org", ["dbltest.com IN A 127.0.1.2"]),
+        "multi.uribl.com": zone("multi.uribl.com", ["test.uribl.com IN A 127.0.0.14"]),
+        "multi.surbl.org": zone("multi.surbl.org", ["test.surbl.org IN A 127.0.0.8"]),
+        "bl.spameatingmonkey.net": zone("bl.spameatingmonkey.net", ["2.0.0.127 IN A 127.0.0.2"]),
+        "list.dnswl.org": zone("list.dnswl.org", ["2.0.0.127 IN A 127.0.10.0"]),
+    }
 
 
-ZONES = {
-    "example.net": _zone("example.net", [f'mixed IN TXT "v=spf1 ip4:{SENDING_CLIENT} -all"']),
-    "zen.spamhaus.org": _zone(
-        "zen.spamhaus.org", ["2.0.0.127 IN A 127.0.0.2", "2.0.0.127 IN A 127.0.0.10", "77.113.0.203 IN A 127.0.0.2"]
-    ),
-    "dbl.spamhaus.org": _zone("dbl.spamhaus.org", ["dbltest.com IN A 127.0.1.2"]),
-    "multi.uribl.com": _zone("multi.uribl.com", ["test.uribl.com IN A 127.0.0.14"]),
-    "multi.surbl.org": _zone("multi.surbl.org", ["test.surbl.org IN A 127.0.0.8"]),
-    "bl.spameatingmonkey.net": _zone("bl.spameatingmonkey.net", ["2.0.0.127 IN A 127.0.0.2"]),
-    "list.dnswl.org": _zone("list.dnswl.org", ["2.0.0.127 IN A 127.0.10.0"]),
-}
+ZONES = zones()
 
 
-def unbound_stubs() -> str:
+def unbound_stubs(address: str = ADDRESS) -> str:
     """The drop-in that sends the host's unbound to this NSD for these zones (unsigned, so insecure).
 
     Every other name is refused at once: without the internet, unbound would spend seconds on
@@ -45,17 +51,17 @@ def unbound_stubs() -> str:
     lines += [f'    local-zone: "{zone}." transparent' for zone in ZONES]
     lines += [f'    domain-insecure: "{zone}"' for zone in ZONES]
     for zone in ZONES:
-        lines += ["stub-zone:", f'    name: "{zone}"', f"    stub-addr: {ADDRESS}@{nsd.PORT}"]
+        lines += ["stub-zone:", f'    name: "{zone}"', f"    stub-addr: {address}@{nsd.PORT}"]
     return "\n".join(lines) + "\n"
 
 
-def start(workdir: Path) -> nsd.Nsd:
-    server = nsd.Nsd(workdir, address=ADDRESS)
-    server.start(ZONES)
+def start(workdir: Path, address: str = ADDRESS) -> nsd.Nsd:
+    server = nsd.Nsd(workdir, address=address)
+    server.start(zones(address))
     return server
 
 
-def point_host_at_it(target) -> None:
+def point_host_at_it(target, address: str = ADDRESS) -> None:
     """Write the stub zones into a freshly booted sandbox, before the deploy installs unbound
     (a host's own unbound without them would recurse to an internet it cannot reach)."""
-    target.sh(f"mkdir -p {STUB_CONF.rsplit('/', 1)[0]} && cat > {STUB_CONF} <<'EOF'\n{unbound_stubs()}EOF")
+    target.sh(f"mkdir -p {STUB_CONF.rsplit('/', 1)[0]} && cat > {STUB_CONF} <<'EOF'\n{unbound_stubs(address)}EOF")

@@ -1,0 +1,63 @@
+"""Three booted hosts in one inventory (sandbox.fleet), deployed once for every test here."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+
+import pytest
+from e2e import dnsworld
+from support import FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra
+
+from mailguard import settings as settings_module
+from sandbox import fleet as fleet_sandbox
+from sandbox import host as sandbox
+from sandbox import probes
+
+HOSTS = 3
+PRIMARY = fleet_sandbox.address(1)
+
+
+@pytest.fixture(scope="session")
+def fleet(tmp_path_factory):
+    reason = sandbox.unsupported_reason()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"the several-host sandbox must run in CI: {reason}")
+        pytest.skip(reason)
+    sandbox.down()  # the single sandbox's services would only take CPU from these three
+    fleet_sandbox.down()  # fresh hosts: Debian + Postfix only
+    started = time.monotonic()
+    data = fleet_sandbox.up(HOSTS)
+    TIMINGS["fleet boot"] = time.monotonic() - started
+    world = dnsworld.start(tmp_path_factory.mktemp("fleet-dns"), address=fleet_sandbox.CONTROLLER_ADDRESS)
+    targets = []
+    for n in range(1, HOSTS + 1):
+        target = probes.Target(ssh=fleet_sandbox.ssh_command(data, n, "")[:-1], smtp_host=fleet_sandbox.address(n))
+        dnsworld.point_host_at_it(target, fleet_sandbox.CONTROLLER_ADDRESS)
+        targets.append(target)
+    inventory = tmp_path_factory.mktemp("fleet") / "inventory.toml"
+    greylist = f'"override.d/greylist.conf" = "timeout = {FLEET_GREYLIST_SECONDS}s;\\n"'
+    extra = f'webui_proxy = "nginx"\nrspamd_snippets = {{ {greylist} }}'
+    inventory.write_text(fleet_sandbox.inventory_text(data, extra))
+    env = {
+        **os.environ,
+        **sandbox.secrets_env(),
+        settings_module.REDIS_PASSWORD_ENV: secrets.token_urlsafe(24),
+        "MAIL_INVENTORY": str(inventory),
+        "MAIL_DNS_DIR": str(tmp_path_factory.mktemp("fleet-records")),
+    }
+    yield targets, env
+    fleet_sandbox.down()
+    world.stop()
+
+
+@pytest.fixture(scope="session")
+def deployed_fleet(fleet):
+    targets, env = fleet
+    started = time.monotonic()
+    result = pyinfra(env)
+    TIMINGS["fleet first run (3 hosts)"] = time.monotonic() - started
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    return targets, env, result.stdout + result.stderr

@@ -1,0 +1,121 @@
+"""A group of three MX hosts in one inventory, deployed in parallel (issue #19): one DKIM key,
+one Redis primary with a replica on every other host, greylisting and Bayes shared, every web UI
+listing the group, and mail still scanned while the primary's Redis is down."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+
+import dkim as dkimpy
+import pytest
+from support import EXTERNAL, FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra
+
+from mailguard import dkim, layout
+from mailguard.settings import PASSWORD_ENV
+from sandbox import probes
+
+pytestmark = pytest.mark.e2e
+
+KEY = "/var/lib/rspamd/dkim/example.com.dkim.key"
+REDIS = f"{layout.REDIS_CLI_AUTH}redis-cli -s /run/redis/redis.sock"
+BLACKLISTED = "spammer@bulk.example.net"  # +30: greylisted (reject is off, as in the seed)
+
+
+def _learned_spam(target) -> int:
+    out = target.sh(f'for key in $({REDIS} SMEMBERS BAYES_SPAM_keys); do {REDIS} HGET "$key" learns_spam; done')
+    return sum(int(n) for n in out.split() if n.isdigit())
+
+
+def test_every_mx_signs_with_the_one_key_of_the_group(deployed_fleet):
+    targets, *_ = deployed_fleet
+    public_keys = {probes.dkim_public_key(t, KEY) for t in targets}
+    assert len(public_keys) == 1 and "" not in public_keys
+    record = dkim.txt_value(public_keys.pop()).encode()
+    for target in targets:
+        msg, token = probes.message("alice@example.com", "bob@example.com", "Signed by whichever MX sends it.")
+        sent = probes.send(target, msg, token, client_ip="127.0.0.1")  # a local sender: signed
+        assert sent.accepted, sent
+        assert probes.delivered(target, "bob", token) is not None
+        raw = probes.raw_delivered(target, "bob", token)
+        assert dkimpy.verify(raw, dnsfunc=lambda name, timeout=5: record), target.smtp_host
+
+
+def test_a_sender_greylisted_on_one_mx_is_let_through_by_another_after_the_delay(deployed_fleet):
+    (first, second, _), *_ = deployed_fleet
+    msg, token = probes.message(BLACKLISTED, "bob@example.com", "Retried by its server through the backup MX.")
+    sent = probes.send(first, msg, token, client_ip=EXTERNAL)
+    assert 400 <= sent.code < 500, sent  # greylisted where it first came
+    time.sleep(FLEET_GREYLIST_SECONDS + 2)
+    retried = probes.send(second, msg, token, client_ip=EXTERNAL)
+    assert retried.accepted, retried  # the other MX knows it from the primary's Redis, through its replica
+    got = probes.delivered(second, "bob", token)
+    assert got is not None and got.get("X-Spam-Flag") == "YES"
+
+
+def test_a_message_learned_on_one_host_is_counted_on_every_host(deployed_fleet):
+    targets, *_ = deployed_fleet
+    before = [_learned_spam(t) for t in targets]
+    msg, token = probes.message("bulk@outside.example.net", "bob@example.com", " ".join(["cheap offer now"] * 40))
+    said = targets[1].sh(
+        f"printf %s {shlex.quote(msg.as_string())} | rspamc -h {layout.LEARN_SOCKET} learn_spam"
+    )  # on a replica: rspamd writes to the primary
+    assert "success = true" in said, said
+    deadline = time.monotonic() + 15
+    while [_learned_spam(t) for t in targets] != [n + 1 for n in before] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert [_learned_spam(t) for t in targets] == [n + 1 for n in before]
+
+
+def test_each_web_ui_lists_the_whole_group(deployed_fleet):
+    targets, env, _ = deployed_fleet
+    for target in targets:
+        answer = target.sh(
+            "python3 -c " + shlex.quote(
+                "import urllib.request, sys; r = urllib.request.Request('http://127.0.0.1:11334/neighbours', "
+                "headers={'Password': sys.argv[1]}); print(urllib.request.urlopen(r).read().decode())"
+            ) + " " + shlex.quote(env[PASSWORD_ENV])
+        )  # fmt: skip
+        neighbours = json.loads(answer)
+        assert sorted(neighbours) == ["mx1.example.com", "mx2.example.com", "mx3.example.com"]
+        assert neighbours["mx2.example.com"]["url"] == "http://mx2.example.com:80/rspamd/"
+
+
+def test_with_the_primary_s_redis_stopped_every_mx_still_accepts_and_scans(deployed_fleet):
+    targets, *_ = deployed_fleet
+    primary = targets[0]
+    primary.sh("systemctl stop redis-server")
+    try:
+        for target in targets:
+            msg, token = probes.message("someone@outside.example.net", "bob@example.com", "While Redis is down.")
+            sent = probes.send(target, msg, token, client_ip=EXTERNAL)
+            assert sent.accepted, (target.smtp_host, sent)
+            got = probes.delivered(target, "bob", token)
+            assert got is not None and got.get("Authentication-Results"), target.smtp_host  # scanned by rspamd
+            spam, spam_token = probes.message(BLACKLISTED, "bob@example.com", "Greylisting cannot write.")
+            sent = probes.send(target, spam, spam_token, client_ip=EXTERNAL)
+            if sent.accepted:  # a replica still reads; with nothing to write to, greylisting passes it: tagged
+                tagged = probes.delivered(target, "bob", spam_token)
+                assert tagged is not None and tagged.get("X-Spam-Flag") == "YES", target.smtp_host
+            else:
+                assert 400 <= sent.code < 500, sent  # greylisted (never rejected, never lost)
+    finally:
+        primary.sh("systemctl start redis-server")
+
+
+def test_a_rerun_changes_nothing_on_any_host(deployed_fleet):
+    _, env, _ = deployed_fleet
+    started = time.monotonic()
+    result = pyinfra(env)
+    TIMINGS["fleet no-op rerun (3 hosts)"] = time.monotonic() - started
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    # pyinfra's results: every operation on every host, none with a change ("-") or an error
+    total = re.search(r"^\s+Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)
+    assert total, output[-3000:]
+    operations, changed, errors, unchanged = total.groups()
+    assert (changed, errors) == ("-", "-") and unchanged == operations, output[-6000:]
+    assert int(operations) % 3 == 0  # the same operations on the three hosts
+    print(f"\ntimings: {TIMINGS}")
