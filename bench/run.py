@@ -188,7 +188,7 @@ def group_bench(args) -> int:
     table = {
         "label": args.label,
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "sandbox": f"{len(runs)} x Debian {sandbox.release()} systemd containers, each its own address",
+        "sandbox": f"3 x Debian {sandbox.release()} systemd containers, each its own address",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "first run s: 1 host, 3 hosts": [round(first[1], 1), round(first[3], 1)],
         "first run: 3 hosts / 1 host": round(first[3] / first[1], 2),

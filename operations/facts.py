@@ -10,6 +10,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from mailguard.layout import REDIS_CLI_AUTH
 from mailguard.opendkim import CONF as OPENDKIM_CONF
 
 from . import hoststate
@@ -21,12 +22,20 @@ class SystemProfile(FactBase):
 
     default = dict
 
-    def command(self, disk_path="/var", paths=(), texts=(), password_files=(), key_dirs=()):
+    def command(self, disk_path="/var", paths=(), texts=(), password_files=(), key_dirs=(), redis_socket=""):
         # A sha256 of each DKIM key (regular files only): several hosts of a run must hold the same.
         keys = "".join(
             f"find {shlex.quote(d)} -maxdepth 1 -type f -name '*.key' -exec sha256sum -- {{}} + 2>/dev/null "
             "| sed 's/^/dkimkey=/'; "
             for d in key_dirs
+        )
+        # A host about to become a Redis replica: whether its Redis is one already, and what it holds.
+        redis = (
+            f"{{ {REDIS_CLI_AUTH}r='redis-cli -s {shlex.quote(redis_socket)}'; "
+            "echo \"redis_role=$($r info replication 2>/dev/null | tr -d '\\r' | sed -n 's/^role://p')\"; "
+            "echo \"redis_keys=$($r dbsize 2>/dev/null | grep -x '[0-9]*')\"; }; "
+            if redis_socket
+            else ""
         )
         exists = "".join(f"; if [ -e {shlex.quote(p)} ]; then echo exists={shlex.quote(p)}; fi" for p in paths)
         # Files read whole (never secrets: the DKIM signing configuration an admin may already have).
@@ -43,6 +52,7 @@ class SystemProfile(FactBase):
         hashes = "".join(f"{{ {hoststate.snippet('pwhash', p)}; }} | sed 's/^/pwhash=/'; " for p in password_files)
         return (
             tables
+            + redis
             + keys
             + hashes
             + '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; echo "VERSION_ID=$VERSION_ID"; '
@@ -85,7 +95,7 @@ class SystemProfile(FactBase):
             path: base64.b64decode(data).decode("utf-8", "replace")
             for path, _, data in (line[len("text=") :].partition(" ") for line in output if line.startswith("text="))
         }
-        for key in ("mem_kib", "swap_kib", "disk_free_kib"):
+        for key in ("mem_kib", "swap_kib", "disk_free_kib", "redis_keys"):
             values[key] = int(values[key]) if values.get(key, "").isdigit() else None
         return values
 

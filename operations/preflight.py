@@ -56,6 +56,8 @@ def profile_of(target: Host, settings) -> dict:
                 texts=texts,
                 password_files=(CONTROLLER_FILE,),
                 key_dirs=KEY_DIRS,
+                # (every platform's socket is the seed's: settings alone say whether to ask)
+                redis_socket=Platform.redis_socket if settings.redis_role == "replica" else "",
             )
     return _PROFILES[target]
 
@@ -89,6 +91,12 @@ def refusal(settings) -> str | None:
     conflicts = dkim_conflicts(own, settings, platform.rspamd_db_dir)
     if conflicts:
         return conflicts[0]
+    if settings.redis_role == "replica" and system.get("redis_role") == "master" and system.get("redis_keys"):
+        return (
+            f"redis_primary: this host's Redis holds {system['redis_keys']} keys (Bayes, greylisting, history) that "
+            f"becoming a replica of {settings.redis_primary} would replace: back them up (backup.py) and empty it "
+            "(redis-cli flushall), or make this host the primary"
+        )
     dovecot = learning.refusal(settings, system)
     if dovecot:
         return dovecot

@@ -88,8 +88,10 @@ class HostModel:
             raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
         return cls().process(handler(**kwargs))
 
-    def output_SystemProfile(self, paths=(), texts=(), password_files=(), key_dirs=(), **_):
+    def output_SystemProfile(self, paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", **_):
         exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
+        if redis_socket and "redis" in " ".join(self.packages):  # a Redis of its own (never a replica here)
+            exists += ["redis_role=master", f"redis_keys={self.redis_keys}"]
         exists += [
             f"dkimkey={hashlib.sha256(self.text(p).encode()).hexdigest()}  {p}"
             for d in key_dirs

@@ -57,7 +57,7 @@ def fleet(tmp_path_factory):
 def deployed_fleet(fleet):
     targets, env = fleet
     started = time.monotonic()
-    result = pyinfra(env)
+    result = pyinfra(env, "-vvv")  # the most it prints: no secret may be in it
     TIMINGS["fleet first run (3 hosts)"] = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
     return targets, env, result.stdout + result.stderr

@@ -29,6 +29,15 @@ def _learned_spam(target) -> int:
     return sum(int(n) for n in out.split() if n.isdigit())
 
 
+def _private_parts(target) -> list[str]:
+    """Pieces of the DKIM key file's base64 that are not in the public key's (the PEM holds the
+    public modulus too, which the DNS report prints, and base64 may line up on it)."""
+    body = "".join(target.sh(f"cat {KEY}").splitlines()[1:-1])
+    public = probes.dkim_public_key(target, KEY)
+    parts = [body[i : i + 40] for i in range(0, len(body) - 40, 40)]
+    return [part for part in parts if part not in public]
+
+
 def test_every_mx_signs_with_the_one_key_of_the_group(deployed_fleet):
     targets, *_ = deployed_fleet
     public_keys = {probes.dkim_public_key(t, KEY) for t in targets}
@@ -41,6 +50,14 @@ def test_every_mx_signs_with_the_one_key_of_the_group(deployed_fleet):
         assert probes.delivered(target, "bob", token) is not None
         raw = probes.raw_delivered(target, "bob", token)
         assert dkimpy.verify(raw, dnsfunc=lambda name, timeout=5: record), target.smtp_host
+
+
+def test_the_first_run_prints_no_secret(deployed_fleet):
+    targets, env, output = deployed_fleet
+    secrets = _private_parts(targets[0])
+    secrets += [env["REDIS_REPLICATION_PASSWORD"], env[PASSWORD_ENV], env["RSPAMD_ENABLE_PASSWORD"]]
+    assert "Redis: replication" in output  # -vvv's output, as the operations ran
+    assert not [s for s in secrets if s in output]
 
 
 def test_a_sender_greylisted_on_one_mx_is_let_through_by_another_after_the_delay(deployed_fleet):
@@ -103,6 +120,32 @@ def test_with_the_primary_s_redis_stopped_every_mx_still_accepts_and_scans(deplo
                 assert 400 <= sent.code < 500, sent  # greylisted (never rejected, never lost)
     finally:
         primary.sh("systemctl start redis-server")
+
+
+def test_restarts_rolled_one_host_at_a_time(deployed_fleet):
+    targets, *_ = deployed_fleet
+    # The containers share this machine's kernel, so their monotonic clocks are one clock.
+    started = sorted(
+        int(t.sh("systemctl show -p ExecMainStartTimestampMonotonic --value rspamd").strip()) / 1e6 for t in targets
+    )
+    gaps = [later - earlier for earlier, later in zip(started, started[1:], strict=False)]
+    assert all(gap > 0.5 for gap in gaps), gaps  # each restart began once the one before was ready
+
+
+def test_a_host_that_joins_later_gets_the_group_s_key_carried_and_never_printed(deployed_fleet):
+    targets, env, _ = deployed_fleet
+    held = targets[0].sh(f"cat {KEY}")
+    targets[2].sh(f"mv {KEY} /root/mx3-key-before")  # mx3 as a new host without the key
+    try:
+        result = pyinfra(env, "-vvv")
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:]
+        assert targets[2].sh(f"cat {KEY}") == held
+        assert targets[2].sh(f"stat -c '%U:%G %a' {KEY}").strip() == "_rspamd:_rspamd 600"
+        secrets = [*_private_parts(targets[0]), env["REDIS_REPLICATION_PASSWORD"]]
+        assert not [s for s in secrets if s in output]
+    finally:
+        targets[2].sh("rm -f /root/mx3-key-before")
 
 
 def test_a_rerun_changes_nothing_on_any_host(deployed_fleet):

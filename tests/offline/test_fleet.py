@@ -172,3 +172,18 @@ def test_a_group_without_its_primary_or_with_one_address_twice_is_one_line_each(
         "host mx1: setting redis_primary: 10.77.0.11 is no host's private_address",
         "host mx2: setting redis_primary: 10.77.0.11 is no host's private_address",
     ]
+
+
+def test_a_host_whose_redis_holds_data_is_not_made_a_replica_in_one_line():
+    from operations.preflight import PreflightError
+
+    hosts = _hosts("mx1", "mx2")
+    hosts["mx2"][0].packages.append("redis-server")
+    hosts["mx2"][0].redis_keys = 1234  # Bayes and greylisting of a server set up by hand
+    with pytest.raises(PreflightError) as raised:
+        plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    assert str(raised.value) == (
+        "mailguard: mx2: redis_primary: this host's Redis holds 1234 keys (Bayes, greylisting, history) that "
+        "becoming a replica of 10.77.0.11 would replace: back them up (backup.py) and empty it "
+        "(redis-cli flushall), or make this host the primary; nothing was changed"
+    )
