@@ -43,3 +43,32 @@ def test_the_global_arguments_are_pyinfras_own_and_each_call_gets_its_own_list()
     assert arguments.all_global_arguments is facts.all_global_arguments is pyinfra_costs.global_arguments
     arguments.all_global_arguments().clear()
     assert arguments.all_global_arguments() == theirs
+
+
+def test_host_data_is_looked_up_as_pyinfra_looks_it_up():
+    from pyinfra.api.host import HostData
+
+    class Mapping:  # a layer that is no dict
+        def __getitem__(self, key):
+            if key == "only_here":
+                return ["mapped"]
+            raise KeyError(key)
+
+    deploy_defaults = {"mail_settings": {}, "_sudo": False}
+    data = HostData("h", {"ssh_port": 2222, "shared": [1]}, lambda: deploy_defaults, Mapping(), {"shared": [2]})
+    data.override = "set during the deploy"
+    for key in ("ssh_port", "shared", "mail_settings", "_sudo", "only_here", "override", "missing"):
+        theirs = ours = AttributeError
+        try:
+            theirs = pyinfra_costs._PYINFRA_HOST_DATA_LOOKUP(data, key)
+        except AttributeError as error:
+            theirs = str(error)
+        try:
+            ours = pyinfra_costs.host_data_lookup(data, key)
+        except AttributeError as error:
+            ours = str(error)
+        assert ours == theirs, key
+    copied = data.shared
+    copied.append(3)
+    assert data.shared == [1]  # a copy, as pyinfra gives
+    assert HostData.__getattr__ is pyinfra_costs.host_data_lookup
