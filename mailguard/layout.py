@@ -37,9 +37,11 @@ SIEVE_SCRIPTS = ("junk", "learn-spam", "learn-ham")  # <name>.sieve, from templa
 # With replication (redis_primary), Redis's password lives in a file of its own, included by
 # redis.conf: the deploy reads redis.conf's text, and what it reads may be printed (-vvv).
 REDIS_AUTH_CONF = "/etc/redis/mailguard-auth.conf"
-# A shell prefix that lets redis-cli authenticate where that file sets a password.
+# A shell prefix that lets redis-cli authenticate where that file sets a password (under `set -e`
+# too, where the file is missing).
 REDIS_CLI_AUTH = (
-    f'a=$(sed -n \'s/^requirepass //p\' {REDIS_AUTH_CONF} 2>/dev/null); [ -z "$a" ] || export REDISCLI_AUTH="$a"; '
+    f"a=$(sed -n 's/^requirepass //p' {REDIS_AUTH_CONF} 2>/dev/null || true); "
+    '[ -z "$a" ] || export REDISCLI_AUTH="$a"; '
 )
 
 # The deploy's own scripts and their stores.

@@ -140,3 +140,14 @@ def test_a_backups_map_merged_twice_adds_nothing_the_second_time():
     assert once == host + backup  # every entry, comment and blank line of the backup, after the host's own
     assert generic.merged_map(once, backup, []) == once
     assert generic.merged_map(None, backup, []) == backup
+
+
+def test_the_redis_password_prefix_survives_set_e_where_there_is_no_password_file():
+    import subprocess
+
+    from mailguard import layout
+
+    assert not Path(layout.REDIS_AUTH_CONF).exists()  # this machine: no group's Redis
+    script = f"set -e; {layout.REDIS_CLI_AUTH}echo ${{REDISCLI_AUTH:-none}}"
+    result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
+    assert (result.returncode, result.stdout) == (0, "none\n")  # the backup's command runs under set -e
