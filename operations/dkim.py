@@ -203,8 +203,14 @@ def group_key(settings, domain: str, selector: str, path: str, make: Callable[[]
             "different selectors); nothing was changed"
         )
     keys = _GROUP_KEYS.setdefault(host.state, {})
+
+    def supply() -> bytes:
+        if path not in keys:  # this host holds the key, and it vanished meanwhile
+            keys[path] = make()
+        return keys[path]
+
     if own or path in keys:
-        return lambda: keys.setdefault(path, make())  # made only should the key vanish meanwhile
+        return supply
     if holders:
         holder, digest = next(iter(holders.values()))
         keys[path] = _carried(holder, path, digest)
@@ -216,7 +222,7 @@ def group_key(settings, domain: str, selector: str, path: str, make: Callable[[]
         )
     else:
         keys[path] = make()
-    return lambda: keys[path]
+    return supply
 
 
 @operation_reading(lambda path, retired, *a, **k: [("stat", path), ("stat", retired)])

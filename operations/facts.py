@@ -31,9 +31,9 @@ class SystemProfile(FactBase):
         )
         # A host about to become a Redis replica: whether its Redis is one already, and what it holds.
         redis = (
-            f"{{ {REDIS_CLI_AUTH}r='redis-cli -s {shlex.quote(redis_socket)}'; "
-            "echo \"redis_role=$($r info replication 2>/dev/null | tr -d '\\r' | sed -n 's/^role://p')\"; "
-            "echo \"redis_keys=$($r dbsize 2>/dev/null | grep -x '[0-9]*')\"; }; "
+            f'echo "redis_keys=$({hoststate.snippet("dbsize", redis_socket)})"; '
+            f'echo "redis_role=$({REDIS_CLI_AUTH}redis-cli -s {shlex.quote(redis_socket)} info replication '
+            "2>/dev/null | tr -d '\\r' | sed -n 's/^role://p')\"; "
             if redis_socket
             else ""
         )

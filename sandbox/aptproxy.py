@@ -10,7 +10,6 @@ in the sandbox cache, so three hosts and later runs fetch each one once.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sys
 import urllib.error
 import urllib.request
@@ -64,11 +63,7 @@ def main(argv: list[str]) -> int:
     cache.mkdir(parents=True, exist_ok=True)
     for partial in cache.glob("*.part"):
         partial.unlink()
-    server = ThreadingHTTPServer((address, port), handler_for(cache))
-    try:
-        server.serve_forever()
-    finally:
-        shutil.rmtree(cache / "tmp", ignore_errors=True)
+    ThreadingHTTPServer((address, port), handler_for(cache)).serve_forever()
     return 0
 
 

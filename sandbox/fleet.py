@@ -12,7 +12,6 @@ sandbox's image (Debian + Postfix and the same fixtures), its Postfix listening 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -93,15 +92,7 @@ def state() -> dict | None:
         data = json.loads(STATE.read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return data if all(_alive(h["pid"]) for h in data["hosts"]) else None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return data if all(single.alive(h["pid"]) for h in data["hosts"]) else None
 
 
 def ssh_command(data: dict, number: int, command: str) -> list[str]:
@@ -122,10 +113,7 @@ def up(count: int = 3) -> dict:
         raise single.SandboxError(reason)
     single.ensure_tools()
     base = single.build_base(single.release())
-    single.RUN.mkdir(parents=True, exist_ok=True)
-    key = single.RUN / "id_ed25519"
-    if not key.exists():
-        single.run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mailguard-sandbox", "-f", str(key))
+    key = single.ssh_key()
     _network(count)
     proxy = subprocess.Popen(
         [sys.executable, "-m", "sandbox.aptproxy", CONTROLLER_ADDRESS, str(aptproxy.PORT), str(single.CACHE / "apt")],
@@ -133,16 +121,13 @@ def up(count: int = 3) -> dict:
         stdin=subprocess.DEVNULL,
         start_new_session=True,
     )
-    nspawn_dir = Path("/run/systemd/nspawn")
-    nspawn_dir.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["mountpoint", "-q", str(nspawn_dir)], check=False).returncode != 0:
-        single.run("mount", "-t", "tmpfs", "tmpfs", str(nspawn_dir))
+    single.nspawn_runtime()
     started = time.monotonic()
     hosts: list[dict] = []
     known = []
     for number in range(1, count + 1):
         root = single.CACHE / f"fleet-mx{number}"
-        _prepare(base, root, number, (single.RUN / "id_ed25519.pub").read_text())
+        _prepare(base, root, number, key.with_suffix(".pub").read_text())
         console = open(single.RUN / f"fleet-mx{number}.log", "wb")  # noqa: SIM115 (outlives this function)
         process = subprocess.Popen(
             [
@@ -179,7 +164,7 @@ def up(count: int = 3) -> dict:
             if time.monotonic() - started > 120:
                 down()
                 raise single.SandboxError(f"mx{number} did not finish booting within 120 s")
-            if not _alive(hosts[number - 1]["pid"]):
+            if not single.alive(hosts[number - 1]["pid"]):
                 down()
                 raise single.SandboxError(f"mx{number} exited; see {single.RUN / f'fleet-mx{number}.log'}")
             result = subprocess.run(

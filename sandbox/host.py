@@ -232,16 +232,37 @@ def _port_open(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def state() -> dict | None:
     try:
         data = json.loads((RUN / "state.json").read_text())
     except (FileNotFoundError, ValueError):
         return None
-    try:
-        os.kill(data["pid"], 0)
-    except ProcessLookupError:
-        return None
-    return data
+    return data if alive(data["pid"]) else None
+
+
+def ssh_key() -> Path:
+    """The sandboxes' SSH key (made once)."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    key = RUN / "id_ed25519"
+    if not key.exists():
+        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mailguard-sandbox", "-f", str(key))
+    return key
+
+
+def nspawn_runtime() -> None:
+    """systemd-nspawn's runtime directory, on a tmpfs (this machine runs no systemd of its own)."""
+    nspawn_dir = Path("/run/systemd/nspawn")
+    nspawn_dir.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["mountpoint", "-q", str(nspawn_dir)], check=False).returncode != 0:
+        run("mount", "-t", "tmpfs", "tmpfs", str(nspawn_dir))
 
 
 def up() -> dict:
@@ -260,16 +281,10 @@ def up() -> dict:
     base = build_base(chosen)
     if RELEASES[chosen].openlitespeed:
         base = build_ols_image(chosen, base)
-    RUN.mkdir(parents=True, exist_ok=True)
-    key = RUN / "id_ed25519"
-    if not key.exists():
-        run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mailguard-sandbox", "-f", str(key))
+    key = ssh_key()
     root = CACHE / "root"
-    prepare_root(base, root, (RUN / "id_ed25519.pub").read_text())
-    nspawn_dir = Path("/run/systemd/nspawn")
-    nspawn_dir.mkdir(parents=True, exist_ok=True)
-    if subprocess.run(["mountpoint", "-q", str(nspawn_dir)], check=False).returncode != 0:
-        run("mount", "-t", "tmpfs", "tmpfs", str(nspawn_dir))
+    prepare_root(base, root, key.with_suffix(".pub").read_text())
+    nspawn_runtime()
     env = dict(os.environ)
     if RELEASES[chosen].needs_cgroup2:  # an empty v2 tree for it
         unified = Path("/sys/fs/cgroup/unified")
