@@ -6,7 +6,8 @@ rspamd 4.1). Each release's base image is built once and cached.
 
 It stands for the admin's VPS (Postfix already delivering mail) and carries the test fixtures
 the product must not install itself: an offline ClamAV signature that detects EICAR, drop-ins
-that let the ClamAV units start without the official database, and XCLIENT for loopback.
+that let the ClamAV units start without the official database, XCLIENT for loopback, and the
+DNS its unbound answers without the internet (``OFFLINE_DNS``).
 
     python -m sandbox.host up     # build (cached) and boot; writes /run/mailguard-sandbox/state.json
     python -m sandbox.host down   # SIGTERM to the container's own nspawn process, wait for it
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from sandbox import ols
 from sandbox.chroot import log, mounted, run_in
+from sandbox.probes import EXTERNAL_CLIENT
 
 CACHE = Path(os.environ.get("MAILGUARD_SANDBOX_CACHE", "/var/cache/mailguard-sandbox"))
 RUN = Path(os.environ.get("MAILGUARD_SANDBOX_RUN", "/run/mailguard-sandbox"))
@@ -56,6 +58,17 @@ RELEASES = {
     "unstable": Release("sid", "Debian unstable", stale_release_file=True, needs_cgroup2=True),
 }
 DEFAULT_RELEASE = "13"
+
+# The DNS the host's unbound (the deploy's resolver for rspamd) answers, in one drop-in that the
+# tests' DNS world (tests/e2e/dnsworld.py) replaces with stubs to a real NSD. Without the
+# internet unbound would spend seconds on each name, and rspamd's scan would run out of time
+# before its antivirus and map checks end: every name is refused at once, but the SPF record that
+# lets the verdict's whitelisted sender (sandbox/settings.toml) pass the composite.
+DNS_WORLD_CONF = "/etc/unbound/unbound.conf.d/sandbox-dns.conf"
+OFFLINE_DNS = f"""server:
+    local-zone: "." refuse
+    local-data: 'mixed.example.net. TXT "v=spf1 ip4:{EXTERNAL_CLIENT} -all"'
+"""
 
 
 def release() -> str:
@@ -201,6 +214,7 @@ WantedBy=multi-user.target
     link = wants / "sandbox-postconf.service"
     if not link.exists():
         link.symlink_to("/etc/systemd/system/sandbox-postconf.service")
+    _write(root / DNS_WORLD_CONF.lstrip("/"), OFFLINE_DNS)
     # ClamAV fixtures: an offline EICAR signature, and units that start without the official DB.
     _write(root / "var/lib/clamav/sandbox-eicar.hdb", EICAR_MD5_SIGNATURE)
     for unit in ("clamav-daemon.service", "clamav-freshclam.service"):

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import nsd
 
+from sandbox import host as sandbox
+
 ADDRESS = "127.0.53.9"  # not nsd.ADDRESS: the DNS tests' own NSD may run beside it
 SENDING_CLIENT = "203.0.113.5"  # probes.EXTERNAL_CLIENT: SPF permits it for mixed.example.net
 LISTED_CLIENT = "203.0.113.77"  # on zen.spamhaus.org
-STUB_CONF = "/etc/unbound/unbound.conf.d/test-zones.conf"
+STUB_CONF = sandbox.DNS_WORLD_CONF  # replaces the sandbox's offline answers
 
 
 def zones(address: str = ADDRESS) -> dict[str, str]:
