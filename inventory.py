@@ -9,6 +9,7 @@ import sys as _sys
 
 _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
 
+import operations as _operations  # noqa: F401  (first: the deploy's modules keep their bytecode)
 from mailguard import settings as _settings
 from mailguard.targets import ALL_HOSTS as _ALL_HOSTS
 from mailguard.targets import TargetError as _TargetError
