@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import pyinfra
@@ -72,3 +76,12 @@ def test_host_data_is_looked_up_as_pyinfra_looks_it_up():
     copied.append(3)
     assert data.shared == [1]  # a copy, as pyinfra gives
     assert HostData.__getattr__ is pyinfra_costs.host_data_lookup
+
+
+@pytest.mark.parametrize("python_says", [{}, {"PYTHONDONTWRITEBYTECODE": "1"}])
+def test_the_deploys_modules_keep_their_bytecode_after_pyinfras_cli_turned_it_off(python_says):
+    """As pyinfra_cli.main does before it loads the inventory: our package puts Python's own setting back."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | python_says
+    code = "import sys; sys.dont_write_bytecode = True; import operations; print(sys.dont_write_bytecode)"
+    result = subprocess.run([sys.executable, "-c", code], cwd=Path(pyinfra_costs.__file__).resolve().parent.parent, env=env, capture_output=True, text=True, check=False)
+    assert result.stdout.strip() == ("True" if python_says else "False"), result.stderr
