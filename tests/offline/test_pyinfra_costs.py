@@ -83,5 +83,12 @@ def test_the_deploys_modules_keep_their_bytecode_after_pyinfras_cli_turned_it_of
     """As pyinfra_cli.main does before it loads the inventory: our package puts Python's own setting back."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | python_says
     code = "import sys; sys.dont_write_bytecode = True; import operations; print(sys.dont_write_bytecode)"
-    result = subprocess.run([sys.executable, "-c", code], cwd=Path(pyinfra_costs.__file__).resolve().parent.parent, env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(pyinfra_costs.__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.stdout.strip() == ("True" if python_says else "False"), result.stderr
