@@ -15,14 +15,13 @@ What can be read, as (kind, argument):
     pubkey   the public half of a private key file (the private key never leaves the host)
     edpubkey the same, of an Ed25519 key in rspamd's base64 form
     unit     a systemd unit: running, enabled
-    deb, rpm an installed package, asked of dpkg or rpm (the platform's package manager)
+    deb, rpm an installed package and its version, asked of dpkg or rpm (the platform's package manager)
     glob     the paths matching a shell glob (ours, never user input)
     sebool   an SELinux boolean: on, off, or None where SELinux is absent
     managed  whether a file's first two lines carry the deploy's mark (it wrote the file)
     dnfrepo  whether a dnf repository is enabled in /etc/yum.repos.d
     firewalld the services firewalld's permanent configuration allows
     pwhash   the controller's password hashes, each as salt and sha256 only
-    version  what a program (ours, never user input) says its version is
     dbsize   how many keys Redis holds (the argument: its socket)
 """
 
@@ -30,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,18 +48,21 @@ MARK = "@@mailguard"
 # only when that descriptor is the very file lstat saw (a link swapped in meanwhile is refused).
 _REGULAR = "[ -f {q} ] && [ ! -L {q} ]"
 _SNIPPETS = {
-    "text": (
-        "seen=$(stat -c '%F %d:%i' -- {q} 2>/dev/null); if [ \"${{seen%% *}}\" = regular ]; then "
+    "text": (  # (a path that is no regular file costs no process: most asked for are absent)
+        "if "
+        + _REGULAR
+        + "; then seen=$(stat -c '%F %d:%i' -- {q} 2>/dev/null); if [ \"${{seen%% *}}\" = regular ]; then "
         "{{ [ \"$(stat -L -c '%F %d:%i' /proc/self/fd/3)\" = \"$seen\" ] && printf 'b64:' && base64 -w0 <&3; "
-        "echo; }} 3<{q} 2>/dev/null; fi"
+        "echo; }} 3<{q} 2>/dev/null; fi; fi"
     ),
     "groups": "id -Gn -- {q} 2>/dev/null || true",
     # master.cf: its services (-M) or their -o parameters (-P), all of them ({q} is "services" or "params")
     "master": "case {q} in services) postconf -M 2>/dev/null;; params) postconf -P 2>/dev/null;; esac; true",
     "pubkey": "if " + _REGULAR + "; then " + PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
     "edpubkey": "if " + _REGULAR + "; then " + ED25519_PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
-    "rpm": "if rpm -q {q} >/dev/null 2>&1; then echo installed; fi",
-    "glob": "ls -1d {raw} 2>/dev/null || true",
+    "rpm": "rpm -q --qf 'installed %{{VERSION}}\\n' {q} 2>/dev/null | grep '^installed ' || true",
+    # the shell's own globbing: no process (a pattern that matches nothing stays as it is)
+    "glob": 'for f in {raw}; do if [ -e "$f" ] || [ -L "$f" ]; then printf \'%s\\n\' "$f"; fi; done',
     "sebool": "getsebool -- {q} 2>/dev/null || true",
     "dnfrepo": 'awk -v want={q} \'/^\\[/ {{s = substr($0, 2, index($0, "]") - 2)}} '
     's == want && /^enabled *= *(1|yes|true)/ {{print "enabled"}}\' /etc/yum.repos.d/*.repo 2>/dev/null || true',
@@ -68,15 +71,14 @@ _SNIPPETS = {
     "pwhash": (
         "if " + _REGULAR + "; then sed -n "
         r"""'s/^[[:space:]]*\(password\|enable_password\)[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1 \2/p'"""
-        " -- {q} | while read -r key value; do "
-        """printf '%s %s %s\\n' "$key" "$(printf %s "$value" | cut -d'$' -f3)" """
-        """"$(printf %s "$value" | sha256sum | cut -c1-64)"; done; fi"""
+        " -- {q} | while read -r key value; do "  # ($1$<salt>$<key>: the salt by the shell's own expansion)
+        """rest=${{value#\\$*\\$}}; set -- $(printf %s "$value" | sha256sum); """
+        """printf '%s %s %s\\n' "$key" "${{rest%%\\$*}}" "$1"; done; fi"""
     ),
     # the keys Redis holds, asked on its socket, else on its default port (before the deploy set the socket)
     # (with the group's password where replication set one)
     "dbsize": REDIS_CLI_AUTH.replace("{", "{{").replace("}", "}}")
     + "{{ redis-cli -s {q} dbsize 2>/dev/null || redis-cli dbsize 2>/dev/null; }} | grep -x '[0-9]*' || true",
-    "version": "{raw} --version 2>/dev/null | sed -n 's/.*[Vv]ersion \\([0-9][0-9.]*\\).*/\\1/p' | head -n 1",
 }
 
 # Kinds asked with one program run for all their arguments: a few processes per path were most of
@@ -98,7 +100,7 @@ _BATCHED = {
         _REGULAR_FILES + " awk -v managed={managed} "
         """'FNR == 1 {print "{mark} managed " FILENAME} FNR <= 2 && index($0, managed) {print 1}'"""
     ),
-    "deb": r"dpkg-query -W -f='{mark} deb ${Package}\n${db:Status-Status}\n' -- {args} 2>/dev/null",
+    "deb": r"dpkg-query -W -f='{mark} deb ${Package}\n${db:Status-Status} ${Version}\n' -- {args} 2>/dev/null",
     # systemctl show prints one block per unit, in the order asked, with a blank line between
     "unit": (
         "systemctl show -p LoadState -p ActiveState -p UnitFileState -- {args} 2>/dev/null | awk -v names={names} "
@@ -227,7 +229,16 @@ class Snapshot:
 
     def installed(self, kind: str, package: str) -> bool:
         """``kind``: "deb" or "rpm"."""
-        return "installed" in self._lines(kind, package)
+        return any(line.split()[:1] == ["installed"] for line in self._lines(kind, package))
+
+    def package_version(self, kind: str, package: str) -> str | None:
+        """The installed package's upstream version ("3.12.1" of "1:3.12.1-2~trixie"), or None."""
+        for line in self._lines(kind, package):
+            words = line.split()
+            if words[:1] == ["installed"] and len(words) > 1:
+                found = re.match(r"[0-9][0-9.]*", words[1].rpartition(":")[2])
+                return found.group(0).rstrip(".") if found else None
+        return None
 
     def sebool(self, name: str) -> bool | None:
         for line in self._lines("sebool", name):
@@ -238,9 +249,6 @@ class Snapshot:
     def managed(self, path: str) -> bool:
         """Whether the file's first lines carry the deploy's mark."""
         return any(line.strip() not in ("", "0") for line in self._lines("managed", path))
-
-    def version(self, program: str) -> str | None:
-        return next((line.strip() for line in self._lines("version", program) if line.strip()), None)
 
     def password_hashes(self, path: str) -> dict[str, tuple[str, str]]:
         """name -> (salt, sha256 of the hash) of the controller's stored passwords."""
@@ -273,6 +281,7 @@ class _HostCache:
         self.covers: frozenset[Want] = frozenset()
         self.executed_ops = -1
         self.said: set[str] = set()
+        self.before_changes: dict[Want, list[str]] = {}  # answers given before any operation ran
 
 
 _CACHES: WeakKeyDictionary[Host, _HostCache] = WeakKeyDictionary()
@@ -322,9 +331,19 @@ def snapshot_of(target: Host, *wants: Want) -> Snapshot:
     executed = _executed_ops(target)
     if cache.snapshot is None or executed != cache.executed_ops or not set(wants) <= cache.covers:
         covers = frozenset(cache.wants)
-        cache.snapshot = Snapshot(target.get_fact(HostState, wants=sorted(covers)))
+        known = (
+            {want: cache.before_changes[want] for want in covers & cache.before_changes.keys()} if not executed else {}
+        )
+        asked = sorted(covers - known.keys())
+        cache.snapshot = Snapshot({**known, **(target.get_fact(HostState, wants=asked) if asked else {})})
         cache.covers, cache.executed_ops = covers, executed
     return cache.snapshot
+
+
+def answered_before_changes(target: Host, want: Want, lines: list[str]) -> None:
+    """An answer another command gave before any operation ran (the system profile's, in the state
+    read's form): a read before any change uses it rather than ask again."""
+    _cache(target).before_changes[want] = lines
 
 
 def operation_reading(wants_of):

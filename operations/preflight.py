@@ -14,6 +14,7 @@ from mailguard.layout import DKIM_STATE, MANAGED_MARK, RSPAMD_CONF_DIR, dkim_dir
 from mailguard.platforms import PLATFORMS, Platform, UnsupportedPlatform, for_os_release
 from mailguard.takeover import dkim_conflicts
 
+from . import hoststate
 from .facts import SystemProfile
 from .hoststate import current_host
 
@@ -59,6 +60,8 @@ def profile_of(target: Host, settings) -> dict:
                 # (every platform's socket is the seed's: settings alone say whether to ask)
                 redis_socket=Platform.redis_socket if settings.redis_role == "replica" else "",
             )
+            hashes = [f"{key} {salt} {digest}" for key, (salt, digest) in _PROFILES[target]["pwhashes"].items()]
+            hoststate.answered_before_changes(target, ("pwhash", CONTROLLER_FILE), hashes)
     return _PROFILES[target]
 
 

@@ -19,6 +19,7 @@ from mailguard.settings import REDIS_PORT
 from . import generic, hoststate
 from .activate import Changes, reload, restart
 from .hoststate import operation_reading
+from .repos import PACKAGE_INSTALLERS
 from .templating import render
 
 
@@ -85,10 +86,11 @@ def controller_config(
     yield from commands
 
 
-@operation_reading(lambda *a, **k: [("version", "rspamd")])
-def release_notice():
-    """One warning line when the installed rspamd is a release with a known fault."""
-    version = hoststate.snapshot(("version", "rspamd")).version("rspamd")
+@operation_reading(lambda query, *a, **k: [(query, "rspamd")])
+def release_notice(query: str):
+    """One warning line when the installed rspamd is a release with a known fault. ``query``: the
+    hoststate kind that asks the platform's package manager (its version, no process of rspamd's)."""
+    version = hoststate.snapshot((query, "rspamd")).package_version(query, "rspamd")
     fault = rspamd_config.FAULTY_RELEASES.get(version or "")
     if fault:
         hoststate.warn_once(f"rspamd {version} {fault}")
@@ -101,7 +103,7 @@ def release_notice():
 def configure(settings, platform: Platform) -> Changes:
     conf_dir = platform.rspamd_conf_dir
     group = platform.rspamd_group
-    release_notice(name="rspamd: a release without known faults")
+    release_notice(PACKAGE_INSTALLERS[platform.package_manager].query, name="rspamd: a release without known faults")
     reload_on: list[Any] = []
     restart_on: list[Any] = []
     context = {

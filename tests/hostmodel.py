@@ -58,7 +58,7 @@ class HostModel:
     arch: str = "x86_64"
     dnf_repos: dict[str, bool] = field(default_factory=dict)  # repo id -> enabled
     firewalld: list[str] | None = None  # the services it allows while it runs; None: not running
-    versions: dict[str, str] = field(default_factory=lambda: {"rspamd": "4.2.1"})  # of installed programs
+    versions: dict[str, str] = field(default_factory=lambda: {"rspamd": "4.2.1"})  # of installed packages
     # Dovecot's version and its settings as doveconf -h gives them ("plugin/sieve_before"); None: none
     dovecot: dict[str, str] | None = None
     redis_keys: int = 0  # what Redis holds
@@ -200,9 +200,6 @@ class HostModel:
             lines.append(f"{key} {salt} {hashlib.sha256(value.encode()).hexdigest()}")
         return lines
 
-    def _state_version(self, program):
-        return [self.versions[program]] if program in self.versions and program in self.packages else []
-
     def _state_dnfrepo(self, repo):
         return ["enabled"] if self.dnf_repos.get(repo) else []
 
@@ -210,10 +207,10 @@ class HostModel:
         return [" ".join(self.firewalld)] if self.firewalld is not None else []
 
     def _state_deb(self, name):
-        return ["installed"] if name in self.packages else []
+        return [f"installed {self.versions.get(name, '1.0')}-1"] if name in self.packages else []
 
     def _state_rpm(self, name):
-        return ["installed"] if name in self.packages else []
+        return [f"installed {self.versions.get(name, '1.0')}"] if name in self.packages else []
 
     def _state_sebool(self, name):
         if self.selinux in ("Disabled", "absent"):

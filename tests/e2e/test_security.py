@@ -5,6 +5,7 @@ Runs on the shared deployed host after test_resilience.py, and leaves it as the 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import dnsworld
@@ -166,6 +167,7 @@ def test_the_one_state_read_answers_every_kind_as_the_host_is(deployed):
     assert missing is None
     assert [state.managed(p) for p in paths] == [False, False, True, False, False]
     assert state.installed("deb", "postfix") and not state.installed("deb", "no-such-package")
+    assert re.fullmatch(r"[0-9]+(\.[0-9]+)*", state.package_version("deb", "postfix") or "")
     assert state.unit("postfix")["running"] and state.unit("rspamd")["enabled"]
     assert state.unit("no-such-unit") == {"exists": False, "running": False, "enabled": False, "masked": False}
     assert state.postconf("smtpd_milters") and state.postconf("no_such_parameter") is None
