@@ -49,18 +49,19 @@ def base32_decode(text: str) -> bytes:
 def _pbkdf2_blake2b(password: bytes, salt: bytes) -> bytes:
     if len(password) > 64:
         password = hashlib.blake2b(password).digest()
-    keyed = hashlib.blake2b(key=password)  # copied per round: the key is set up once (a quarter faster)
-
-    def mac(data: bytes) -> bytes:
-        state = keyed.copy()
-        state.update(data)
-        return state.digest()
-
-    block = mac(salt + (1).to_bytes(4, "big"))
-    result = int.from_bytes(block, "big")
+    # The PRF is BLAKE2b keyed with the password: the key is set up once and its state copied per
+    # round (a quarter faster), with the loop's names local (a third faster: 16 -> 10.5 ms here).
+    copy = hashlib.blake2b(key=password).copy
+    from_bytes = int.from_bytes
+    state = copy()
+    state.update(salt + (1).to_bytes(4, "big"))
+    block = state.digest()
+    result = from_bytes(block, "big")
     for _ in range(ROUNDS - 1):
-        block = mac(block)
-        result ^= int.from_bytes(block, "big")
+        state = copy()
+        state.update(block)
+        block = state.digest()
+        result ^= from_bytes(block, "big")
     return result.to_bytes(64, "big")[:KEY_BYTES]
 
 

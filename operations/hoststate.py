@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from weakref import WeakKeyDictionary
 
+import gevent
 from pyinfra import host, logger
 from pyinfra.api import BaseStateCallback, FactBase, State, operation
 from pyinfra.api.host import Host
@@ -282,6 +283,7 @@ class _HostCache:
         self.executed_ops = -1
         self.said: set[str] = set()
         self.before_changes: dict[Want, list[str]] = {}  # answers given before any operation ran
+        self.ahead: gevent.Greenlet | None = None  # read_ahead's read, in flight
 
 
 _CACHES: WeakKeyDictionary[Host, _HostCache] = WeakKeyDictionary()
@@ -329,15 +331,41 @@ def snapshot_of(target: Host, *wants: Want) -> Snapshot:
     cache = _cache(target)
     cache.wants.update(wants)
     executed = _executed_ops(target)
+    if cache.ahead is not None:  # the read sent at the end of the plan: valid while nothing has run
+        covers, answers = cache.ahead.get()
+        cache.ahead = None
+        if not executed and not isinstance(answers, Exception):
+            cache.snapshot, cache.covers, cache.executed_ops = answers, covers, executed
     if cache.snapshot is None or executed != cache.executed_ops or not set(wants) <= cache.covers:
         covers = frozenset(cache.wants)
-        known = (
-            {want: cache.before_changes[want] for want in covers & cache.before_changes.keys()} if not executed else {}
-        )
-        asked = sorted(covers - known.keys())
-        cache.snapshot = Snapshot({**known, **(target.get_fact(HostState, wants=asked) if asked else {})})
+        cache.snapshot = _read(target, cache, covers, executed)
         cache.covers, cache.executed_ops = covers, executed
     return cache.snapshot
+
+
+def _read(target: Host, cache: _HostCache, covers: frozenset[Want], executed: int) -> Snapshot:
+    known = {want: cache.before_changes[want] for want in covers & cache.before_changes.keys()} if not executed else {}
+    asked = sorted(covers - known.keys())
+    return Snapshot({**known, **(target.get_fact(HostState, wants=asked) if asked else {})})
+
+
+def read_ahead() -> None:
+    """Send the read of everything the plan declared now, before any operation runs, and go on
+    (gevent): what the controller does next (the passwords' PBKDF2) overlaps the host's answer.
+    The first operation that reads takes it; a failed read is asked again there, and reported."""
+    target = current_host()
+    cache = _cache(target)
+    if cache.snapshot is not None or cache.ahead is not None or not cache.wants:
+        return
+    covers = frozenset(cache.wants)
+
+    def read() -> tuple[frozenset[Want], Snapshot | Exception]:
+        try:
+            return covers, _read(target, cache, covers, 0)
+        except Exception as error:  # noqa: BLE001  (raised again by the read that replaces it)
+            return covers, error
+
+    cache.ahead = gevent.spawn(read)
 
 
 def answered_before_changes(target: Host, want: Want, lines: list[str]) -> None:

@@ -13,7 +13,7 @@ from pyinfra.api.exceptions import PyinfraError
 from mailguard import settings as settings_module
 from mailguard.settings import Settings
 
-from . import activate, clamav, dkim, dns, dovecot, postfix, preflight, redis, repos, resolver, rspamd, webui
+from . import activate, clamav, dkim, dns, dovecot, hoststate, postfix, preflight, redis, repos, resolver, rspamd, webui
 
 # (name in the run's output, step): each step returns the restarts and reloads it may need.
 CONFIGURATION_STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
@@ -32,7 +32,6 @@ def steps(settings: Settings, before_configuration: Callable[[Settings, Any], No
     """The deploy. ``before_configuration(settings, platform)``: restore.py's data, once the
     packages are there and before any service is configured."""
     platform = preflight.check(settings)  # before anything on the host changes
-    rspamd.check_passwords_early(settings, preflight.profile(settings)["pwhashes"])
     key_states = dkim.key_states(settings)
     settings = dkim.with_host_selectors(settings, key_states)  # a rotation's signing key, never undone
     logger.info(f"{host.name}: {platform.title}, domains {', '.join(settings.domains)}")
@@ -46,6 +45,8 @@ def steps(settings: Settings, before_configuration: Callable[[Settings, Any], No
         activate.mark_changes(step_name, step(settings, platform), pending_marks)
     activate.services(settings, platform, pending_marks)  # type: ignore[call-arg, arg-type]
     dns.report_after_operations(settings, platform, key_states)
+    hoststate.read_ahead()  # the plan is whole: its one read goes out, and the passwords are checked meanwhile
+    rspamd.check_passwords_early(settings, preflight.profile(settings)["pwhashes"])
 
 
 class SettingsInvalid(PyinfraError):
