@@ -19,7 +19,7 @@ def _split(line: str) -> tuple[str, str] | None:
 
 def _active(line: str, key: str) -> str | None:
     """The value of an active ``key`` line, else None."""
-    if line.lstrip().startswith("#"):
+    if key not in line or line.lstrip().startswith("#"):
         return None
     split = _split(line)
     if split and split[0] == key:
@@ -29,6 +29,8 @@ def _active(line: str, key: str) -> str | None:
 
 def _commented(line: str, key: str) -> str | None:
     """The value of a commented-out ``key`` line (``#Key value`` or ``# key value``), else None."""
+    if key not in line:
+        return None
     match = re.match(r"^\s*#\s?(\S+)(?:\s+(.*?))?\s*$", line)
     if match and match.group(1) == key:
         return match.group(2) or ""
@@ -54,30 +56,32 @@ def edit(
     for key, values in settings:
         values = list(values)
         seen: set[str] = set()
-        for i, line in enumerate(lines):
-            value = _active(line, key)
+        # Only the lines that contain the key can be about it (redis.conf has 2 300 lines).
+        about = [i for i, line in enumerate(lines) if key in line]
+        for i in about:
+            value = _active(lines[i], key)
             if value is None:
                 continue
             if value in values and value not in seen:
                 seen.add(value)
             else:
-                lines[i] = "#" + line
+                lines[i] = "#" + lines[i]
         for value in values:
             if value in seen:
                 continue
             wanted = f"{key} {value}" if value else key
-            for i, line in enumerate(lines):
-                if _commented(line, key) == value:
+            for i in about:
+                if _commented(lines[i], key) == value:
                     lines[i] = wanted
                     break
             else:
                 mentions = [
-                    i
-                    for i, line in enumerate(lines)
-                    if _commented(line, key) is not None or _active(line, key) is not None
+                    i for i in about if _commented(lines[i], key) is not None or _active(lines[i], key) is not None
                 ]
                 position = mentions[-1] + 1 if mentions else len(lines)
                 lines.insert(position, wanted)
+                about = [j + (j >= position) for j in about] + [position]  # (indices after it moved down)
+                about.sort()
             seen.add(value)
     for key in disabled:
         for i, line in enumerate(lines):

@@ -12,8 +12,6 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
-import dns.reversename
-
 from . import dkim
 from .settings import domain_for_display
 
@@ -120,7 +118,10 @@ def dmarc_value(expected: RecordInputs) -> str:
 
 
 def ptr_name(address: str) -> str:
-    return dns.reversename.from_address(address).to_text(omit_final_dot=True)
+    """The PTR record's name (an IPv4-mapped IPv6 address: its IPv4 one, as dnspython gives it)."""
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).reverse_pointer
 
 
 def report_authorizations(expected: RecordInputs, domain: str) -> list[str]:

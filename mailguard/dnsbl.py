@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-import dns.rcode
 
 LISTED = ipaddress.ip_network("127.0.0.0/8")  # every list answers "listed" inside 127/8
 SPAMHAUS_REFUSED = ("127.255.255.252", "127.255.255.254", "127.255.255.255")  # typo, public resolver, over limit
@@ -102,6 +101,8 @@ def classify(blocklist: Blocklist, answer: str | None) -> tuple[str, str]:
     rcode, *addresses = answer.split()
     code = int(rcode.removeprefix("rcode="))
     if code != 0:
+        import dns.rcode  # (only for an answer that is an error: dnspython costs 6 ms to import)
+
         return NO_ANSWER, dns.rcode.to_text(dns.rcode.Rcode.make(code))
     if not addresses:
         return NO_ANSWER, "no address"
