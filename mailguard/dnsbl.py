@@ -11,7 +11,6 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-
 LISTED = ipaddress.ip_network("127.0.0.0/8")  # every list answers "listed" inside 127/8
 SPAMHAUS_REFUSED = ("127.255.255.252", "127.255.255.254", "127.255.255.255")  # typo, public resolver, over limit
 
