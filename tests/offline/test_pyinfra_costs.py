@@ -92,3 +92,54 @@ def test_the_deploys_modules_keep_their_bytecode_after_pyinfras_cli_turned_it_of
         check=False,
     )
     assert result.stdout.strip() == ("True" if python_says else "False"), result.stderr
+
+
+class _Layer:  # a data layer that is no dict
+    def __getitem__(self, key):
+        if key == "_sudo_user":
+            return "mapped"
+        raise KeyError(key)
+
+
+def _host_with_layers(*datas):
+    from pyinfra.api import Config, Inventory, State
+
+    inventory = Inventory(([("h", {"ssh_port": 2222})], {}))
+    state = State(inventory, Config())
+    target = inventory.get_host("h")
+    target.data.__dict__["datas"] = (*target.data.datas, *datas)
+    return state, target
+
+
+@pytest.mark.parametrize(
+    ("layers", "kwargs", "deploy_kwargs"),
+    [
+        ((), {}, None),
+        (({"_sudo": True, "other": 1},), {}, None),
+        ((lambda: {"_sudo": True, "_env": {"A": "1"}}, _Layer(), {"_sudo": False}), {}, None),
+        (({"_sudo": True},), {"_sudo": False, "_env": {"B": "2"}, "path": "/x"}, None),
+        ((), {"_chdir": "/tmp"}, {"_sudo": True, "_timeout": 9}),
+    ],
+)
+def test_global_arguments_are_popped_as_pyinfra_pops_them(layers, kwargs, deploy_kwargs):
+    state, target = _host_with_layers(*layers)
+    target.current_deploy_kwargs = deploy_kwargs
+    theirs_kwargs, ours_kwargs = dict(kwargs), dict(kwargs)
+    theirs = pyinfra_costs._PYINFRA_POP_GLOBAL_ARGUMENTS(state, target, theirs_kwargs)
+    ours = pyinfra_costs.pop_global_arguments(state, target, ours_kwargs)
+    assert ours == theirs and ours_kwargs == theirs_kwargs  # the same values, the same keys left over
+
+
+def test_a_bad_global_argument_is_refused_in_pyinfras_words():
+    state, target = _host_with_layers()
+    messages = []
+    for pop in (pyinfra_costs._PYINFRA_POP_GLOBAL_ARGUMENTS, pyinfra_costs.pop_global_arguments):
+        with pytest.raises(Exception) as raised:
+            pop(state, target, {"_sudo": "yes please"})
+        messages.append((type(raised.value), str(raised.value)))
+    assert messages[0] == messages[1]
+
+
+def test_pyinfras_callers_call_ours_once_installed():
+    for name in ("operation", "facts", "deploy"):
+        assert importlib.import_module(f"pyinfra.api.{name}").pop_global_arguments is pyinfra_costs.pop_global_arguments
