@@ -1,9 +1,12 @@
 """What a rerun costs: `./run bench` (or `python -m bench.run`), against a fresh sandbox.
 
-In one run: the first deploy from a bare host (Debian + Postfix); then, interleaved so that the
+In one run: the first deploy from a bare host (Debian + Postfix); then, once the host's new
+services have settled (this machine's CPUs quiet for a second), interleaved so that the
 machine's load falls on each alike, no-op reruns through a one-host inventory and through a
 ten-host one (ten names for the same sandbox: the controller's cost per host, without ten
-containers) and the floor, a 1-operation pyinfra run against the same host (medians); the no-op
+containers) and the floor, a 1-operation pyinfra run against the same host (medians, and the
+median of each rerun's ratio to the floor run beside it, which a drift of the machine's speed
+moves less); the no-op
 rerun's remote commands (counted at --debug); the controller's CPU seconds per run and per
 added host; and the peak RSS (VmHWM) of rspamd, clamd and redis after the deploy. Prints one
 table and writes it as JSON (--json, default artifacts/bench.json). It is a measurement, not a
@@ -63,6 +66,27 @@ def inventory(path: Path, state: dict, hosts: int) -> Path:
     return path
 
 
+def _cpu_ticks() -> tuple[int, int]:
+    """(busy, all) CPU ticks of this machine so far, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values) - idle, sum(values)
+
+
+def wait_until_quiet(limit: float = 90, busy_below: float = 0.10) -> float:
+    """Seconds waited until this machine's CPUs were busy less than ``busy_below`` for a whole
+    second (the services a first deploy started compile and load for a while: rspamd's
+    regular expressions, ClamAV's signatures), at most ``limit``."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        busy, total = _cpu_ticks()
+        time.sleep(1)
+        busy_after, total_after = _cpu_ticks()
+        if busy_after - busy < busy_below * max(total_after - total, 1):
+            break
+    return time.monotonic() - started
+
+
 def operations_and_changes(output: str) -> tuple[int, int]:
     """(operations, operations that changed something) from pyinfra's Results table."""
     rows = results.operations(output)
@@ -82,7 +106,7 @@ def peak_rss_mib(target: probes.Target) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reruns", type=int, default=5, help="no-op reruns to time (median)")
+    parser.add_argument("--reruns", type=int, default=9, help="no-op reruns to time (median)")
     parser.add_argument("--json", default=str(ROOT / "artifacts" / "bench.json"), help="where to write the table")
     parser.add_argument("--label", default="", help="a name for this measurement (e.g. before/after)")
     parser.add_argument("--group", action="store_true", help="a group of three hosts (sandbox.fleet) against one")
@@ -105,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         first, _cpu, result = timed(env, "deploy.py")
         ops, first_changed = operations_and_changes(result.stdout + result.stderr)
-        timed(one, "deploy.py")  # the bytecode written, the DNS output directory made
+        timed(one, "deploy.py")  # the bytecode written (operations/__init__), the DNS output directory made
+        settled = wait_until_quiet()
         runs: dict[str, list[tuple[float, float]]] = {"one": [], "fleet": [], "floor": []}
         for _ in range(args.reruns):
             for kind, run_env, run_args in (
@@ -139,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         "no-op remote commands": commands,
         "remote commands per operation": round(commands / ops, 2) if ops else None,
         "floor: 1-operation run s (median)": round(wall["floor"], 2),
+        "floor s (all)": [round(e, 2) for e, _ in runs["floor"]],
         "no-op rerun / floor": round(wall["one"] / wall["floor"], 2),
+        "no-op rerun / floor, median of the side-by-side pairs": round(
+            statistics.median(one / floor for (one, _), (floor, _) in zip(runs["one"], runs["floor"], strict=True)), 2
+        ),
+        "waited for the host to settle after the first run s": round(settled, 1),
         f"no-op rerun of {FLEET} hosts s (median)": round(wall["fleet"], 2),
         f"{FLEET} hosts / 1 host": round(wall["fleet"] / wall["one"], 2),
         "controller CPU s: floor, 1 host, 10 hosts": [round(cpu[k], 2) for k in ("floor", "one", "fleet")],

@@ -22,7 +22,10 @@ class SystemProfile(FactBase):
 
     default = dict
 
-    def command(self, disk_path="/var", paths=(), texts=(), password_files=(), key_dirs=(), redis_socket=""):
+    # After this line: the state read's answers to ``wants`` (hoststate), asked in the same command.
+    STATE = "@@mailguard-state"
+
+    def command(self, disk_path="/var", paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", wants=()):
         # A sha256 of each DKIM key (regular files only): several hosts of a run must hold the same.
         keys = "".join(
             f"find {shlex.quote(d)} -maxdepth 1 -type f -name '*.key' -exec sha256sum -- {{}} + 2>/dev/null "
@@ -50,29 +53,38 @@ class SystemProfile(FactBase):
         # The controller's stored password hashes (salt and a digest, never the hash): checking them
         # against the passwords (PBKDF2, 23 ms each) starts while the rest of the host is read.
         hashes = "".join(f"{{ {hoststate.snippet('pwhash', p)}; }} | sed 's/^/pwhash=/'; " for p in password_files)
+        state_read = f"; echo {self.STATE}; " + hoststate.HostState().command(list(wants)) if wants else ""
         return (
-            tables
-            + redis
-            + keys
-            + hashes
-            + '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; echo "VERSION_ID=$VERSION_ID"; '
-            'echo "NAME=$NAME" ); echo "arch=$(uname -m)"; '
-            'echo "postfix=$(command -v postfix || true)"; '
-            'awk \'/^MemTotal:/ {print "mem_kib=" $2} /^SwapTotal:/ {print "swap_kib=" $2}\' /proc/meminfo; '
-            f"echo \"disk_free_kib=$(df -Pk {disk_path} 2>/dev/null | awk 'NR==2 {{print $4}}')\"; "
-            'echo "selinux=$(getenforce 2>/dev/null || echo absent)"; '
-            # Dovecot, when there is one: its version, and (2.3) the two settings its Junk filing and
-            # learning would take, should an admin's own configuration use them already.
-            "if command -v dovecot >/dev/null; then "
-            "echo \"dovecot=$(dovecot --version 2>/dev/null | cut -d' ' -f1)\"; "
-            'echo "dovecot_sieve_before=$(doveconf -h plugin/sieve_before 2>/dev/null)"; '
-            'echo "dovecot_imapsieve_mailbox1=$(doveconf -h plugin/imapsieve_mailbox1_name 2>/dev/null)"; '
-            # 2.3 cannot add to a plugin setting ($sieve_plugins is unknown): ours are merged with these
-            'echo "dovecot_sieve_plugins=$(doveconf -h plugin/sieve_plugins 2>/dev/null)"; '
-            'echo "dovecot_sieve_global_extensions=$(doveconf -h plugin/sieve_global_extensions 2>/dev/null)"; fi'
-        ) + exists
+            (
+                tables
+                + redis
+                + keys
+                + hashes
+                + '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; '
+                'echo "VERSION_ID=$VERSION_ID"; '
+                'echo "NAME=$NAME" ); echo "arch=$(uname -m)"; '
+                'echo "postfix=$(command -v postfix || true)"; '
+                'awk \'/^MemTotal:/ {print "mem_kib=" $2} /^SwapTotal:/ {print "swap_kib=" $2}\' /proc/meminfo; '
+                f"echo \"disk_free_kib=$(df -Pk {disk_path} 2>/dev/null | awk 'NR==2 {{print $4}}')\"; "
+                'echo "selinux=$(getenforce 2>/dev/null || echo absent)"; '
+                # Dovecot, when there is one: its version, and (2.3) the two settings its Junk filing and
+                # learning would take, should an admin's own configuration use them already.
+                "if command -v dovecot >/dev/null; then "
+                "echo \"dovecot=$(dovecot --version 2>/dev/null | cut -d' ' -f1)\"; "
+                'echo "dovecot_sieve_before=$(doveconf -h plugin/sieve_before 2>/dev/null)"; '
+                'echo "dovecot_imapsieve_mailbox1=$(doveconf -h plugin/imapsieve_mailbox1_name 2>/dev/null)"; '
+                # 2.3 cannot add to a plugin setting ($sieve_plugins is unknown): ours are merged with these
+                'echo "dovecot_sieve_plugins=$(doveconf -h plugin/sieve_plugins 2>/dev/null)"; '
+                'echo "dovecot_sieve_global_extensions=$(doveconf -h plugin/sieve_global_extensions 2>/dev/null)"; fi'
+            )
+            + exists
+            + state_read
+        )
 
     def process(self, output):
+        output = list(output)
+        split = output.index(self.STATE) if self.STATE in output else len(output)
+        output, state_lines = output[:split], output[split + 1 :]
         values = dict(
             line.split("=", 1)
             for line in output
@@ -97,6 +109,7 @@ class SystemProfile(FactBase):
         }
         for key in ("mem_kib", "swap_kib", "disk_free_kib", "redis_keys"):
             values[key] = int(values[key]) if values.get(key, "").isdigit() else None
+        values["state"] = hoststate.HostState().process(state_lines)
         return values
 
 

@@ -29,10 +29,15 @@ from __future__ import annotations
 
 import base64
 import functools
+import hashlib
+import hmac
+import json
+import os
 import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from weakref import WeakKeyDictionary
 
 import gevent
@@ -282,7 +287,11 @@ class _HostCache:
         self.covers: frozenset[Want] = frozenset()
         self.executed_ops = -1
         self.said: set[str] = set()
-        self.before_changes: dict[Want, list[str]] = {}  # answers given before any operation ran
+        # Answers another command gave before any operation ran, and the questions they answer.
+        self.early: dict[Want, list[str]] = {}
+        self.early_covers: set[Want] = set()
+        self.memory_key: bytes | None = None  # what signs the questions kept for the next run
+        self.remembered: frozenset[Want] = frozenset()
         self.ahead: gevent.Greenlet | None = None  # read_ahead's read, in flight
 
 
@@ -344,20 +353,30 @@ def snapshot_of(target: Host, *wants: Want) -> Snapshot:
 
 
 def _read(target: Host, cache: _HostCache, covers: frozenset[Want], executed: int) -> Snapshot:
-    known = {want: cache.before_changes[want] for want in covers & cache.before_changes.keys()} if not executed else {}
-    asked = sorted(covers - known.keys())
-    return Snapshot({**known, **(target.get_fact(HostState, wants=asked) if asked else {})})
+    """What the host holds for ``covers``: before any operation ran, what was answered early is
+    taken as it is and only the rest is asked."""
+    answers = dict(cache.early) if not executed else {}
+    asked = sorted(covers - cache.early_covers) if not executed else sorted(covers)
+    if asked:
+        answers.update(target.get_fact(HostState, wants=asked))
+    return Snapshot(answers)
 
 
 def read_ahead() -> None:
     """Send the read of everything the plan declared now, before any operation runs, and go on
     (gevent): what the controller does next (the passwords' PBKDF2) overlaps the host's answer.
-    The first operation that reads takes it; a failed read is asked again there, and reported."""
+    The first operation that reads takes it; a failed read is asked again there, and reported.
+    The plan's questions are kept for the next run, which asks them with the system profile."""
     target = current_host()
     cache = _cache(target)
     if cache.snapshot is not None or cache.ahead is not None or not cache.wants:
         return
     covers = frozenset(cache.wants)
+    if cache.memory_key is not None and covers != cache.remembered:
+        remember(target, cache.memory_key, covers)
+    if covers <= cache.early_covers:  # all answered with the profile: nothing to ask
+        cache.snapshot, cache.covers, cache.executed_ops = _read(target, cache, covers, 0), covers, 0
+        return
 
     def read() -> tuple[frozenset[Want], Snapshot | Exception]:
         try:
@@ -368,10 +387,75 @@ def read_ahead() -> None:
     cache.ahead = gevent.spawn(read)
 
 
-def answered_before_changes(target: Host, want: Want, lines: list[str]) -> None:
-    """An answer another command gave before any operation ran (the system profile's, in the state
-    read's form): a read before any change uses it rather than ask again."""
-    _cache(target).before_changes[want] = lines
+def answered_before_changes(target: Host, answers: dict[Want, list[str]], covers) -> None:
+    """Answers another command gave before any operation ran (the system profile's, in the state
+    read's form) to the questions ``covers``: a read before any change takes them as they are."""
+    cache = _cache(target)
+    cache.early.update(answers)
+    cache.early_covers.update(covers)
+
+
+# The questions the last run asked a host, kept on the controller (kinds and paths: nothing the host
+# answered), so that the next run asks them with the system profile, one command for a no-op rerun.
+# They are signed with a key from the controller password: a file that this deploy did not write
+# (or wrote for another password) is never asked of the host. Only a speed-up: an operation still
+# decides on answers to what it reads, asked before anything ran.
+def memory_dir() -> Path:
+    home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(os.environ.get("MAILGUARD_CACHE_DIR") or Path(home) / "mailguard")
+
+
+def memory_key(secret: str) -> bytes:
+    return hashlib.sha256(b"mailguard: the questions asked of a host\0" + secret.encode()).digest()
+
+
+def _memory_file(target: Host) -> Path:
+    return memory_dir() / f"questions-{hashlib.sha256(target.name.encode()).hexdigest()[:16]}.json"
+
+
+def _signature(key: bytes, wants) -> str:
+    return hmac.new(key, json.dumps(sorted(wants)).encode(), "sha256").hexdigest()
+
+
+_RAW_ARGUMENT = re.compile(r"[A-Za-z0-9_./*+@:-]+\Z")  # the kinds whose argument goes into the shell unquoted
+
+
+def _askable(want) -> bool:
+    if not (isinstance(want, tuple) and len(want) == 2 and all(isinstance(part, str) for part in want)):
+        return False
+    kind, arg = want
+    if kind in _BATCHED:
+        return "\n" not in arg
+    return kind in _SNIPPETS and "\n" not in arg and ("{raw}" not in _SNIPPETS[kind] or bool(_RAW_ARGUMENT.match(arg)))
+
+
+def recall(target: Host, key: bytes) -> list[Want]:
+    """The questions the last run asked ``target``, when this controller kept them with ``key``."""
+    cache = _cache(target)
+    cache.memory_key = key
+    try:
+        kept = json.loads(_memory_file(target).read_text())
+        wants = [tuple(pair) for pair in kept["wants"]]
+        signed = hmac.compare_digest(str(kept["signature"]), _signature(key, wants))
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if not signed or not all(_askable(want) for want in wants):
+        return []
+    cache.remembered = frozenset(wants)
+    return sorted(cache.remembered)
+
+
+def remember(target: Host, key: bytes, wants: frozenset[Want]) -> None:
+    path = _memory_file(target)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        scratch = path.with_name(f".{path.name}.{os.getpid()}")
+        scratch.unlink(missing_ok=True)
+        with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as kept:
+            kept.write(json.dumps({"wants": sorted(wants), "signature": _signature(key, wants)}))
+        scratch.replace(path)
+    except OSError:
+        pass  # (a controller whose cache cannot be written asks twice, as before)
 
 
 def operation_reading(wants_of):

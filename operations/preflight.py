@@ -51,6 +51,8 @@ def profile_of(target: Host, settings) -> dict:
     with _ASKING.setdefault(target, Semaphore()):  # hosts are planned side by side (greenlets)
         if target not in _PROFILES:
             texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE, opendkim.CONF)
+            # the state read's questions of the last run, answered in the same command
+            wants = hoststate.recall(target, hoststate.memory_key(settings.controller_password))
             _PROFILES[target] = target.get_fact(
                 SystemProfile,
                 paths=required_paths(settings),
@@ -59,9 +61,11 @@ def profile_of(target: Host, settings) -> dict:
                 key_dirs=KEY_DIRS,
                 # (every platform's socket is the seed's: settings alone say whether to ask)
                 redis_socket=Platform.redis_socket if settings.redis_role == "replica" else "",
+                wants=wants,
             )
             hashes = [f"{key} {salt} {digest}" for key, (salt, digest) in _PROFILES[target]["pwhashes"].items()]
-            hoststate.answered_before_changes(target, ("pwhash", CONTROLLER_FILE), hashes)
+            pwhash = ("pwhash", CONTROLLER_FILE)
+            hoststate.answered_before_changes(target, {**_PROFILES[target]["state"], pwhash: hashes}, [*wants, pwhash])
     return _PROFILES[target]
 
 

@@ -1,7 +1,15 @@
-"""The project root and tests/ on sys.path: tests import mailguard, operations and the helpers here."""
+"""The project root and tests/ on sys.path: tests import mailguard, operations and the helpers here.
+Each test keeps the questions a deploy remembers per host (hoststate.memory_dir) in its own folder."""
 
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+@pytest.fixture(autouse=True)
+def _own_memory_of_questions(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path_factory.mktemp("mailguard-cache")))

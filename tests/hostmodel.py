@@ -27,6 +27,7 @@ from pyinfra.context import ctx_host, ctx_state
 from support import public_key_b64
 
 from mailguard import dkim, layout, opendkim
+from operations.facts import SystemProfile
 from operations.hoststate import MARK
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,6 +49,7 @@ class HostModel:
     commands: list[str] = field(default_factory=list)  # binaries on PATH
     package_files: dict[str, dict] = field(default_factory=dict)  # package -> files it ships
     asked: list[str] = field(default_factory=list)
+    asked_kwargs: list[dict] = field(default_factory=list)
     mem_kib: int = 2 * 1024 * 1024
     swap_kib: int = 0
     disk_free_kib: int = 20 * 1024 * 1024
@@ -83,12 +85,13 @@ class HostModel:
     def fact(self, cls, kwargs: dict):
         key = f"{cls.__module__.split('.')[-1]}.{cls.__name__}"
         self.asked.append(key)
+        self.asked_kwargs.append(kwargs)
         handler = getattr(self, "output_" + cls.__name__, None)
         if handler is None:
             raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
         return cls().process(handler(**kwargs))
 
-    def output_SystemProfile(self, paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", **_):
+    def output_SystemProfile(self, paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", wants=(), **_):
         exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
         if redis_socket and "redis" in " ".join(self.packages):  # a Redis of its own (never a replica here)
             exists += ["redis_role=master", f"redis_keys={self.redis_keys}"]
@@ -118,6 +121,7 @@ class HostModel:
                 f"selinux={self.selinux}",
             ]
             + self._dovecot_profile()
+            + ([SystemProfile.STATE, *self.output_HostState(wants)] if wants else [])
         )
 
     def _dovecot_profile(self) -> list[str]:

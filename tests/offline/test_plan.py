@@ -134,13 +134,54 @@ def test_stock_scan_conf_ends_up_as_the_seed_wants():
     assert directives.edit(text, EL_9.clamd_settings, EL_9.clamd_disabled) == text
 
 
-def test_a_converged_host_is_asked_two_facts_in_all():
+def test_a_converged_host_is_asked_one_command_once_its_questions_are_remembered(monkeypatch, tmp_path):
     model = HostModel.load("el9", "installed")
     converge(model, SETTINGS, PASSWORDS)
+    monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path))  # nothing remembered yet
     model.asked.clear()
     ops = plan(model, SETTINGS, PASSWORDS)
     assert not any(op.changes for op in ops) and len(ops) > 40
     assert sorted(model.asked) == ["facts.SystemProfile", "hoststate.HostState"]
+    (kept,) = tmp_path.iterdir()
+    assert kept.stat().st_mode & 0o777 == 0o600 and tmp_path.stat().st_mode & 0o777 == 0o700
+    assert PASSWORDS["RSPAMD_CONTROLLER_PASSWORD"] not in kept.read_text()
+
+    model.asked.clear()
+    again = plan(model, SETTINGS, PASSWORDS)
+    assert model.asked == ["facts.SystemProfile"]  # the state read rode along with it
+    assert [(op.name, op.commands) for op in again] == [(op.name, op.commands) for op in ops]
+
+
+@pytest.mark.parametrize("tamper", ["another password", "an edited list", "no list"])
+def test_remembered_questions_this_controller_did_not_sign_are_never_asked(monkeypatch, tmp_path, tamper):
+    model = HostModel.load("el9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path))
+    plan(model, SETTINGS, PASSWORDS)
+    (kept,) = tmp_path.iterdir()
+    env = PASSWORDS
+    if tamper == "another password":
+        env = {**PASSWORDS, "RSPAMD_CONTROLLER_PASSWORD": "another-password-entirely"}
+    elif tamper == "an edited list":
+        kept.write_text(kept.read_text().replace('["text", "', '["text", "/etc/shadow', 1))
+    else:
+        kept.write_text("[]")
+    model.asked.clear()
+    ops = plan(model, SETTINGS, env)
+    assert sorted(model.asked) == ["facts.SystemProfile", "hoststate.HostState"]
+    assert "/etc/shadow" not in str(model.asked_kwargs)
+    assert tamper == "another password" or not any(op.changes for op in ops)
+
+
+def test_a_question_the_last_run_did_not_ask_is_asked_after_the_profile(monkeypatch, tmp_path):
+    model = HostModel.load("el9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path))
+    plan(model, SETTINGS, PASSWORDS)
+    model.asked.clear()
+    ops = plan(model, {**SETTINGS, "dkim_ed25519": True}, PASSWORDS)  # a key file never asked about
+    assert sorted(model.asked) == ["facts.SystemProfile", "hoststate.HostState"]
+    assert any("ed25519" in str(op.commands) for op in ops if op.changes)
 
 
 @pytest.mark.parametrize("start", ["fresh", "installed"])
