@@ -130,8 +130,9 @@ def _wanted_files(held: Backup, platform: Platform) -> dict[str, Path]:
     return wanted
 
 
-def refusal(held: Backup, platform: Platform) -> str | None:
-    """Why the restore must not go on, in one line: a key (or signing state) on the host that differs."""
+def refusal(held: Backup, platform: Platform, settings) -> str | None:
+    """Why the restore must not go on, in one line: a key (or signing state) on the host that differs,
+    or a Redis holding data the backup's dump would replace (a replica's is the primary's: never restored)."""
     wanted = _wanted_files(held, platform)
     snap = hoststate.snapshot(
         *[("stat", p) for p in wanted], ("text", REDIS_RESTORED), ("dbsize", platform.redis_socket)
@@ -140,7 +141,7 @@ def refusal(held: Backup, platform: Platform) -> str | None:
         current = snap.stat(path)
         if current and current["sha256"] != backups.sha256_of(file):
             return f"{path} differs from the backup's: a published DNS record may depend on it (it was not replaced)"
-    dump = held.item("redis.rdb")
+    dump = _dump_to_restore(held, settings)
     keys = snap.dbsize(platform.redis_socket)
     if dump and keys and (snap.text(REDIS_RESTORED) or "").strip() != backups.sha256_of(dump):
         return f"Redis already holds {keys} keys: the backup's dump would replace them (restore onto a fresh host)"
@@ -151,16 +152,29 @@ def restore(settings, run_deploy) -> None:
     """restore.py: the backup's keys, state, maps, hashes and Redis dump, then the ordinary deploy."""
     held = read_backup()
     platform = preflight.detect_platform(settings)  # the deploy's own preflight follows, before any change
-    problem = refusal(held, platform)
+    problem = refusal(held, platform, settings)
     if problem:
         raise RestoreRefused(f"mailguard: {host.name}: restore: {problem}; nothing was changed")
     state = held.item("dkim-keys")
     if state:  # the keys the backup's host signed with (else the host's own state, or the settings)
         use_states(dkim.states_for(settings.domains, settings.selector_for, state.read_text()))
-    run_deploy(settings, before_configuration=lambda s, p: _put_back(held, p))
+    run_deploy(settings, before_configuration=lambda s, p: _put_back(held, s, p))
 
 
-def _put_back(held: Backup, platform: Platform) -> None:
+def _dump_to_restore(held: Backup, settings):
+    """The backup's Redis dump, unless this host is a replica: replication replaces a replica's data
+    with the primary's at once, so the dump is restored onto the primary only."""
+    dump = held.item("redis.rdb")
+    if dump and settings.redis_role == "replica":
+        hoststate.warn_once(
+            f"restore: Redis's data is not put back here: this host is a replica of {settings.redis_primary} "
+            "and takes its data; restore this backup onto the primary for it"
+        )
+        return None
+    return dump
+
+
+def _put_back(held: Backup, settings, platform: Platform) -> None:
     user, group = platform.rspamd_user, platform.rspamd_group
     paths = host_paths(platform)
     key_directory(platform, "Restore: DKIM key directory")
@@ -190,7 +204,7 @@ def _put_back(held: Backup, platform: Platform) -> None:
             owner=("root", group, 640),
             keep_existing=True,
         )
-    dump = held.item("redis.rdb")
+    dump = _dump_to_restore(held, settings)
     if dump:
         redis_dump(name="Restore: Redis's data", platform=platform, content=dump.read_bytes())
 

@@ -151,3 +151,18 @@ def test_the_redis_password_prefix_survives_set_e_where_there_is_no_password_fil
     script = f"set -e; {layout.REDIS_CLI_AUTH}echo ${{REDISCLI_AUTH:-none}}"
     result = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=False)
     assert (result.returncode, result.stdout) == (0, "none\n")  # the backup's command runs under set -e
+
+
+def test_a_replica_gets_the_keys_and_maps_back_but_not_the_redis_dump(tmp_path, caplog):
+    """Replication would replace a replica's data with the primary's at once: its dump goes onto the primary."""
+    import logging
+
+    made = make_backup(tmp_path / "b", FILES)
+    replica = {**SETTINGS, "redis_primary": "10.77.0.11", "private_address": "10.77.0.12"}
+    env = {**PASSWORDS, backups.RESTORE_ENV: str(made), "REDIS_REPLICATION_PASSWORD": "a-group-password-0123"}
+    model = HostModel.load("debian13", "fresh")
+    with caplog.at_level(logging.WARNING):
+        ops = by_name(plan(model, replica, env, deploy_file=RESTORE))
+    assert ops[f"Restore: {KEY_PATH}"].uploads() == {KEY_PATH: KEY}
+    assert "Restore: Redis's data" not in ops
+    assert "Redis's data is not put back here: this host is a replica of 10.77.0.11" in caplog.text
