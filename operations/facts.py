@@ -53,32 +53,32 @@ class SystemProfile(FactBase):
         # The controller's stored password hashes (salt and a digest, never the hash): checking them
         # against the passwords (PBKDF2, 23 ms each) starts while the rest of the host is read.
         hashes = "".join(f"{{ {hoststate.snippet('pwhash', p)}; }} | sed 's/^/pwhash=/'; " for p in password_files)
-        state_read = f"; echo {self.STATE}; " + hoststate.HostState().command(list(wants)) if wants else ""
+        profile = (
+            tables + redis + keys + hashes + '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; '
+            'echo "VERSION_ID=$VERSION_ID"; '
+            'echo "NAME=$NAME" ); echo "arch=$(uname -m)"; '
+            'echo "postfix=$(command -v postfix || true)"; '
+            'awk \'/^MemTotal:/ {print "mem_kib=" $2} /^SwapTotal:/ {print "swap_kib=" $2}\' /proc/meminfo; '
+            f"echo \"disk_free_kib=$(df -Pk {disk_path} 2>/dev/null | awk 'NR==2 {{print $4}}')\"; "
+            'echo "selinux=$(getenforce 2>/dev/null || echo absent)"; '
+            # Dovecot, when there is one: its version, and (2.3) the two settings its Junk filing and
+            # learning would take, should an admin's own configuration use them already.
+            "if command -v dovecot >/dev/null; then "
+            "echo \"dovecot=$(dovecot --version 2>/dev/null | cut -d' ' -f1)\"; "
+            'echo "dovecot_sieve_before=$(doveconf -h plugin/sieve_before 2>/dev/null)"; '
+            'echo "dovecot_imapsieve_mailbox1=$(doveconf -h plugin/imapsieve_mailbox1_name 2>/dev/null)"; '
+            # 2.3 cannot add to a plugin setting ($sieve_plugins is unknown): ours are merged with these
+            'echo "dovecot_sieve_plugins=$(doveconf -h plugin/sieve_plugins 2>/dev/null)"; '
+            'echo "dovecot_sieve_global_extensions=$(doveconf -h plugin/sieve_global_extensions 2>/dev/null)"; fi'
+        ) + exists
+        if not wants:
+            return profile
+        # Side by side: the profile (about 30 ms on the host, one step after another) in the
+        # background while the state read runs its own parts; printed in this order once both ended.
         return (
-            (
-                tables
-                + redis
-                + keys
-                + hashes
-                + '( . /etc/os-release 2>/dev/null; echo "ID=$ID"; echo "ID_LIKE=$ID_LIKE"; '
-                'echo "VERSION_ID=$VERSION_ID"; '
-                'echo "NAME=$NAME" ); echo "arch=$(uname -m)"; '
-                'echo "postfix=$(command -v postfix || true)"; '
-                'awk \'/^MemTotal:/ {print "mem_kib=" $2} /^SwapTotal:/ {print "swap_kib=" $2}\' /proc/meminfo; '
-                f"echo \"disk_free_kib=$(df -Pk {disk_path} 2>/dev/null | awk 'NR==2 {{print $4}}')\"; "
-                'echo "selinux=$(getenforce 2>/dev/null || echo absent)"; '
-                # Dovecot, when there is one: its version, and (2.3) the two settings its Junk filing and
-                # learning would take, should an admin's own configuration use them already.
-                "if command -v dovecot >/dev/null; then "
-                "echo \"dovecot=$(dovecot --version 2>/dev/null | cut -d' ' -f1)\"; "
-                'echo "dovecot_sieve_before=$(doveconf -h plugin/sieve_before 2>/dev/null)"; '
-                'echo "dovecot_imapsieve_mailbox1=$(doveconf -h plugin/imapsieve_mailbox1_name 2>/dev/null)"; '
-                # 2.3 cannot add to a plugin setting ($sieve_plugins is unknown): ours are merged with these
-                'echo "dovecot_sieve_plugins=$(doveconf -h plugin/sieve_plugins 2>/dev/null)"; '
-                'echo "dovecot_sieve_global_extensions=$(doveconf -h plugin/sieve_global_extensions 2>/dev/null)"; fi'
-            )
-            + exists
-            + state_read
+            f'p=$(mktemp) && s=$(mktemp) && {{ {{ {profile}; }} > "$p" 2>/dev/null & '
+            f'{{ {hoststate.HostState().command(list(wants))}; }} > "$s"; wait; '
+            f'cat "$p"; echo {self.STATE}; cat "$s"; rm -f "$p" "$s"; }}'
         )
 
     def process(self, output):

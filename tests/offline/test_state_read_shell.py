@@ -67,3 +67,20 @@ def test_package_versions_are_read_without_epoch_or_packaging(line, version):
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_profile_and_the_remembered_state_read_come_back_apart_from_one_command(shell, tmp_path):
+    from operations.facts import SystemProfile
+
+    (tmp_path / "map").write_text("entry\n")
+    wants = [("text", str(tmp_path / "map")), ("stat", str(tmp_path / "map")), ("glob", f"{tmp_path}/*.none")]
+    fact = SystemProfile()
+    command = fact.command(paths=[str(tmp_path)], texts=[str(tmp_path / "map")], wants=wants)
+    output = subprocess.run([shell, "-c", command], capture_output=True, text=True, check=True).stdout
+    values = fact.process(output.splitlines())
+    assert values["ID"] and values["arch"] and values["exists"] == {str(tmp_path)}
+    assert values["texts"] == {str(tmp_path / "map"): "entry\n"}
+    state = hoststate.Snapshot(values["state"])
+    assert state.text(str(tmp_path / "map")) == "entry\n" and state.stat(str(tmp_path / "map"))["mode"] == 644
+    assert not any(line.startswith(hoststate.MARK) for line in output.split(SystemProfile.STATE)[0].splitlines())
