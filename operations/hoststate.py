@@ -424,9 +424,11 @@ def _askable(want) -> bool:
     if not (isinstance(want, tuple) and len(want) == 2 and all(isinstance(part, str) for part in want)):
         return False
     kind, arg = want
+    if "\n" in arg:
+        return False
     if kind in _BATCHED:
-        return "\n" not in arg
-    return kind in _SNIPPETS and "\n" not in arg and ("{raw}" not in _SNIPPETS[kind] or bool(_RAW_ARGUMENT.match(arg)))
+        return True
+    return kind in _SNIPPETS and ("{raw}" not in _SNIPPETS[kind] or bool(_RAW_ARGUMENT.match(arg)))
 
 
 def recall(target: Host, key: bytes) -> list[Want]:

@@ -45,7 +45,8 @@ def steps(settings: Settings, before_configuration: Callable[[Settings, Any], No
         activate.mark_changes(step_name, step(settings, platform), pending_marks)
     activate.services(settings, platform, pending_marks)  # type: ignore[call-arg, arg-type]
     dns.report_after_operations(settings, platform, key_states)
-    hoststate.read_ahead()  # the plan is whole: its one read goes out, and the passwords are checked meanwhile
+    hoststate.read_ahead()  # the plan is whole: what the profile did not answer is asked now
+    # (the passwords are checked while that read is on its way)
     rspamd.check_passwords_early(settings, preflight.profile(settings)["pwhashes"])
 
 

@@ -49,8 +49,9 @@ _EARLY: dict[tuple[str, tuple[str, str] | None], Any] = {}
 
 def check_passwords_early(settings, stored: dict[str, tuple[str, str]]) -> None:
     """Start checking the stored hashes (the system profile gave their salts) in the background:
-    PBKDF2 runs while the deploy waits for the state read (hoststate.read_ahead, sent before),
-    instead of after it (gevent: pyinfra's loop)."""
+    PBKDF2 runs while the deploy waits for the state read, when one is on its way
+    (hoststate.read_ahead, sent before; none when the system profile answered it all), instead of
+    after it (gevent: pyinfra's loop)."""
     import gevent
 
     for key, secret in (("password", settings.controller_password), ("enable_password", settings.enable_password)):
