@@ -51,8 +51,11 @@ def profile_of(target: Host, settings) -> dict:
     with _ASKING.setdefault(target, Semaphore()):  # hosts are planned side by side (greenlets)
         if target not in _PROFILES:
             texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE, opendkim.CONF)
+            pwhash = ("pwhash", CONTROLLER_FILE)  # (the profile's own answer: not asked twice)
             # the state read's questions of the last run, answered in the same command
-            wants = hoststate.recall(target, hoststate.memory_key(settings.controller_password))
+            wants = [
+                w for w in hoststate.recall(target, hoststate.memory_key(settings.controller_password)) if w != pwhash
+            ]
             _PROFILES[target] = target.get_fact(
                 SystemProfile,
                 paths=required_paths(settings),
@@ -64,7 +67,6 @@ def profile_of(target: Host, settings) -> dict:
                 wants=wants,
             )
             hashes = [f"{key} {salt} {digest}" for key, (salt, digest) in _PROFILES[target]["pwhashes"].items()]
-            pwhash = ("pwhash", CONTROLLER_FILE)
             hoststate.answered_before_changes(target, {**_PROFILES[target]["state"], pwhash: hashes}, [*wants, pwhash])
     return _PROFILES[target]
 

@@ -149,6 +149,9 @@ def test_a_converged_host_is_asked_one_command_once_its_questions_are_remembered
     model.asked.clear()
     again = plan(model, SETTINGS, PASSWORDS)
     assert model.asked == ["facts.SystemProfile"]  # the state read rode along with it
+    (profile_kwargs,) = model.asked_kwargs[-1:]
+    remembered = set(profile_kwargs["wants"])
+    assert remembered and not {("pwhash", path) for path in profile_kwargs["password_files"]} & remembered
     assert [(op.name, op.commands) for op in again] == [(op.name, op.commands) for op in ops]
 
 
