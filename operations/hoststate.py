@@ -397,16 +397,41 @@ def answered_before_changes(target: Host, answers: dict[Want, list[str]], covers
 
 # The questions the last run asked a host, kept on the controller (kinds and paths: nothing the host
 # answered), so that the next run asks them with the system profile, one command for a no-op rerun.
-# They are signed with a key from the controller password: a file that this deploy did not write
-# (or wrote for another password) is never asked of the host. Only a speed-up: an operation still
-# decides on answers to what it reads, asked before anything ran.
+# They are signed with a random key kept beside them (never one derived from a password: a file
+# that a fast hash of the password verifies would let anyone who copies it guess the password far
+# faster than rspamd's PBKDF2 allows): a file this controller did not write is never asked of the
+# host. Only a speed-up: an operation still decides on answers to what it reads, asked before
+# anything ran.
 def memory_dir() -> Path:
     home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(os.environ.get("MAILGUARD_CACHE_DIR") or Path(home) / "mailguard")
 
 
-def memory_key(secret: str) -> bytes:
-    return hashlib.sha256(b"mailguard: the questions asked of a host\0" + secret.encode()).digest()
+MEMORY_KEY_BYTES = 32
+
+
+def memory_key() -> bytes | None:
+    """This controller's key for the questions it keeps, made on first use; None where it cannot be
+    read or made (nothing is then remembered)."""
+    path = memory_dir() / "key"
+    for _ in range(2):
+        try:
+            with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as kept:
+                key = kept.read(MEMORY_KEY_BYTES + 1)
+            return key if len(key) == MEMORY_KEY_BYTES else None
+        except FileNotFoundError:
+            pass
+        except OSError:
+            return None
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as made:
+                made.write(os.urandom(MEMORY_KEY_BYTES))
+        except FileExistsError:
+            continue  # another run made it meanwhile: read that one
+        except OSError:
+            return None
+    return None
 
 
 def _memory_file(target: Host) -> Path:
@@ -431,10 +456,12 @@ def _askable(want) -> bool:
     return kind in _SNIPPETS and ("{raw}" not in _SNIPPETS[kind] or bool(_RAW_ARGUMENT.match(arg)))
 
 
-def recall(target: Host, key: bytes) -> list[Want]:
+def recall(target: Host, key: bytes | None) -> list[Want]:
     """The questions the last run asked ``target``, when this controller kept them with ``key``."""
     cache = _cache(target)
     cache.memory_key = key
+    if key is None:
+        return []
     try:
         kept = json.loads(_memory_file(target).read_text())
         wants = [tuple(pair) for pair in kept["wants"]]

@@ -142,7 +142,7 @@ def test_a_converged_host_is_asked_one_command_once_its_questions_are_remembered
     ops = plan(model, SETTINGS, PASSWORDS)
     assert not any(op.changes for op in ops) and len(ops) > 40
     assert sorted(model.asked) == ["facts.SystemProfile", "hoststate.HostState"]
-    (kept,) = tmp_path.iterdir()
+    (kept,) = tmp_path.glob("questions-*.json")
     assert kept.stat().st_mode & 0o777 == 0o600 and tmp_path.stat().st_mode & 0o777 == 0o700
     assert PASSWORDS["RSPAMD_CONTROLLER_PASSWORD"] not in kept.read_text()
 
@@ -155,25 +155,45 @@ def test_a_converged_host_is_asked_one_command_once_its_questions_are_remembered
     assert [(op.name, op.commands) for op in again] == [(op.name, op.commands) for op in ops]
 
 
-@pytest.mark.parametrize("tamper", ["another password", "an edited list", "no list"])
+@pytest.mark.parametrize("tamper", ["another controller's key", "an edited list", "no list"])
 def test_remembered_questions_this_controller_did_not_sign_are_never_asked(monkeypatch, tmp_path, tamper):
     model = HostModel.load("el9", "installed")
     converge(model, SETTINGS, PASSWORDS)
     monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path))
     plan(model, SETTINGS, PASSWORDS)
-    (kept,) = tmp_path.iterdir()
-    env = PASSWORDS
-    if tamper == "another password":
-        env = {**PASSWORDS, "RSPAMD_CONTROLLER_PASSWORD": "another-password-entirely"}
+    (kept,) = tmp_path.glob("questions-*.json")
+    if tamper == "another controller's key":
+        (tmp_path / "key").write_bytes(bytes(range(32)))
     elif tamper == "an edited list":
         kept.write_text(kept.read_text().replace('["text", "', '["text", "/etc/shadow', 1))
     else:
         kept.write_text("[]")
     model.asked.clear()
-    ops = plan(model, SETTINGS, env)
+    ops = plan(model, SETTINGS, PASSWORDS)
     assert sorted(model.asked) == ["facts.SystemProfile", "hoststate.HostState"]
     assert "/etc/shadow" not in str(model.asked_kwargs)
-    assert tamper == "another password" or not any(op.changes for op in ops)
+    assert not any(op.changes for op in ops)
+
+
+def test_what_is_kept_on_the_controller_owes_nothing_to_the_passwords(monkeypatch, tmp_path):
+    """A fast hash of a password in a file would let whoever copies it guess the password far
+    faster than rspamd's PBKDF2 allows: the signature's key is random, the same for any password."""
+    model = HostModel.load("el9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path))
+    plan(model, SETTINGS, PASSWORDS)
+    (kept,) = tmp_path.glob("questions-*.json")
+    first = kept.read_text()
+    key = tmp_path / "key"
+    assert key.stat().st_mode & 0o777 == 0o600 and len(key.read_bytes()) == 32
+    other = {name: f"another-{name.lower()}-entirely" for name in PASSWORDS}
+    kept.unlink()
+    model.asked.clear()
+    plan(model, SETTINGS, other)
+    assert kept.read_text() == first
+    model.asked.clear()
+    plan(model, SETTINGS, PASSWORDS)
+    assert model.asked == ["facts.SystemProfile"]  # remembered under another password, still asked at once
 
 
 def test_a_question_the_last_run_did_not_ask_is_asked_after_the_profile(monkeypatch, tmp_path):
