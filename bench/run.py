@@ -4,10 +4,10 @@ In one run: the first deploy from a bare host (Debian + Postfix); then, once the
 services have settled (this machine's CPUs quiet for a second), interleaved so that the
 machine's load falls on each alike, no-op reruns through a one-host inventory and through a
 ten-host one (ten names for the same sandbox: the controller's cost per host, without ten
-containers) and the floor, a 1-operation pyinfra run against the same host (medians, and the
-median of each rerun's ratio to the floor run beside it, which a drift of the machine's speed
-moves less); the no-op
-rerun's remote commands (counted at --debug); the controller's CPU seconds per run and per
+containers) and the floor, a 1-operation pyinfra run against the same host, run right before or
+right after the one-host rerun, in turn (medians, and the median of each rerun's ratio to the
+floor run beside it, which a drift of the machine's speed moves less); the no-op rerun's remote
+commands (counted at --debug); the controller's CPU seconds per run and per
 added host; and the peak RSS (VmHWM) of rspamd, clamd and redis after the deploy. Prints one
 table and writes it as JSON (--json, default artifacts/bench.json). It is a measurement, not a
 test: it never fails on a number.
@@ -106,7 +106,7 @@ def peak_rss_mib(target: probes.Target) -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reruns", type=int, default=9, help="no-op reruns to time (median)")
+    parser.add_argument("--reruns", type=int, default=11, help="no-op reruns to time (median)")
     parser.add_argument("--json", default=str(ROOT / "artifacts" / "bench.json"), help="where to write the table")
     parser.add_argument("--label", default="", help="a name for this measurement (e.g. before/after)")
     parser.add_argument("--group", action="store_true", help="a group of three hosts (sandbox.fleet) against one")
@@ -132,12 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         timed(one, "deploy.py")  # the bytecode written (operations/__init__), the DNS output directory made
         settled = wait_until_quiet()
         runs: dict[str, list[tuple[float, float]]] = {"one": [], "fleet": [], "floor": []}
-        for _ in range(args.reruns):
-            for kind, run_env, run_args in (
-                ("one", one, ("deploy.py",)),
-                ("fleet", fleet, ("deploy.py",)),
-                ("floor", one, ("exec", "--", "true")),
-            ):
+        pair = [("one", one, ("deploy.py",)), ("floor", one, ("exec", "--", "true"))]
+        for round_number in range(args.reruns):
+            # the pair side by side, after the 10 hosts (whose sessions the host may still be
+            # closing), in turn first and second: neither gains from the order
+            for kind, run_env, run_args in [("fleet", fleet, ("deploy.py",)), *pair[:: 1 if round_number % 2 else -1]]:
                 elapsed, cpu, result = timed(run_env, *run_args)
                 runs[kind].append((elapsed, cpu))
                 _ops, changed = operations_and_changes(result.stdout + result.stderr)
