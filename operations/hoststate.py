@@ -414,21 +414,29 @@ def memory_key() -> bytes | None:
     """This controller's key for the questions it keeps, made on first use; None where it cannot be
     read or made (nothing is then remembered)."""
     path = memory_dir() / "key"
-    for _ in range(2):
+    for _ in range(3):
         try:
             with open(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as kept:
                 key = kept.read(MEMORY_KEY_BYTES + 1)
-            return key if len(key) == MEMORY_KEY_BYTES else None
+            if len(key) == MEMORY_KEY_BYTES:
+                return key
+            path.unlink()  # damaged (it is never seen half-written: it appears whole, below): made anew
         except FileNotFoundError:
             pass
         except OSError:
             return None
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as made:
+            scratch = path.with_name(f".key.{os.getpid()}")
+            scratch.unlink(missing_ok=True)
+            with open(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as made:
                 made.write(os.urandom(MEMORY_KEY_BYTES))
-        except FileExistsError:
-            continue  # another run made it meanwhile: read that one
+            try:
+                os.link(scratch, path)  # whole or not at all: a key another run made meanwhile stays
+            except FileExistsError:
+                pass
+            finally:
+                scratch.unlink()
         except OSError:
             return None
     return None

@@ -175,6 +175,19 @@ def test_remembered_questions_this_controller_did_not_sign_are_never_asked(monke
     assert not any(op.changes for op in ops)
 
 
+def test_a_damaged_key_is_made_anew_and_the_questions_kept_again(monkeypatch, tmp_path):
+    model = HostModel.load("el9", "installed")
+    converge(model, SETTINGS, PASSWORDS)
+    monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path))
+    (tmp_path / "key").write_bytes(b"short")
+    plan(model, SETTINGS, PASSWORDS)
+    assert len((tmp_path / "key").read_bytes()) == 32 and list(tmp_path.glob("questions-*.json"))
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # no scratch left
+    model.asked.clear()
+    plan(model, SETTINGS, PASSWORDS)
+    assert model.asked == ["facts.SystemProfile"]
+
+
 def test_what_is_kept_on_the_controller_owes_nothing_to_the_passwords(monkeypatch, tmp_path):
     """A fast hash of a password in a file would let whoever copies it guess the password far
     faster than rspamd's PBKDF2 allows: the signature's key is random, the same for any password."""
