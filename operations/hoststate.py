@@ -426,11 +426,7 @@ def memory_key() -> bytes | None:
         except OSError:
             return None
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            scratch = path.with_name(f".key.{os.getpid()}")
-            scratch.unlink(missing_ok=True)
-            with open(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as made:
-                made.write(os.urandom(MEMORY_KEY_BYTES))
+            scratch = _written_aside(path, os.urandom(MEMORY_KEY_BYTES))
             try:
                 os.link(scratch, path)  # whole or not at all: a key another run made meanwhile stays
             except FileExistsError:
@@ -440,6 +436,16 @@ def memory_key() -> bytes | None:
         except OSError:
             return None
     return None
+
+
+def _written_aside(path: Path, data: bytes) -> Path:
+    """``data`` in a new file beside ``path``, mode 600 in a 700 directory, to be moved into place."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    scratch = path.with_name(f".{path.name}.{os.getpid()}")
+    scratch.unlink(missing_ok=True)
+    with open(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as made:
+        made.write(data)
+    return scratch
 
 
 def _memory_file(target: Host) -> Path:
@@ -485,12 +491,8 @@ def recall(target: Host, key: bytes | None) -> list[Want]:
 def remember(target: Host, key: bytes, wants: frozenset[Want]) -> None:
     path = _memory_file(target)
     try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        scratch = path.with_name(f".{path.name}.{os.getpid()}")
-        scratch.unlink(missing_ok=True)
-        with os.fdopen(os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as kept:
-            kept.write(json.dumps({"wants": sorted(wants), "signature": _signature(key, wants)}))
-        scratch.replace(path)
+        kept = {"wants": sorted(wants), "signature": _signature(key, wants)}
+        _written_aside(path, json.dumps(kept).encode()).replace(path)
     except OSError:
         pass  # (a controller whose cache cannot be written asks twice, as before)
 
