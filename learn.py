@@ -1,79 +1,8 @@
-"""Learn from the mail users already have: `pyinfra -y inventory.py learn.py`.
+"""Learn from the mail users already have: `pyinfra -y inventory.py learn.py` (operations/learn.py)."""
 
-Where Dovecot runs, each user's junk_folder is learned as spam and as many of their newest INBOX
-messages as ham, so that the two classes stay balanced; in batches, each one operation, so that
-pyinfra's output shows how far a long run has got, and each batch's counts (learned; skipped as
-learned before, already classified so, or too short; failed). Rerun it at will: rspamd skips every message it learned
-before (its learn cache). Needs the deploy first (its learning socket).
-"""
+from pyinfra import host
 
-import os
-import sys
-from weakref import WeakKeyDictionary
+from mailguard.settings import from_host_data
+from operations.learn import learn
 
-from pyinfra import host, logger
-from pyinfra.api import BaseStateCallback, State, StringCommand
-from pyinfra.operations import server
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from mailguard import layout, learning
-from mailguard import settings as settings_module
-from operations import generic, preflight
-from operations.facts import Mailboxes
-from operations.templating import render
-
-BATCH = 50  # messages per operation
-
-
-class _PrintCounts(BaseStateCallback):
-    """Prints what each learning batch said, once it has run (its output, not shown by pyinfra)."""
-
-    def __init__(self) -> None:
-        self.batches: set[str] = set()
-
-    def operation_end(self, state, op_hash) -> None:  # type: ignore[override]  # pyinfra calls it on the instance
-        if op_hash not in self.batches:
-            return
-        for target, ops in state.ops.items():
-            meta = ops[op_hash].operation_meta if op_hash in ops else None
-            if meta is not None and meta.is_complete():
-                for line in meta.stdout_lines:
-                    print(f"    [{target.name}] {line}")
-
-
-_HANDLERS: "WeakKeyDictionary[State, _PrintCounts]" = WeakKeyDictionary()
-if host.state not in _HANDLERS:
-    _HANDLERS[host.state] = _PrintCounts()
-    host.state.add_callback_handler(_HANDLERS[host.state])
-
-settings = settings_module.from_host_data(host.data)
-platform = preflight.check(settings)
-why_not = learning.skipped(settings, learning.detect(preflight.profile(settings)))
-found = {} if why_not else host.get_fact(Mailboxes, junk=settings.junk_folder, socket=layout.LEARN_SOCKET)
-if why_not or not found["socket"]:
-    reason = why_not or f"rspamd's learning socket {layout.LEARN_SOCKET} is not there: run deploy.py first"
-    logger.warning(f"{host.name}: nothing to learn from: {reason}")
-else:
-    generic.text_file(
-        name=f"Tool: {layout.LEARN_MAILBOX}",
-        path=layout.LEARN_MAILBOX,
-        content=render("tools/learn-mailbox.sh.j2", layout=layout),
-        mode=755,
-    )
-    # balanced: as much ham as spam, per user
-    each = {user: min(junk, inbox) for user, (junk, inbox) in sorted(found["users"].items())}
-    idle = [user for user, count in each.items() if not count]
-    logger.info(
-        f"{host.name}: {sum(each.values())} messages of each class to learn from {len(each) - len(idle)} users "
-        f"({len(idle)} with nothing in both {settings.junk_folder} and INBOX)"
-    )
-    for user, count in each.items():
-        for first in range(1, count + 1, BATCH):
-            size = min(BATCH, count - first + 1)
-            for folder, kind in ((settings.junk_folder, "spam"), ("INBOX", "ham")):
-                batch = server.shell(
-                    name=f"Learn {user}: {folder} as {kind}, {first}-{first + size - 1} of {count}",
-                    commands=[StringCommand(layout.LEARN_MAILBOX, user, folder, kind, str(first), str(size))],
-                )
-                _HANDLERS[host.state].batches.add(batch._hash)  # the operation's hash (pyinfra has no public name)
+learn(from_host_data(host.data))

@@ -15,9 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import dkim, names
 
 SUMS = "SHA256SUMS"
 # logical name -> (kind, what it is); the host side copies each from the platform's path
@@ -37,14 +40,37 @@ class BackupError(Exception):
     """What is wrong with a backup, in one line."""
 
 
+def name_problem(name: str) -> str | None:
+    """Why a file of a backup (its path within it) cannot be restored, in a few words; None when it
+    can: an item the backup holds, with a DKIM key's name for a key and a file name for a map."""
+    item, _, file = name.partition("/")
+    if item not in ITEMS:
+        return "not something backup.py makes"
+    if (ITEMS[item][0] == "dir") != bool(file):
+        return f"{item} should be a {'directory' if ITEMS[item][0] == 'dir' else 'file'}"
+    if item in ("dkim", "retired-dkim") and not names.KEY_FILE_RE.fullmatch(file):
+        return "not a DKIM key's file name (<domain>.<selector>.key)"
+    if item == "maps":
+        problem = names.file_name_problem(file)
+        return f"not a map file name that can be restored: {problem}" if problem else None
+    return None
+
+
 def host_directory(root: Path, host_name: str, stamp: str) -> Path:
-    """``<root>/<host>/<stamp>``, every level private to its owner."""
+    """``<root>/<host>/<stamp>``: each level this user makes is private to it (0700). A level that is
+    there already is never changed (MAIL_BACKUP_DIR=/tmp leaves /tmp as it is), and one another user
+    owns, or a link, is refused (BackupError): it could read or replace what is put in it."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", host_name).strip("_") or "host"
-    path = root / safe / stamp
     for level in (root, root / safe):
-        level.mkdir(mode=0o700, exist_ok=True)
-        os.chmod(level, 0o700)
-    return path
+        try:
+            level.mkdir(mode=0o700)
+        except FileExistsError:
+            found = os.lstat(level)
+            if not stat.S_ISDIR(found.st_mode):
+                raise BackupError(f"{level} is not a directory (a link is never followed)") from None
+            if found.st_uid != os.getuid():
+                raise BackupError(f"{level} belongs to another user: choose another {DIRECTORY_ENV}") from None
+    return root / safe / stamp
 
 
 def sha256_of(path: Path) -> str:
@@ -96,16 +122,31 @@ class Backup:
                 raise BackupError(f"{directory}: {name} is listed in {SUMS} but missing")
             if sha256_of(path) != digest:
                 raise BackupError(f"{directory}: {name} does not match its checksum: the backup is damaged")
+        for name in sorted(listed):
+            problem = name_problem(name)
+            if problem and not name.startswith("maps/"):
+                raise BackupError(f"{directory}: {name!r}: {problem}")
+        state = directory / "dkim-keys"
+        if "dkim-keys" in listed:
+            try:
+                dkim.read_states(state.read_text(errors="surrogateescape"))
+            except dkim.StateError as error:
+                raise BackupError(f"{directory}: {error}") from None
         return cls(directory, {name: (directory / name).stat().st_size for name in sorted(listed)})
 
     def under(self, item: str) -> dict[str, Path]:
-        """The files of a directory item (``dkim``, ``maps``...) by file name."""
+        """The files of a directory item (``dkim``, ``maps``...) by file name: those that can be restored."""
         prefix = f"{item}/"
         return {
             n[len(prefix) :]: self.directory / n
             for n in self.files
-            if n.startswith(prefix) and "/" not in n[len(prefix) :]
+            if n.startswith(prefix) and "/" not in n[len(prefix) :] and not name_problem(n)
         }
+
+    def unrestorable(self) -> dict[str, str]:
+        """Maps whose names no file of the host can be given faithfully (another user may have made
+        them: a backup copies every file of maps.d), by name: why. restore.py says each and skips it."""
+        return {n: problem for n in self.files if n.startswith("maps/") and (problem := name_problem(n))}
 
     def item(self, name: str) -> Path | None:
         return self.directory / name if name in self.files else None

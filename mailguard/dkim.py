@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
+from . import names
 from .layout import MANAGED_MARK
 
 
@@ -86,17 +87,33 @@ class KeyState:
         return tuple(s for s in (self.signing, self.next, self.previous) if s)
 
 
+class StateError(ValueError):
+    """A DKIM state file (the host's, or a backup's) that names something no key can be: one line."""
+
+
 def read_states(text: str | None) -> dict[str, KeyState]:
-    """The host's state file: ``<domain> signing=<s> [next=<s>] [previous=<s>] [since=<date>]`` per line."""
+    """The host's state file: ``<domain> signing=<s> [next=<s>] [previous=<s>] [since=<date>]`` per line.
+
+    Every domain, selector and date is checked against its grammar (the selectors become key
+    paths): StateError names the first that fails.
+    """
     states = {}
+    known = {f.name for f in dataclasses.fields(KeyState)}
     for line in (text or "").splitlines():
         words = line.split()
         if not words or line.startswith("#"):
             continue
         fields = dict(word.split("=", 1) for word in words[1:] if "=" in word)
-        known = {f.name for f in dataclasses.fields(KeyState)}
-        if "signing" in fields:
-            states[words[0]] = KeyState(**{k: v for k, v in fields.items() if k in known})
+        if "signing" not in fields:
+            continue
+        if not names.DOMAIN_RE.fullmatch(words[0]):
+            raise StateError(f"DKIM state: {words[0]!r} is not a domain name")
+        for key in ("signing", "next", "previous"):
+            if key in fields and not names.SELECTOR_RE.fullmatch(fields[key]):
+                raise StateError(f"DKIM state: {words[0]} {key}={fields[key]!r} is not a DKIM selector")
+        if "since" in fields and not names.DATE_RE.fullmatch(fields["since"]):
+            raise StateError(f"DKIM state: {words[0]} since={fields['since']!r} is not a date")
+        states[words[0]] = KeyState(**{k: v for k, v in fields.items() if k in known})
     return states
 
 

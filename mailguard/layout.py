@@ -37,12 +37,6 @@ SIEVE_SCRIPTS = ("junk", "learn-spam", "learn-ham")  # <name>.sieve, from templa
 # With replication (redis_primary), Redis's password lives in a file of its own, included by
 # redis.conf: the deploy reads redis.conf's text, and what it reads may be printed (-vvv).
 REDIS_AUTH_CONF = "/etc/redis/mailguard-auth.conf"
-# A shell prefix that lets redis-cli authenticate where that file sets a password (under `set -e`
-# too, where the file is missing).
-REDIS_CLI_AUTH = (
-    f"a=$(sed -n 's/^requirepass //p' {REDIS_AUTH_CONF} 2>/dev/null || true); "
-    '[ -z "$a" ] || export REDISCLI_AUTH="$a"; '
-)
 
 # The deploy's own scripts and their stores.
 TOOLS_DIR = "/usr/local/sbin"
@@ -96,13 +90,6 @@ def dkim_dir(db_dir: str) -> str:
 def dkim_key_path(db_dir: str, domain: str, selector: str) -> str:
     """rspamd's own default (``${DBDIR}/dkim/$domain.$selector.key``), where the seed's wizard puts keys."""
     return f"{dkim_dir(db_dir)}/{domain}.{selector}.key"
-
-
-# The public half of a private key, as the DKIM record's p= value: base64 of the
-# SubjectPublicKeyInfo DER. Derived on the host, so the private key never leaves it.
-PUBLIC_KEY_COMMAND = "openssl pkey -in {path} -pubout -outform DER 2>/dev/null | base64 -w0"
-# The same for an Ed25519 key as rspamd reads it (dkim.generate_ed25519_key): its last 32 bytes.
-ED25519_PUBLIC_KEY_COMMAND = "base64 -d < {path} 2>/dev/null | tail -c 32 | base64 -w0"
 
 
 def tools_context() -> dict[str, object]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import layout
+from . import layout, names
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -91,6 +91,19 @@ def skipped(settings: Settings, found: Dovecot | None) -> str | None:
     return None
 
 
-def sieve_compile(dovecot_conf: str) -> str:
+def sieve_compile(dovecot_conf: str) -> tuple[str, ...]:
     """sievec reads the configuration file itself, not the running Dovecot's (which may be older)."""
-    return f"sievec -c {dovecot_conf} {layout.SIEVE_DIR}"
+    return ("sievec", "-c", dovecot_conf, layout.SIEVE_DIR)
+
+
+# What learn.py accepts of a user name that Dovecot lists: anything a mail system may call a user
+# (spaces, $, backticks, quotes, a leading -, UTF-8) reaches doveadm as one argument, but doveadm
+# takes * and ? in -u as wildcards (another user's mail).
+USER_WILDCARDS = "*?"
+
+
+def user_problem(user: str) -> str | None:
+    """Why learn.py must leave this Dovecot user alone, in a few words; None when it may learn."""
+    if any(c in user for c in USER_WILDCARDS):
+        return "doveadm would take its * or ? as a wildcard for other users"
+    return names.text_problem(user)

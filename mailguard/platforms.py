@@ -10,6 +10,7 @@ the fields that change, by ``ID``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,9 +51,9 @@ class Platform:
     # A file clamd's own user must be able to write (clamd does not run as root): (path, user, group).
     clamd_log_file: tuple[str, str, str] | None = None
     # An extra repository the others need (EL: CodeReady Builder, before EPEL): its id, and the
-    # command that enables it. "{arch}" is the host's machine name.
+    # command that enables it (program and arguments). "{arch}" is the host's machine name.
     extra_repo: str | None = None
-    extra_repo_enable: str | None = None
+    extra_repo_enable: tuple[str, ...] | None = None
     # Where a prerequisite package comes from when it is not in an enabled repository: name -> URL
     package_sources: Mapping[str, str] = field(default_factory=dict)
     # Postfix and rspamd
@@ -104,7 +105,7 @@ EL_9 = Platform(
     # EPEL's packages (ClamAV; rspamd's own EL9 builds too) need CodeReady Builder.
     extra_repo="crb",
     dovecot_sieve_packages=("dovecot-pigeonhole",),
-    extra_repo_enable="dnf config-manager --set-enabled crb",
+    extra_repo_enable=("dnf", "config-manager", "--set-enabled", "crb"),
     rspamd_repo_file="/etc/yum.repos.d/rspamd.repo",
     rspamd_repo_template="repos/rspamd.repo.j2",
     rspamd_key_url="https://rspamd.com/rpm/rspamd.asc",
@@ -140,7 +141,12 @@ EL_9 = Platform(
         # RHEL: CRB comes through subscription-manager; EPEL is not in any RHEL repository.
         "rhel": {
             "extra_repo": "codeready-builder-for-rhel-9-{arch}-rpms",
-            "extra_repo_enable": "subscription-manager repos --enable codeready-builder-for-rhel-9-{arch}-rpms",
+            "extra_repo_enable": (
+                "subscription-manager",
+                "repos",
+                "--enable",
+                "codeready-builder-for-rhel-9-{arch}-rpms",
+            ),
             "package_sources": {
                 "epel-release": "https://dl.fedoraproject.org/pub/epel/epel-release-latest-9.noarch.rpm"
             },
@@ -148,7 +154,7 @@ EL_9 = Platform(
         # Oracle Linux: its own CRB repository and its own EPEL release package.
         "ol": {
             "extra_repo": "ol9_codeready_builder",
-            "extra_repo_enable": "dnf config-manager --set-enabled ol9_codeready_builder",
+            "extra_repo_enable": ("dnf", "config-manager", "--set-enabled", "ol9_codeready_builder"),
             "prerequisite_packages": ("oracle-epel-release-el9",),
         },
     },
@@ -236,10 +242,12 @@ def for_os_release(release: Mapping[str, str], arch: str = "x86_64") -> Platform
             changes = dict(entry.variants.get(os_id, {}))
             platform = dataclasses.replace(entry, **changes) if changes else entry
             if platform.extra_repo:
+                if not re.fullmatch(r"[A-Za-z0-9_]+", arch):
+                    raise UnsupportedPlatform(f"unsupported machine name {arch!r} (uname -m)")
                 platform = dataclasses.replace(
                     platform,
                     extra_repo=platform.extra_repo.format(arch=arch),
-                    extra_repo_enable=(platform.extra_repo_enable or "").format(arch=arch),
+                    extra_repo_enable=tuple(word.format(arch=arch) for word in platform.extra_repo_enable or ()),
                 )
             return platform
     found = " ".join(filter(None, [release.get("NAME") or os_id or "?", version or "(no VERSION_ID)"]))

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import rspamd_config
+from . import names, rspamd_config
 from .layout import WEBUI_PATH
 
 PASSWORD_ENV = "RSPAMD_CONTROLLER_PASSWORD"
@@ -32,10 +32,9 @@ REDIS_PASSWORD_ENV = "REDIS_REPLICATION_PASSWORD"  # with redis_primary: the gro
 REDIS_PORT = 6379  # where the group's Redis primary listens, on its private_address only
 SETTINGS_KEY = "mailguard_settings"  # host data: the validated Settings
 
-_LABEL = r"(?!-)[a-z0-9-]{1,63}(?<!-)"
-_DOMAIN_RE = re.compile(rf"(?:{_LABEL}\.)+[a-z][a-z0-9-]{{0,62}}")
+_DOMAIN_RE = names.DOMAIN_RE
 _LOCALPART_RE = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}")
-_SELECTOR_RE = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+_SELECTOR_RE = names.SELECTOR_RE
 _FOLDER_RE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9 ._-]{0,63}")
 _PATH_RE = re.compile(r"/[A-Za-z0-9._/+@:-]*")
 _URL_RE = re.compile(r"https?://[^\s\"'\\{};]+")

@@ -18,13 +18,14 @@ from enum import Enum
 from typing import Any
 
 from pyinfra import host
-from pyinfra.api import StringCommand, deploy, operation
+from pyinfra.api import deploy, operation
 
 from mailguard import layout, learning
 from mailguard.layout import PENDING_DIR, ROLLBACK, RSPAMD_CHECK, TOOLS, last_good, tools_context
 from mailguard.platforms import Platform
 
 from . import generic, hoststate
+from .commands import Command, script
 from .hoststate import operation_reading
 from .templating import render
 
@@ -55,11 +56,9 @@ def reload(service: str) -> Change:
 
 
 # While the deploy restarts rspamd, Postfix answers 4xx instead of passing mail unscanned
-# (templates/tools/hold-mail.sh.j2); should the run die in between, the next run's postconf puts
-# accept back. Measured: with no hold, 265 of 324 messages sent during two restarts passed
-# unscanned; with a hold but no wait for open sessions, 8 (one per open session).
-HOLD_MAIL = f"{layout.HOLD_MAIL} on"
-RELEASE_MAIL = f"{layout.HOLD_MAIL} off"
+# (templates/tools/hold-mail.sh.j2, run with "on" and "off"); should the run die in between, the
+# next run's postconf puts accept back. Without the hold, most mail sent during a restart passed
+# unscanned; without its wait for open sessions, one message per open session did.
 
 
 # What a step returns: each change it may ask for, with the operations that would cause it.
@@ -91,7 +90,8 @@ def mark_pending(path: str, ops):
     if not _will_or_did_change(ops):
         host.noop("nothing changed")
         return
-    yield StringCommand("mkdir", "-p", PENDING_DIR, "&&", "touch", path)
+    yield Command("mkdir", "-p", "--", PENDING_DIR)
+    yield Command("touch", "--", path)
 
 
 def _pending_wants(unit, actions, service, *args, **kwargs):
@@ -103,15 +103,16 @@ def apply_pending(
     unit: str,
     actions,
     service: str,
-    check: str | None = None,
-    ready: str | None = None,
-    around_restart: tuple[str, str] | None = None,
+    check: Command | None = None,
+    ready: Command | None = None,
+    hold: str | None = None,
 ):
-    """For the first (marker, systemctl verb, pending_marks) whose marker exists: check, act, wait, clear.
+    """For the first (marker, systemctl verb, pending_marks) whose marker exists: check, act, wait, clear
+    (templates/tools/activate.sh).
 
     ``pending_marks`` are this run's mark_pending operations for that marker: at plan time it is not
     on the host yet. A failed ``check`` puts ``service``'s last good files back and fails.
-    ``around_restart``: commands run before a restart and after the service is ready again.
+    ``hold``: a program run with "on" before a restart and "off" once the service is ready again.
     """
     state = hoststate.snapshot(*_pending_wants(unit, actions, service))
     existing = {path for path, _, _ in actions if state.stat(path)}
@@ -122,14 +123,12 @@ def apply_pending(
     for path, verb, _ in actions:
         if path not in existing:
             continue
-        clear = "rm -f " + " ".join(p for p, _, _ in actions)
-        act = " && ".join(step for step in (f"systemctl {verb} {unit}", ready) if step)
-        if around_restart and verb == "restart":
-            # The release runs whether or not the restart worked; the run fails if it did not.
-            hold, release = around_restart
-            act = f"{hold} && {{ {act}; restarted=$?; {release}; [ $restarted -eq 0 ]; }}"
-        activate = " && ".join([act, clear, f"rm -rf {last_good(service)}"])
-        yield f"if {check}; then {activate}; else {ROLLBACK} {service}; {clear}; exit 1; fi" if check else activate
+        markers = [p for p, _, _ in actions]
+        check_words = check.argv if check else ()
+        yield script(
+            "activate", service, unit, verb, last_good(service), ROLLBACK, hold or "",
+            str(len(markers)), str(len(check_words)), *markers, *check_words, *(ready.argv if ready else ()),
+        )  # fmt: skip
         return
     host.noop(f"{unit}: no configuration change to apply")
 
@@ -166,11 +165,11 @@ def activation(
 
 
 def _checked_reload(
-    title: str, service: str, unit: str, check: str, pending_marks: dict[Change, list[Any]], says: str | None = None
+    title: str, service: str, unit: str, check: Command, pending_marks: dict[Change, list[Any]], says: str | None = None
 ) -> None:
     """A service that only ever reloads: its check, then the reload; then enabled and running.
-    ``says``: the check as the operation's name gives it (default: the check itself)."""
-    name = f"{title}: {says or check}, then reload"
+    ``says``: the check as the operation's name gives it (default: the check's words)."""
+    name = f"{title}: {says or ' '.join(check.argv)}, then reload"
     activation(name, service, unit, pending_marks, actions=(Action.RELOAD,), check=check)
     generic.service(name=f"{title}: enabled and running", unit=unit)
 
@@ -187,7 +186,7 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
             generic.service(name=f"ClamAV: {unit} enabled and running", unit=unit)
 
     if settings.resolver == "local":  # before rspamd, which asks it as soon as it starts
-        _checked_reload("unbound", "unbound", platform.unbound_unit, "unbound-checkconf", pending_marks)
+        _checked_reload("unbound", "unbound", platform.unbound_unit, Command("unbound-checkconf"), pending_marks)
 
     # A reload with changed sockets kills rspamd 3.4: workers and groups need a restart.
     activation(
@@ -196,13 +195,13 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
         platform.rspamd_unit,
         pending_marks,
         actions=(Action.RESTART, Action.RELOAD),
-        check=" ".join([RSPAMD_CHECK, *expected_rspamd_modules(settings)]),
-        ready=f"{RSPAMD_CHECK} --wait-ready",
-        around_restart=(HOLD_MAIL, RELEASE_MAIL),
+        check=Command(RSPAMD_CHECK, *expected_rspamd_modules(settings)),
+        ready=Command(RSPAMD_CHECK, "--wait-ready"),
+        hold=layout.HOLD_MAIL,
     )
     generic.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
 
-    _checked_reload("Postfix", "postfix", platform.postfix_unit, "postfix check", pending_marks)
+    _checked_reload("Postfix", "postfix", platform.postfix_unit, Command("postfix", "check"), pending_marks)
     if Change("dovecot", Action.RELOAD) in pending_marks:  # Dovecot is there and learning is on
         # Its global Sieve scripts are compiled once the new configuration (plugins) is checked.
         activation(
@@ -211,17 +210,15 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
             platform.dovecot_unit,
             pending_marks,
             actions=(Action.RELOAD,),
-            # Dovecot makes a listener's directory when it starts, not when it reloads: on a reload that
-            # adds the service its bind fails, and Dovecot 2.4.1 then dies of an assertion.
-            check=f'doveconf -n >/dev/null && mkdir -p "$(doveconf -h base_dir)/{layout.LEARN_SERVICE}"',
-            ready=learning.sieve_compile(platform.dovecot_conf),
+            check=script("check-dovecot", layout.LEARN_SERVICE),
+            ready=Command(*learning.sieve_compile(platform.dovecot_conf)),
         )
     if settings.webui_proxy == "nginx":
-        _checked_reload("nginx", "nginx", platform.nginx_unit, "nginx -t", pending_marks)
+        _checked_reload("nginx", "nginx", platform.nginx_unit, Command("nginx", "-t"), pending_marks)
     elif settings.webui_proxy == "openlitespeed":
-        # -t exits 1 on mere warnings (judge it by [ERROR] lines), and passes anything when its
-        # work directory is missing. The unit's reload is OLS's graceful restart.
-        check = f"! {{ mkdir -p /tmp/lshttpd && {platform.ols_binary} -t 2>&1; }} | grep -F '[ERROR]'"
+        # -t judged by its [ERROR] lines (templates/tools/check-openlitespeed.sh). The unit's reload
+        # is OLS's graceful restart.
+        check = script("check-openlitespeed", platform.ols_binary)
         _checked_reload(
             "OpenLiteSpeed", "openlitespeed", platform.ols_unit, check, pending_marks, says="openlitespeed -t (errors)"
         )

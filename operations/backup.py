@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
-import shlex
+import secrets
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import FileDownloadCommand, FunctionCommand, OperationError, StringCommand, operation
+from pyinfra.api import FileDownloadCommand, FunctionCommand, OperationError, operation
 from pyinfra.api.exceptions import PyinfraError
 
 from mailguard import backups, dkim, layout, rspamd_config
@@ -24,6 +24,7 @@ from mailguard.layout import dkim_dir
 from mailguard.platforms import Platform
 
 from . import generic, hoststate, preflight
+from .commands import Command, script
 from .dkim import key_directory, use_states
 from .hoststate import operation_reading
 from .rspamd import maps_directory
@@ -33,6 +34,10 @@ REDIS_RESTORED = f"{layout.STATE_DIR}/restored-redis"  # the sha256 of the dump 
 
 
 class RestoreRefused(PyinfraError):
+    pass
+
+
+class BackupRefused(PyinfraError):
     pass
 
 
@@ -48,31 +53,14 @@ def host_paths(platform: Platform) -> dict[str, str]:
     }
 
 
-def archive_command(platform: Platform) -> str:
-    """One shell command that gathers the backup in a root-only directory and archives it."""
-    d = shlex.quote(layout.BACKUP_DIR)
-    lines = ["set -e", "umask 077", f"rm -rf -- {d}", f"mkdir -p -m 700 -- {d}/files"]
-    for item, path in host_paths(platform).items():
-        src, dest = shlex.quote(path), shlex.quote(f"{layout.BACKUP_DIR}/files/{item}")
-        if backups.ITEMS[item][0] == "dir":  # its regular files only: a link is never followed
-            lines.append(
-                f"if [ -d {src} ] && [ ! -L {src} ]; then mkdir {dest}; "
-                f"find {src} -mindepth 1 -maxdepth 1 -type f -exec cp -P -- {{}} {dest}/ \\; ; fi"
-            )
-        else:
-            lines.append(f"if [ -f {src} ] && [ ! -L {src} ]; then cp -P -- {src} {dest}; fi")
-    socket = shlex.quote(platform.redis_socket)
-    dump = f"{layout.REDIS_CLI_AUTH}redis-cli -s {socket} --rdb {d}/files/redis.rdb >/dev/null"
-    lines.append(f"if [ -S {socket} ]; then {dump}; fi")
-    lines.append(
-        f"(cd {d}/files && find . -type f -print0 | sort -z | xargs -0r sha256sum) > {d}/{backups.SUMS}.new && "
-        f"mv {d}/{backups.SUMS}.new {d}/files/{backups.SUMS}"
-    )
-    lines.append(f"tar -C {d}/files -cf {shlex.quote(ARCHIVE)} .")
-    lines.append(
-        f'echo "backup made: $(find {d}/files -type f | wc -l) files, $(wc -c < {shlex.quote(ARCHIVE)}) bytes"'
-    )
-    return "; ".join(lines)
+def archive_command(platform: Platform, handover: str) -> Command:
+    """The host gathers the backup in a root-only directory, archives it and hands the archive over
+    in ``handover`` (templates/tools/backup-archive.sh)."""
+    items = [word for item, path in host_paths(platform).items() for word in (item, backups.ITEMS[item][0], path)]
+    return script(
+        "backup-archive", layout.BACKUP_DIR, backups.SUMS, platform.redis_socket, layout.REDIS_AUTH_CONF, handover,
+        *items,
+    )  # fmt: skip
 
 
 def backup(settings) -> None:
@@ -80,17 +68,24 @@ def backup(settings) -> None:
     platform = preflight.detect_platform(settings)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     root = Path(os.environ.get(backups.DIRECTORY_ENV) or "backups")
-    fetched(name="Backup: made on the host, fetched and checked here", platform=platform, root=str(root), stamp=stamp)
+    try:
+        destination = backups.host_directory(root, host.name, stamp)
+    except (BackupError, OSError) as error:
+        raise BackupRefused(f"mailguard: backup of {host.name}: {error}; nothing was fetched") from None
+    fetched(name="Backup: made on the host, fetched and checked here", platform=platform, destination=str(destination))
 
 
 @operation()
-def fetched(platform: Platform, root: str, stamp: str):
-    destination = backups.host_directory(Path(root), host.name, stamp)
-    archive = destination.with_name(f".{stamp}.tar")
-    yield StringCommand(archive_command(platform))
-    yield FileDownloadCommand(ARCHIVE, str(archive))
-    yield FunctionCommand(_check_and_say, (archive, destination), {})
-    yield StringCommand("rm", "-rf", "--", layout.BACKUP_DIR)
+def fetched(platform: Platform, destination: str):
+    target = Path(destination)
+    archive = target.with_name(f".{target.name}.tar")
+    # A new name each run, made by the host as a directory of the login user's only (never one that
+    # another user made first): fetched from there without sudo, then removed.
+    handover = f"/tmp/mailguard-backup-{secrets.token_hex(16)}"
+    yield archive_command(platform, handover)
+    yield FileDownloadCommand(f"{handover}/backup.tar", str(archive), _sudo=False)
+    yield FunctionCommand(_check_and_say, (archive, target), {})
+    yield Command("rm", "-rf", "--", layout.BACKUP_DIR, handover)
 
 
 def _check_and_say(archive: Path, destination: Path) -> None:
@@ -183,6 +178,8 @@ def _put_back(held: Backup, settings, platform: Platform) -> None:
     for path, file in _wanted_files(held, platform).items():
         owner = (user, group, 600) if path.startswith(paths["dkim"] + "/") else ("root", "root", 600)
         restored_file(name=f"Restore: {path}", path=path, content=file.read_bytes(), owner=owner)
+    for name, problem in held.unrestorable().items():
+        hoststate.warn_once(f"restore: {name!r} is not restored: {problem}")
     maps = held.under("maps")
     if maps:
         maps_directory(platform, "Restore: maps directory")
@@ -241,10 +238,7 @@ def redis_dump(platform: Platform, content: bytes):
         host.noop("Redis holds the backup's data already (restored before)")
         return
     owner = (platform.redis_user, platform.redis_group, 660)
-    *staged, rename = generic.install_file(content, platform.redis_dump, owner)  # the last command: the rename
-    yield from staged  # uploaded and copied beside the dump while Redis runs
-    unit = shlex.quote(platform.redis_unit)
-    # Redis stops only for the rename, and starts again whether the rename worked or not.
-    renamed = f"{{ {rename.get_raw_value()}; renamed=$?; systemctl start {unit}; [ $renamed -eq 0 ]; }}"
-    yield StringCommand(f"systemctl stop {unit} && {renamed}")
+    # Uploaded and copied beside the dump while Redis runs; Redis stops only for the rename.
+    yield from generic.install_file(content, platform.redis_dump, owner, how="beside")
+    yield script("swap-stopped", platform.redis_unit, f"{platform.redis_dump}.mailguard-new", platform.redis_dump)
     yield from generic.install_file(digest + "\n", REDIS_RESTORED, ("root", "root", 600))

@@ -8,6 +8,7 @@ from mailguard.platforms import Platform
 
 from . import generic, preflight
 from .activate import Changes, restart
+from .commands import script
 
 FRESHCLAM_TRIES = 3
 
@@ -34,19 +35,10 @@ def configure(settings, platform: Platform) -> Changes:
             )
         )
     db = platform.clamav_db_dir
-    # clamd will not start without signatures; freshclam's unit may not have run yet.
     generic.command_unless_files(
         name="ClamAV: first signature download when there is none",
         globs=[f"{db}/*.cvd", f"{db}/*.cld", f"{db}/*.hdb"],
-        # The freshclam daemon holds freshclam's lock: stop it for the first download. The
-        # mirrors rate-limit and fail now and then: a few tries, then one line that says what to do.
-        command=(
-            f"systemctl stop {platform.freshclam_unit}; "
-            f"for try in {' '.join(str(n) for n in range(1, FRESHCLAM_TRIES + 1))}; do "
-            "freshclam --quiet && exit 0; sleep 20; done; "
-            f"echo 'mailguard: freshclam could not download ClamAV signatures ({FRESHCLAM_TRIES} tries): "
-            "check that this host reaches database.clamav.net, or set antivirus = false, then rerun' >&2; exit 1"
-        ),
+        command=script("first-signatures", platform.freshclam_unit, str(FRESHCLAM_TRIES)),
         reason="a signature database exists",
     )
     membership = generic.group_member(

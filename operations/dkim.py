@@ -12,7 +12,7 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 from pyinfra import host
-from pyinfra.api import State, StringCommand, deploy
+from pyinfra.api import State, deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
@@ -21,8 +21,9 @@ from mailguard import settings as settings_module
 from mailguard.layout import dkim_dir, dkim_key_path
 from mailguard.platforms import Platform
 
-from . import generic, hoststate, preflight
+from . import generic, hoststate, preflight, readhost
 from .activate import Changes, reload
+from .commands import Command, script
 from .hoststate import current_host, operation_reading
 
 # A rotation run plans with the states it is moving to, not the ones the host has yet.
@@ -169,10 +170,10 @@ def _signers(domain: str) -> tuple[list[tuple[Host, Any]], list[str]]:
 def _carried(holder: Host, path: str, digest: str) -> bytes:
     """The key at ``path`` on ``holder``, read as root reads any file there (through a descriptor
     that is the regular file lstat saw) and never printed."""
-    ok, output = holder.run_shell_command(
-        StringCommand(hoststate.snippet("text", path)), print_output=False, print_input=False
-    )
-    text = "".join(output.stdout_lines).strip() if ok else ""
+    try:
+        text = next(iter(hoststate.read_state(holder, [("text", path)]).get(("text", path), [])), "")
+    except readhost.ReadError:
+        text = ""
     data = base64.b64decode(text[4:]) if text.startswith("b64:") else b""
     if hashlib.sha256(data).hexdigest() != digest:
         raise KeyConflict(
@@ -234,8 +235,8 @@ def retired_key(path: str, retired: str):
     if state.stat(path) is None:
         host.noop(f"{path} is not there: {'retired already' if state.stat(retired) else 'nothing to retire'}")
         return
-    yield StringCommand("mkdir", "-p", "-m", "700", layout.RETIRED_DKIM_DIR)
-    yield StringCommand("mv", "-nT", path, retired, "&&", "test", "!", "-e", path)
+    yield Command("mkdir", "-p", "-m", "700", "--", layout.RETIRED_DKIM_DIR)
+    yield script("retire", path, retired)
 
 
 def retired_path(domain: str, selector: str, today: datetime.date) -> str:

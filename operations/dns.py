@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from pathlib import Path
 
 from pyinfra import logger
@@ -20,6 +19,7 @@ from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
 from . import hoststate
+from .commands import Command
 
 OUTPUT_DIR_ENV = "MAIL_DNS_DIR"
 
@@ -130,8 +130,7 @@ class DnsblAnswers(FactBase):
     default = dict
 
     def command(self, names: list[str], server: str | None, port: int, rbl_conf: str):
-        args = [server or "", str(port), rbl_conf, *names]
-        return "bash -c " + " ".join(shlex.quote(a) for a in [dnsbl.PROBE, "dnsbl-probe", *args])
+        return Command("bash", "-c", dnsbl.PROBE, "dnsbl-probe", server or "", str(port), rbl_conf, *names)
 
     def process(self, output):
         answers: dict[str, str] = {}

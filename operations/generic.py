@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shlex
 from collections.abc import Generator
 from io import BytesIO
 
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, OperationError, StringCommand
+from pyinfra.api import FileUploadCommand, OperationError, operation
 from pyinfra.api.util import format_text
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
@@ -31,27 +30,16 @@ from mailguard import directives
 from mailguard.layout import KEEP_ORIGINAL, STAGING_DIR, STASH, original
 
 from . import hoststate
+from .commands import Command, script
 from .hoststate import operation_reading
-
-# Owner and mode set through a descriptor opened on the path, and only when that descriptor is
-# the very file lstat saw: a link planted meanwhile (in a directory a service user can write) makes
-# it stop, and its target is never touched. chmod has no form that does not follow links.
-_SET_METADATA = (
-    "seen=$(stat -c '%F %d:%i' -- {path}) && {{ "
-    '[ "$(stat -L -c \'%F %d:%i\' /proc/self/fd/3)" = "$seen" ] && chown {owner} /proc/self/fd/3 '
-    "&& chmod {mode} /proc/self/fd/3; }} 3<{path} || "
-    "{{ echo {changed} >&2; false; }}"
-)
 
 
 def metadata_commands(path: str, current: dict | None, user: str, group: str, mode: int):
-    """Owner and mode set where they differ (mode as stat %a gives it: 640), on the file itself."""
+    """Owner and mode set where they differ (mode as stat %a gives it: 640), on the file itself
+    (files.sh metadata: never through a link)."""
     if current and current.get("user") == user and current.get("group") == group and current.get("mode") == mode:
         return
-    changed = shlex.quote(f"mailguard: {path} changed while its owner and mode were being set: left alone")
-    yield StringCommand(
-        _SET_METADATA.format(path=shlex.quote(path), owner=f"{user}:{group}", mode=mode, changed=changed)
-    )
+    yield script("files", "metadata", path, f"{user}:{group}", str(mode))
 
 
 def install_file(
@@ -60,6 +48,7 @@ def install_file(
     owner: tuple[str, str, int],
     replace: bool = True,
     backup: str | None = None,
+    how: str | None = None,
 ):
     """Write ``path`` atomically, whoever else may write its directory.
 
@@ -68,52 +57,36 @@ def install_file(
     whatever has the name and creates the file exclusively, setting owner and mode on it, never
     on a link's target) and renamed over ``path``, which replaces a link rather than follows it.
     ``replace=False`` links instead of renaming: it fails rather than replace a file that
-    appeared meanwhile. ``backup`` names the checked service whose last good version of the file
-    is kept first (see activate).
+    appeared meanwhile; ``how="beside"`` leaves it beside ``path`` (``path``.mailguard-new), for the
+    caller to rename. ``backup`` names the checked service whose last good version of the file is
+    kept first (see activate).
     """
     data = content.encode() if isinstance(content, str) else content
     staging = _staging(path)
     if backup:
-        yield StringCommand(STASH, backup, path)
-    yield StringCommand("mkdir", "-p", "-m", "700", STAGING_DIR, "&&", "install", "-m", "600", "/dev/null", staging)
+        yield Command(STASH, backup, path)
+    yield script("files", "stage", STAGING_DIR, staging)
     yield FileUploadCommand(BytesIO(data), staging, remote_temp_filename=staging)
-    yield from _place(staging, path, owner, replace)
+    yield _place(staging, path, owner, how or ("replace" if replace else "link"))
 
 
 def _staging(path: str) -> str:
     return f"{STAGING_DIR}/{hashlib.sha256(path.encode()).hexdigest()[:24]}"
 
 
-def _place(staging: str, path: str, owner: tuple[str, str, int], replace: bool):
-    """The staged file, given its owner and mode, put at ``path`` (see install_file)."""
-    beside = f"{path}.mailguard-new"
+def _place(staging: str, path: str, owner: tuple[str, str, int], how: str) -> Command:
+    """The staged file, given its owner and mode, put at ``path`` (see install_file): "replace",
+    "link" or "beside"."""
     user, group, mode = owner
-    yield StringCommand(
-        "chown", f"{user}:{group}", staging, "&&", "chmod", str(mode), staging, "&&",
-        "cp", "-P", "--preserve=mode,ownership", "--remove-destination", staging, beside, "&&", "rm", "-f", staging,
-    )  # fmt: skip
-    if replace:
-        yield StringCommand("mv", "-fT", beside, path)
-    else:
-        yield StringCommand("ln", beside, path, "&&", "rm", "-f", beside)
-
-
-# A file of the host copied by root from a directory a service user may write: read through a
-# descriptor that is the very regular file lstat saw (a link planted meanwhile is refused).
-_COPY_CHECKED = (
-    "seen=$(stat -c '%F %d:%i' -- {src}) && [ \"${{seen%% *}}\" = regular ] && "
-    '{{ [ "$(stat -L -c \'%F %d:%i\' /proc/self/fd/3)" = "$seen" ] && cat <&3 > {staging}; }} 3<{src} || '
-    "{{ echo {refused} >&2; false; }}"
-)
+    return script("files", "place", staging, path, f"{user}:{group}", str(mode), how)
 
 
 def copy_host_file(src: str, path: str, owner: tuple[str, str, int], replace: bool = False):
     """``src`` (a file on the host) installed at ``path`` as install_file does, never through a link."""
     staging = _staging(path)
-    refused = shlex.quote(f"mailguard: {src} is not a regular file (or changed while read): not copied")
-    yield StringCommand("mkdir", "-p", "-m", "700", STAGING_DIR, "&&", "install", "-m", "600", "/dev/null", staging)
-    yield StringCommand(_COPY_CHECKED.format(src=shlex.quote(src), staging=shlex.quote(staging), refused=refused))
-    yield from _place(staging, path, owner, replace)
+    yield script("files", "stage", STAGING_DIR, staging)
+    yield script("files", "copy", src, staging)
+    yield _place(staging, path, owner, "replace" if replace else "link")
 
 
 def planted_link(current: dict | None, path: str) -> bool:
@@ -141,14 +114,14 @@ def _not_there_yet(problem: str):
     (the package that ships it is installed by an earlier operation)."""
     if host.state.is_executing:
         raise OperationError(problem)
-    yield StringCommand("true")
+    yield Command("true")
 
 
 def _edited_wants(paths) -> list[tuple[str, str]]:
     return [want for p in paths for want in (("text", p), ("stat", p))]
 
 
-def _edited_file(paths, missing: str) -> Generator[StringCommand, None, tuple[str, str, dict] | None]:
+def _edited_file(paths, missing: str) -> Generator[Command, None, tuple[str, str, dict] | None]:
     """The first of ``paths`` that exists, its text and its stat, for an edit in place; None when
     none exists or the one found is a planted link (said by ``planted_link``)."""
     state = hoststate.snapshot(*_edited_wants(paths))
@@ -200,7 +173,7 @@ def _keeps_original(path: str) -> list[tuple[str, str]]:
     return [("stat", path), ("managed", path), ("stat", original(path))]
 
 
-def keep_admins_version(state: hoststate.Snapshot, path: str, content: str | bytes) -> list[StringCommand]:
+def keep_admins_version(state: hoststate.Snapshot, path: str, content: str | bytes) -> list[Command]:
     """Before the deploy first replaces a file it did not write: keep the admin's version, say so.
 
     The line appears wherever the plan is made: in the run, and in a ``--dry`` preview.
@@ -211,7 +184,7 @@ def keep_admins_version(state: hoststate.Snapshot, path: str, content: str | byt
     if state.managed(path) or state.stat(original(path)):
         return []
     hoststate.warn_once(f"replacing {path}, which mailguard did not write: your version is kept in {original(path)}")
-    return [StringCommand(KEEP_ORIGINAL, path)]
+    return [Command(KEEP_ORIGINAL, path)]
 
 
 @operation_reading(lambda path, *a, **k: _keeps_original(path))
@@ -310,7 +283,7 @@ def map_file(
     if legacy and old is not None:
         hoststate.warn_once(f"{legacy}: its entries now live in {path}; the file is kept in {original(legacy)}")
         if not state.stat(original(legacy)):
-            commands.append(StringCommand(KEEP_ORIGINAL, legacy))
+            commands.append(Command(KEEP_ORIGINAL, legacy))
         moved = MOVED_MAP.format(path=path) + "\n"
         commands += install_file(moved, legacy, owner_of(state.stat(legacy)), backup=backup)
     if not commands:
@@ -319,7 +292,7 @@ def map_file(
     yield from commands
 
 
-def _present(path: str, kind: str, create: StringCommand, user: str, group: str, mode: int, noop: str):
+def _present(path: str, kind: str, create: Command, user: str, group: str, mode: int, noop: str):
     """``path`` as a ``kind`` ("regular file", "directory"): created when missing, owner and mode right."""
     current = hoststate.snapshot(("stat", path)).stat(path)
     if current is not None and current["type"] != kind:
@@ -335,7 +308,7 @@ def _present(path: str, kind: str, create: StringCommand, user: str, group: str,
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def text_file_exists(path: str, user: str, group: str, mode: int):
     """A file that a service writes (a log): created empty when missing, its owner and mode kept right."""
-    create = StringCommand("install", "-m", str(mode), "/dev/null", path)
+    create = Command("install", "-m", str(mode), "/dev/null", path)
     yield from _present(path, "regular file", create, user, group, mode, f"{path} is in place")
 
 
@@ -346,14 +319,14 @@ def file_absent(path: str, backup: str | None = None):
         host.noop(f"{path} is absent")
         return
     if backup:
-        yield StringCommand(STASH, backup, path)
-    yield StringCommand("rm", "-f", path)
+        yield Command(STASH, backup, path)
+    yield Command("rm", "-f", "--", path)
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def directory(path: str, user: str, group: str, mode: int):
     yield from _present(
-        path, "directory", StringCommand("mkdir", "-p", path), user, group, mode, f"{path}/ is in place"
+        path, "directory", Command("mkdir", "-p", "--", path), user, group, mode, f"{path}/ is in place"
     )
 
 
@@ -363,25 +336,7 @@ def download(path: str, url: str):
     if hoststate.snapshot(("stat", path)).stat(path):
         host.noop(f"{path} exists")
         return
-    staging = f"{path}.mailguard-new"
-    yield StringCommand(
-        "curl",
-        "-fsSL",
-        "--retry",
-        "3",
-        "-o",
-        staging,
-        url,
-        "&&",
-        "chmod",
-        "644",
-        staging,
-        "&&",
-        "mv",
-        "-f",
-        staging,
-        path,
-    )
+    yield script("download", url, path)
 
 
 @operation_reading(lambda user, *a, **k: [("groups", user)])
@@ -393,7 +348,7 @@ def group_member(user: str, groups):
         host.noop(f"{user} is in {', '.join(groups)}")
         return
     for group in missing:
-        yield StringCommand("usermod", "-a", "-G", group, user)
+        yield Command("usermod", "-a", "-G", group, user)
 
 
 def _list_items(value: str | None) -> list[str]:
@@ -426,8 +381,8 @@ def postconf(values: dict, main_cf: str, backup: str | None = None, members: dic
         host.noop("Postfix milter settings are in place")
         return
     if backup:
-        yield StringCommand(STASH, backup, main_cf)
-    yield "postconf -e " + " ".join(shlex.quote(c) for c in changes)
+        yield Command(STASH, backup, main_cf)
+    yield Command("postconf", "-e", *changes)
 
 
 @operation_reading(lambda *a, **k: [("master", "services"), ("master", "params")])
@@ -445,12 +400,12 @@ def service_parameters(services, values: dict, master_cf: str, backup: str | Non
         host.noop(f"{', '.join(present) or 'none of ' + ', '.join(services)}: parameters in place")
         return
     if backup:
-        yield StringCommand(STASH, backup, master_cf)
-    yield "postconf -P " + " ".join(shlex.quote(c) for c in changes)
+        yield Command(STASH, backup, master_cf)
+    yield Command("postconf", "-P", *changes)
 
 
 @operation_reading(lambda globs, *a, **k: [("glob", g) for g in globs])
-def command_unless_files(globs, command: str, reason: str):
+def command_unless_files(globs, command: Command, reason: str):
     """Run ``command`` only while no file matches ``globs``."""
     state = hoststate.snapshot(*[("glob", g) for g in globs])
     if any(state.glob(g) for g in globs):
@@ -471,16 +426,16 @@ def packages(packages, installer, sources: dict[str, str] | None = None):
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
         return
-    yield installer.install + " " + " ".join(shlex.quote((sources or {}).get(p, p)) for p in missing)
+    yield from installer.install([(sources or {}).get(p, p) for p in missing])
 
 
 @operation_reading(lambda repo, *a, **k: [("dnfrepo", repo)])
-def repository_enabled(repo: str, command: str):
+def repository_enabled(repo: str, command: tuple[str, ...]):
     """A dnf repository (a section of /etc/yum.repos.d/*.repo) enabled with ``command`` when it is not."""
     if hoststate.snapshot(("dnfrepo", repo)).repo_enabled(repo):
         host.noop(f"{repo} is enabled")
         return
-    yield command
+    yield Command(*command)
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit), ("firewalld", "services")])
@@ -494,8 +449,8 @@ def firewall_services(unit: str, services: list[str]):
     if not missing:
         host.noop(f"{unit} allows {', '.join(services)}")
         return
-    adds = [f"--add-service={s}" for s in missing]
-    yield StringCommand("firewall-cmd", "--permanent", *adds, "&&", "firewall-cmd", "--reload")
+    yield Command("firewall-cmd", "--permanent", *(f"--add-service={s}" for s in missing))
+    yield Command("firewall-cmd", "--reload")
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
@@ -504,13 +459,19 @@ def service(unit: str, running: bool = True, enabled: bool = True):
     current = hoststate.snapshot(("unit", unit)).unit(unit)
     commands = []
     if current["enabled"] != enabled:
-        commands.append(StringCommand("systemctl", "enable" if enabled else "disable", unit))
+        commands.append(Command("systemctl", "enable" if enabled else "disable", unit))
     if current["running"] != running:
-        commands.append(StringCommand("systemctl", "start" if running else "stop", unit))
+        commands.append(Command("systemctl", "start" if running else "stop", unit))
     if not commands:
         host.noop(f"{unit}: {'running' if running else 'stopped'}, {'enabled' if enabled else 'disabled'}")
         return
     yield from commands
+
+
+@operation()
+def units_reloaded():
+    """systemd reads its unit files again (``_if`` one of them changed)."""
+    yield Command("systemctl", "daemon-reload")
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
@@ -519,7 +480,7 @@ def unit_masked(unit: str):
     if hoststate.snapshot(("unit", unit)).unit(unit)["masked"]:
         host.noop(f"{unit} is masked")
         return
-    yield StringCommand("systemctl", "mask", "--now", unit)
+    yield Command("systemctl", "mask", "--now", unit)
 
 
 @operation_reading(lambda boolean, *a, **k: [("sebool", boolean)])
@@ -532,7 +493,7 @@ def selinux_boolean(boolean: str):
     if current:
         host.noop(f"{boolean} is on")
         return
-    yield StringCommand("setsebool", "-P", boolean, "on")
+    yield Command("setsebool", "-P", boolean, "on")
 
 
 def replace_block(text: str, begin: str, end: str, content: str) -> str:

@@ -2,9 +2,10 @@
 
 pyinfra asks a fact per operation (often three: File, Directory, Sha1File), each a network
 round trip. Here every operation declares what it reads when it is called (``declare``), and the
-first operation that runs reads the state of all of it in one command (``HostState``). The
-snapshot stays valid until an operation has run a command on the host; then the next read
-asks again, so an operation always decides on the host as it is at that moment.
+first operation that runs reads the state of all of it in one command (``read_state``, with
+templates/tools/read-host.sh). The snapshot stays valid until an operation has run a command on
+the host; then the next read asks again, so an operation always decides on the host as it is at
+that moment.
 
 What can be read, as (kind, argument):
     stat     a path: owner, group, mode, type, sha256 of a regular file (answered as "sha256")
@@ -34,7 +35,6 @@ import hmac
 import json
 import os
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,133 +42,23 @@ from weakref import WeakKeyDictionary
 
 import gevent
 from pyinfra import host, logger
-from pyinfra.api import BaseStateCallback, FactBase, State, operation
+from pyinfra.api import BaseStateCallback, State, operation
 from pyinfra.api.host import Host
 
-from mailguard.layout import ED25519_PUBLIC_KEY_COMMAND, MANAGED_MARK, PUBLIC_KEY_COMMAND, REDIS_CLI_AUTH
+from . import readhost
 
-MARK = "@@mailguard"
-
-# Where a file is read, a symbolic link is never followed: in a directory a service user can write,
-# it could point at any file root can read. A file's content is read through a descriptor, and
-# only when that descriptor is the very file lstat saw (a link swapped in meanwhile is refused).
-_REGULAR = "[ -f {q} ] && [ ! -L {q} ]"
-_SNIPPETS = {
-    "text": (  # (a path that is no regular file costs no process: most asked for are absent)
-        "if "
-        + _REGULAR
-        + "; then seen=$(stat -c '%F %d:%i' -- {q} 2>/dev/null); if [ \"${{seen%% *}}\" = regular ]; then "
-        "{{ [ \"$(stat -L -c '%F %d:%i' /proc/self/fd/3)\" = \"$seen\" ] && printf 'b64:' && base64 -w0 <&3; "
-        "echo; }} 3<{q} 2>/dev/null; fi; fi"
-    ),
-    "groups": "id -Gn -- {q} 2>/dev/null || true",
-    # master.cf: its services (-M) or their -o parameters (-P), all of them ({q} is "services" or "params")
-    "master": "case {q} in services) postconf -M 2>/dev/null;; params) postconf -P 2>/dev/null;; esac; true",
-    "pubkey": "if " + _REGULAR + "; then " + PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
-    "edpubkey": "if " + _REGULAR + "; then " + ED25519_PUBLIC_KEY_COMMAND.replace("{path}", "{q}") + "; echo; fi",
-    "rpm": "rpm -q --qf 'installed %{{VERSION}}\\n' {q} 2>/dev/null | grep '^installed ' || true",
-    # the shell's own globbing: no process (a pattern that matches nothing stays as it is)
-    "glob": 'for f in {raw}; do if [ -e "$f" ] || [ -L "$f" ]; then printf \'%s\\n\' "$f"; fi; done',
-    "sebool": "getsebool -- {q} 2>/dev/null || true",
-    "dnfrepo": 'awk -v want={q} \'/^\\[/ {{s = substr($0, 2, index($0, "]") - 2)}} '
-    's == want && /^enabled *= *(1|yes|true)/ {{print "enabled"}}\' /etc/yum.repos.d/*.repo 2>/dev/null || true',
-    "firewalld": "firewall-cmd --permanent --list-services 2>/dev/null || true",
-    # Per controller password: its name, its salt and a sha256 of the whole hash (never the hash).
-    "pwhash": (
-        "if " + _REGULAR + "; then sed -n "
-        r"""'s/^[[:space:]]*\(password\|enable_password\)[[:space:]]*=[[:space:]]*"\([^"]*\)".*/\1 \2/p'"""
-        " -- {q} | while read -r key value; do "  # ($1$<salt>$<key>: the salt by the shell's own expansion)
-        """rest=${{value#\\$*\\$}}; set -- $(printf %s "$value" | sha256sum); """
-        """printf '%s %s %s\\n' "$key" "${{rest%%\\$*}}" "$1"; done; fi"""
-    ),
-    # the keys Redis holds, asked on its socket, else on its default port (before the deploy set the socket)
-    # (with the group's password where replication set one)
-    "dbsize": REDIS_CLI_AUTH.replace("{", "{{").replace("}", "}}")
-    + "{{ redis-cli -s {q} dbsize 2>/dev/null || redis-cli dbsize 2>/dev/null; }} | grep -x '[0-9]*' || true",
-}
-
-# Kinds asked with one program run for all their arguments: a few processes per path were most of
-# a no-op rerun's remote time (570 ms of the one read on the sandbox, 79 paths). In each, {args}
-# is every argument quoted, {names} all of them as one space-separated word (for awk), {mark} the
-# MARK; each prints its own "{mark} kind arg" lines.
-_REGULAR_FILES = (  # the arguments that are regular files (not links), one per line, to xargs
-    r"stat -c '%F|%n' -- {args} 2>/dev/null | sed -n 's/^regular \(empty \)\{0,1\}file|//p' | xargs -r -d '\n'"
-)
-_BATCHED = {
-    # owner, group, mode and type (never following a link); then a sha256 of each regular file
-    "stat": (
-        r"stat --printf '{mark} stat %n\n%U %G %a %F\n' -- {args} 2>/dev/null; "
-        + _REGULAR_FILES
-        + """ sha256sum -- | awk '{print "{mark} sha256 " substr($0, 67); print substr($0, 1, 64)}'"""
-    ),
-    # Only whether the mark is in a regular file's first two lines: the lines may be an admin's secrets.
-    "managed": (
-        _REGULAR_FILES + " awk -v managed={managed} "
-        """'FNR == 1 {print "{mark} managed " FILENAME} FNR <= 2 && index($0, managed) {print 1}'"""
-    ),
-    "deb": r"dpkg-query -W -f='{mark} deb ${Package}\n${db:Status-Status} ${Version}\n' -- {args} 2>/dev/null",
-    # systemctl show prints one block per unit, in the order asked, with a blank line between
-    "unit": (
-        "systemctl show -p LoadState -p ActiveState -p UnitFileState -- {args} 2>/dev/null | awk -v names={names} "
-        """'BEGIN {n = split(names, unit, " "); i = 1; print "{mark} unit " unit[1]} """
-        """/^$/ {if (++i <= n) print "{mark} unit " unit[i]; next} {print}'"""
-    ),
-    "postconf": """postconf -- {args} 2>/dev/null | awk '{print "{mark} postconf " $1; print}'""",
-}
-
-
-def snippet(kind: str, arg: str) -> str:
-    """The shell that answers one (kind, argument) of the unbatched kinds, without its mark line."""
-    return _SNIPPETS[kind].format(q=shlex.quote(arg), raw=arg)
-
-
-def _batched(kind: str, args: list[str]) -> str:
-    values = {
-        "{args}": " ".join(map(shlex.quote, args)),
-        "{names}": shlex.quote(" ".join(args)),
-        "{mark}": MARK,
-        "{managed}": shlex.quote(MANAGED_MARK),
-    }
-    command = _BATCHED[kind]
-    for placeholder, value in values.items():
-        command = command.replace(placeholder, value)
-    return command
-
-
-Want = tuple[str, str]  # (kind, argument): one question to the host
+Want = readhost.Want
 PUBKEY_KIND = {"rsa": "pubkey", "ed25519": "edpubkey"}  # a DKIM key's algorithm -> what reads its public half
 
 
-class HostState(FactBase):
-    """Raw answers per (kind, argument), from one shell command."""
-
-    default = dict
-
-    def command(self, wants):
-        parts = []
-        batched: dict[str, list[str]] = {}
-        for kind, arg in wants:
-            if kind in _BATCHED:
-                batched.setdefault(kind, []).append(arg)
-                continue
-            parts.append(f"echo {shlex.quote(f'{MARK} {kind} {arg}')}; " + snippet(kind, arg))
-        parts += [_batched(kind, args) for kind, args in batched.items()]
-        # Each part prints its own marked answers: they run side by side (about 170 -> 115 ms on the
-        # sandbox, most of it process starts), each into its own file in a root-only directory,
-        # printed in order once all have ended. A missing path is an answer, not a failed fact.
-        jobs = "".join(f'{{ {part}; }} > "$d/{n:04d}" 2>/dev/null & ' for n, part in enumerate(parts))
-        return f'd=$(mktemp -d) && {{ {jobs}wait; cat "$d"/* 2>/dev/null; rm -rf "$d"; }}; true'
-
-    def process(self, output):
-        answers: dict[Want, list[str]] = {}
-        current = None
-        for line in output:
-            if line.startswith(MARK + " "):
-                kind, _, arg = line[len(MARK) + 1 :].partition(" ")
-                current = answers.setdefault((kind, arg), [])
-            elif current is not None:
-                current.append(line)
-        return answers
+def read_state(target: Host, wants) -> dict[Want, list[str]]:
+    """The answers to ``wants``, asked of ``target`` in one command (templates/tools/read-host.sh)."""
+    command, groups = readhost.state_command(wants)
+    lines = readhost.ask(target, command)
+    state_lines = readhost.split_profile(lines)[1]
+    if state_lines is None:
+        raise readhost.ReadError(f"mailguard: {target.name}'s state read printed no answers")
+    return readhost.parse_state(state_lines, groups)
 
 
 @dataclass(frozen=True)
@@ -358,7 +248,7 @@ def _read(target: Host, cache: _HostCache, covers: frozenset[Want], executed: in
     answers = dict(cache.early) if not executed else {}
     asked = sorted(covers - cache.early_covers) if not executed else sorted(covers)
     if asked:
-        answers.update(target.get_fact(HostState, wants=asked))
+        answers.update(read_state(target, asked))
     return Snapshot(answers)
 
 
@@ -456,18 +346,19 @@ def _signature(key: bytes, wants) -> str:
     return hmac.new(key, json.dumps(sorted(wants)).encode(), "sha256").hexdigest()
 
 
-_RAW_ARGUMENT = re.compile(r"[A-Za-z0-9_./*+@:-]+\Z")  # the kinds whose argument goes into the shell unquoted
+_ARGUMENT = re.compile(r"[^\0\n]{1,4096}\Z")
+_PATTERN = re.compile(r"[A-Za-z0-9_./*+@:-]+\Z")  # what a remembered glob may be: the deploy's own patterns
 
 
 def _askable(want) -> bool:
+    """Whether a remembered question is of a form the deploy asks: a known kind, an argument with
+    no newline or NUL (every argument reaches the host as one quoted word), a glob of plain words."""
     if not (isinstance(want, tuple) and len(want) == 2 and all(isinstance(part, str) for part in want)):
         return False
     kind, arg = want
-    if "\n" in arg:
+    if kind not in readhost.KINDS or kind == "sha256" or not _ARGUMENT.match(arg):
         return False
-    if kind in _BATCHED:
-        return True
-    return kind in _SNIPPETS and ("{raw}" not in _SNIPPETS[kind] or bool(_RAW_ARGUMENT.match(arg)))
+    return kind != "glob" or bool(_PATTERN.match(arg))
 
 
 def recall(target: Host, key: bytes | None) -> list[Want]:

@@ -15,7 +15,7 @@ from mailguard.platforms import PLATFORMS, Platform, UnsupportedPlatform, for_os
 from mailguard.takeover import dkim_conflicts
 
 from . import hoststate
-from .facts import SystemProfile
+from .facts import read_profile
 from .hoststate import current_host
 
 
@@ -54,8 +54,8 @@ def profile_of(target: Host, settings) -> dict:
             pwhash = ("pwhash", CONTROLLER_FILE)  # (the profile's own answer: not asked twice)
             # the state read's questions of the last run, answered in the same command
             wants = [w for w in hoststate.recall(target, hoststate.memory_key()) if w != pwhash]
-            _PROFILES[target] = target.get_fact(
-                SystemProfile,
+            _PROFILES[target] = read_profile(
+                target,
                 paths=required_paths(settings),
                 texts=texts,
                 password_files=(CONTROLLER_FILE,),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 from pyinfra.api import deploy
@@ -9,22 +10,30 @@ from pyinfra.api import deploy
 from mailguard.platforms import Platform
 
 from . import generic
+from .commands import Command
 from .templating import render
 
 
 class Installer(NamedTuple):
-    install: str  # the command that installs packages (they follow it)
+    install: Callable[[list[str]], list[Command]]  # the commands that install these packages
     query: str  # the hoststate kind that says whether a package is installed
 
 
-# Platform.package_manager -> its installer. apt reads its lists first: a new repository
-# (rspamd's) is only known after an update.
-PACKAGE_INSTALLERS = {
-    "dnf": Installer("dnf -y -q install", "rpm"),
-    "apt": Installer(
-        "apt-get -q update && DEBIAN_FRONTEND=noninteractive apt-get -y -q install --no-install-recommends", "deb"
-    ),
-}
+def _dnf_install(packages: list[str]) -> list[Command]:
+    return [Command("dnf", "-y", "-q", "install", *packages)]
+
+
+def _apt_install(packages: list[str]) -> list[Command]:
+    """apt reads its lists first: a new repository (rspamd's) is only known after an update."""
+    return [
+        Command("apt-get", "-q", "update"),
+        Command("env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "-y", "-q", "install", "--no-install-recommends",
+                *packages),
+    ]  # fmt: skip
+
+
+# Platform.package_manager -> its installer
+PACKAGE_INSTALLERS = {"dnf": Installer(_dnf_install, "rpm"), "apt": Installer(_apt_install, "deb")}
 
 
 @deploy("Repositories and packages")

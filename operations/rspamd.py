@@ -8,7 +8,6 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from mailguard import dkim, layout, rspamd_config, rspamd_password
@@ -232,7 +231,7 @@ def _dmarc_report_timer(settings, platform: Platform) -> None:
         )
         for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer")
     ]
-    systemd.daemon_reload(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
+    generic.units_reloaded(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
     # In a group the reports' data is in the primary's Redis: one host sends them, the primary.
     sends = settings.dmarc_reporting and settings.redis_role != "replica"
     generic.service(

@@ -14,6 +14,7 @@ import hashlib
 import json
 import re
 import runpy
+import shlex
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from io import BytesIO, StringIO
@@ -27,10 +28,38 @@ from pyinfra.context import ctx_host, ctx_state
 from support import public_key_b64
 
 from mailguard import dkim, layout, opendkim
-from operations.facts import SystemProfile
-from operations.hoststate import MARK
+from operations import readhost
+from operations.commands import TOOLS_SOURCE, Command, arguments_of
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode("utf-8", "surrogateescape")).decode()
+
+
+# a tool script's text -> how a command that passes it on (activate.sh's check) shows it
+_SCRIPT_NAMES = {path.read_text(): f"<{path.stem}.sh>" for path in TOOLS_SOURCE.glob("*.sh")}
+
+
+class Planned(str):
+    """A planned command as it reads (a script as ``<name>.sh ARGS``), with the words it runs."""
+
+    argv: tuple[str, ...]
+    script: str | None
+
+    def __new__(cls, command: Command) -> Planned:
+        args = [_SCRIPT_NAMES.get(word, word) for word in arguments_of(command)]
+        shown = f"{command.script}.sh {shlex.join(args)}" if command.script else shlex.join(command.argv)
+        planned = super().__new__(cls, shown.rstrip())
+        planned.argv, planned.script = command.argv, command.script
+        return planned
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self.argv[4:] if self.script else self.argv[1:]
+
+
 HOSTS = Path(__file__).resolve().parent / "hosts"
 
 
@@ -91,12 +120,13 @@ class HostModel:
             raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
         return cls().process(handler(**kwargs))
 
-    def output_SystemProfile(self, paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", wants=(), **_):
-        exists = [f"exists={p}" for p in paths if p in self.files or p in self.directories]
+    def output_SystemProfile(self, paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", wants=()):
+        """What read-host.sh's profile prints on such a host (and its state read's, for ``wants``)."""
+        exists = [f"exists={_b64(p)}" for p in paths if p in self.files or p in self.directories]
         if redis_socket and "redis" in " ".join(self.packages):  # a Redis of its own (never a replica here)
-            exists += ["redis_role=master", f"redis_keys={self.redis_keys}"]
-        exists += [
-            f"dkimkey={hashlib.sha256(self.text(p).encode()).hexdigest()}  {p}"
+            exists += [f"redis_keys={self.redis_keys}", "redis_role=master"]
+        keys = [
+            f"{hashlib.sha256(self.text(p).encode()).hexdigest()}  {p}\n"
             for d in key_dirs
             for p in sorted(self.files)
             if fnmatch(p, f"{d}/*.key") and "/" not in p[len(d) + 1 :] and self.text(p) is not None
@@ -104,8 +134,9 @@ class HostModel:
         conf = self.text(opendkim.CONF)
         if conf is not None:  # the command reads the tables opendkim.conf names
             texts = [*texts, *(opendkim.table_path(d) for d in opendkim.tables(conf).values())]
-        exists += [f"text={p} " + base64.b64encode(self.text(p).encode()).decode() for p in texts if p in self.files]
+        exists += [f"text={_b64(p)} {_b64(self.text(p))}" for p in texts if self.text(p) is not None]
         exists += [f"pwhash={line}" for path in password_files for line in self._state_pwhash(path)]
+        exists += [f"dkimkeys={_b64(''.join(keys))}"] * bool(key_dirs)
         return (
             exists
             + [
@@ -121,8 +152,143 @@ class HostModel:
                 f"selinux={self.selinux}",
             ]
             + self._dovecot_profile()
-            + ([SystemProfile.STATE, *self.output_HostState(wants)] if wants else [])
+            + (self.output_HostState(wants) if wants else [])
         )
+
+    def run_script(self, name: str, args: tuple[str, ...], op_name: str) -> None:
+        """A templates/tools script, as its header says it acts (the checks pass here)."""
+        if name == "files" and args[0] == "stage":
+            self.directories.setdefault(args[1], {"user": "root", "group": "root", "mode": 700})
+            self.files[args[2]] = {"text": "", "user": "root", "group": "root", "mode": 600}
+        elif name == "files" and args[0] == "copy":
+            self.files[args[2]] = {**self.files[args[1]], "user": "root", "group": "root", "mode": 600}
+        elif name == "files" and args[0] == "place":
+            _, staged, path, owner, mode, how = args
+            user, _, group = owner.partition(":")
+            placed = {**self.files.pop(staged), "user": user, "group": group, "mode": int(mode)}
+            self.files[f"{path}.mailguard-new" if how == "beside" else path] = placed
+        elif name == "files" and args[0] == "metadata":
+            _, path, owner, mode = args
+            user, _, group = owner.partition(":")
+            target = self.files.get(path) or self.directories.get(path)
+            target.update(user=user, group=group, mode=int(mode))
+        elif name == "download":
+            self.files[args[1]] = {"text": "downloaded", "user": "root", "group": "root", "mode": 644}
+        elif name == "first-signatures":
+            self.files["/var/lib/clamav/main.cvd"] = {
+                "text": "",
+                "user": "clamupdate",
+                "group": "clamupdate",
+                "mode": 644,
+            }
+        elif name == "activate":
+            service, unit, verb, last_good, _, _, markers, checks = args[:8]
+            self.run(("systemctl", verb, unit), op_name)
+            for marker in args[8 : 8 + int(markers)]:
+                self.files.pop(marker, None)
+            self.directories.pop(last_good, None)
+        elif name == "swap-stopped":
+            unit, new, path = args
+            self.files[path] = self.files.pop(new)
+        elif name == "retire":
+            self.files[args[1]] = self.files.pop(args[0])
+        elif name in ("check-dovecot", "check-openlitespeed"):
+            pass
+        else:
+            raise ValueError(f"the host model cannot apply the script {name} {args!r} (from {op_name})")
+
+    def run(self, argv: tuple[str, ...], op_name: str) -> None:
+        """A program run with its arguments."""
+        verb, args = argv[0], list(argv[1:])
+        if verb == "env":  # env NAME=VALUE... PROGRAM ARGS
+            while "=" in args[0]:
+                args = args[1:]
+            verb, args = args[0], args[1:]
+        options = [a for a in args if a.startswith("-")]
+        words = [a for a in args if not a.startswith("-") or a == "-"]
+        if verb in ("dnf", "apt-get") and "install" in args:
+            names = args[args.index("install") + 1 :]
+            for name in names:
+                if name.startswith("-"):
+                    continue
+                name = name.rsplit("/", 1)[-1].split("-latest")[0] if name.startswith("https://") else name
+                self.packages.append(name)
+                for path, meta in self.package_files.get(name, {}).items():
+                    self.files.setdefault(path, dict(meta))
+        elif verb == "apt-get":
+            pass
+        elif verb == "install":  # install -m MODE /dev/null PATH
+            self.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": int(args[1])}
+        elif verb == "rm":
+            for path in words:
+                self.files.pop(path, None)
+        elif verb == "mkdir":
+            mode = int(args[args.index("-m") + 1]) if "-m" in args else 755
+            self.directories.setdefault(args[-1], {"user": "root", "group": "root", "mode": mode})
+        elif verb == "touch":
+            self.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": 644}
+        elif verb == "usermod":
+            self.groups.setdefault(args[-1], []).append(args[-2])
+        elif verb == "postconf" and args[0] == "-P":
+            for setting in args[1:]:
+                key, _, value = setting.partition("=")
+                service, _, name = key.rpartition("/")
+                self.master[service][name] = value
+        elif verb == "postconf":
+            for setting in args[1:]:
+                key, _, value = setting.partition("=")
+                self.postconf[key.strip()] = value.strip()
+        elif verb == "systemctl" and args[0] == "mask":
+            unit = args[-1] if "." in args[-1] else f"{args[-1]}.service"
+            self.units[unit] = {"running": False, "enabled": False, "masked": True}
+        elif verb == "systemctl" and args[0] in ("start", "stop", "enable", "disable", "restart", "reload-or-restart"):
+            unit = args[1] if "." in args[1] else f"{args[1]}.service"
+            meta = self.units.setdefault(unit, {"running": False, "enabled": False})
+            meta["enabled" if args[0] in ("enable", "disable") else "running"] = args[0] not in ("stop", "disable")
+        elif verb == "dnf" and args[:2] == ["config-manager", "--set-enabled"]:
+            self.dnf_repos[args[2]] = True
+        elif verb == "subscription-manager":
+            self.dnf_repos[args[-1]] = True
+        elif verb == "firewall-cmd" and "--permanent" in args:
+            self.firewalld += [a.split("=", 1)[1] for a in args if a.startswith("--add-service=")]
+        elif verb == "setsebool":
+            self.sebools[args[-2]] = args[-1] == "on"
+        elif verb == layout.KEEP_ORIGINAL:
+            self.files.setdefault(layout.original(args[0]), dict(self.files[args[0]]))
+        elif verb in ("systemctl", "firewall-cmd", "true", "postfix", "sievec") or verb.startswith("/usr/local/sbin/"):
+            pass  # checks and service actions with no state the model tracks
+        else:
+            raise ValueError(f"the host model cannot apply {shlex.join(argv)!r} (from {op_name}) {options}")
+
+    def answer_read(self, args: tuple[str, ...]) -> list[str]:
+        """read-host.sh's output for its arguments, as such a host would print it."""
+        words = list(args)
+        profile: dict | None = None
+        if words[0] == "profile":
+            _, disk_path, _, redis_socket, _ = words[:5]
+            words = words[5:]
+            lists = []
+            for _ in range(4):
+                count = int(words[0])
+                lists.append(tuple(words[1 : 1 + count]))
+                words = words[1 + count :]
+            profile = dict(zip(("paths", "texts", "password_files", "key_dirs"), lists, strict=True))
+            profile["redis_socket"] = redis_socket
+        wants: list[tuple[str, str]] = []
+        if words:
+            assert words[0] == "state", words
+            words = words[3:]
+            while words:
+                kind, count = words[0], int(words[1])
+                wants += [(kind, arg) for arg in words[2 : 2 + count] if kind != "sha256"]
+                words = words[2 + count :]
+        if profile is not None:
+            self.asked.append("facts.SystemProfile")
+            self.asked_kwargs.append({**profile, "wants": wants})
+            return self.output_SystemProfile(**profile, wants=wants)
+        self.asked.append("hoststate.HostState")
+        self.asked_kwargs.append({"wants": wants})
+        return self.output_HostState(wants)
 
     def _dovecot_profile(self) -> list[str]:
         if self.dovecot is None:
@@ -136,12 +302,34 @@ class HostModel:
         ]
 
     def output_HostState(self, wants):
-        lines = []
-        for kind, arg in wants:
-            lines.append(f"{MARK} {kind} {arg}")
-            lines += getattr(self, f"_state_{kind}")(arg)
-            if kind == "stat" and self.text(arg) is not None:  # a regular file's hash, as its own answer
-                lines += [f"{MARK} sha256 {arg}", hashlib.sha256(self.text(arg).encode()).hexdigest()]
+        """What read-host.sh's state read prints on such a host: a line per group, each answer NUL-ended."""
+        lines = [readhost.STATE_MARK]
+        for kind, args in readhost.groups_of(wants):
+            records: list[str] = []
+            if kind == "stat":
+                for path in args:
+                    meta = self._state_stat(path)
+                    records += [path, meta[0]] if meta else []
+            elif kind == "sha256":
+                records = [
+                    f"{hashlib.sha256(self.text(p).encode()).hexdigest()}  {p}"
+                    for p in args
+                    if self.text(p) is not None
+                ]
+            elif kind == "deb":
+                records = [w for p in args for w in ([p, self._state_deb(p)[0]] if self._state_deb(p) else [])]
+            elif kind == "postconf":
+                records = [line for name in args for line in self._state_postconf(name)]
+            elif kind == "managed":
+                records = [(self._state_managed(p) or ["0"])[0] != "0" and "1" or "0" for p in args]
+            elif kind == "unit":
+                for n, unit in enumerate(args):
+                    records += ([""] if n else []) + self._state_unit(unit)
+            elif kind == "glob":
+                records = [r for pattern in args for r in [*self._state_glob(pattern), ""]]
+            else:
+                records = ["\n".join(getattr(self, f"_state_{kind}")(arg)) for arg in args]
+            lines.append(_b64("".join(f"{record}\0" for record in records)))
         return lines
 
     def _state_stat(self, path):
@@ -239,17 +427,17 @@ class PlannedOp:
         return bool(self.commands)
 
     def uploads(self) -> dict[str, bytes]:
-        """Uploaded data by the path it ends up at (staging files are copied beside it, then moved)."""
+        """Uploaded data by the path it ends up at (staged, then placed by files.sh place)."""
         found = {}
         for index, command in enumerate(self.commands):
             if isinstance(command, tuple):
                 staged = command[1]
                 placed = next(
-                    c.split(f"--remove-destination {staged} ", 1)[1].split()[0]
+                    c.args[2]
                     for c in self.commands[index:]
-                    if isinstance(c, str) and f"--remove-destination {staged} " in c
+                    if isinstance(c, Planned) and c.script == "files" and c.args[:2] == ("place", staged)
                 )
-                found[placed.removesuffix(".mailguard-new")] = command[2]
+                found[placed] = command[2]
         return found
 
 
@@ -259,10 +447,10 @@ def by_name(ops: list[PlannedOp]) -> dict[str, PlannedOp]:
 
 def metadata_set(command) -> tuple[str, str, int] | None:
     """(path, "user:group", mode) of a command that sets a path's owner and mode, else None."""
-    match = isinstance(command, str) and re.match(
-        r"^seen=.* chown (\S+) /proc/self/fd/3 && chmod (\d+) /proc/self/fd/3; \} 3<(\S+) ", command
-    )
-    return (match.group(3), match.group(1), int(match.group(2))) if match else None
+    if isinstance(command, Planned) and command.script == "files" and command.args[:1] == ("metadata",):
+        _, path, owner, mode = command.args
+        return path, owner, int(mode)
+    return None
 
 
 def _command(command):
@@ -274,7 +462,9 @@ def _command(command):
         else:
             data = Path(src).read_bytes()
         return ("upload", command.dest, data)
-    if isinstance(command, StringCommand):
+    if isinstance(command, Command):
+        return Planned(command)
+    if isinstance(command, StringCommand):  # an admin's own operation in their deploy file
         return command.get_raw_value()
     return repr(command)
 
@@ -315,9 +505,9 @@ def plan_group(
         fact_kwargs, _globals = _handle_fact_kwargs(state_, host_, cls, args, kwargs)
         return hosts[host_.name][0].fact(cls, {k: v for k, v in fact_kwargs.items() if k != "self"})
 
-    def run_shell_command(host_, command, **_):  # a file read (the text snippet) on that host
-        path = re.search(r" -- (\S+) 2>/dev/null", command.get_raw_value()).group(1)
-        lines = hosts[host_.name][0]._state_text(path)
+    def run_shell_command(host_, command, **_):  # the host read (templates/tools/read-host.sh)
+        assert isinstance(command, Command) and command.script == "read-host", command
+        lines = hosts[host_.name][0].answer_read(arguments_of(command))
         return True, CommandOutput([OutputLine("stdout", line) for line in lines])
 
     result: dict[str, list[PlannedOp]] = {}
@@ -352,9 +542,8 @@ def plan_group(
 
 
 def apply(model: HostModel, ops: list[PlannedOp]) -> None:
-    """Carry out planned commands on the model (only the vocabulary the deploy uses)."""
-    import shlex
-
+    """Carry out planned commands on the model (only the vocabulary the deploy uses), by their
+    program or tool script and arguments."""
     for op in ops:
         for command in op.commands:
             if isinstance(command, tuple):
@@ -362,130 +551,12 @@ def apply(model: HostModel, ops: list[PlannedOp]) -> None:
                 old = model.files.get(dest, {"user": "root", "group": "root", "mode": 644})
                 model.files[dest] = {**old, "text": data.decode()}
                 continue
-            if "freshclam --quiet" in command:  # the first signature download, with its retries
-                model.files["/var/lib/clamav/main.cvd"] = {
-                    "text": "",
-                    "user": "clamupdate",
-                    "group": "clamupdate",
-                    "mode": 644,
-                }
-                continue
-            # The restart's group that releases the hold whatever happens: as a plain chain here.
-            command = re.sub(r"\{ (.+?); restarted=\$\?; (.+?); \[ \$restarted -eq 0 \]; \}", r"\1 && \2", command)
-            match = re.match(r"^if (.+?); then (.+?); else .+; fi$", command)
-            if match:  # check; then activate (the model's checks pass)
-                command = match.group(2)
-            metadata = metadata_set(command)
-            if metadata:  # owner and mode set through a descriptor on the file itself
-                path, owner, mode = metadata
-                user, _, group = owner.partition(":")
-                target = model.files.get(path) or model.directories.get(path)
-                target.update(user=user, group=group, mode=int(mode))
-                continue
-            for part in command.split(" && "):
-                words = shlex.split(part)
-                while "=" in words[0]:  # VAR=value before the command
-                    words = words[1:]
-                verb, args = words[0], words[1:]
-                if verb == "apt-get" and "update" in args:
-                    pass
-                elif verb in ("dnf", "apt-get") and "install" in args:
-                    args = [a.rsplit("/", 1)[-1].split("-latest")[0] if a.startswith("https://") else a for a in args]
-                    for name in args[args.index("install") + 1 :]:
-                        if name.startswith("-"):
-                            continue
-                        model.packages.append(name)
-                        for path, meta in model.package_files.get(name, {}).items():
-                            model.files.setdefault(path, dict(meta))
-                elif verb == "install":  # install -m MODE /dev/null PATH
-                    model.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": int(args[1])}
-                elif verb == "chown" and not args[0].startswith("--"):
-                    user, _, group = args[0].partition(":")
-                    target = model.files.get(args[1]) or model.directories.get(args[1])
-                    target.update(user=user, group=group or target["group"])
-                elif verb == "chown":
-                    ref = model.files[args[0].split("=", 1)[1]]
-                    model.files[args[1]].update(user=ref["user"], group=ref["group"])
-                elif verb == "chmod" and not args[0].startswith("--"):
-                    target = model.files.get(args[1]) or model.directories.get(args[1])
-                    target["mode"] = int(args[0])
-                elif verb == "chmod":
-                    model.files[args[1]]["mode"] = model.files[args[0].split("=", 1)[1]]["mode"]
-                elif verb == "cp":  # cp -P --preserve=mode,ownership --remove-destination SOURCE DEST
-                    model.files[args[-1]] = dict(model.files[args[-2]])
-                elif verb in ("mv", "ln"):
-                    source, dest = args[-2], args[-1]
-                    model.files[dest] = model.files.pop(source) if verb == "mv" else dict(model.files[source])
-                elif verb == "rm":
-                    for path in args[1:]:
-                        model.files.pop(path, None)
-                elif verb == "mkdir":
-                    mode = int(args[args.index("-m") + 1]) if "-m" in args else 755
-                    model.directories.setdefault(args[-1], {"user": "root", "group": "root", "mode": mode})
-                elif verb == "touch":
-                    model.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": 644}
-                elif verb == "usermod":
-                    model.groups.setdefault(args[-1], []).append(args[-2])
-                elif verb == "postconf" and args[0] == "-P":
-                    for setting in args[1:]:
-                        key, _, value = setting.partition("=")
-                        service, _, name = key.rpartition("/")
-                        model.master[service][name] = value
-                elif verb == "postconf":
-                    for setting in args[1:]:
-                        key, _, value = setting.partition("=")
-                        model.postconf[key.strip()] = value.strip()
-                elif verb == "systemctl" and args[0] == "mask":
-                    unit = args[-1] if "." in args[-1] else f"{args[-1]}.service"
-                    model.units[unit] = {"running": False, "enabled": False, "masked": True}
-                elif verb == "systemctl" and args[0] in (
-                    "start",
-                    "stop",
-                    "enable",
-                    "disable",
-                    "restart",
-                    "reload-or-restart",
-                ):
-                    unit = args[1] if "." in args[1] else f"{args[1]}.service"
-                    meta = model.units.setdefault(unit, {"running": False, "enabled": False})
-                    meta["enabled" if args[0] in ("enable", "disable") else "running"] = args[0] not in (
-                        "stop",
-                        "disable",
-                    )
-                elif verb == "dnf" and args[:2] == ["config-manager", "--set-enabled"]:
-                    model.dnf_repos[args[2]] = True
-                elif verb == "subscription-manager":
-                    model.dnf_repos[args[-1]] = True
-                elif verb == "firewall-cmd" and "--permanent" in args:
-                    model.firewalld += [a.split("=", 1)[1] for a in args if a.startswith("--add-service=")]
-                elif verb == "firewall-cmd":
-                    pass
-                elif verb == "setsebool":
-                    model.sebools[args[-2]] = args[-1] == "on"
-                elif verb == "curl":  # curl ... -o PATH URL
-                    model.files[args[args.index("-o") + 1]] = {
-                        "text": "downloaded",
-                        "user": "root",
-                        "group": "root",
-                        "mode": 600,
-                    }
-                elif verb == "freshclam":
-                    model.files["/var/lib/clamav/main.cvd"] = {
-                        "text": "",
-                        "user": "clamupdate",
-                        "group": "clamupdate",
-                        "mode": 644,
-                    }
-                elif verb == layout.KEEP_ORIGINAL:
-                    model.files.setdefault(layout.original(args[0]), dict(model.files[args[0]]))
-                elif (
-                    verb == "systemctl"
-                    or verb.startswith("/usr/local/sbin/")
-                    or verb in ("true", "postfix", "(", "sleep", "sievec")
-                ):
-                    pass  # checks and service actions with no state the model tracks
-                else:
-                    raise ValueError(f"the host model cannot apply {part!r} (from {op.name})")
+            if not isinstance(command, Planned):
+                raise ValueError(f"the host model cannot apply {command!r} (from {op.name})")
+            if command.script:
+                model.run_script(command.script, command.args, op.name)
+            else:
+                model.run(command.argv, op.name)
 
 
 def converge(model: HostModel, mail_settings: dict, env: dict, rounds: int = 3) -> list[list[PlannedOp]]:
@@ -498,3 +569,29 @@ def converge(model: HostModel, mail_settings: dict, env: dict, rounds: int = 3) 
             break
         apply(model, ops)
     return plans
+
+
+@dataclass(frozen=True)
+class Activation:
+    """What an activate.sh command was given (templates/tools/activate.sh's arguments)."""
+
+    service: str
+    unit: str
+    verb: str
+    last_good: str
+    rollback: str
+    hold: str
+    markers: tuple[str, ...]
+    check: tuple[str, ...]
+    ready: tuple[str, ...]
+
+
+def activation_of(command) -> Activation | None:
+    if not (isinstance(command, Planned) and command.script == "activate"):
+        return None
+    args = [_SCRIPT_NAMES.get(word, word) for word in command.args]
+    markers, checks = int(args[6]), int(args[7])
+    rest = args[8:]
+    return Activation(
+        *args[:6], tuple(rest[:markers]), tuple(rest[markers : markers + checks]), tuple(rest[markers + checks :])
+    )

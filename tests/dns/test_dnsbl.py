@@ -51,11 +51,11 @@ def check(server: str, rbl_conf: str = "/nonexistent", dqs: bool = False) -> tup
     fact = DnsblAnswers()
     command = fact.command(names, server, nsd.PORT, rbl_conf)
     started = time.monotonic()
-    output = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
+    output = subprocess.run(list(command.argv), capture_output=True, text=True, check=True)
     took = time.monotonic() - started
     answers = fact.process(output.stdout.splitlines())
     results = [(b, *dnsbl.classify(b, answers.get(str(n)))) for n, b in enumerate(dnsbl.BLOCKLISTS)]
-    printed = command + output.stdout + output.stderr
+    printed = command.get_raw_value() + output.stdout + output.stderr
     return {b.zone: status for b, status, _ in results}, dnsbl.report(results, server, True, dqs), took, printed
 
 

@@ -132,9 +132,8 @@ def test_stage_three_retires_the_old_key_into_the_root_only_store_and_ends_the_r
     ops = plan(model, settings, PASSWORDS, deploy_file=ROTATE)
     retire = by_name(ops)["DKIM: retire example.com's key dkim"]
     assert retire.commands == [
-        f"mkdir -p -m 700 {layout.RETIRED_DKIM_DIR}",
-        f"mv -nT {KEYS}/example.com.dkim.key {layout.RETIRED_DKIM_DIR}/example.com.dkim.retired-{TODAY}.key "
-        f"&& test ! -e {KEYS}/example.com.dkim.key",
+        f"mkdir -p -m 700 -- {layout.RETIRED_DKIM_DIR}",
+        f"retire.sh {KEYS}/example.com.dkim.key {layout.RETIRED_DKIM_DIR}/example.com.dkim.retired-{TODAY}.key",
     ]
     assert dkim.read_states(_uploads(ops)[layout.DKIM_STATE]) == {"example.com": dkim.KeyState(new)}
 

@@ -32,9 +32,11 @@ def test_a_planted_link_is_said_once_and_no_command_touches_it(caplog, planted):
 def test_every_file_goes_in_place_by_a_new_file_and_a_rename_and_owner_and_mode_through_a_descriptor():
     model = HostModel.load("debian13", "fresh")
     commands = [c for op in plan(model, SETTINGS, PASSWORDS) for c in op.commands if isinstance(c, str)]
-    chmods = [c for c in commands if "chmod" in c]
-    uploads = [c for c in commands if "--remove-destination" in c]
-    assert uploads and all(c.startswith("chown ") and " /var/lib/mailguard/staging/" in c for c in uploads)
-    assert all("chmod" not in c.split("&& cp", 1)[0] or "/var/lib/mailguard/staging/" in c for c in uploads)
-    by_path = [c for c in chmods if c not in uploads and "staging" not in c]
-    assert by_path and all("/proc/self/fd/3" in c for c in by_path if not c.startswith("curl"))
+    # no chown or chmod by a path: owner and mode are set through a descriptor (files.sh metadata),
+    # or on the root-only staged copy before it is copied beside its path and renamed (files.sh place)
+    assert not [c for c in commands if c.argv[0] in ("chown", "chmod", "cp", "mv", "ln")]
+    staged = [c.args[2] for c in commands if c.script == "files" and c.args[0] == "stage"]
+    placed = [c for c in commands if c.script == "files" and c.args[0] == "place"]
+    assert staged and all(path.startswith("/var/lib/mailguard/staging/") for path in staged)
+    assert [c.args[1] for c in placed if c.args[1] not in staged] == []  # only a staged file is placed
+    assert [c for c in commands if c.script == "files" and c.args[0] == "metadata"]

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import pytest
-from hostmodel import HostModel, by_name, converge, plan
+from hostmodel import HostModel, activation_of, by_name, converge, plan
 from support import PASSWORDS, SETTINGS
 
 from mailguard import layout
@@ -39,9 +39,12 @@ def test_dovecot_is_configured_in_its_own_syntax(platform, state, version, serie
     assert any(package in str(c) for op in ops.values() for c in op.commands)
     assert 'fileinto :create "Junk";' in files[f"{layout.SIEVE_DIR}/junk.sieve"]
     assert '["Trash", "Junk"]' in files[f"{layout.SIEVE_DIR}/learn-ham.sieve"]
-    activation = ops["Activate | Dovecot: doveconf, then reload and compile the Sieve scripts"].commands[0]
-    assert activation.startswith("if doveconf -n >/dev/null && mkdir -p ")
-    assert "; then systemctl reload-or-restart dovecot && sievec -c " in activation
+    activation = activation_of(
+        ops["Activate | Dovecot: doveconf, then reload and compile the Sieve scripts"].commands[0]
+    )
+    assert activation.check == ("sh", "-c", "<check-dovecot.sh>", "mailguard-check-dovecot", layout.LEARN_SERVICE)
+    assert (activation.verb, activation.unit) == ("reload-or-restart", "dovecot")
+    assert activation.ready[:2] == ("sievec", "-c")
 
 
 def test_no_password_reaches_a_file_dovecot_or_its_users_can_read():

@@ -57,9 +57,8 @@ def test_rspamd_signs_with_opendkims_key_copied_as_it_is():
     ops = plan(_model(), SETTINGS, PASSWORDS)
     names = by_name(ops)
     copy = names["DKIM keys | DKIM: OpenDKIM's key for example.com (selector mail)"].commands
-    assert copy[1].startswith("seen=$(stat -c '%F %d:%i' -- /etc/opendkim/keys/example.com/mail.private) && ")
-    assert "3</etc/opendkim/keys/example.com/mail.private" in copy[1]
-    assert copy[-1] == f"ln {HERE}.mailguard-new {HERE} && rm -f {HERE}.mailguard-new"
+    assert copy[1].args[:2] == ("copy", "/etc/opendkim/keys/example.com/mail.private")  # never through a link
+    assert copy[-1].args[0] == "place" and copy[-1].args[2] == HERE and copy[-1].args[-1] == "link"
     files = {path: data.decode() for op in ops for path, data in op.uploads().items()}
     signing = files["/etc/rspamd/local.d/dkim_signing.conf"]
     assert 'selector = "mail";' in signing and HERE in signing

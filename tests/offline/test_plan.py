@@ -4,7 +4,7 @@ import hashlib
 import re
 
 import pytest
-from hostmodel import HostModel, apply, by_name, converge, metadata_set, plan
+from hostmodel import HostModel, activation_of, apply, by_name, converge, metadata_set, plan
 from support import PASSWORDS, SETTINGS
 
 from mailguard import directives
@@ -46,7 +46,8 @@ def test_fresh_host_gets_the_full_plan():
     assert "reporting {" in dmarc and "send_reports =" not in dmarc
     blacklist = ops["rspamd configuration | rspamd: map local.d/maps.d/blacklist_sender_email.map"]
     assert b"spam@bad.example.net\n" in blacklist.uploads().values()
-    assert "chown _rspamd:_rspamd" in " ".join(c for c in blacklist.commands if isinstance(c, str))
+    placed = [c for c in blacklist.commands if isinstance(c, str) and c.startswith("files.sh place")]
+    assert [c.args[3] for c in placed] == ["_rspamd:_rspamd"]
     # The web UI saves a map through a temporary file beside it: _rspamd must own the directory.
     maps_dir = ops["rspamd configuration | rspamd: local.d/maps.d/ writable by the web UI"].commands
     assert ("/etc/rspamd/local.d/maps.d", "_rspamd:_rspamd", 755) in [metadata_set(c) for c in maps_dir]
@@ -60,8 +61,8 @@ def test_fresh_host_gets_the_full_plan():
     [(path, pem)] = key_op.uploads().items()
     assert path == "/var/lib/rspamd/dkim/example.com.dkim.key" and pem.startswith(b"-----BEGIN RSA PRIVATE KEY-----")
     staging = "/var/lib/mailguard/staging"  # root only: the key is 0600 from its first byte
-    assert key_op.commands[0].startswith(f"mkdir -p -m 700 {staging} && install -m 600 /dev/null {staging}/")
-    assert key_op.commands[-1] == f"ln {path}.mailguard-new {path} && rm -f {path}.mailguard-new"
+    assert key_op.commands[0].args[:2] == ("stage", staging) and key_op.commands[0].args[2].startswith(f"{staging}/")
+    assert key_op.commands[-1].args == ("place", key_op.commands[0].args[2], path, "_rspamd:_rspamd", "600", "link")
     postfix = ops["Postfix milter | Postfix: rspamd milter"].commands
     assert postfix == [
         "/usr/local/sbin/mailguard-stash postfix /etc/postfix/main.cf",
@@ -69,19 +70,24 @@ def test_fresh_host_gets_the_full_plan():
         "'non_smtpd_milters = inet:localhost:11332'",
     ]
     rspamd = ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands
-    assert rspamd[0].startswith("if /usr/local/sbin/mailguard-rspamd-check dkim_signing arc dmarc")
-    assert "systemctl restart rspamd" in rspamd[0]
-    assert rspamd[0].index("mailguard-rspamd-check dkim") < rspamd[0].index("systemctl restart")
-    # While rspamd restarts, Postfix defers mail (4xx) instead of passing it unscanned.
-    hold = rspamd[0].index("/usr/local/sbin/mailguard-hold-mail on")
-    release = rspamd[0].index("/usr/local/sbin/mailguard-hold-mail off")
-    assert hold < rspamd[0].index("systemctl restart rspamd") < rspamd[0].index("--wait-ready") < release
-    # The hold is released whether or not rspamd came back; the run still fails if it did not.
-    assert "restarted=$?; /usr/local/sbin/mailguard-hold-mail off; [ $restarted -eq 0 ]; }" in rspamd[0]
+    activation = activation_of(rspamd[0])
+    assert activation.check[:4] == ("/usr/local/sbin/mailguard-rspamd-check", "dkim_signing", "arc", "dmarc")
+    assert (activation.verb, activation.unit, activation.ready) == (
+        "restart",
+        "rspamd",
+        ("/usr/local/sbin/mailguard-rspamd-check", "--wait-ready"),
+    )
+    # While rspamd restarts, Postfix defers mail (4xx) instead of passing it unscanned (activate.sh
+    # runs the hold with "on" and "off"; its tests show the order and the release on failure).
+    assert activation.hold == "/usr/local/sbin/mailguard-hold-mail"
     # A failed check puts the last good files back and fails the deploy.
-    assert rspamd[0].endswith(
-        "else /usr/local/sbin/mailguard-rollback rspamd; rm -f /var/lib/mailguard/pending/rspamd-restart "
-        "/var/lib/mailguard/pending/rspamd-reload; exit 1; fi"
+    assert (activation.rollback, activation.last_good) == (
+        "/usr/local/sbin/mailguard-rollback",
+        "/var/lib/mailguard/last-good/rspamd",
+    )
+    assert activation.markers == (
+        "/var/lib/mailguard/pending/rspamd-restart",
+        "/var/lib/mailguard/pending/rspamd-reload",
     )
     multimap_op = ops["rspamd configuration | rspamd: local.d/multimap.conf"].commands
     assert multimap_op[0] == "/usr/local/sbin/mailguard-stash rspamd /etc/rspamd/local.d/multimap.conf"
@@ -109,7 +115,8 @@ def test_controller_hashes_verify_and_hide_the_passwords():
         stored = hashes[key]
         reported = (stored.split("$")[2], hashlib.sha256(stored.encode()).hexdigest())
         assert kept_hash(PASSWORDS[env], reported) == stored
-    assert "chmod 640" in " ".join(c for c in op.commands if isinstance(c, str))
+    placed = [c for c in op.commands if isinstance(c, str) and c.startswith("files.sh place")]
+    assert [c.args[3:5] for c in placed] == [("root:_rspamd", "640")]
 
 
 def test_stock_scan_conf_ends_up_as_the_seed_wants():
@@ -245,10 +252,8 @@ def test_drift_is_put_back_and_only_its_service_restarts():
         "rspamd: rspamd reload pending",
         "Activate | rspamd: check the configuration, then restart (workers, groups) or reload",
     }
-    assert (
-        "systemctl reload-or-restart rspamd"
-        in ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands[0]
-    )
+    rspamd = ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"]
+    assert activation_of(rspamd.commands[0]).verb == "reload-or-restart"
     apply(model, list(ops.values()))
     assert "added@web.ui.example" in model.files["/etc/rspamd/local.d/maps.d/blacklist_sender_email.map"]["text"]
     assert model.files["/var/lib/rspamd/dkim/example.com.dkim.key"]["text"] == key_before
@@ -271,10 +276,8 @@ def test_changed_password_rewrites_only_the_controller_and_restarts():
     ops = by_name(plan(model, SETTINGS, {**PASSWORDS, "RSPAMD_ENABLE_PASSWORD": "another-Pa55word"}))
     changed = {name for name, op in ops.items() if op.changes}
     assert "rspamd configuration | rspamd: local.d/worker-controller.inc (password hashes)" in changed
-    assert (
-        "systemctl restart rspamd"
-        in ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands[0]
-    )
+    rspamd = ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"]
+    assert activation_of(rspamd.commands[0]).verb == "restart"
 
 
 def test_existing_dkim_key_is_never_replaced():

@@ -127,7 +127,7 @@ def test_firewalld_gets_http_and_https_only_when_it_runs_and_a_proxy_is_configur
     model.firewalld = ["ssh", "dhcpv6-client"]
     model.units["firewalld.service"] = {"running": True, "enabled": True}
     commands = by_name(plan(model, proxy, PASSWORDS))[name].commands
-    assert commands == ["firewall-cmd --permanent --add-service=http --add-service=https && firewall-cmd --reload"]
+    assert commands == ["firewall-cmd --permanent --add-service=http --add-service=https", "firewall-cmd --reload"]
     assert name not in by_name(plan(model, SETTINGS, PASSWORDS))  # no proxy: nothing opened
     model.firewalld += ["http", "https"]
     assert by_name(plan(model, proxy, PASSWORDS))[name].commands == []

@@ -42,8 +42,8 @@ def test_a_dqs_key_goes_only_into_a_file_rspamd_alone_reads(caplog):
     ops = by_name(plan(HostModel.load("debian13", "fresh"), SETTINGS, {**PASSWORDS, "SPAMHAUS_DQS_KEY": key}))
     written = ops[op_name].uploads()["/etc/rspamd/local.d/rbl.conf"].decode()
     assert f'rbl = "{key}.zen.dq.spamhaus.net";' in written and f'rbl = "{key}.dbl.dq.spamhaus.net";' in written
-    placed = [c for c in ops[op_name].commands if isinstance(c, str) and "--remove-destination" in c]
-    assert placed and "chown root:_rspamd" in placed[0] and "chmod 640" in placed[0]
+    placed = [c for c in ops[op_name].commands if isinstance(c, str) and c.startswith("files.sh place")]
+    assert placed and placed[0].args[3:5] == ("root:_rspamd", "640")
     assert not any(key in str(c) for op in ops.values() for c in op.commands if not isinstance(c, tuple))
     without = by_name(plan(HostModel.load("debian13", "fresh"), SETTINGS, PASSWORDS))
     assert "rspamd configuration | rspamd: local.d/rbl.conf (Spamhaus DQS off)" in without

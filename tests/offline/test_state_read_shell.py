@@ -3,21 +3,29 @@ over a scratch directory: what it answers, and that it never reads through a lin
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import subprocess
 
 import pytest
 
-from operations import hoststate
+from operations import hoststate, readhost
 
 SHELLS = ["dash", "bash"]
 
 
+def run(shell: str, command) -> str:
+    """What the host runs (``sh -c SCRIPT NAME ARGS``), under ``shell``: its output."""
+    assert command.argv[:2] == ("sh", "-c")
+    return subprocess.run([shell, *command.argv[1:]], capture_output=True, text=True, check=True).stdout
+
+
 def read(shell: str, wants: list[hoststate.Want]) -> tuple[hoststate.Snapshot, str]:
-    command = hoststate.HostState().command(wants)
-    output = subprocess.run([shell, "-c", command], capture_output=True, text=True, check=True).stdout
-    return hoststate.Snapshot(hoststate.HostState().process(output.splitlines())), output
+    command, groups = readhost.state_command(wants)
+    output = run(shell, command)
+    lines = readhost.split_profile(output.splitlines())[1]
+    return hoststate.Snapshot(readhost.parse_state(lines, groups)), output
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -38,7 +46,8 @@ def test_texts_globs_and_password_hashes_as_the_files_are(shell, tmp_path):
     state, output = read(shell, wants)
 
     assert [state.text(path) for path in texts] == ["entry one\nentry two\n", None, None, None]
-    assert "not for the deploy" not in output and "bm90IGZvciB0aGUgZGVwbG95" not in output
+    decoded = b"".join(base64.b64decode(line) for line in output.splitlines()[1:])
+    assert b"not for the deploy" not in decoded and b"bm90IGZvciB0aGUgZGVwbG95" not in decoded
     assert state.glob(f"{tmp_path}/*.cvd") == [f"{tmp_path}/{n}" for n in ("a.cvd", "b.cvd", "dangling.cvd")]
     assert state.glob(f"{tmp_path}/*.cld") == []
     assert state.password_hashes(str(tmp_path / "controller")) == {
@@ -75,12 +84,11 @@ def test_the_profile_and_the_remembered_state_read_come_back_apart_from_one_comm
 
     (tmp_path / "map").write_text("entry\n")
     wants = [("text", str(tmp_path / "map")), ("stat", str(tmp_path / "map")), ("glob", f"{tmp_path}/*.none")]
-    fact = SystemProfile()
-    command = fact.command(paths=[str(tmp_path)], texts=[str(tmp_path / "map")], wants=wants)
-    output = subprocess.run([shell, "-c", command], capture_output=True, text=True, check=True).stdout
-    values = fact.process(output.splitlines())
+    command, groups = SystemProfile.command(paths=[str(tmp_path)], texts=[str(tmp_path / "map")], wants=wants)
+    output = run(shell, command)
+    values = SystemProfile.process(output.splitlines(), groups)
     assert values["ID"] and values["arch"] and values["exists"] == {str(tmp_path)}
     assert values["texts"] == {str(tmp_path / "map"): "entry\n"}
     state = hoststate.Snapshot(values["state"])
     assert state.text(str(tmp_path / "map")) == "entry\n" and state.stat(str(tmp_path / "map"))["mode"] == 644
-    assert not any(line.startswith(hoststate.MARK) for line in output.split(SystemProfile.STATE)[0].splitlines())
+    assert output.splitlines().count(readhost.STATE_MARK) == 1

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from hostmodel import HostModel, plan
+from hostmodel import HostModel, activation_of, plan
 from support import PASSWORDS, SETTINGS
 
 from mailguard import settings as settings_module
@@ -157,10 +157,17 @@ def test_openlitespeed_plan_checks_before_a_graceful_reload():
     assert parse(block.uploads()[VHCONF].decode()).child("context /rspamd/")
     server = ops[f"Web UI | OpenLiteSpeed: useIpInProxyHeader 0 in {server_conf}"]
     assert server.uploads()[server_conf].decode() == "serverName mail\nuseIpInProxyHeader 0\n"
-    reload = ops["Activate | OpenLiteSpeed: openlitespeed -t (errors), then reload"].commands[0]
-    check = "! { mkdir -p /tmp/lshttpd && /usr/local/lsws/bin/openlitespeed -t 2>&1; } | grep -F '[ERROR]'"
-    assert reload.startswith(f"if {check}; then systemctl reload-or-restart lsws")  # lsws's reload is graceful
-    assert "else /usr/local/sbin/mailguard-rollback openlitespeed" in reload
+    reload = activation_of(ops["Activate | OpenLiteSpeed: openlitespeed -t (errors), then reload"].commands[0])
+    check = (
+        "sh",
+        "-c",
+        "<check-openlitespeed.sh>",
+        "mailguard-check-openlitespeed",
+        "/usr/local/lsws/bin/openlitespeed",
+    )
+    assert reload.check == check
+    assert (reload.verb, reload.unit) == ("reload-or-restart", "lsws")  # lsws's reload is graceful
+    assert (reload.service, reload.rollback) == ("openlitespeed", "/usr/local/sbin/mailguard-rollback")
     assert not [name for name in ops if "SELinux" in name]  # OpenLiteSpeed runs as bin_t: no boolean
 
 
@@ -199,7 +206,7 @@ def test_nginx_include_mode_plans_only_the_locations_which_force_https():
     # Our earlier server block would clash with the admin's: it is kept for a rollback, then removed.
     assert ops["Web UI | nginx: no /etc/nginx/conf.d/mailguard-rspamd.conf"].commands == [
         "/usr/local/sbin/mailguard-stash nginx /etc/nginx/conf.d/mailguard-rspamd.conf",
-        "rm -f /etc/nginx/conf.d/mailguard-rspamd.conf",
+        "rm -f -- /etc/nginx/conf.d/mailguard-rspamd.conf",
     ]
     # Our own server on plain HTTP serves loopback only, so it need not (and cannot) redirect.
     ops = {
