@@ -30,6 +30,9 @@ RESOLVER_CONF = "mailguard-rspamd.conf"  # the drop-in in unbound's conf.d
 LEARN_SOCKET = "/run/rspamd/mailguard-learn.sock"  # rspamd's RuntimeDirectory
 LEARN_SERVICE = "mailguard-learn"  # Dovecot's script service, its socket directory under base_dir
 LEARN_PROGRAM = "learn"  # the name Sieve's pipe calls: the socket in that directory
+# The one group that may open that socket: Dovecot's imap processes (which run the Sieve pipe as
+# each mail user) get it through mail_access_groups; no other local user has it.
+LEARN_GROUP = "mailguard-learn"
 SIEVE_DIR = "/etc/dovecot/sieve/mailguard"  # global scripts, compiled there by sievec
 DOVECOT_CONF = "90-mailguard-learning.conf"  # in the platform's conf.d
 SIEVE_SCRIPTS = ("junk", "learn-spam", "learn-ham")  # <name>.sieve, from templates/dovecot/<name>.sieve.j2

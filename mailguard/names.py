@@ -40,3 +40,13 @@ def file_name_problem(name: str) -> str | None:
     if "/" in name:
         return "a / in it"
     return text_problem(name)
+
+
+def path_problem(path: str) -> str | None:
+    """Why ``path`` (a file an admin's configuration names: OpenDKIM's KeyTable) cannot be read or
+    copied by the deploy, in a few words; None when it can: absolute, no . or .. step, and sayable."""
+    if not path.startswith("/"):
+        return "not an absolute path"
+    if any(step in (".", "..") for step in path.split("/")):
+        return "a . or .. step in it"
+    return text_problem(path)

@@ -16,7 +16,7 @@ from pyinfra.api import State, deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
-from mailguard import dkim, layout, opendkim
+from mailguard import dkim, layout, names, opendkim
 from mailguard import settings as settings_module
 from mailguard.layout import dkim_dir, dkim_key_path
 from mailguard.platforms import Platform
@@ -36,10 +36,24 @@ def use_states(states: dict[str, dkim.KeyState]) -> None:
 
 
 def opendkim_keys(settings) -> dict[str, opendkim.OpenDkimKey]:
-    """The keys an OpenDKIM on the host signs the domains with (its KeyTable and SigningTable)."""
+    """The keys an OpenDKIM on the host signs the domains with (its KeyTable and SigningTable).
+
+    Their selectors and paths become rspamd's: one that fails its grammar stops the run before
+    anything changes (KeyConflict, one line naming it)."""
     texts = preflight.profile(settings)["texts"]
     conf = texts.get(opendkim.CONF)
-    return opendkim.signing_keys(conf, texts, settings.domains) if conf else {}
+    keys = opendkim.signing_keys(conf, texts, settings.domains) if conf else {}
+    for domain, key in keys.items():
+        problem = None if names.SELECTOR_RE.fullmatch(key.selector) else "is not a DKIM selector"
+        if problem:
+            what = f"selector {key.selector!r}"
+        else:
+            what, problem = f"key path {key.path!r}", names.path_problem(key.path)
+        if problem:
+            raise KeyConflict(
+                f"mailguard: {host.name}: OpenDKIM's KeyTable gives {domain} the {what}: {problem}; nothing was changed"
+            )
+    return keys
 
 
 def key_states(settings) -> dict[str, dkim.KeyState]:

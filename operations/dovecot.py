@@ -35,9 +35,10 @@ def configure(settings, platform: Platform) -> Changes:
     )
     context = {"settings": settings, "platform": platform, "layout": layout, "learning": learning, "dovecot": found}
     changed = [
+        generic.system_group(name=f"Dovecot: the group {layout.LEARN_GROUP}", group=layout.LEARN_GROUP),
         generic.directory(
             name="Dovecot: global Sieve scripts", path=layout.SIEVE_DIR, user="root", group="root", mode=755
-        )
+        ),
     ]
     for script in layout.SIEVE_SCRIPTS:
         changed.append(

@@ -351,6 +351,15 @@ def group_member(user: str, groups):
         yield Command("usermod", "-a", "-G", group, user)
 
 
+@operation_reading(lambda group, *a, **k: [("group", group)])
+def system_group(group: str):
+    """A system group, made where the host has none of that name."""
+    if hoststate.snapshot(("group", group)).group_exists(group):
+        host.noop(f"the group {group} exists")
+        return
+    yield Command("groupadd", "-r", "--", group)
+
+
 def _list_items(value: str | None) -> list[str]:
     return [item for item in re.split(r"[\s,]+", value or "") if item]
 

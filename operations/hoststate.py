@@ -11,6 +11,7 @@ What can be read, as (kind, argument):
     stat     a path: owner, group, mode, type, sha256 of a regular file (answered as "sha256")
     text     a file's content (files the deploy edits rather than replaces)
     groups   a user's groups
+    group    whether a group exists
     postconf a Postfix parameter's value
     master   master.cf's services ("services") or their -o parameters ("params")
     pubkey   the public half of a private key file (the private key never leaves the host)
@@ -89,6 +90,9 @@ class Snapshot:
 
     def groups(self, user: str) -> list[str]:
         return " ".join(self._lines("groups", user)).split()
+
+    def group_exists(self, name: str) -> bool:
+        return self._lines("group", name) == [name]
 
     def postconf(self, name: str) -> str | None:
         for line in self._lines("postconf", name):

@@ -35,8 +35,8 @@ BATCHED = frozenset({"stat", "managed", "postconf", "unit", "deb"})
 # Kinds it answers argument by argument: asked in groups of at most PER_GROUP, which run side by
 # side on the host (process starts are most of a read's time).
 PER_ARGUMENT = frozenset(
-    {"text", "groups", "master", "pubkey", "edpubkey", "rpm", "glob", "sebool", "dnfrepo", "firewalld", "pwhash"}
-    | {"dbsize"}
+    {"text", "groups", "group", "master", "pubkey", "edpubkey", "rpm", "glob", "sebool", "dnfrepo", "firewalld"}
+    | {"pwhash", "dbsize"}
 )
 KINDS = BATCHED | PER_ARGUMENT
 PER_GROUP = 4

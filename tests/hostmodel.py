@@ -93,6 +93,7 @@ class HostModel:
     # Dovecot's version and its settings as doveconf -h gives them ("plugin/sieve_before"); None: none
     dovecot: dict[str, str] | None = None
     redis_keys: int = 0  # what Redis holds
+    system_groups: list[str] = field(default_factory=list)  # groups the deploy may have made
 
     @classmethod
     def load(cls, platform: str, state: str) -> HostModel:
@@ -227,6 +228,8 @@ class HostModel:
             self.directories.setdefault(args[-1], {"user": "root", "group": "root", "mode": mode})
         elif verb == "touch":
             self.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": 644}
+        elif verb == "groupadd":
+            self.system_groups.append(args[-1])
         elif verb == "usermod":
             self.groups.setdefault(args[-1], []).append(args[-2])
         elif verb == "postconf" and args[0] == "-P":
@@ -350,6 +353,9 @@ class HostModel:
 
     def _state_groups(self, user):
         return [" ".join(self.groups.get(user, []))]
+
+    def _state_group(self, name):
+        return [name] if name in self.system_groups else []
 
     def _state_postconf(self, name):
         return [f"{name} = {self.postconf.get(name, '')}"]

@@ -100,6 +100,9 @@ answer_text() {
 
 answer_groups() { for user do id -Gn -- "$user" 2>/dev/null; printf '\0'; done; }
 
+# group: the group's name where the system has such a group
+answer_group() { for group do getent group -- "$group" 2>/dev/null | cut -d: -f1; printf '\0'; done; }
+
 # postconf (batched): postconf's "name = value" lines, each ended by NUL
 answer_postconf() { postconf -- "$@" 2>/dev/null | tr '\n' '\0'; }
 
@@ -207,7 +210,7 @@ state() {
         kind=$1 count=$2
         shift 2
         case $kind in
-            stat | sha256 | managed | text | groups | postconf | master | pubkey | edpubkey | unit | deb | rpm | \
+            stat | sha256 | managed | text | groups | group | postconf | master | pubkey | edpubkey | unit | deb | rpm | \
                 glob | sebool | dnfrepo | firewalld | pwhash | dbsize) ;;
             *) echo "read-host: unknown kind $kind" >&2; rm -rf "$d"; exit 2 ;;
         esac
