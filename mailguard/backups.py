@@ -88,7 +88,7 @@ def unpack(archive: Path, directory: Path) -> None:
     with tarfile.open(archive) as tar:
         for member in tar.getmembers():
             if not (member.isfile() or member.isdir()):
-                raise BackupError(f"{archive.name}: {member.name} is not a regular file or directory")
+                raise BackupError(f"{archive.name}: {member.name!r} is not a regular file or directory")
         tar.extractall(directory, filter="data")
     for path in [directory, *directory.rglob("*")]:
         os.chmod(path, 0o700 if path.is_dir() else 0o600)
@@ -110,18 +110,21 @@ class Backup:
         if not sums.is_file():
             raise BackupError(f"{directory} has no {SUMS}: not a backup made by backup.py")
         listed = {}
-        for line in sums.read_text().splitlines():
-            digest, _, name = line.partition("  ")
+        for line in sums.read_text(errors="surrogateescape").splitlines():
+            try:
+                name, digest = names.sha256sum_line(line)
+            except ValueError as error:
+                raise BackupError(f"{directory}: {SUMS}: {error}") from None
             listed[name.removeprefix("./")] = digest
         present = {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file() and p.name != SUMS}
         for name in sorted(present - set(listed)):
-            raise BackupError(f"{directory}: {name} is not in {SUMS}")
+            raise BackupError(f"{directory}: {name!r} is not in {SUMS}")
         for name, digest in sorted(listed.items()):
             path = directory / name
             if not path.is_file() or path.is_symlink():
-                raise BackupError(f"{directory}: {name} is listed in {SUMS} but missing")
+                raise BackupError(f"{directory}: {name!r} is listed in {SUMS} but missing")
             if sha256_of(path) != digest:
-                raise BackupError(f"{directory}: {name} does not match its checksum: the backup is damaged")
+                raise BackupError(f"{directory}: {name!r} does not match its checksum: the backup is damaged")
         for name in sorted(listed):
             problem = name_problem(name)
             if problem and not name.startswith("maps/"):

@@ -50,3 +50,22 @@ def path_problem(path: str) -> str | None:
     if any(step in (".", "..") for step in path.split("/")):
         return "a . or .. step in it"
     return text_problem(path)
+
+
+_SHA256SUM_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}
+
+
+def sha256sum_line(line: str) -> tuple[str, str]:
+    """(name, digest) of one line as sha256sum writes it: a name with a backslash or a newline in it
+    is escaped, and its line starts with a backslash. ValueError for a line of another form."""
+    escaped = line.startswith("\\")
+    body = line[1:] if escaped else line
+    digest, separator, name = body[:64], body[64:66], body[66:]
+    if not re.fullmatch(r"[0-9a-f]{64}", digest) or separator not in ("  ", " *") or not name:
+        raise ValueError("sha256sum line is not of its form")
+    if escaped:
+        try:
+            name = re.sub(r"\\(.)", lambda m: _SHA256SUM_ESCAPES[m.group(1)], name, flags=re.S)
+        except KeyError:
+            raise ValueError("sha256sum line has an unknown escape") from None
+    return name, digest

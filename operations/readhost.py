@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import re
 from collections.abc import Iterable
 
 from pyinfra.api import arguments as pyinfra_arguments
 from pyinfra.api.exceptions import FactProcessError
 from pyinfra.api.host import Host
 
+from mailguard import names
 from mailguard.layout import MANAGED_MARK, REDIS_AUTH_CONF
 
 from .commands import Command, script
@@ -122,22 +122,12 @@ def _pairs(records: list[str], kind: str) -> list[tuple[str, str]]:
     return list(zip(records[::2], records[1::2], strict=True))
 
 
-_SHA256_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}
-
-
 def sha256_line(line: str) -> tuple[str, str]:
-    """(name, digest) of one sha256sum output line, its name unescaped as sha256sum escapes it."""
-    escaped = line.startswith("\\")
-    body = line[1:] if escaped else line
-    digest, separator, name = body[:64], body[64:66], body[66:]
-    if not re.fullmatch(r"[0-9a-f]{64}", digest) or separator not in ("  ", " *") or not name:
-        raise ReadError("mailguard: the host's sha256sum line is not of its form")
-    if escaped:
-        try:
-            name = re.sub(r"\\(.)", lambda m: _SHA256_ESCAPES[m.group(1)], name, flags=re.S)
-        except KeyError:
-            raise ReadError("mailguard: the host's sha256sum line has an unknown escape") from None
-    return name, digest
+    """(name, digest) of one sha256sum output line (names.sha256sum_line), or ReadError."""
+    try:
+        return names.sha256sum_line(line)
+    except ValueError as error:
+        raise ReadError(f"mailguard: the host's {error}") from None
 
 
 def _batched(records: list[str], kind: str, args: list[str]) -> dict[Want, list[str]]:

@@ -94,6 +94,9 @@ class HostModel:
     dovecot: dict[str, str] | None = None
     redis_keys: int = 0  # what Redis holds
     system_groups: list[str] = field(default_factory=list)  # groups the deploy may have made
+    # Dovecot's users: name -> (messages in the junk folder, in INBOX)
+    mailboxes: dict[str, tuple[int, int]] = field(default_factory=dict)
+    printed: list[bool] = field(default_factory=list)  # per host read: whether pyinfra was asked to print it
 
     @classmethod
     def load(cls, platform: str, state: str) -> HostModel:
@@ -262,6 +265,11 @@ class HostModel:
             pass  # checks and service actions with no state the model tracks
         else:
             raise ValueError(f"the host model cannot apply {shlex.join(argv)!r} (from {op_name}) {options}")
+
+    def output_Mailboxes(self, junk: str, socket: str) -> list[str]:
+        """What mailboxes.sh prints: the socket once the deploy made it, then a line per user."""
+        lines = ["socket"] if socket in self.files else []
+        return lines + [f"user {_b64(user)} {junk_n} {inbox}" for user, (junk_n, inbox) in self.mailboxes.items()]
 
     def answer_read(self, args: tuple[str, ...]) -> list[str]:
         """read-host.sh's output for its arguments, as such a host would print it."""
@@ -511,9 +519,11 @@ def plan_group(
         fact_kwargs, _globals = _handle_fact_kwargs(state_, host_, cls, args, kwargs)
         return hosts[host_.name][0].fact(cls, {k: v for k, v in fact_kwargs.items() if k != "self"})
 
-    def run_shell_command(host_, command, **_):  # the host read (templates/tools/read-host.sh)
+    def run_shell_command(host_, command, **kwargs):  # the host read (templates/tools/read-host.sh)
         assert isinstance(command, Command) and command.script == "read-host", command
-        lines = hosts[host_.name][0].answer_read(arguments_of(command))
+        model = hosts[host_.name][0]
+        model.printed.append(bool(kwargs.get("print_output")) or bool(kwargs.get("print_input")))
+        lines = model.answer_read(arguments_of(command))
         return True, CommandOutput([OutputLine("stdout", line) for line in lines])
 
     result: dict[str, list[PlannedOp]] = {}

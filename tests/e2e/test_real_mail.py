@@ -7,6 +7,7 @@ reachable as MAIL_SMTP_HOST. The tests run in file order: deploy, mail checks, r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -285,10 +286,12 @@ def test_no_secret_in_output(deployed, flags):
     for secret in (env["RSPAMD_CONTROLLER_PASSWORD"], env["RSPAMD_ENABLE_PASSWORD"]):
         assert secret not in output
     # The stored hashes are secrets too (-vvv prints what facts read): their keys never show.
-    stored = re.findall(r'"\$1\$[^$"]+\$([^"]+)"', target.sh("cat /etc/rspamd/local.d/worker-controller.inc"))
+    stored = re.findall(r'"(\$1\$([^$"]+)\$([^"]+))"', target.sh("cat /etc/rspamd/local.d/worker-controller.inc"))
     assert len(stored) == 2
-    for hashed_key in stored:
+    for whole, salt, hashed_key in stored:
         assert hashed_key not in output
+        # nor a salt with a digest of the hash: together they check a password as the hash would
+        assert salt not in output and hashlib.sha256(whole.encode()).hexdigest() not in output
     key = target.sh("cat /var/lib/rspamd/dkim/example.com.dkim.key")
     body = "".join(key.splitlines()[1:-1])
     public = probes.dkim_public_key(target, "/var/lib/rspamd/dkim/example.com.dkim.key")

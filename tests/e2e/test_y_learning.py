@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import imaplib
 import re
+import shlex
 import time
 from email.message import EmailMessage
 
@@ -283,3 +284,50 @@ def test_a_rerun_changes_nothing(with_dovecot):
     result = pyinfra(env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert changed_operations(result.stdout + result.stderr) == []
+
+
+# Users another mail system may have (a passwd-file userdb, as virtual users are): learn.py takes
+# each name as one argument; a name doveadm would read as a wildcard is said and left alone.
+STRANGE_USERS = ["o'brien@example.com", "$(touch canary)@example.com", "-v@example.com", "a b@example.com"]
+WILDCARD_USER = "every*one@example.com"
+USERDB = {
+    "2.3": "userdb {\n  driver = passwd-file\n  args = /etc/dovecot/strange-users\n}\n",
+    "2.4": "userdb strange {\n  driver = passwd-file\n  passwd_file_path = /etc/dovecot/strange-users\n}\n",
+}
+
+
+def test_learn_py_takes_each_strange_user_name_as_it_is(with_dovecot):
+    target, env, series, _mailbox = with_dovecot
+    users = [*STRANGE_USERS, WILDCARD_USER]
+    uid, gid = target.sh(
+        "id vmail >/dev/null 2>&1 || useradd -r -M -d /srv/strange -s /usr/sbin/nologin vmail; id -u vmail; id -g vmail"
+    ).split()
+    lines = [f"{user}::{uid}:{gid}::/srv/strange/{n}::" for n, user in enumerate(users)]
+    target.sh(
+        f"printf '%s\\n' {' '.join(map(shlex.quote, lines))} > /etc/dovecot/strange-users; "
+        f"printf '%s' {shlex.quote(USERDB[series])} > /etc/dovecot/conf.d/99-strange-users.conf; "
+        "systemctl reload dovecot"
+    )
+    try:
+        for n, user in enumerate(users):
+            quoted = shlex.quote(user)
+            spam, ham = (shlex.quote(f"Subject: {n}\n\n{text} {n}\n") for text in (SPAM_TEXT, HAM_TEXT))
+            target.sh(
+                f"install -d -o vmail -g vmail /srv/strange/{n} && doveadm mailbox create -u {quoted} Junk && "
+                f"printf %s {spam} | doveadm save -u {quoted} -m Junk && "
+                f"printf %s {ham} | doveadm save -u {quoted} -m INBOX"
+            )
+        result = pyinfra(env, "-v", deploy="learn.py")
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, output[-3000:]
+        for user in STRANGE_USERS:
+            said = [line for line in output.splitlines() if f"] {user} Junk as spam:" in line]
+            assert len(said) == 1 and said[0].endswith("failed 0"), (user, output[-3000:])
+        assert f"Dovecot user '{WILDCARD_USER}': doveadm would take its * or ? as a wildcard" in output
+        assert f"] {WILDCARD_USER} " not in output
+        assert target.sh(r"find / -xdev \( -name canary -o -name '*.pwn' \) -print 2>/dev/null | head -3").strip() == ""
+    finally:
+        target.sh(
+            "rm -f /etc/dovecot/conf.d/99-strange-users.conf /etc/dovecot/strange-users; rm -rf /srv/strange; "
+            "systemctl reload dovecot"
+        )

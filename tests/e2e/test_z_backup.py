@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 import time
 
 import dkim as dkimpy
 import dnsworld
+import hostile
 import pytest
 from support import ROOT, pyinfra, send
 
@@ -33,8 +35,11 @@ def _redis_keys(target) -> set[str]:
     return set(target.sh(f"redis-cli -s {REDIS} --scan").split())
 
 
+STANDARD_MAP = re.compile(r"[a-z_]+\.map")  # the deploy's own maps (hostile names are checked on their own)
+
+
 def _map_entries(target) -> dict[str, list[str]]:
-    listing = target.sh(f'cd {MAPS} && for f in *.map; do echo "== $f"; cat "$f"; done')
+    listing = target.sh(f'cd {MAPS} && for f in [a-z]*_*.map; do echo "== $f"; cat "$f"; done')
     entries: dict[str, list[str]] = {}
     current = ""
     for line in listing.splitlines():
@@ -43,7 +48,7 @@ def _map_entries(target) -> dict[str, list[str]]:
             entries[current] = []
         elif line.split("#", 1)[0].strip():
             entries[current].append(line.split("#", 1)[0].strip())
-    return entries
+    return {name: found for name, found in entries.items() if STANDARD_MAP.fullmatch(name)}
 
 
 def _signing(target) -> tuple[str, str]:
@@ -57,6 +62,8 @@ def _signing(target) -> tuple[str, str]:
 def backed_up(deployed, tmp_path_factory):
     target, env, *_ = deployed
     target.sh(f"echo {HAND_ENTRY} >> {MAPS}/blacklist_sender_email.map")  # as the web UI would add it
+    # as a compromised web UI or rspamd could name files in maps.d (test_x_hostile_names too)
+    hostile.plant(target, "_rspamd", MAPS, hostile.NAMES, content="planted@example.net\n")
     send(target, "sender@outside.example.net", body="a scan rspamd keeps in Redis (history)")
     for _ in range(20):  # run alone, Redis has only what this message left (history, greylisting)
         if _redis_keys(target):
@@ -83,7 +90,9 @@ def test_the_backup_is_private_checked_and_never_printed(backed_up):
     assert all(stat.S_IMODE((made / n).stat().st_mode) == 0o600 for n in held.files)
     selector = before["signing"][0]
     assert f"example.com.{selector}.key" in held.under("dkim")
-    assert set(held.under("maps")) == set(before["maps"])
+    assert {n for n in held.under("maps") if STANDARD_MAP.fullmatch(n)} == set(before["maps"])
+    planted = {n for n in held.files if n.startswith("maps/") and not STANDARD_MAP.fullmatch(n.removeprefix("maps/"))}
+    assert planted == {"maps/" + hostile.as_text(n) for n in hostile.NAMES}  # every one, as it is named
     assert held.item("redis.rdb") and held.item("worker-controller.inc")
     for secret in secrets:
         body = "".join(line for line in secret.splitlines() if "PRIVATE KEY" not in line)
@@ -113,11 +122,24 @@ def restored(backed_up):
         body = "".join(line for line in secret.splitlines() if "PRIVATE KEY" not in line)
         assert body[:48] not in output and body[-48:] not in output
     assert "PRIVATE KEY" not in output
-    return b, env, before, made
+    return b, env, before, made, output
+
+
+def test_strange_map_names_are_restored_as_named_and_unsayable_ones_skipped_in_one_line(restored):
+    b, _env, _before, _made, output = restored
+    for name in hostile.NAMES:
+        path = f"{MAPS}/{hostile.as_text(name)}" if hostile.legal(name) else None
+        if path is None:
+            assert sum(repr(f"maps/{hostile.as_text(name)}") in line and "is not restored" in line
+                       for line in output.splitlines()) == 1  # fmt: skip
+            continue
+        found = b.sh(f"cat -- {shlex.quote(path)} 2>/dev/null || echo missing")
+        assert found == "planted@example.net\n", path
+    assert hostile.canaries(b) == ""
 
 
 def test_on_the_restored_host_mail_verifies_against_the_first_hosts_record(restored):
-    b, _env, before, _made = restored
+    b, _env, before, _made, _output = restored
     selector, public = before["signing"]
     assert _signing(b) == (selector, public)
     sent = send(b, "alice@example.com", client_ip=None, body="signed on the restored host")
@@ -130,7 +152,7 @@ def test_on_the_restored_host_mail_verifies_against_the_first_hosts_record(resto
 
 
 def test_the_restored_host_has_the_same_map_entries_and_redis_keys(restored):
-    b, _env, before, _made = restored
+    b, _env, before, _made, _output = restored
     after = _map_entries(b)
     for name, entries in before["maps"].items():
         assert set(entries) <= set(after[name]), name
@@ -140,7 +162,7 @@ def test_the_restored_host_has_the_same_map_entries_and_redis_keys(restored):
 
 
 def test_a_rerun_changes_nothing_and_a_different_key_is_refused(restored):
-    b, env, before, _made = restored
+    b, env, before, _made, _output = restored
     rerun = pyinfra(env, deploy="restore.py")
     assert rerun.returncode == 0 and changed_operations(rerun.stdout + rerun.stderr) == []
     selector = before["signing"][0]

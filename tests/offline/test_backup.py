@@ -30,7 +30,9 @@ def make_backup(directory: Path, files: dict[str, bytes]) -> Path:
         path = directory / name
         path.parent.mkdir(mode=0o700, exist_ok=True)
         path.write_bytes(data)
-        sums.append(f"{hashlib.sha256(data).hexdigest()}  ./{name}")
+        escaped = name.replace("\\", "\\\\").replace("\n", "\\n")  # as sha256sum writes such a name
+        marked = "\\" if escaped != name else ""
+        sums.append(f"{marked}{hashlib.sha256(data).hexdigest()}  ./{escaped}")
     (directory / backups.SUMS).write_text("\n".join(sums) + "\n")
     return directory
 
@@ -50,14 +52,14 @@ def test_a_backup_is_checked_file_by_file(tmp_path):
     assert "5 files" in held.summary() and "checksums verified" in held.summary()
     assert "hand@spam" not in held.summary() and "PRIVATE" not in held.summary()
     (tmp_path / "b" / "maps" / "blacklist_sender_email.map").write_bytes(b"changed\n")
-    with pytest.raises(backups.BackupError, match="maps/blacklist_sender_email.map does not match its checksum"):
+    with pytest.raises(backups.BackupError, match="'maps/blacklist_sender_email.map' does not match its checksum"):
         backups.Backup.verified(tmp_path / "b")
 
 
 def test_a_backup_others_can_open_or_with_an_unlisted_file_is_refused(tmp_path):
     made = make_backup(tmp_path / "b", FILES)
     (made / "dkim" / "planted.key").write_bytes(b"x")
-    with pytest.raises(backups.BackupError, match="dkim/planted.key is not in SHA256SUMS"):
+    with pytest.raises(backups.BackupError, match="'dkim/planted.key' is not in SHA256SUMS"):
         backups.Backup.verified(made)
     os.chmod(made, 0o755)
     with pytest.raises(backups.BackupError, match="can be opened by others"):
