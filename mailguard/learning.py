@@ -25,6 +25,12 @@ class Dovecot:
     imapsieve_mailbox1: str = ""
     sieve_plugins: str = ""  # 2.3: plugin/sieve_plugins and sieve_global_extensions as configured now
     sieve_global_extensions: str = ""
+    mail_access_groups: str = ""  # 2.3: the admin's own global value (ours goes in protocol imap)
+
+    def access_groups_with(self, group: str) -> str:
+        """2.3's mail_access_groups for imap: the admin's groups (comma-separated), then ``group``."""
+        groups = [g for g in self.mail_access_groups.replace(" ", ",").split(",") if g]
+        return ",".join([*groups, *([group] if group not in groups else [])])
 
     def with_ours(self, setting: str, ours: tuple[str, ...]) -> str:
         """A 2.3 plugin setting (a word list) with our words added to the admin's, once each."""
@@ -65,6 +71,7 @@ def detect(system: dict) -> Dovecot | None:
         system.get("dovecot_imapsieve_mailbox1", ""),
         system.get("dovecot_sieve_plugins", ""),
         system.get("dovecot_sieve_global_extensions", ""),
+        system.get("dovecot_mail_access_groups", ""),
     )
 
 

@@ -310,6 +310,7 @@ class HostModel:
             f"dovecot_imapsieve_mailbox1={self.dovecot.get('plugin/imapsieve_mailbox1_name', '')}",
             f"dovecot_sieve_plugins={self.dovecot.get('plugin/sieve_plugins', '')}",
             f"dovecot_sieve_global_extensions={self.dovecot.get('plugin/sieve_global_extensions', '')}",
+            f"dovecot_mail_access_groups={self.dovecot.get('mail_access_groups', '')}",
         ]
 
     def output_HostState(self, wants):

@@ -302,6 +302,8 @@ profile() {
         # 2.3 cannot add to a plugin setting ($sieve_plugins is unknown): ours are merged with these
         echo "dovecot_sieve_plugins=$(doveconf -h plugin/sieve_plugins 2>/dev/null)"
         echo "dovecot_sieve_global_extensions=$(doveconf -h plugin/sieve_global_extensions 2>/dev/null)"
+        # 2.3 cannot expand $mail_access_groups in a list: ours is added to the admin's global value
+        echo "dovecot_mail_access_groups=$(doveconf -h mail_access_groups 2>/dev/null)"
     fi
 }
 

@@ -152,12 +152,12 @@ def test_finding_7_the_learning_socket_opens_only_for_dovecots_imap(series):
     settings = __import__("mailguard.settings", fromlist=["load"]).load(SETTINGS, PASSWORDS)
     conf = render(
         learning.TEMPLATES[series], settings=settings, platform=platform, layout=layout, learning=learning,
-        dovecot=learning.Dovecot("2.3.16" if series == "2.3" else "2.4.1"),
+        dovecot=learning.Dovecot("2.3.16" if series == "2.3" else "2.4.1", mail_access_groups="adm"),
     )  # fmt: skip
     listener = conf[conf.index("unix_listener") :]
     assert "mode = 0660" in listener and f"group = {layout.LEARN_GROUP}" in listener and "0666" not in conf
-    if series == "2.3":
-        assert f"mail_access_groups = $mail_access_groups,{layout.LEARN_GROUP}" in conf  # the admin's groups kept
+    if series == "2.3":  # the admin's global groups, then ours
+        assert f"mail_access_groups = adm,{layout.LEARN_GROUP}" in conf
     else:  # a list: the item joins the admin's own
         assert f"mail_access_groups {{\n    {layout.LEARN_GROUP} = yes\n  }}" in conf
 
