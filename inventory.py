@@ -9,7 +9,10 @@ import sys as _sys
 
 _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
 
-import operations as _operations  # noqa: F401  (first: the deploy's modules keep their bytecode)
+# pyinfra's CLI turns bytecode writing off for the whole run (meant for the deploy files it execs,
+# which never get any): the deploy's own modules were compiled anew on every run. Python's own
+# setting again (-B or PYTHONDONTWRITEBYTECODE still turn it off), before they are imported.
+_sys.dont_write_bytecode = bool(_sys.flags.dont_write_bytecode)
 from mailguard import settings as _settings
 from mailguard.targets import ALL_HOSTS as _ALL_HOSTS
 from mailguard.targets import TargetError as _TargetError

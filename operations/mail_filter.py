@@ -1,5 +1,5 @@
 """The whole deploy, step by step: what `pyinfra inventory.py deploy.py` runs, and the packaged
-``mail_filter`` for an admin's own pyinfra deploy (``from mailguard.deploy import mail_filter``)."""
+``mail_filter`` for an admin's own pyinfra deploy (``from operations.mail_filter import mail_filter``)."""
 
 from __future__ import annotations
 

@@ -17,8 +17,10 @@ pyinfra (3.x) pays these for every operation on every host while it plans:
   global arguments any of them holds (a dict's keys against the arguments' names, in C), then
   does for each argument what pyinfra's does (81 calls a no-op rerun: 25-30 ms -> a fifth).
 
-``install()`` puts each in place of pyinfra's only while pyinfra's own is the one in use;
-tests/offline/test_pyinfra_costs.py checks that both give pyinfra's own answers.
+``install()`` puts each in place of pyinfra's only while pyinfra's own is the one in use; only the
+project's own commands call it (operations/entry.py), never an import. tests/offline/
+test_pyinfra_costs.py checks that both give pyinfra's own answers; docs/pyinfra-proposals.md
+writes each up as a change to offer pyinfra.
 """
 
 from __future__ import annotations

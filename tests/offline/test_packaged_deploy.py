@@ -1,4 +1,4 @@
-"""The packaged deploy (``from mailguard.deploy import mail_filter``) in an admin's own deploy file,
+"""The packaged deploy (``from operations.mail_filter import mail_filter``) in an admin's own deploy file,
 planned by pyinfra's engine: the same operations as deploy.py, under the name "mailguard"."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from operations.mail_filter import SettingsInvalid
 ADMINS_DEPLOY = """
 from pyinfra.operations import server
 
-from mailguard.deploy import mail_filter
+from operations.mail_filter import mail_filter
 
 server.shell(name="The admin's own step before", commands=["true"])
 mail_filter()
@@ -35,7 +35,7 @@ def test_an_admins_deploy_plans_what_deploy_py_plans(tmp_path):
 
 def test_bad_settings_in_host_data_are_one_line_before_anything_is_read(tmp_path):
     path = tmp_path / "site.py"
-    path.write_text("from mailguard.deploy import mail_filter\nmail_filter()\n")
+    path.write_text("from operations.mail_filter import mail_filter\nmail_filter()\n")
     model = HostModel.load("el9", "fresh")
     with pytest.raises(SettingsInvalid) as raised:
         plan(model, {**SETTINGS, "dkim_key_bits": 1000, "colour": "red"}, PASSWORDS, deploy_file=path)

@@ -16,6 +16,12 @@ from pyinfra.api import arguments, facts, util
 from operations import pyinfra_costs
 
 
+@pytest.fixture(autouse=True)
+def installed():
+    """As the project's commands do (operations/entry.py): importing the package does not."""
+    pyinfra_costs.install()
+
+
 def _nested(depth: int, state) -> list[list[int]]:
     if depth:
         return _nested(depth - 1, state)
@@ -80,9 +86,13 @@ def test_host_data_is_looked_up_as_pyinfra_looks_it_up():
 
 @pytest.mark.parametrize("python_says", [{}, {"PYTHONDONTWRITEBYTECODE": "1"}])
 def test_the_deploys_modules_keep_their_bytecode_after_pyinfras_cli_turned_it_off(python_says):
-    """As pyinfra_cli.main does before it loads the inventory: our package puts Python's own setting back."""
+    """As pyinfra_cli.main does before it loads the inventory: our inventory puts Python's own setting back."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"} | python_says
-    code = "import sys; sys.dont_write_bytecode = True; import operations; print(sys.dont_write_bytecode)"
+    code = (
+        "import sys, runpy; sys.dont_write_bytecode = True\n"
+        "try:\n    runpy.run_path('inventory.py')\nexcept SystemExit:\n    pass\n"
+        "print(sys.dont_write_bytecode)"
+    )
     result = subprocess.run(
         [sys.executable, "-c", code],
         cwd=Path(pyinfra_costs.__file__).resolve().parent.parent,
@@ -143,3 +153,32 @@ def test_a_bad_global_argument_is_refused_in_pyinfras_words():
 def test_pyinfras_callers_call_ours_once_installed():
     for name in ("operation", "facts", "deploy"):
         assert importlib.import_module(f"pyinfra.api.{name}").pop_global_arguments is pyinfra_costs.pop_global_arguments
+
+
+def test_importing_the_packaged_deploy_leaves_pyinfra_as_shipped():
+    """An admin's own deploy that imports mail_filter gets pyinfra unchanged: only the project's own
+    commands (operations/entry.py) switch the speed-ups on."""
+    code = """
+import importlib, json, pkgutil, sys
+import pyinfra.api
+from pyinfra.api.host import HostData
+
+def seen():
+    found = {name: id(value) for name, value in vars(HostData).items()}
+    for info in pkgutil.iter_modules(pyinfra.api.__path__, "pyinfra.api."):
+        module = importlib.import_module(info.name)
+        found.update({f"{info.name}.{k}": id(v) for k, v in vars(module).items() if callable(v)})
+    return found
+
+before = seen()
+from operations.mail_filter import mail_filter
+print(json.dumps(sorted(k for k, v in seen().items() if before.get(k) != v)), sys.dont_write_bytecode)
+"""
+    result = subprocess.run(
+        [sys.executable, "-B", "-c", code],
+        cwd=Path(pyinfra_costs.__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.stdout.split() == ["[]", "True"], result.stderr[-2000:]
