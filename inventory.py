@@ -13,10 +13,10 @@ _sys.path.insert(0, _os.path.dirname(_os.path.abspath(__file__)))
 # which never get any): the deploy's own modules were compiled anew on every run. Python's own
 # setting again (-B or PYTHONDONTWRITEBYTECODE still turn it off), before they are imported.
 _sys.dont_write_bytecode = bool(_sys.flags.dont_write_bytecode)
-from mailguard import settings as _settings
-from mailguard.targets import ALL_HOSTS as _ALL_HOSTS
-from mailguard.targets import TargetError as _TargetError
-from mailguard.targets import select as _select
+from mailguard import settings as _settings  # noqa: E402  (after the setting above)
+from mailguard.targets import ALL_HOSTS as _ALL_HOSTS  # noqa: E402  (after the setting above)
+from mailguard.targets import TargetError as _TargetError  # noqa: E402  (after the setting above)
+from mailguard.targets import select as _select  # noqa: E402  (after the setting above)
 
 try:
     _groups, _settings_file = _select()
