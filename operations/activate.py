@@ -24,7 +24,7 @@ from mailguard import layout, learning
 from mailguard.layout import PENDING_DIR, ROLLBACK, RSPAMD_CHECK, TOOLS, last_good, tools_context
 from mailguard.platforms import Platform
 
-from . import generic, hoststate
+from . import files, hoststate, system
 from .commands import Command, script
 from .hoststate import operation_reading
 from .templating import render
@@ -75,7 +75,7 @@ def _will_or_did_change(ops) -> bool:
 def tools():
     """The scripts the deploy runs on the host: installed before any file they guard changes."""
     for path, template in TOOLS.items():
-        generic.text_file(
+        files.text_file(
             name=f"Tool: {path}",
             path=path,
             content=render(f"tools/{template}", **tools_context()),
@@ -171,19 +171,19 @@ def _checked_reload(
     ``says``: the check as the operation's name gives it (default: the check's words)."""
     name = f"{title}: {says or ' '.join(check.argv)}, then reload"
     activation(name, service, unit, pending_marks, actions=(Action.RELOAD,), check=check)
-    generic.service(name=f"{title}: enabled and running", unit=unit)
+    system.service(name=f"{title}: enabled and running", unit=unit)
 
 
 @deploy("Activate")
 def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]]):
     """``pending_marks``: this run's mark_pending operations per change."""
     activation("Redis: restart for its new configuration", "redis", platform.redis_unit, pending_marks)
-    generic.service(name="Redis: enabled and running", unit=platform.redis_unit)
+    system.service(name="Redis: enabled and running", unit=platform.redis_unit)
 
     if settings.antivirus:
         activation("ClamAV: restart clamd for its new configuration", "clamav", platform.clamd_unit, pending_marks)
         for unit in (platform.freshclam_unit, platform.clamd_unit):
-            generic.service(name=f"ClamAV: {unit} enabled and running", unit=unit)
+            system.service(name=f"ClamAV: {unit} enabled and running", unit=unit)
 
     if settings.resolver == "local":  # before rspamd, which asks it as soon as it starts
         _checked_reload("unbound", "unbound", platform.unbound_unit, Command("unbound-checkconf"), pending_marks)
@@ -199,7 +199,7 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
         ready=Command(RSPAMD_CHECK, "--wait-ready"),
         hold=layout.HOLD_MAIL,
     )
-    generic.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
+    system.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
 
     _checked_reload("Postfix", "postfix", platform.postfix_unit, Command("postfix", "check"), pending_marks)
     if Change("dovecot", Action.RELOAD) in pending_marks:  # Dovecot is there and learning is on

@@ -23,7 +23,7 @@ from mailguard.backups import Backup, BackupError
 from mailguard.layout import dkim_dir
 from mailguard.platforms import Platform
 
-from . import generic, hoststate, preflight
+from . import files, hoststate, preflight
 from .commands import Command, script
 from .dkim import key_directory, use_states
 from .hoststate import operation_reading
@@ -174,7 +174,7 @@ def _put_back(held: Backup, settings, platform: Platform) -> None:
     paths = host_paths(platform)
     key_directory(platform, "Restore: DKIM key directory")
     if held.under("retired-dkim"):
-        generic.directory(name="Restore: retired keys", path=paths["retired-dkim"], user="root", group="root", mode=700)
+        files.directory(name="Restore: retired keys", path=paths["retired-dkim"], user="root", group="root", mode=700)
     for path, file in _wanted_files(held, platform).items():
         owner = (user, group, 600) if path.startswith(paths["dkim"] + "/") else ("root", "root", 600)
         restored_file(name=f"Restore: {path}", path=path, content=file.read_bytes(), owner=owner)
@@ -184,7 +184,7 @@ def _put_back(held: Backup, settings, platform: Platform) -> None:
     if maps:
         maps_directory(platform, "Restore: maps directory")
     for name, file in maps.items():
-        generic.map_file(
+        files.map_file(
             name=f"Restore: map {name} (entries merged)",
             path=f"{paths['maps']}/{name}",
             entries=[],
@@ -210,7 +210,7 @@ def _put_back(held: Backup, settings, platform: Platform) -> None:
 def restored_file(path: str, content: bytes, owner: tuple[str, str, int], keep_existing: bool = False):
     """A file as the backup has it, where the host has none; the same one is left as it is."""
     current = hoststate.snapshot(("stat", path)).stat(path)
-    if generic.planted_link(current, path):
+    if files.planted_link(current, path):
         return
     if current and current["sha256"] != hashlib.sha256(content).hexdigest():
         if keep_existing:
@@ -218,12 +218,12 @@ def restored_file(path: str, content: bytes, owner: tuple[str, str, int], keep_e
             return
         raise OperationError(f"mailguard: {path} differs from the backup's: left as it is")
     if current:
-        commands = list(generic.metadata_commands(path, current, *owner))
+        commands = list(files.metadata_commands(path, current, *owner))
         if not commands:
             host.noop(f"{path} is as in the backup")
         yield from commands
         return
-    yield from generic.install_file(content, path, owner, replace=False)
+    yield from files.install_file(content, path, owner, replace=False)
 
 
 @operation_reading(lambda platform, *a, **k: [("text", REDIS_RESTORED)])
@@ -239,6 +239,6 @@ def redis_dump(platform: Platform, content: bytes):
         return
     owner = (platform.redis_user, platform.redis_group, 660)
     # Uploaded and copied beside the dump while Redis runs; Redis stops only for the rename.
-    yield from generic.install_file(content, platform.redis_dump, owner, how="beside")
+    yield from files.install_file(content, platform.redis_dump, owner, how="beside")
     yield script("swap-stopped", platform.redis_unit, f"{platform.redis_dump}.mailguard-new", platform.redis_dump)
-    yield from generic.install_file(digest + "\n", REDIS_RESTORED, ("root", "root", 600))
+    yield from files.install_file(digest + "\n", REDIS_RESTORED, ("root", "root", 600))

@@ -6,7 +6,7 @@ from pyinfra.api import deploy
 
 from mailguard.platforms import Platform
 
-from . import generic, preflight
+from . import files, preflight, system
 from .activate import Changes, restart
 from .commands import script
 
@@ -20,7 +20,7 @@ def configure(settings, platform: Platform) -> Changes:
     directives = list(platform.clamd_settings)
     if not preflight.resources(settings).clamd_concurrent_reload:
         directives.append(("ConcurrentDatabaseReload", ("no",)))  # one signature copy in memory, not two
-    conf = generic.directives_file(
+    conf = files.directives_file(
         name=f"ClamAV: edit {platform.clamd_conf}",
         paths=[platform.clamd_conf],
         settings=directives,
@@ -30,18 +30,18 @@ def configure(settings, platform: Platform) -> Changes:
     if platform.clamd_log_file:
         path, user, group = platform.clamd_log_file
         changed.append(
-            generic.text_file_exists(
+            files.text_file_exists(
                 name=f"ClamAV: {path} writable by {user}", path=path, user=user, group=group, mode=640
             )
         )
     db = platform.clamav_db_dir
-    generic.command_unless_files(
+    system.command_unless_files(
         name="ClamAV: first signature download when there is none",
         globs=[f"{db}/*.cvd", f"{db}/*.cld", f"{db}/*.hdb"],
         command=script("first-signatures", platform.freshclam_unit, str(FRESHCLAM_TRIES)),
         reason="a signature database exists",
     )
-    membership = generic.group_member(
+    membership = system.group_member(
         name=f"Add {platform.rspamd_user} to {platform.clamd_socket_group}",
         user=platform.rspamd_user,
         groups=[platform.clamd_socket_group],

@@ -21,7 +21,7 @@ from mailguard import settings as settings_module
 from mailguard.layout import dkim_dir, dkim_key_path
 from mailguard.platforms import Platform
 
-from . import generic, hoststate, preflight, readhost
+from . import files, hoststate, preflight, readhost
 from .activate import Changes, reload
 from .commands import Command, script
 from .hoststate import current_host, operation_reading
@@ -79,12 +79,12 @@ class KeyConflict(PyinfraError):
 def imported_key(source: str, path: str, user: str, group: str):
     """OpenDKIM's key copied for rspamd as it is (OpenDKIM keeps its own)."""
     state = hoststate.snapshot(("stat", source), ("stat", path))
-    if generic.planted_link(state.stat(path), path):
+    if files.planted_link(state.stat(path), path):
         return
     if state.stat(path):
         host.noop(f"{path} is OpenDKIM's key already")
         return
-    yield from generic.copy_host_file(source, path, (user, group, 600))
+    yield from files.copy_host_file(source, path, (user, group, 600))
 
 
 def _import_opendkim(settings, platform: Platform, states: dict[str, dkim.KeyState]) -> list[Any]:
@@ -141,16 +141,16 @@ def dkim_key(path: str, supply: Callable[[], bytes], user: str, group: str, algo
     """A DKIM private key put in place only when none exists: a published record depends on it.
     ``supply()`` gives the key (the group's, see ``group_key``) when one is needed."""
     meta = hoststate.snapshot(("stat", path)).stat(path)
-    if generic.planted_link(meta, path):
+    if files.planted_link(meta, path):
         return
     if meta:
-        commands = list(generic.metadata_commands(path, meta, user, group, 600))
+        commands = list(files.metadata_commands(path, meta, user, group, 600))
         if not commands:
             host.noop(f"{path} exists (never replaced)")
             return
         yield from commands
         return
-    yield from generic.install_file(supply(), path, (user, group, 600), replace=False)
+    yield from files.install_file(supply(), path, (user, group, 600), replace=False)
 
 
 # --- one key per domain for every host of a run -------------------------------------------------
@@ -244,7 +244,7 @@ def group_key(settings, domain: str, selector: str, path: str, make: Callable[[]
 def retired_key(path: str, retired: str):
     """A replaced key moved to the root-only retired keys (a rename: a link is moved, never followed)."""
     state = hoststate.snapshot(("stat", path), ("stat", retired))
-    if generic.planted_link(state.stat(path), path):
+    if files.planted_link(state.stat(path), path):
         return
     if state.stat(path) is None:
         host.noop(f"{path} is not there: {'retired already' if state.stat(retired) else 'nothing to retire'}")
@@ -259,7 +259,7 @@ def retired_path(domain: str, selector: str, today: datetime.date) -> str:
 
 def key_directory(platform: Platform, name: str = "DKIM: key directory"):
     """The keys' directory: rspamd's user may read it, no one else."""
-    return generic.directory(
+    return files.directory(
         name=name,
         path=dkim_dir(platform.rspamd_db_dir),
         user=platform.rspamd_user,
@@ -360,7 +360,7 @@ def rotate(settings, run_deploy: Callable[[Any], None]) -> None:
                 path=dkim_key_path(platform.rspamd_db_dir, step.domain, step.retire),
                 retired=retired_path(step.domain, step.retire, today),
             )
-    generic.text_file(
+    files.text_file(
         name="DKIM: which key each domain signs with",
         path=layout.DKIM_STATE,
         content=dkim.state_text(_PLANNED[current_host()]),

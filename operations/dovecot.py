@@ -15,7 +15,7 @@ from mailguard import layout, learning
 from mailguard.learning import TEMPLATES, detect, skipped
 from mailguard.platforms import Platform
 
-from . import generic, preflight, repos
+from . import files, preflight, repos, system
 from .activate import Changes, reload
 from .templating import render
 
@@ -28,21 +28,21 @@ def configure(settings, platform: Platform) -> Changes:
         logger.info(f"{host.name}: no Junk folder filing or learning from it: {why_not}")
         return {}
     assert found is not None and found.series is not None
-    generic.packages(
+    system.packages(
         name="Dovecot: its Sieve plugin (Pigeonhole) installed",
         packages=list(platform.dovecot_sieve_packages),
         installer=repos.PACKAGE_INSTALLERS[platform.package_manager],
     )
     context = {"settings": settings, "platform": platform, "layout": layout, "learning": learning, "dovecot": found}
     changed = [
-        generic.system_group(name=f"Dovecot: the group {layout.LEARN_GROUP}", group=layout.LEARN_GROUP),
-        generic.directory(
+        system.system_group(name=f"Dovecot: the group {layout.LEARN_GROUP}", group=layout.LEARN_GROUP),
+        files.directory(
             name="Dovecot: global Sieve scripts", path=layout.SIEVE_DIR, user="root", group="root", mode=755
         ),
     ]
     for script in layout.SIEVE_SCRIPTS:
         changed.append(
-            generic.text_file(
+            files.text_file(
                 name=f"Dovecot: {script}.sieve",
                 path=f"{layout.SIEVE_DIR}/{script}.sieve",
                 content=render(f"dovecot/{script}.sieve.j2", **context),
@@ -50,7 +50,7 @@ def configure(settings, platform: Platform) -> Changes:
             )
         )
     changed.append(
-        generic.text_file(
+        files.text_file(
             name=f"Dovecot: {layout.LEARN} (what the learning service runs)",
             path=layout.LEARN,
             content=render("tools/learn.sh.j2", **context),
@@ -58,7 +58,7 @@ def configure(settings, platform: Platform) -> Changes:
         )
     )
     changed.append(
-        generic.text_file(
+        files.text_file(
             name=f"Dovecot {found.series}: {layout.DOVECOT_CONF}",
             path=f"{platform.dovecot_conf_dir}/{layout.DOVECOT_CONF}",
             content=render(TEMPLATES[found.series], **context),

@@ -17,7 +17,7 @@ from pyinfra.operations import server
 
 from mailguard import layout, learning
 
-from . import generic, preflight
+from . import files, preflight
 from .commands import Command
 from .facts import Mailboxes
 from .templating import render
@@ -63,7 +63,7 @@ def learn(settings) -> None:
         return
     for refused in found["refused"]:
         logger.warning(f"{host.name}: Dovecot user {refused}: left alone")
-    generic.text_file(
+    files.text_file(
         name=f"Tool: {layout.LEARN_MAILBOX}",
         path=layout.LEARN_MAILBOX,
         content=render("tools/learn-mailbox.sh.j2", layout=layout),

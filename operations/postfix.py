@@ -11,7 +11,7 @@ from pyinfra.api import deploy
 from mailguard import layout
 from mailguard.platforms import Platform
 
-from . import generic
+from . import postfix_files
 from .activate import Changes, reload
 
 # Where users send their own mail (master.cf). Port 25 accepts mail unscanned while rspamd is down,
@@ -37,7 +37,7 @@ def redundant(milter: str) -> str | None:
 
 @deploy("Postfix milter")
 def configure(settings, platform: Platform) -> Changes:
-    milter = generic.postconf(
+    milter = postfix_files.postconf(
         name="Postfix: rspamd milter",
         values={"milter_default_action": "accept", "milter_protocol": "6"},
         members={"smtpd_milters": layout.POSTFIX_MILTER, "non_smtpd_milters": layout.POSTFIX_MILTER},
@@ -45,7 +45,7 @@ def configure(settings, platform: Platform) -> Changes:
         main_cf=platform.postfix_main_cf,
         backup="postfix",
     )
-    submission = generic.service_parameters(
+    submission = postfix_files.service_parameters(
         name="Postfix: submission waits while rspamd is down (tempfail)",
         services=SUBMISSION_SERVICES,
         values={"milter_default_action": "tempfail"},

@@ -11,7 +11,7 @@ from mailguard import layout
 from mailguard.platforms import Platform
 from mailguard.settings import REDIS_PORT
 
-from . import generic
+from . import files, system
 from .activate import Changes, restart
 from .hoststate import operation_reading, snapshot
 
@@ -32,12 +32,12 @@ def auth_text(settings) -> str:
 def auth_file(path: str, content: str, replicated: bool, group: str):
     """The password file: written where replication is on, emptied where it was on before."""
     current = snapshot(("stat", path)).stat(path)
-    if generic.planted_link(current, path):
+    if files.planted_link(current, path):
         return
     if current is None and not replicated:
         host.noop(f"{path}: no replication here")
         return
-    commands = generic.file_commands(path, content, current, "root", group, 640)
+    commands = files.file_commands(path, content, current, "root", group, 640)
     if not commands:
         host.noop(f"{path} is up to date")
     yield from commands
@@ -57,14 +57,14 @@ def configure(settings, platform: Platform) -> Changes:
         replicated=role != "standalone",
         group=platform.redis_group,
     )
-    socket = generic.directives_file(
+    socket = files.directives_file(
         name="Redis: unix socket for rspamd"
         + (f", port {REDIS_PORT} on {settings.private_address}" if role == "primary" else ", no TCP port"),
         paths=list(platform.redis_conf_candidates),
         settings=[("unixsocket", [platform.redis_socket]), ("unixsocketperm", ["770"]), *port],
         added=[("include", layout.REDIS_AUTH_CONF)] if role != "standalone" else [],
     )
-    membership = generic.group_member(
+    membership = system.group_member(
         name=f"Add {platform.rspamd_user} to {platform.redis_group}",
         user=platform.rspamd_user,
         groups=[platform.redis_group],

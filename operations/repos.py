@@ -9,7 +9,7 @@ from pyinfra.api import deploy
 
 from mailguard.platforms import Platform
 
-from . import generic
+from . import files, system
 from .commands import Command
 from .templating import render
 
@@ -40,25 +40,23 @@ PACKAGE_INSTALLERS = {"dnf": Installer(_dnf_install, "rpm"), "apt": Installer(_a
 def install(settings, platform: Platform):
     installer = PACKAGE_INSTALLERS[platform.package_manager]
     if platform.extra_repo and platform.extra_repo_enable:
-        generic.repository_enabled(
+        system.repository_enabled(
             name=f"Enable the {platform.extra_repo} repository",
             repo=platform.extra_repo,
             command=platform.extra_repo_enable,
         )
-    generic.packages(
+    system.packages(
         name="Install repository prerequisites",
         packages=list(platform.prerequisite_packages),
         installer=installer,
         sources=dict(platform.package_sources),
     )
     if settings.rspamd_source == "upstream":
-        generic.download(
-            name="Download rspamd's signing key", path=platform.rspamd_key_file, url=platform.rspamd_key_url
-        )
-        generic.text_file(
+        files.download(name="Download rspamd's signing key", path=platform.rspamd_key_file, url=platform.rspamd_key_url)
+        files.text_file(
             name="Add rspamd's repository",
             path=platform.rspamd_repo_file,
             content=render(platform.rspamd_repo_template, platform=platform),
         )
     packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
-    generic.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer)
+    system.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer)

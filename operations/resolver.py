@@ -13,7 +13,7 @@ from pyinfra.api import deploy
 from mailguard import layout
 from mailguard.platforms import Platform
 
-from . import generic, repos
+from . import files, repos, system
 from .activate import Changes, reload
 from .templating import render
 
@@ -23,17 +23,17 @@ def configure(settings, platform: Platform) -> Changes:
     if settings.resolver != "local":
         return {}  # rspamd uses /etc/resolv.conf
     for hook in platform.unbound_system_hooks:
-        generic.unit_masked(name=f"unbound: {hook} masked (the system's resolver stays as it is)", unit=hook)
-    generic.directory(
+        system.unit_masked(name=f"unbound: {hook} masked (the system's resolver stays as it is)", unit=hook)
+    files.directory(
         name="unbound: configuration directory", path=platform.unbound_conf_dir, user="root", group="root", mode=755
     )
-    dropin = generic.text_file(
+    dropin = files.text_file(
         name=f"unbound: {layout.RESOLVER_CONF}",
         path=f"{platform.unbound_conf_dir}/{layout.RESOLVER_CONF}",
         content=render(f"unbound/{layout.RESOLVER_CONF}.j2", layout=layout),
         backup="unbound",
     )
-    generic.packages(
+    system.packages(
         name="unbound installed",
         packages=list(platform.unbound_packages),
         installer=repos.PACKAGE_INSTALLERS[platform.package_manager],

@@ -15,7 +15,7 @@ from mailguard.layout import original
 from mailguard.platforms import Platform
 from mailguard.settings import REDIS_PORT
 
-from . import generic, hoststate
+from . import files, hoststate, system
 from .activate import Changes, reload, restart
 from .hoststate import operation_reading
 from .repos import PACKAGE_INSTALLERS
@@ -72,18 +72,18 @@ def controller_config(
     ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
     """
     state = hoststate.snapshot(*_controller_wants(path))
-    if generic.planted_link(state.stat(path), path):
+    if files.planted_link(state.stat(path), path):
         return
     stored = state.password_hashes(path)
     hashes = {}
     for key, secret in (("password", password), ("enable_password", enable_password)):
         hashes[key] = _kept(secret, stored.get(key)) or rspamd_password.make_hash(secret)
     content = render(password_hash=hashes["password"], enable_password_hash=hashes["enable_password"])
-    commands = generic.file_commands(path, content, state.stat(path), user, group, 640, backup)
+    commands = files.file_commands(path, content, state.stat(path), user, group, 640, backup)
     if not commands:
         host.noop(f"{path}: passwords still verify")
         return
-    yield from generic.keep_admins_version(state, path, content)
+    yield from files.keep_admins_version(state, path, content)
     yield from commands
 
 
@@ -119,7 +119,7 @@ def configure(settings, platform: Platform) -> Changes:
     }
 
     for relative in rspamd_config.TEMPLATED:
-        op = generic.text_file(
+        op = files.text_file(
             name=f"rspamd: {relative}",
             path=f"{conf_dir}/{relative}",
             content=render(f"rspamd/{relative}.j2", **context),
@@ -141,7 +141,7 @@ def configure(settings, platform: Platform) -> Changes:
     )
 
     reload_on.append(
-        generic.text_file(
+        files.text_file(
             name=f"rspamd: {rspamd_config.RBL} (Spamhaus DQS {'on' if settings.spamhaus_dqs_key else 'off'})",
             path=f"{conf_dir}/{rspamd_config.RBL}",
             content=render(f"rspamd/{rspamd_config.RBL}.j2", key=settings.spamhaus_dqs_key),
@@ -154,7 +154,7 @@ def configure(settings, platform: Platform) -> Changes:
     )
 
     reload_on.append(
-        generic.text_file(
+        files.text_file(
             name=f"rspamd: {rspamd_config.REDIS} (Redis: {_redis_servers(settings)})",
             path=f"{conf_dir}/{rspamd_config.REDIS}",
             content=render(
@@ -194,7 +194,7 @@ def _redis_servers(settings) -> str:
 
 def maps_directory(platform: Platform, name: str = f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI"):
     """Where the multimap lists live: a directory the web UI may write."""
-    return generic.directory(
+    return files.directory(
         name=name,
         path=f"{platform.rspamd_conf_dir}/{rspamd_config.MAPS_DIR}",
         user=platform.rspamd_user,
@@ -208,7 +208,7 @@ def _maps(settings, platform: Platform) -> list[Any]:
     conf_dir, user, group = platform.rspamd_conf_dir, platform.rspamd_user, platform.rspamd_group
     maps_directory(platform)
     return [
-        generic.map_file(
+        files.map_file(
             name=f"rspamd: map {rule.path}",
             path=f"{conf_dir}/{rule.path}",
             entries=list(getattr(settings, rule.setting)),
@@ -224,17 +224,17 @@ def _maps(settings, platform: Platform) -> list[Any]:
 def _dmarc_report_timer(settings, platform: Platform) -> None:
     """rspamd collects DMARC reports but sends none by itself: a daily rspamadm dmarc_report."""
     timer_units = [
-        generic.text_file(
+        files.text_file(
             name=f"DMARC reports: {unit}",
             path=f"/etc/systemd/system/{unit}",
             content=render(f"systemd/{unit}.j2", settings=settings, platform=platform),
         )
         for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer")
     ]
-    generic.units_reloaded(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
+    system.units_reloaded(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
     # In a group the reports' data is in the primary's Redis: one host sends them, the primary.
     sends = settings.dmarc_reporting and settings.redis_role != "replica"
-    generic.service(
+    system.service(
         name="DMARC reports: timer enabled" if sends else "DMARC reports: timer off",
         unit="rspamd-dmarc-report.timer",
         running=sends,
@@ -247,7 +247,7 @@ def _snippets(settings, platform: Platform) -> list[tuple[str, Any]]:
     return [
         (
             relative,
-            generic.text_file(
+            files.text_file(
                 name=f"rspamd: custom {relative}",
                 path=f"{platform.rspamd_conf_dir}/{relative}",
                 content=content if content.endswith("\n") else content + "\n",

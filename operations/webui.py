@@ -7,7 +7,7 @@ from pyinfra.api import deploy
 from mailguard import layout, webui
 from mailguard.platforms import Platform
 
-from . import generic
+from . import files, system
 from .activate import Changes, reload
 from .repos import PACKAGE_INSTALLERS
 from .templating import render
@@ -30,7 +30,7 @@ def configure(settings, platform: Platform) -> Changes:
     if settings.webui_proxy == "none":
         return {}
     if platform.firewall_unit:
-        generic.firewall_services(
+        system.firewall_services(
             name=f"{platform.firewall_unit}: http and https open for the web UI",
             unit=platform.firewall_unit,
             services=["http", "https"],
@@ -39,15 +39,15 @@ def configure(settings, platform: Platform) -> Changes:
         # nginx runs as httpd_t, which may not connect to rspamd's port otherwise. OpenLiteSpeed's
         # binary is labelled bin_t (unconfined): it needs no boolean.
         for boolean in platform.selinux_proxy_booleans:
-            generic.selinux_boolean(name=f"SELinux: {boolean} on (nginx reaches rspamd)", boolean=boolean)
-        generic.packages(
+            system.selinux_boolean(name=f"SELinux: {boolean} on (nginx reaches rspamd)", boolean=boolean)
+        system.packages(
             name="nginx installed",
             packages=[platform.nginx_package],
             installer=PACKAGE_INSTALLERS[platform.package_manager],
         )
         own_server = settings.webui_nginx_server
         context = _context(settings)
-        locations = generic.text_file(
+        locations = files.text_file(
             name=f"nginx: {platform.nginx_locations_file}",
             path=platform.nginx_locations_file,
             content=render(
@@ -59,7 +59,7 @@ def configure(settings, platform: Platform) -> Changes:
             backup="nginx",
         )
         if own_server:
-            site = generic.text_file(
+            site = files.text_file(
                 name=f"nginx: {platform.nginx_conf_file}",
                 path=platform.nginx_conf_file,
                 content=render("webui/nginx-rspamd.conf.j2", **context, locations=platform.nginx_locations_file),
@@ -67,11 +67,11 @@ def configure(settings, platform: Platform) -> Changes:
             )
         else:
             # The admin's own server includes the locations: ours would clash with it.
-            site = generic.file_absent(
+            site = files.file_absent(
                 name=f"nginx: no {platform.nginx_conf_file}", path=platform.nginx_conf_file, backup="nginx"
             )
         return {reload("nginx"): [locations, site]}
-    block = generic.marked_block(
+    block = files.marked_block(
         name=f"OpenLiteSpeed: web UI in {settings.webui_ols_vhost_conf}",
         path=settings.webui_ols_vhost_conf,
         begin=OLS_BEGIN,
@@ -86,7 +86,7 @@ def configure(settings, platform: Platform) -> Changes:
     )
     # The allow-list is judged on the connection's address: OLS's default (useIpInProxyHeader 2)
     # takes X-Forwarded-For from addresses it trusts, which a local process could forge.
-    server = generic.directives_file(
+    server = files.directives_file(
         name=f"OpenLiteSpeed: useIpInProxyHeader 0 in {platform.ols_server_conf}",
         paths=[platform.ols_server_conf],
         settings=(("useIpInProxyHeader", ("0",)),),

@@ -15,7 +15,7 @@ from pyinfra.api.exceptions import PyinfraError
 from support import PASSWORDS, SETTINGS
 
 from mailguard import backups, dkim, layout
-from operations import generic
+from operations import files
 
 KEY = dkim.generate_private_key_pem(1024)
 KEY_PATH = "/var/lib/rspamd/dkim/example.com.dkim-2026-11.key"
@@ -138,10 +138,10 @@ def test_a_different_key_or_redis_data_on_the_host_is_refused_before_any_change(
 def test_a_backups_map_merged_twice_adds_nothing_the_second_time():
     backup = "# listed by hand\nhand@spam.example.net\n\n# from the web UI\nweb@spam.example.net\n"
     host = "spam@bad.example.net\n"
-    once = generic.merged_map(host, backup, [])
+    once = files.merged_map(host, backup, [])
     assert once == host + backup  # every entry, comment and blank line of the backup, after the host's own
-    assert generic.merged_map(once, backup, []) == once
-    assert generic.merged_map(None, backup, []) == backup
+    assert files.merged_map(once, backup, []) == once
+    assert files.merged_map(None, backup, []) == backup
 
 
 def test_a_replica_gets_the_keys_and_maps_back_but_not_the_redis_dump(tmp_path, caplog):

@@ -1,27 +1,22 @@
-"""The deploy's generic operations: files, directories, packages, services, groups, downloads,
-Postfix parameters and marked blocks. Each reads the host's state, then yields commands or says
-host.noop(), as pyinfra's own operations do.
+"""Files the deploy writes, edits or keeps: whole files, maps, directives, marked blocks,
+directories, downloads. Each reads the host's state, then yields commands or says host.noop(), as
+pyinfra's own operations do. None prints a file's content unless --diff asks, and files that hold
+secrets (password hashes, private keys, custom snippets) are compared by hash and never diffed.
 
 Why not pyinfra's built-ins (files.put, files.directory, server.packages, systemd.service)?
 Each of those asks its own facts, often three per file (File, Directory, Sha1File), each a
-round trip: a no-op rerun of this deploy cost 88 remote commands. These read through
-``hoststate`` instead, one command for every managed path, user, unit and package, so a no-op
-rerun costs two. None of them prints file contents unless --diff asks, and files that hold
-secrets (password hashes, private keys, custom snippets) are compared by hash and never diffed.
-
-Service-specific operations live with their service: the controller's password hashes in
-``operations.rspamd``, DKIM keys in ``operations.dkim``.
+round trip. These read through ``hoststate`` instead, one command for every managed path, user,
+unit and package, so a no-op rerun costs one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Generator
 from io import BytesIO
 
 from pyinfra import host, logger
-from pyinfra.api import FileUploadCommand, OperationError, operation
+from pyinfra.api import FileUploadCommand, OperationError
 from pyinfra.api.util import format_text
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
@@ -337,172 +332,6 @@ def download(path: str, url: str):
         host.noop(f"{path} exists")
         return
     yield script("download", url, path)
-
-
-@operation_reading(lambda user, *a, **k: [("groups", user)])
-def group_member(user: str, groups):
-    """Append ``user`` to ``groups``, keeping its other memberships."""
-    current = set(hoststate.snapshot(("groups", user)).groups(user))
-    missing = [g for g in groups if g not in current]
-    if not missing:
-        host.noop(f"{user} is in {', '.join(groups)}")
-        return
-    for group in missing:
-        yield Command("usermod", "-a", "-G", group, user)
-
-
-@operation_reading(lambda group, *a, **k: [("group", group)])
-def system_group(group: str):
-    """A system group, made where the host has none of that name."""
-    if hoststate.snapshot(("group", group)).group_exists(group):
-        host.noop(f"the group {group} exists")
-        return
-    yield Command("groupadd", "-r", "--", group)
-
-
-def _list_items(value: str | None) -> list[str]:
-    return [item for item in re.split(r"[\s,]+", value or "") if item]
-
-
-def _postconf_wants(values: dict, *a, members: dict | None = None, **k) -> list[tuple[str, str]]:
-    return [("postconf", name) for name in [*values, *(members or {})]]
-
-
-@operation_reading(_postconf_wants)
-def postconf(values: dict, main_cf: str, backup: str | None = None, members: dict | None = None, about=None):
-    """Set Postfix main.cf parameters with postconf -e, only those that differ.
-
-    ``values``: parameters the deploy owns, set exactly. ``members``: list parameters (milters)
-    the admin may also use: the value is added once, at the end, and every other item is kept
-    in its place. ``about(item)`` may return a line to say about an item the admin has there.
-    """
-    state = hoststate.snapshot(*_postconf_wants(values, members=members))
-    changes = [f"{k} = {v}" for k, v in values.items() if state.postconf(k) != v]
-    for name, member in (members or {}).items():
-        items = _list_items(state.postconf(name))
-        for item in items:
-            said = about(item) if about and item != member else None
-            if said:
-                hoststate.warn_once(f"{name} keeps {item}: {said}")
-        if member not in items:
-            changes.append(f"{name} = {', '.join([*items, member])}")
-    if not changes:
-        host.noop("Postfix milter settings are in place")
-        return
-    if backup:
-        yield Command(STASH, backup, main_cf)
-    yield Command("postconf", "-e", *changes)
-
-
-@operation_reading(lambda *a, **k: [("master", "services"), ("master", "params")])
-def service_parameters(services, values: dict, master_cf: str, backup: str | None = None):
-    """Set -o ``values`` on those of ``services`` (master.cf "name/type") that the host defines."""
-    state = hoststate.snapshot(("master", "services"), ("master", "params"))
-    present = [s for s in services if s in state.master_services()]
-    changes = [
-        f"{service}/{name}={value}"
-        for service in present
-        for name, value in values.items()
-        if state.master_param(service, name) != value
-    ]
-    if not changes:
-        host.noop(f"{', '.join(present) or 'none of ' + ', '.join(services)}: parameters in place")
-        return
-    if backup:
-        yield Command(STASH, backup, master_cf)
-    yield Command("postconf", "-P", *changes)
-
-
-@operation_reading(lambda globs, *a, **k: [("glob", g) for g in globs])
-def command_unless_files(globs, command: Command, reason: str):
-    """Run ``command`` only while no file matches ``globs``."""
-    state = hoststate.snapshot(*[("glob", g) for g in globs])
-    if any(state.glob(g) for g in globs):
-        host.noop(reason)
-        return
-    yield command
-
-
-@operation_reading(lambda packages, installer, *a, **k: [(installer.query, p) for p in packages])
-def packages(packages, installer, sources: dict[str, str] | None = None):
-    """Install the missing ones of ``packages`` with ``installer`` (repos.PACKAGE_INSTALLERS).
-
-    ``sources``: package name -> what to install instead (a URL), for a package that no enabled
-    repository has.
-    """
-    state = hoststate.snapshot(*[(installer.query, p) for p in packages])
-    missing = [p for p in packages if not state.installed(installer.query, p)]
-    if not missing:
-        host.noop(f"installed: {', '.join(packages)}")
-        return
-    yield from installer.install([(sources or {}).get(p, p) for p in missing])
-
-
-@operation_reading(lambda repo, *a, **k: [("dnfrepo", repo)])
-def repository_enabled(repo: str, command: tuple[str, ...]):
-    """A dnf repository (a section of /etc/yum.repos.d/*.repo) enabled with ``command`` when it is not."""
-    if hoststate.snapshot(("dnfrepo", repo)).repo_enabled(repo):
-        host.noop(f"{repo} is enabled")
-        return
-    yield Command(*command)
-
-
-@operation_reading(lambda unit, *a, **k: [("unit", unit), ("firewalld", "services")])
-def firewall_services(unit: str, services: list[str]):
-    """Open ``services`` in firewalld when it runs (the permanent and the running configuration)."""
-    state = hoststate.snapshot(("unit", unit), ("firewalld", "services"))
-    if not state.unit(unit)["running"]:
-        host.noop(f"{unit} is not running")
-        return
-    missing = [s for s in services if s not in state.firewalld_services()]
-    if not missing:
-        host.noop(f"{unit} allows {', '.join(services)}")
-        return
-    yield Command("firewall-cmd", "--permanent", *(f"--add-service={s}" for s in missing))
-    yield Command("firewall-cmd", "--reload")
-
-
-@operation_reading(lambda unit, *a, **k: [("unit", unit)])
-def service(unit: str, running: bool = True, enabled: bool = True):
-    """A systemd unit started/stopped and enabled/disabled as asked."""
-    current = hoststate.snapshot(("unit", unit)).unit(unit)
-    commands = []
-    if current["enabled"] != enabled:
-        commands.append(Command("systemctl", "enable" if enabled else "disable", unit))
-    if current["running"] != running:
-        commands.append(Command("systemctl", "start" if running else "stop", unit))
-    if not commands:
-        host.noop(f"{unit}: {'running' if running else 'stopped'}, {'enabled' if enabled else 'disabled'}")
-        return
-    yield from commands
-
-
-@operation()
-def units_reloaded():
-    """systemd reads its unit files again (``_if`` one of them changed)."""
-    yield Command("systemctl", "daemon-reload")
-
-
-@operation_reading(lambda unit, *a, **k: [("unit", unit)])
-def unit_masked(unit: str):
-    """A systemd unit that must never run (stopped and masked), installed yet or not."""
-    if hoststate.snapshot(("unit", unit)).unit(unit)["masked"]:
-        host.noop(f"{unit} is masked")
-        return
-    yield Command("systemctl", "mask", "--now", unit)
-
-
-@operation_reading(lambda boolean, *a, **k: [("sebool", boolean)])
-def selinux_boolean(boolean: str):
-    """Turn an SELinux boolean on, persistently (setsebool -P); nothing where SELinux is off."""
-    current = hoststate.snapshot(("sebool", boolean)).sebool(boolean)
-    if current is None:
-        host.noop(f"{boolean}: SELinux is not active here")
-        return
-    if current:
-        host.noop(f"{boolean} is on")
-        return
-    yield Command("setsebool", "-P", boolean, "on")
 
 
 def replace_block(text: str, begin: str, end: str, content: str) -> str:

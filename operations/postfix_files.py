@@ -1,0 +1,67 @@
+"""Postfix's two files, main.cf and master.cf, edited through postconf: only the parameters that
+differ, and list parameters (milters) the admin also uses kept in their order."""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra import host
+
+from mailguard.layout import STASH
+
+from . import hoststate
+from .commands import Command
+from .hoststate import operation_reading
+
+
+def _list_items(value: str | None) -> list[str]:
+    return [item for item in re.split(r"[\s,]+", value or "") if item]
+
+
+def _postconf_wants(values: dict, *a, members: dict | None = None, **k) -> list[tuple[str, str]]:
+    return [("postconf", name) for name in [*values, *(members or {})]]
+
+
+@operation_reading(_postconf_wants)
+def postconf(values: dict, main_cf: str, backup: str | None = None, members: dict | None = None, about=None):
+    """Set Postfix main.cf parameters with postconf -e, only those that differ.
+
+    ``values``: parameters the deploy owns, set exactly. ``members``: list parameters (milters)
+    the admin may also use: the value is added once, at the end, and every other item is kept
+    in its place. ``about(item)`` may return a line to say about an item the admin has there.
+    """
+    state = hoststate.snapshot(*_postconf_wants(values, members=members))
+    changes = [f"{k} = {v}" for k, v in values.items() if state.postconf(k) != v]
+    for name, member in (members or {}).items():
+        items = _list_items(state.postconf(name))
+        for item in items:
+            said = about(item) if about and item != member else None
+            if said:
+                hoststate.warn_once(f"{name} keeps {item}: {said}")
+        if member not in items:
+            changes.append(f"{name} = {', '.join([*items, member])}")
+    if not changes:
+        host.noop("Postfix milter settings are in place")
+        return
+    if backup:
+        yield Command(STASH, backup, main_cf)
+    yield Command("postconf", "-e", *changes)
+
+
+@operation_reading(lambda *a, **k: [("master", "services"), ("master", "params")])
+def service_parameters(services, values: dict, master_cf: str, backup: str | None = None):
+    """Set -o ``values`` on those of ``services`` (master.cf "name/type") that the host defines."""
+    state = hoststate.snapshot(("master", "services"), ("master", "params"))
+    present = [s for s in services if s in state.master_services()]
+    changes = [
+        f"{service}/{name}={value}"
+        for service in present
+        for name, value in values.items()
+        if state.master_param(service, name) != value
+    ]
+    if not changes:
+        host.noop(f"{', '.join(present) or 'none of ' + ', '.join(services)}: parameters in place")
+        return
+    if backup:
+        yield Command(STASH, backup, master_cf)
+    yield Command("postconf", "-P", *changes)

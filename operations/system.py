@@ -1,0 +1,124 @@
+"""The system around the files: packages and repositories, systemd units, groups, firewalld and
+SELinux. Each reads the host's state, then yields commands or says host.noop()."""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import operation
+
+from . import hoststate
+from .commands import Command
+from .hoststate import operation_reading
+
+
+@operation_reading(lambda user, *a, **k: [("groups", user)])
+def group_member(user: str, groups):
+    """Append ``user`` to ``groups``, keeping its other memberships."""
+    current = set(hoststate.snapshot(("groups", user)).groups(user))
+    missing = [g for g in groups if g not in current]
+    if not missing:
+        host.noop(f"{user} is in {', '.join(groups)}")
+        return
+    for group in missing:
+        yield Command("usermod", "-a", "-G", group, user)
+
+
+@operation_reading(lambda group, *a, **k: [("group", group)])
+def system_group(group: str):
+    """A system group, made where the host has none of that name."""
+    if hoststate.snapshot(("group", group)).group_exists(group):
+        host.noop(f"the group {group} exists")
+        return
+    yield Command("groupadd", "-r", "--", group)
+
+
+@operation_reading(lambda globs, *a, **k: [("glob", g) for g in globs])
+def command_unless_files(globs, command: Command, reason: str):
+    """Run ``command`` only while no file matches ``globs``."""
+    state = hoststate.snapshot(*[("glob", g) for g in globs])
+    if any(state.glob(g) for g in globs):
+        host.noop(reason)
+        return
+    yield command
+
+
+@operation_reading(lambda packages, installer, *a, **k: [(installer.query, p) for p in packages])
+def packages(packages, installer, sources: dict[str, str] | None = None):
+    """Install the missing ones of ``packages`` with ``installer`` (repos.PACKAGE_INSTALLERS).
+
+    ``sources``: package name -> what to install instead (a URL), for a package that no enabled
+    repository has.
+    """
+    state = hoststate.snapshot(*[(installer.query, p) for p in packages])
+    missing = [p for p in packages if not state.installed(installer.query, p)]
+    if not missing:
+        host.noop(f"installed: {', '.join(packages)}")
+        return
+    yield from installer.install([(sources or {}).get(p, p) for p in missing])
+
+
+@operation_reading(lambda repo, *a, **k: [("dnfrepo", repo)])
+def repository_enabled(repo: str, command: tuple[str, ...]):
+    """A dnf repository (a section of /etc/yum.repos.d/*.repo) enabled with ``command`` when it is not."""
+    if hoststate.snapshot(("dnfrepo", repo)).repo_enabled(repo):
+        host.noop(f"{repo} is enabled")
+        return
+    yield Command(*command)
+
+
+@operation_reading(lambda unit, *a, **k: [("unit", unit), ("firewalld", "services")])
+def firewall_services(unit: str, services: list[str]):
+    """Open ``services`` in firewalld when it runs (the permanent and the running configuration)."""
+    state = hoststate.snapshot(("unit", unit), ("firewalld", "services"))
+    if not state.unit(unit)["running"]:
+        host.noop(f"{unit} is not running")
+        return
+    missing = [s for s in services if s not in state.firewalld_services()]
+    if not missing:
+        host.noop(f"{unit} allows {', '.join(services)}")
+        return
+    yield Command("firewall-cmd", "--permanent", *(f"--add-service={s}" for s in missing))
+    yield Command("firewall-cmd", "--reload")
+
+
+@operation_reading(lambda unit, *a, **k: [("unit", unit)])
+def service(unit: str, running: bool = True, enabled: bool = True):
+    """A systemd unit started/stopped and enabled/disabled as asked."""
+    current = hoststate.snapshot(("unit", unit)).unit(unit)
+    commands = []
+    if current["enabled"] != enabled:
+        commands.append(Command("systemctl", "enable" if enabled else "disable", unit))
+    if current["running"] != running:
+        commands.append(Command("systemctl", "start" if running else "stop", unit))
+    if not commands:
+        host.noop(f"{unit}: {'running' if running else 'stopped'}, {'enabled' if enabled else 'disabled'}")
+        return
+    yield from commands
+
+
+@operation()
+def units_reloaded():
+    """systemd reads its unit files again (``_if`` one of them changed)."""
+    yield Command("systemctl", "daemon-reload")
+
+
+@operation_reading(lambda unit, *a, **k: [("unit", unit)])
+def unit_masked(unit: str):
+    """A systemd unit that must never run (stopped and masked), installed yet or not."""
+    if hoststate.snapshot(("unit", unit)).unit(unit)["masked"]:
+        host.noop(f"{unit} is masked")
+        return
+    yield Command("systemctl", "mask", "--now", unit)
+
+
+@operation_reading(lambda boolean, *a, **k: [("sebool", boolean)])
+def selinux_boolean(boolean: str):
+    """Turn an SELinux boolean on, persistently (setsebool -P); nothing where SELinux is off."""
+    current = hoststate.snapshot(("sebool", boolean)).sebool(boolean)
+    if current is None:
+        host.noop(f"{boolean}: SELinux is not active here")
+        return
+    if current:
+        host.noop(f"{boolean} is on")
+        return
+    yield Command("setsebool", "-P", boolean, "on")
