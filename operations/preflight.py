@@ -53,7 +53,7 @@ def profile_of(target: Host, settings) -> dict:
             texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE, opendkim.CONF)
             pwhash = ("pwhash", CONTROLLER_FILE)  # (the profile's own answer: not asked twice)
             # the state read's questions of the last run, answered in the same command
-            wants = [w for w in hoststate.recall(target, hoststate.memory_key()) if w != pwhash]
+            wants = [w for w in hoststate.recall(target) if w != pwhash]
             _PROFILES[target] = read_profile(
                 target,
                 paths=required_paths(settings),

@@ -9,13 +9,34 @@ ever data inside one (a file name cannot hold a NUL). An answer that does not pa
 The read is run quietly (``ask``): never printed at any verbosity, since it carries what no output
 may show (the salt and a digest of each controller password hash, from which a password could be
 checked; the text of files such as redis.conf, which may hold an admin's requirepass).
+
+What can be read, as (kind, argument):
+    stat     a path: owner, group, mode, type, sha256 of a regular file (answered as "sha256")
+    text     a file's content (files the deploy edits rather than replaces)
+    groups   a user's groups
+    group    whether a group exists
+    postconf a Postfix parameter's value
+    master   master.cf's services ("services") or their -o parameters ("params")
+    pubkey   the public half of a private key file (the private key never leaves the host)
+    edpubkey the same, of an Ed25519 key in rspamd's base64 form
+    unit     a systemd unit: running, enabled
+    deb, rpm an installed package and its version, asked of dpkg or rpm (the platform's package manager)
+    glob     the paths matching a shell glob (ours, never user input)
+    sebool   an SELinux boolean: on, off, or None where SELinux is absent
+    managed  whether a file's first two lines carry the deploy's mark (it wrote the file)
+    dnfrepo  whether a dnf repository is enabled in /etc/yum.repos.d
+    firewalld the services firewalld's permanent configuration allows
+    pwhash   the controller's password hashes, each as salt and sha256 only
+    dbsize   how many keys Redis holds (the argument: its socket)
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from pyinfra.api import arguments as pyinfra_arguments
 from pyinfra.api.exceptions import FactProcessError
@@ -215,3 +236,123 @@ def b64_text(value: str) -> str:
         return base64.b64decode(value, validate=True).decode("utf-8", "surrogateescape")
     except (binascii.Error, ValueError):
         raise ReadError("mailguard: a value of the host's profile is not base64") from None
+
+
+def read_state(target: Host, wants) -> dict[Want, list[str]]:
+    """The answers to ``wants``, asked of ``target`` in one command (templates/tools/read-host.sh)."""
+    command, groups = state_command(wants)
+    lines = ask(target, command)
+    state_lines = split_profile(lines)[1]
+    if state_lines is None:
+        raise ReadError(f"mailguard: {target.name}'s state read printed no answers")
+    return parse_state(state_lines, groups)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    answers: dict
+
+    def _lines(self, kind: str, arg: str) -> list[str]:
+        return self.answers.get((kind, arg), [])
+
+    def stat(self, path: str) -> dict | None:
+        lines = self._lines("stat", path)
+        if not lines:
+            return None
+        user, group, mode, kind = lines[0].split(" ", 3)
+        return {
+            "user": user,
+            "group": group,
+            "mode": int(mode),
+            "type": "regular file" if kind == "regular empty file" else kind,  # stat's name for size 0
+            "sha256": next(iter(self._lines("sha256", path)), None),
+        }
+
+    def text(self, path: str) -> str | None:
+        lines = self._lines("text", path)
+        if not lines or not lines[0].startswith("b64:"):
+            return None
+        return base64.b64decode(lines[0][4:]).decode("utf-8", "surrogateescape")
+
+    def groups(self, user: str) -> list[str]:
+        return " ".join(self._lines("groups", user)).split()
+
+    def group_exists(self, name: str) -> bool:
+        return self._lines("group", name) == [name]
+
+    def postconf(self, name: str) -> str | None:
+        for line in self._lines("postconf", name):
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == name:
+                return value.strip()
+        return None
+
+    def master_services(self) -> set[str]:
+        """master.cf's services, as "name/type" (submission/inet)."""
+        return {"/".join(line.split()[:2]) for line in self._lines("master", "services") if len(line.split()) > 1}
+
+    def master_param(self, service: str, name: str) -> str | None:
+        """A -o parameter of a master.cf service ("submission/inet"), or None."""
+        for line in self._lines("master", "params"):
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == f"{service}/{name}":
+                return value.strip()
+        return None
+
+    def pubkey(self, path: str, kind: str = "pubkey") -> str | None:
+        """``kind``: "pubkey" (an RSA key in PEM) or "edpubkey" (an Ed25519 key as rspamd reads it)."""
+        value = "".join(self._lines(kind, path)).strip()
+        return value or None
+
+    def unit(self, name: str) -> dict:
+        props = dict(line.split("=", 1) for line in self._lines("unit", name) if "=" in line)
+        return {
+            "exists": props.get("LoadState") == "loaded",
+            "running": props.get("ActiveState") in ("active", "reloading", "activating"),
+            "enabled": props.get("UnitFileState") in ("enabled", "enabled-runtime", "static", "alias"),
+            "masked": props.get("LoadState") == "masked",
+        }
+
+    def installed(self, kind: str, package: str) -> bool:
+        """``kind``: "deb" or "rpm"."""
+        return any(line.split()[:1] == ["installed"] for line in self._lines(kind, package))
+
+    def package_version(self, kind: str, package: str) -> str | None:
+        """The installed package's upstream version ("3.12.1" of "1:3.12.1-2~trixie"), or None."""
+        for line in self._lines(kind, package):
+            words = line.split()
+            if words[:1] == ["installed"] and len(words) > 1:
+                found = re.match(r"[0-9][0-9.]*", words[1].rpartition(":")[2])
+                return found.group(0).rstrip(".") if found else None
+        return None
+
+    def sebool(self, name: str) -> bool | None:
+        for line in self._lines("sebool", name):
+            if line.startswith(f"{name} --> "):
+                return line.endswith("on")
+        return None
+
+    def managed(self, path: str) -> bool:
+        """Whether the file's first lines carry the deploy's mark."""
+        return any(line.strip() not in ("", "0") for line in self._lines("managed", path))
+
+    def password_hashes(self, path: str) -> dict[str, tuple[str, str]]:
+        """name -> (salt, sha256 of the hash) of the controller's stored passwords."""
+        found = {}
+        for line in self._lines("pwhash", path):
+            parts = line.split()
+            if len(parts) == 3:
+                found[parts[0]] = (parts[1], parts[2])
+        return found
+
+    def repo_enabled(self, repo: str) -> bool:
+        return "enabled" in self._lines("dnfrepo", repo)
+
+    def firewalld_services(self) -> list[str]:
+        return " ".join(self._lines("firewalld", "services")).split()
+
+    def dbsize(self, socket: str) -> int:
+        return next((int(line) for line in self._lines("dbsize", socket) if line.strip().isdigit()), 0)
+
+    def glob(self, pattern: str) -> list[str]:
+        return [line for line in self._lines("glob", pattern) if line]

@@ -1,5 +1,5 @@
 """The project root and tests/ on sys.path: tests import mailguard, operations and the helpers here.
-Each test keeps the questions a deploy remembers per host (hoststate.memory_dir) in its own folder."""
+Each test keeps the questions a deploy remembers per host (operations.remembered.memory_dir) in its own folder."""
 
 import sys
 from pathlib import Path

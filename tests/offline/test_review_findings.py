@@ -13,7 +13,7 @@ from test_backup import FILES, make_backup
 from toolrun import HOSTILE, SHELLS, calls, no_canary, run, stubs  # noqa: F401  (no_canary: a fixture)
 
 from mailguard import backups, dkim, layout
-from operations import hoststate, readhost
+from operations import hoststate, readhost, remembered
 from operations.commands import script
 from operations.templating import render
 
@@ -78,9 +78,9 @@ def test_finding_3_an_argument_that_looks_like_a_placeholder_stays_itself(shell,
 
 
 def test_finding_3_a_remembered_question_must_be_of_a_form_the_deploy_asks():
-    assert hoststate._askable(("text", "/etc/rspamd/local.d/{names} x.conf"))  # data, quoted like any other
+    assert remembered.askable(("text", "/etc/rspamd/local.d/{names} x.conf"))  # data, quoted like any other
     for bad in [("text", "/a\nb"), ("text", "/a\0b"), ("no-such-kind", "/a"), ("glob", "/a/$(x)*"), ("sha256", "/a")]:
-        assert not hoststate._askable(bad), bad
+        assert not remembered.askable(bad), bad
 
 
 def test_finding_3_an_opendkim_key_path_that_fails_its_grammar_stops_the_run():
