@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
 from . import dkim
-from .settings import domain_for_display
+from .setting_kinds import domain_for_display
 
 if TYPE_CHECKING:
     from .settings import Settings

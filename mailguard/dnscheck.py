@@ -16,7 +16,7 @@ import base64
 import binascii
 import ipaddress
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import dns.exception
 import dns.flags
@@ -28,151 +28,9 @@ import dns.rdatatype
 import dns.resolver
 import dns.reversename
 
+from .authoritative import Answer, Authoritative, DnsError, short_error
 from .dns_records import Record, RecordInputs, records
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-SPF_LOOKUP_LIMIT = 10  # RFC 7208 4.6.4
-
-
-class DnsError(Exception):
-    """A lookup that could not be answered: the message is one line for the admin."""
-
-
-@dataclass
-class Answer:
-    rcode: int
-    rrsets: list
-    server: str
-
-    @property
-    def nxdomain(self) -> bool:
-        return self.rcode == dns.rcode.NXDOMAIN
-
-    def texts(self) -> list[str]:
-        """TXT values, each record's character-strings joined (RFC 7208 3.3, RFC 6376 3.6.2.2)."""
-        return [b"".join(rdata.strings).decode("utf-8", "replace") for rrset in self.rrsets for rdata in rrset]
-
-    def values(self) -> list:
-        return [rdata for rrset in self.rrsets for rdata in rrset]
-
-
-@dataclass
-class Authoritative:
-    """Finds a name's authoritative servers with a resolver, then asks them directly."""
-
-    resolver_address: str | None = None
-    port: int = 53
-    timeout: float = 3.0
-    notes: list[str] = field(default_factory=list)
-    _servers: dict = field(default_factory=dict)
-    _silent: set = field(default_factory=set)  # servers that timed out once: not waited for again
-    _resolver_failure: str | None = None
-    _resolver: dns.resolver.Resolver | None = None
-
-    def resolver(self) -> dns.resolver.Resolver:
-        if self._resolver is None:
-            if self.resolver_address:
-                self._resolver = dns.resolver.Resolver(configure=False)
-                self._resolver.nameservers = [self.resolver_address]
-            else:
-                self._resolver = dns.resolver.Resolver()
-            self._resolver.port = self.port
-            self._resolver.timeout = self.timeout
-            self._resolver.lifetime = self.timeout * 2
-        return self._resolver
-
-    def _via_resolver(self) -> str:
-        return f"the resolver {self.resolver_address}" if self.resolver_address else "the system's resolver"
-
-    def servers(self, name: str) -> tuple[str, list[tuple[str, str]]]:
-        """(zone, [(server name, address)]) for ``name``."""
-        if self._resolver_failure:
-            raise DnsError(f"{name}: {self._resolver_failure}")
-        try:
-            zone = dns.resolver.zone_for_name(name, resolver=self.resolver()).to_text(omit_final_dot=True)
-        except dns.resolver.NoRootSOA:
-            raise DnsError(f"{name}: no zone found for it via {self._via_resolver()}") from None
-        except dns.exception.Timeout:
-            self._resolver_failure = f"{self._via_resolver()} did not answer within {self.timeout:g} s"
-            raise DnsError(f"{name}: {self._resolver_failure}") from None
-        except dns.resolver.NoNameservers as error:
-            raise DnsError(f"{name}: {self._via_resolver()} failed to find its zone ({_short(error)})") from None
-        except dns.exception.DNSException as error:
-            raise DnsError(f"{name}: finding its zone failed: {_short(error)}") from None
-        if zone in self._servers:
-            return zone, self._servers[zone]
-        try:
-            ns_names = sorted(r.target.to_text(omit_final_dot=True) for r in self.resolver().resolve(zone, "NS"))
-        except dns.exception.DNSException as error:
-            raise DnsError(f"{zone}: could not get its NS records: {_short(error)}") from None
-        servers = []
-        for ns in ns_names:
-            for rtype in ("A", "AAAA"):
-                try:
-                    servers += [(ns, r.address) for r in self.resolver().resolve(ns, rtype)]
-                except (dns.resolver.NoAnswer, dns.resolver.NXDOMAIN):
-                    pass
-                except dns.exception.DNSException as error:
-                    self.notes.append(f"{ns}: its {rtype} lookup failed: {_short(error)}")
-        if not servers:
-            raise DnsError(f"{zone}: none of its name servers ({', '.join(ns_names)}) has an address")
-        self._servers[zone] = servers
-        return zone, servers
-
-    def _ask_one(self, zone: str, ns: str, address: str, name: str, rdtype: str) -> Answer | str:
-        """One authoritative server's answer, or why there is none."""
-        if address in self._silent:
-            return f"{ns} ({address}) did not answer within {self.timeout:g} s (earlier)"
-        query = dns.message.make_query(name, rdtype)
-        query.flags &= ~dns.flags.RD
-        try:
-            response = dns.query.udp(query, address, timeout=self.timeout, port=self.port)
-            if response.flags & dns.flags.TC:
-                response = dns.query.tcp(query, address, timeout=self.timeout, port=self.port)
-        except dns.exception.Timeout:
-            self._silent.add(address)
-            return f"{ns} ({address}) did not answer within {self.timeout:g} s"
-        except (OSError, dns.exception.DNSException) as error:
-            return f"{ns} ({address}) failed: {_short(error)}"
-        rcode = response.rcode()
-        if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-            return f"{ns} ({address}) answered {dns.rcode.to_text(rcode)}"
-        if not response.flags & dns.flags.AA:
-            return f"{ns} ({address}) is lame: not authoritative for {zone}"
-        wanted = dns.rdatatype.from_text(rdtype)
-        return Answer(rcode, [r for r in response.answer if r.rdtype == wanted], f"{ns} ({address})")
-
-    def ask(self, name: str, rdtype: str) -> Answer:
-        """The first authoritative server's answer (the others' failures become notes)."""
-        zone, servers = self.servers(name)
-        failures = []
-        for ns, address in servers:
-            answer = self._ask_one(zone, ns, address, name, rdtype)
-            if isinstance(answer, str):
-                failures.append(answer)
-                continue
-            self.notes += [f"{failure} (asked for {name} {rdtype})" for failure in failures]
-            return answer
-        raise DnsError(f"{name} {rdtype}: no authoritative server of {zone} answered: " + "; ".join(failures))
-
-    def ask_each(self, name: str, rdtype: str) -> list[Answer | str]:
-        """Every authoritative server's answer, or why it gave none: for a change that must be
-        everywhere before the next step (a DKIM key before signing with it)."""
-        zone, servers = self.servers(name)
-        return [self._ask_one(zone, ns, address, name, rdtype) for ns, address in servers]
-
-    def addresses(self, name: str) -> set[IPAddress]:
-        out: set[IPAddress] = set()
-        for rtype in ("A", "AAAA"):
-            answer = self.ask(name, rtype)
-            out |= {ipaddress.ip_address(r.address) for r in answer.values()}
-        return out
-
-
-def _short(error: Exception) -> str:
-    text = str(error) or type(error).__name__
-    return text.splitlines()[0][:200]
+from .spf import Spf, SpfPermError
 
 
 @dataclass
@@ -184,138 +42,6 @@ class Finding:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
-
-
-# --- SPF (RFC 7208), evaluated for one address -------------------------------------------------
-
-
-class SpfPermError(Exception):
-    pass
-
-
-_QUALIFIERS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
-
-
-class Spf:
-    def __init__(self, dns_: Authoritative):
-        self.dns = dns_
-        self.lookups = 0
-        self.inner = ""  # why an include matched
-
-    def _count(self) -> None:
-        self.lookups += 1
-        if self.lookups > SPF_LOOKUP_LIMIT:
-            raise SpfPermError(f"more than {SPF_LOOKUP_LIMIT} DNS lookups")
-
-    def record(self, domain: str) -> str | None:
-        answer = self.dns.ask(domain, "TXT")
-        found = [t for t in answer.texts() if t.lower() == "v=spf1" or t.lower().startswith("v=spf1 ")]
-        if len(found) > 1:
-            raise SpfPermError(f"{domain} has {len(found)} SPF records")
-        return found[0] if found else None
-
-    def check_host(self, address: IPAddress, domain: str) -> tuple[str, str]:
-        """(result, the term that decided it)."""
-        text = self.record(domain)
-        if text is None:
-            return "none", f"no SPF record at {domain}"
-        redirect = None
-        for term in text.split()[1:]:
-            if "=" in term.split(":")[0]:
-                key, _, value = term.partition("=")
-                if key.lower() == "redirect":
-                    redirect = value
-                continue
-            qualifier = _QUALIFIERS.get(term[0])
-            mechanism = term[1:] if qualifier else term
-            qualifier = qualifier or "pass"
-            self.inner = ""
-            if self._matches(address, mechanism, domain):
-                return qualifier, f"{term} at {domain}" + (f" -> {self.inner}" if self.inner else "")
-        if redirect:
-            self._count()
-            result, why = self.check_host(address, self._domain_spec(redirect))
-            if result == "none":
-                raise SpfPermError(f"redirect={redirect} has no SPF record")
-            return result, why
-        return "neutral", f"no term of {domain}'s SPF matched"
-
-    @staticmethod
-    def _domain_spec(spec: str) -> str:
-        if "%" in spec:
-            raise SpfPermError(f"macro in {spec!r}: this check does not expand SPF macros")
-        name = spec.rstrip(".").lower()
-        labels = name.split(".")
-        if not name or len(name) > 253 or any(not label or len(label) > 63 for label in labels):
-            raise SpfPermError(f"bad domain {spec!r}")
-        return name
-
-    @staticmethod
-    def _prefix(text: str, longest: int, mechanism: str) -> int:
-        if not text.isdigit() or int(text) > longest:
-            raise SpfPermError(f"bad prefix length /{text} in {mechanism!r}")
-        return int(text)
-
-    def _split(self, rest: str, domain: str) -> tuple[str, int | None, int | None]:
-        """a/mx arguments: [:domain][/cidr4][//cidr6]."""
-        whole = rest
-        cidr4 = cidr6 = None
-        if "//" in rest:
-            rest, cidr6_text = rest.split("//", 1)
-            cidr6 = self._prefix(cidr6_text, 128, whole)
-        if "/" in rest:
-            rest, cidr4_text = rest.split("/", 1)
-            cidr4 = self._prefix(cidr4_text, 32, whole)
-        if rest == ":" or (rest and not rest.startswith(":")):
-            raise SpfPermError(f"bad domain in {whole!r}")
-        target = self._domain_spec(rest[1:]) if rest.startswith(":") else domain
-        return target, cidr4, cidr6
-
-    @staticmethod
-    def _in(address: IPAddress, candidates: set[IPAddress], cidr4: int | None, cidr6: int | None) -> bool:
-        for candidate in candidates:
-            if candidate.version != address.version:
-                continue
-            prefix = cidr4 if address.version == 4 else cidr6
-            prefix = candidate.max_prefixlen if prefix is None else prefix  # a/0 is a /0, not a /32
-            if address in ipaddress.ip_network(f"{candidate}/{prefix}", strict=False):
-                return True
-        return False
-
-    def _matches(self, address: IPAddress, mechanism: str, domain: str) -> bool:
-        name, _, arg = mechanism.partition(":")
-        name = name.split("/")[0].lower()
-        if name == "all":
-            return True
-        if name in ("ip4", "ip6"):
-            try:
-                network = ipaddress.ip_network(arg, strict=False)
-            except ValueError:
-                raise SpfPermError(f"bad {mechanism!r}") from None
-            return network.version == address.version and address in network
-        if name == "a":
-            self._count()
-            target, cidr4, cidr6 = self._split(mechanism[1:], domain)
-            return self._in(address, self.dns.addresses(target), cidr4, cidr6)
-        if name == "mx":
-            self._count()
-            target, cidr4, cidr6 = self._split(mechanism[2:], domain)
-            hosts = [r.exchange.to_text(omit_final_dot=True) for r in self.dns.ask(target, "MX").values()]
-            return any(self._in(address, self.dns.addresses(h), cidr4, cidr6) for h in hosts[:10])
-        if name == "include":
-            self._count()
-            result, why = self.check_host(address, self._domain_spec(arg))
-            if result == "none":
-                raise SpfPermError(f"include:{arg} has no SPF record")
-            self.inner = why
-            return result == "pass"
-        if name == "exists":
-            self._count()
-            return bool(self.dns.ask(self._domain_spec(arg), "A").values())
-        if name == "ptr":
-            self._count()
-            return False  # deprecated (RFC 7208 5.5); never relied on here
-        raise SpfPermError(f"unknown mechanism {mechanism!r}")
 
 
 # --- one check per record kind ----------------------------------------------------------------
@@ -507,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.records, encoding="utf-8") as handle:
             expected = RecordInputs.from_json(handle.read())
     except (OSError, ValueError, TypeError, KeyError) as error:
-        print(f"mailguard.dnscheck: cannot read {args.records}: {_short(error)}", file=sys.stderr)
+        print(f"mailguard.dnscheck: cannot read {args.records}: {short_error(error)}", file=sys.stderr)
         return 2
     dns_ = Authoritative(args.resolver, args.port, args.timeout)
     findings = check(expected, dns_)

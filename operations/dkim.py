@@ -16,7 +16,7 @@ from pyinfra.api import State, deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
-from mailguard import dkim, layout, names, opendkim
+from mailguard import authoritative, dkim, layout, names, opendkim
 from mailguard import settings as settings_module
 from mailguard.layout import dkim_dir, dkim_key_path
 from mailguard.platforms import Platform
@@ -323,7 +323,7 @@ def plan_rotation(settings, platform: Platform, today: datetime.date) -> list[dk
     globs = {d: f"{dkim_dir(db_dir)}/{d}.*.key" for d in states}
     wants = [("pubkey", p) for p in paths.values()] + [("glob", g) for g in globs.values()]
     snap = hoststate.snapshot(*wants)
-    resolver = dnscheck.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
+    resolver = authoritative.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
 
     def served_for(domain: str):
         def served(selector: str) -> tuple[bool, str]:

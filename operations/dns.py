@@ -14,7 +14,7 @@ from pathlib import Path
 from pyinfra import logger
 from pyinfra.api import FactBase, Host
 
-from mailguard import dkim, dns_records, dnsbl, layout, rspamd_config
+from mailguard import authoritative, dkim, dns_records, dnsbl, layout, rspamd_config
 from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
 
@@ -102,7 +102,7 @@ def report(
     if settings.dns_check:
         from mailguard import dnscheck  # dnspython's resolver: 50 ms to import, for this check only
 
-        resolver = dnscheck.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
+        resolver = authoritative.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
         findings = dnscheck.check(expected, resolver)
         print("--> Live DNS, asked of the authoritative servers:")
         print(dnscheck.report(findings, resolver.notes) + "\n")

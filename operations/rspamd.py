@@ -140,33 +140,7 @@ def configure(settings, platform: Platform) -> Changes:
         )
     )
 
-    reload_on.append(
-        files.text_file(
-            name=f"rspamd: {rspamd_config.RBL} (Spamhaus DQS {'on' if settings.spamhaus_dqs_key else 'off'})",
-            path=f"{conf_dir}/{rspamd_config.RBL}",
-            content=render(f"rspamd/{rspamd_config.RBL}.j2", key=settings.spamhaus_dqs_key),
-            backup="rspamd",
-            secret=True,  # the DQS key: only root writes it, only rspamd reads it, never diffed
-            user="root",
-            group=group,
-            mode=640,
-        )
-    )
-
-    reload_on.append(
-        files.text_file(
-            name=f"rspamd: {rspamd_config.REDIS} (Redis: {_redis_servers(settings)})",
-            path=f"{conf_dir}/{rspamd_config.REDIS}",
-            content=render(
-                f"rspamd/{rspamd_config.REDIS}.j2", **context, write_server=_redis_write_server(settings, platform)
-            ),
-            backup="rspamd",
-            secret=True,  # with replication: the group's Redis password
-            user="root",
-            group=group,
-            mode=640,
-        )
-    )
+    reload_on += _files_with_secrets(settings, platform, context)
 
     for relative, op in _snippets(settings, platform):
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
@@ -174,6 +148,36 @@ def configure(settings, platform: Platform) -> Changes:
     reload_on += _maps(settings, platform)
     _dmarc_report_timer(settings, platform)
     return {reload("rspamd"): reload_on, restart("rspamd"): restart_on}
+
+
+def _files_with_secrets(settings, platform: Platform, context: dict) -> list[Any]:
+    """rbl.conf (with a Spamhaus DQS key) and redis.conf (with replication, the group's Redis
+    password): only root writes them, only rspamd reads them, and they are never diffed."""
+    conf_dir, group = platform.rspamd_conf_dir, platform.rspamd_group
+    return [
+        files.text_file(
+            name=f"rspamd: {rspamd_config.RBL} (Spamhaus DQS {'on' if settings.spamhaus_dqs_key else 'off'})",
+            path=f"{conf_dir}/{rspamd_config.RBL}",
+            content=render(f"rspamd/{rspamd_config.RBL}.j2", key=settings.spamhaus_dqs_key),
+            backup="rspamd",
+            secret=True,
+            user="root",
+            group=group,
+            mode=640,
+        ),
+        files.text_file(
+            name=f"rspamd: {rspamd_config.REDIS} (Redis: {_redis_servers(settings)})",
+            path=f"{conf_dir}/{rspamd_config.REDIS}",
+            content=render(
+                f"rspamd/{rspamd_config.REDIS}.j2", **context, write_server=_redis_write_server(settings, platform)
+            ),
+            backup="rspamd",
+            secret=True,
+            user="root",
+            group=group,
+            mode=640,
+        ),
+    ]
 
 
 def _redis_write_server(settings, platform: Platform) -> str:

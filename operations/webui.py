@@ -36,41 +36,11 @@ def configure(settings, platform: Platform) -> Changes:
             services=["http", "https"],
         )
     if settings.webui_proxy == "nginx":
-        # nginx runs as httpd_t, which may not connect to rspamd's port otherwise. OpenLiteSpeed's
-        # binary is labelled bin_t (unconfined): it needs no boolean.
-        for boolean in platform.selinux_proxy_booleans:
-            system.selinux_boolean(name=f"SELinux: {boolean} on (nginx reaches rspamd)", boolean=boolean)
-        system.packages(
-            name="nginx installed",
-            packages=[platform.nginx_package],
-            installer=PACKAGE_INSTALLERS[platform.package_manager],
-        )
-        own_server = settings.webui_nginx_server
-        context = _context(settings)
-        locations = files.text_file(
-            name=f"nginx: {platform.nginx_locations_file}",
-            path=platform.nginx_locations_file,
-            content=render(
-                "webui/nginx-rspamd.locations.j2",
-                **context,
-                https_only=context["tls"] or not own_server,
-                included_by=platform.nginx_conf_file if own_server else f"your server for {settings.webui_server_name}",
-            ),
-            backup="nginx",
-        )
-        if own_server:
-            site = files.text_file(
-                name=f"nginx: {platform.nginx_conf_file}",
-                path=platform.nginx_conf_file,
-                content=render("webui/nginx-rspamd.conf.j2", **context, locations=platform.nginx_locations_file),
-                backup="nginx",
-            )
-        else:
-            # The admin's own server includes the locations: ours would clash with it.
-            site = files.file_absent(
-                name=f"nginx: no {platform.nginx_conf_file}", path=platform.nginx_conf_file, backup="nginx"
-            )
-        return {reload("nginx"): [locations, site]}
+        return _nginx(settings, platform)
+    return _openlitespeed(settings, platform)
+
+
+def _openlitespeed(settings, platform: Platform) -> Changes:
     block = files.marked_block(
         name=f"OpenLiteSpeed: web UI in {settings.webui_ols_vhost_conf}",
         path=settings.webui_ols_vhost_conf,
@@ -93,3 +63,41 @@ def configure(settings, platform: Platform) -> Changes:
         backup="openlitespeed",
     )
     return {reload("openlitespeed"): [block, server]}
+
+
+def _nginx(settings, platform: Platform) -> Changes:
+    # nginx runs as httpd_t, which may not connect to rspamd's port otherwise. OpenLiteSpeed's
+    # binary is labelled bin_t (unconfined): it needs no boolean.
+    for boolean in platform.selinux_proxy_booleans:
+        system.selinux_boolean(name=f"SELinux: {boolean} on (nginx reaches rspamd)", boolean=boolean)
+    system.packages(
+        name="nginx installed",
+        packages=[platform.nginx_package],
+        installer=PACKAGE_INSTALLERS[platform.package_manager],
+    )
+    own_server = settings.webui_nginx_server
+    context = _context(settings)
+    locations = files.text_file(
+        name=f"nginx: {platform.nginx_locations_file}",
+        path=platform.nginx_locations_file,
+        content=render(
+            "webui/nginx-rspamd.locations.j2",
+            **context,
+            https_only=context["tls"] or not own_server,
+            included_by=platform.nginx_conf_file if own_server else f"your server for {settings.webui_server_name}",
+        ),
+        backup="nginx",
+    )
+    if own_server:
+        site = files.text_file(
+            name=f"nginx: {platform.nginx_conf_file}",
+            path=platform.nginx_conf_file,
+            content=render("webui/nginx-rspamd.conf.j2", **context, locations=platform.nginx_locations_file),
+            backup="nginx",
+        )
+    else:
+        # The admin's own server includes the locations: ours would clash with it.
+        site = files.file_absent(
+            name=f"nginx: no {platform.nginx_conf_file}", path=platform.nginx_conf_file, backup="nginx"
+        )
+    return {reload("nginx"): [locations, site]}

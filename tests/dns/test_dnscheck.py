@@ -19,7 +19,7 @@ import nsd
 import pytest
 from support import public_key_b64
 
-from mailguard import dkim, dns_records, dnscheck
+from mailguard import authoritative, dkim, dns_records, dnscheck
 from mailguard.dns_records import RecordInputs
 
 reason = nsd.available()
@@ -162,7 +162,7 @@ def world(tmp_path_factory, keys):
 
 
 def run_check(expected: RecordInputs) -> tuple[dict[str, dnscheck.Finding], list[str]]:
-    resolver = dnscheck.Authoritative(nsd.ADDRESS, nsd.PORT, TIMEOUT)
+    resolver = authoritative.Authoritative(nsd.ADDRESS, nsd.PORT, TIMEOUT)
     findings = dnscheck.check(expected, resolver)
     return {f.record.kind: f for f in findings}, resolver.notes
 
@@ -238,7 +238,7 @@ def test_reports_to_another_domain_need_its_authorization_record(world, keys, do
 
 def test_the_mail_hosts_own_name_gets_an_spf_record(world, keys):
     findings = dnscheck.check(
-        expected_for("good.test", keys["host"]), dnscheck.Authoritative(nsd.ADDRESS, nsd.PORT, 0.5)
+        expected_for("good.test", keys["host"]), authoritative.Authoritative(nsd.ADDRESS, nsd.PORT, 0.5)
     )
     [host_spf] = [f for f in findings if f.record.kind == "SPF" and f.record.name == HOST]
     assert host_spf.status == "ok" and host_spf.record.value == f"v=spf1 ip4:{IP} -all"
@@ -301,7 +301,7 @@ def test_no_server_answers_gives_one_clear_line(world, keys, domain, says):
 
 
 def test_resolver_that_does_not_answer(world, keys):
-    resolver = dnscheck.Authoritative("127.0.53.2", nsd.PORT, TIMEOUT)
+    resolver = authoritative.Authoritative("127.0.53.2", nsd.PORT, TIMEOUT)
     started = time.monotonic()
     findings = dnscheck.check(expected_for("good.test", keys["host"]), resolver)
     assert {f.status for f in findings} == {"error"}

@@ -9,7 +9,7 @@ import nsd
 import pytest
 from support import public_key_b64
 
-from mailguard import dkim, dns_records, dnscheck
+from mailguard import authoritative, dkim, dns_records, dnscheck
 
 reason = nsd.available()
 pytestmark = pytest.mark.skipif(bool(reason), reason=reason or "")
@@ -60,7 +60,7 @@ def servers(tmp_path_factory, keys):
 
 
 def _served(zone: str, key: str) -> tuple[bool, str]:
-    resolver = dnscheck.Authoritative(PRIMARY, nsd.PORT, 0.5)
+    resolver = authoritative.Authoritative(PRIMARY, nsd.PORT, 0.5)
     return dnscheck.dkim_served_everywhere(resolver, f"{NEW}._domainkey.{zone}", key)
 
 
@@ -84,7 +84,7 @@ def test_one_server_behind_keeps_signing_with_the_old_key(servers, keys, zone, s
 
 
 def test_a_silent_server_is_not_taken_as_serving(servers, keys, tmp_path):
-    resolver = dnscheck.Authoritative(PRIMARY, nsd.PORT, 0.5)
+    resolver = authoritative.Authoritative(PRIMARY, nsd.PORT, 0.5)
     resolver._servers["both.test"] = [("ns-a.test", PRIMARY), ("ns-x.test", "127.0.53.29")]
     ok, detail = dnscheck.dkim_served_everywhere(resolver, f"{NEW}._domainkey.both.test", keys["new"])
     assert not ok and "ns-x.test (127.0.53.29) did not answer within 0.5 s" in detail
@@ -103,7 +103,7 @@ def test_an_ed25519_record_is_checked_by_its_key_and_its_algorithm(servers, keys
             "asrsa._domainkey.both.test": (keys["ed25519"], "Ed25519", "ed25519"),
         },
     )
-    resolver = dnscheck.Authoritative(PRIMARY, nsd.PORT, 0.5)
+    resolver = authoritative.Authoritative(PRIMARY, nsd.PORT, 0.5)
     found = {f.record.name: f for f in dnscheck.check(expected, resolver) if f.record.kind == "DKIM"}
     assert found[f"{NEW}._domainkey.both.test"].status == "ok"
     assert found["ed._domainkey.both.test"].status == "ok", found["ed._domainkey.both.test"].detail

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from support import PASSWORDS, SETTINGS
 
-from mailguard import settings
+from mailguard import setting_kinds, settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,8 +93,8 @@ def test_upper_case_and_internationalised_domains_are_normalised_to_lower_case_a
     assert loaded.domains == ("example.com", "xn--r8jz45g.jp")
     assert loaded.mail_hostname == "mail.example.com"
     assert loaded.whitelist_sender_email == ("Partner@example.org",)  # the local part is the sender's own
-    assert [settings.domain_for_display(d) for d in loaded.blacklist_sender_domain] == ["スパム.example"]
-    assert settings.domain_for_display("xn--r8jz45g.jp") == "例え.jp"
+    assert [setting_kinds.domain_for_display(d) for d in loaded.blacklist_sender_domain] == ["スパム.example"]
+    assert setting_kinds.domain_for_display("xn--r8jz45g.jp") == "例え.jp"
 
 
 def test_a_domain_listed_twice_in_two_spellings_is_one_domain():
