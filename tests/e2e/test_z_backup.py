@@ -101,7 +101,7 @@ def test_the_backup_is_private_checked_and_never_printed(backed_up):
     assert target.sh(f"test -e {layout.BACKUP_DIR} && echo left || echo gone").strip() == "gone"
     (ROOT / "artifacts").mkdir(exist_ok=True)
     listing = "\n".join(f"  {name}: {size} bytes" for name, size in held.files.items())
-    (ROOT / "artifacts" / "backup.txt").write_text(f"{held.summary()}\n{listing}\n")
+    (ROOT / "artifacts" / "backup.txt").write_text(f"{held.summary()}\n{listing}\n", errors="backslashreplace")
 
 
 @pytest.fixture(scope="module")
