@@ -5,8 +5,6 @@ Everything the deploy manages is read through ``hoststate`` instead (one command
 
 from __future__ import annotations
 
-import base64
-
 from pyinfra.api import FactBase
 from pyinfra.api.host import Host
 
@@ -50,7 +48,7 @@ class SystemProfile:
                 values["exists"].add(readhost.b64_text(value))
             elif key == "text":
                 path, _, data = value.partition(" ")
-                values["texts"][readhost.b64_text(path)] = base64.b64decode(data).decode("utf-8", "replace")
+                values["texts"][readhost.b64_text(path)] = readhost.b64_text(data, errors="replace")
             elif key == "pwhash":
                 words = value.split()
                 if len(words) == 3:

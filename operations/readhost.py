@@ -212,12 +212,10 @@ def parse_state(lines: list[str], groups: list[tuple[str, list[str]]]) -> dict[W
     answers: dict[Want, list[str]] = {}
     for line, (kind, args) in zip(lines, groups, strict=True):
         records = _records(line, kind)
-        if kind in ("stat", "sha256", "deb", "postconf", "managed", "unit"):
+        if kind in BATCHED or kind == "sha256":  # (sha256: the stat group's second half)
             answers.update(_batched(records, kind, args))
         elif kind == "glob":
-            answers.update(_globbed(records, args) if records else {})
-            if not records:
-                raise ReadError("mailguard: the host's glob answer is empty")
+            answers.update(_globbed(records, args))
         else:
             answers.update(_per_argument(records, kind, args))
     return answers
@@ -231,9 +229,11 @@ def split_profile(lines: list[str]) -> tuple[list[str], list[str] | None]:
     return lines, None
 
 
-def b64_text(value: str) -> str:
+def b64_text(value: str, errors: str = "surrogateescape") -> str:
+    """A base64 value of the host's answer, decoded (``errors`` as for bytes.decode); ReadError if
+    it is not base64."""
     try:
-        return base64.b64decode(value, validate=True).decode("utf-8", "surrogateescape")
+        return base64.b64decode(value, validate=True).decode("utf-8", errors)
     except (binascii.Error, ValueError):
         raise ReadError("mailguard: a value of the host's profile is not base64") from None
 

@@ -333,7 +333,7 @@ class HostModel:
             elif kind == "postconf":
                 records = [line for name in args for line in self._state_postconf(name)]
             elif kind == "managed":
-                records = [(self._state_managed(p) or ["0"])[0] != "0" and "1" or "0" for p in args]
+                records = ["1" if self._state_managed(p) not in ([], ["0"]) else "0" for p in args]
             elif kind == "unit":
                 for n, unit in enumerate(args):
                     records += ([""] if n else []) + self._state_unit(unit)

@@ -40,6 +40,7 @@ mv -- "$dir/$sums.new" "$dir/files/$sums"
 tar -C "$dir/files" -cf "$dir/backup.tar" .
 owner=${SUDO_USER:-${DOAS_USER:-root}}
 mkdir -- "$handover"  # fails where anything has that name: never a directory another user made
-chown -- "$owner" "$handover"
+# the archive in place while the directory is still root's, then both handed to the login user
 install -m 600 -o "$owner" -- "$dir/backup.tar" "$handover/backup.tar"
+chown -- "$owner" "$handover"
 echo "backup made: $(find "$dir/files" -type f -printf x | wc -c) files, $(wc -c <"$dir/backup.tar") bytes"

@@ -13,6 +13,7 @@ from test_backup import FILES, make_backup
 from toolrun import HOSTILE, SHELLS, calls, no_canary, run, stubs  # noqa: F401  (no_canary: a fixture)
 
 from mailguard import backups, dkim, layout
+from mailguard import settings as settings_module
 from operations import hoststate, readhost, remembered
 from operations.commands import script
 from operations.templating import render
@@ -149,7 +150,7 @@ def test_finding_7_the_learning_socket_opens_only_for_dovecots_imap(series):
     from mailguard.platforms import PLATFORMS
 
     platform = next(iter(PLATFORMS.values()))
-    settings = __import__("mailguard.settings", fromlist=["load"]).load(SETTINGS, PASSWORDS)
+    settings = settings_module.load(SETTINGS, PASSWORDS)
     conf = render(
         learning.TEMPLATES[series], settings=settings, platform=platform, layout=layout, learning=learning,
         dovecot=learning.Dovecot("2.3.16" if series == "2.3" else "2.4.1", mail_access_groups="adm"),

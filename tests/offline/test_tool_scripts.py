@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import os
+import shlex
 import stat
 from pathlib import Path
 
@@ -228,7 +229,7 @@ def test_dovecot_users_come_back_as_themselves_and_wildcards_are_refused(shell, 
     listing = "\n".join([*STRANGE_USERS, "every*one@example.com"])
     (tmp_path / "bin" / "doveadm").write_text(
         "#!/bin/sh\n"
-        f"if [ \"$1\" = user ]; then printf '%s\\n' {_sh_quote(listing)}; exit 0; fi\n"
+        f"if [ \"$1\" = user ]; then printf '%s\\n' {shlex.quote(listing)}; exit 0; fi\n"
         f"printf '%s\\0' \"$@\" >> {log}; echo >> {log}; echo '1 1'\n"
     )
     fact = facts.Mailboxes()
@@ -244,9 +245,3 @@ def test_user_names_another_system_allows_are_learned_and_unsayable_ones_refused
     assert all(learning.user_problem(user) is None for user in STRANGE_USERS)
     assert learning.user_problem("a\nb") == "a control character in it"
     assert learning.user_problem(os.fsdecode(b"\xff")) == "not UTF-8"
-
-
-def _sh_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
