@@ -7,7 +7,7 @@ import base64
 import dataclasses
 import datetime
 import re
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import serialization
@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from . import names
 from .layout import MANAGED_MARK
+from .settings import Settings
 
 
 def generate_private_key_pem(bits: int) -> bytes:
@@ -129,6 +130,13 @@ def states_for(domains: Iterable[str], configured: Callable[[str], str], text: s
     """Each domain's state: as the host records it, else signing with the configured selector."""
     recorded = read_states(text)
     return {d: recorded.get(d) or KeyState(configured(d)) for d in domains}
+
+
+def with_host_selectors(settings: Settings, states: Mapping[str, KeyState]) -> Settings:
+    """The settings with each domain's signing selector as the host has it (after a rotation it is
+    no longer the configured one: the ordinary deploy keeps signing with it, never undoes it)."""
+    differ = {d: s.signing for d, s in states.items() if s.signing != settings.dkim_selector}
+    return dataclasses.replace(settings, dkim_selectors=tuple(sorted(differ.items())))
 
 
 def retire_on(state: KeyState, retire_days: int) -> datetime.date | None:

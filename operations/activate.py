@@ -22,11 +22,12 @@ from pyinfra.api import deploy, operation
 
 from mailguard import layout, learning
 from mailguard.layout import PENDING_DIR, ROLLBACK, RSPAMD_CHECK, TOOLS, last_good, tools_context
-from mailguard.platforms import Platform
+from mailguard.settings import Settings
 
-from . import files, hoststate, system
+from . import files, system
 from .commands import Command, script
-from .hoststate import operation_reading
+from .context import HostContext
+from .hoststate import HostReads, operation_reading
 from .templating import render
 
 
@@ -72,7 +73,7 @@ def _will_or_did_change(ops) -> bool:
 
 
 @deploy("Tools")
-def tools():
+def tools(reads: HostReads):
     """The scripts the deploy runs on the host: installed before any file they guard changes."""
     for path, template in TOOLS.items():
         files.text_file(
@@ -81,6 +82,7 @@ def tools():
             content=render(f"tools/{template}", **tools_context()),
             mode=755,
             keep_original=False,  # mailguard-keep-original itself may not be there yet
+            reads=reads,
         )
 
 
@@ -106,6 +108,8 @@ def apply_pending(
     check: Command | None = None,
     ready: Command | None = None,
     hold: str | None = None,
+    *,
+    reads: HostReads,
 ):
     """For the first (marker, systemctl verb, pending_marks) whose marker exists: check, act, wait, clear
     (templates/tools/activate.sh).
@@ -114,7 +118,7 @@ def apply_pending(
     on the host yet. A failed ``check`` puts ``service``'s last good files back and fails.
     ``hold``: a program run with "on" before a restart and "off" once the service is ready again.
     """
-    state = hoststate.snapshot(*_pending_wants(unit, actions, service))
+    state = reads.snapshot(*_pending_wants(unit, actions, service))
     existing = {path for path, _, _ in actions if state.stat(path)}
     if not host.state.is_executing:
         existing |= {path for path, _, pending_marks in actions if _will_or_did_change(pending_marks)}
@@ -133,7 +137,7 @@ def apply_pending(
     host.noop(f"{unit}: no configuration change to apply")
 
 
-def expected_rspamd_modules(settings) -> list[str]:
+def expected_rspamd_modules(settings: Settings) -> list[str]:
     modules = ["dkim_signing", "arc", "dmarc", "multimap", "milter_headers", "phishing", "greylist"]
     if settings.antivirus:
         modules.append("antivirus")
@@ -152,7 +156,13 @@ SYSTEMCTL_VERB = {Action.RESTART: "restart", Action.RELOAD: "reload-or-restart"}
 
 
 def activation(
-    name: str, service: str, unit: str, pending_marks: dict[Change, list[Any]], actions=(Action.RESTART,), **kwargs
+    reads: HostReads,
+    name: str,
+    service: str,
+    unit: str,
+    pending_marks: dict[Change, list[Any]],
+    actions=(Action.RESTART,),
+    **kwargs,
 ) -> None:
     """apply_pending for ``service``: its markers in the order of ``actions`` (the safest first).
 
@@ -161,35 +171,47 @@ def activation(
     configuration is still planned and written on all hosts in parallel.
     """
     steps = [(Change(service, a).marker, SYSTEMCTL_VERB[a], pending_marks.get(Change(service, a), [])) for a in actions]
-    apply_pending(name=name, unit=unit, actions=steps, service=service, _serial=True, **kwargs)
+    apply_pending(name=name, unit=unit, actions=steps, service=service, _serial=True, reads=reads, **kwargs)
 
 
 def _checked_reload(
-    title: str, service: str, unit: str, check: Command, pending_marks: dict[Change, list[Any]], says: str | None = None
+    reads: HostReads,
+    title: str,
+    service: str,
+    unit: str,
+    check: Command,
+    pending_marks: dict[Change, list[Any]],
+    says: str | None = None,
 ) -> None:
     """A service that only ever reloads: its check, then the reload; then enabled and running.
     ``says``: the check as the operation's name gives it (default: the check's words)."""
     name = f"{title}: {says or ' '.join(check.argv)}, then reload"
-    activation(name, service, unit, pending_marks, actions=(Action.RELOAD,), check=check)
-    system.service(name=f"{title}: enabled and running", unit=unit)
+    activation(reads, name, service, unit, pending_marks, actions=(Action.RELOAD,), check=check)
+    system.service(name=f"{title}: enabled and running", unit=unit, reads=reads)
 
 
 @deploy("Activate")
-def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]]):
+def services(ctx: HostContext, pending_marks: dict[Change, list[Any]]):
     """``pending_marks``: this run's mark_pending operations per change."""
-    activation("Redis: restart for its new configuration", "redis", platform.redis_unit, pending_marks)
-    system.service(name="Redis: enabled and running", unit=platform.redis_unit)
+    settings, platform = ctx.settings, ctx.platform
+    activation(ctx.reads, "Redis: restart for its new configuration", "redis", platform.redis_unit, pending_marks)
+    system.service(name="Redis: enabled and running", unit=platform.redis_unit, reads=ctx.reads)
 
     if settings.antivirus:
-        activation("ClamAV: restart clamd for its new configuration", "clamav", platform.clamd_unit, pending_marks)
+        activation(
+            ctx.reads, "ClamAV: restart clamd for its new configuration", "clamav", platform.clamd_unit, pending_marks
+        )
         for unit in (platform.freshclam_unit, platform.clamd_unit):
-            system.service(name=f"ClamAV: {unit} enabled and running", unit=unit)
+            system.service(name=f"ClamAV: {unit} enabled and running", unit=unit, reads=ctx.reads)
 
     if settings.resolver == "local":  # before rspamd, which asks it as soon as it starts
-        _checked_reload("unbound", "unbound", platform.unbound_unit, Command("unbound-checkconf"), pending_marks)
+        _checked_reload(
+            ctx.reads, "unbound", "unbound", platform.unbound_unit, Command("unbound-checkconf"), pending_marks
+        )
 
     # A reload with changed sockets kills rspamd 3.4: workers and groups need a restart.
     activation(
+        ctx.reads,
         "rspamd: check the configuration, then restart (workers, groups) or reload",
         "rspamd",
         platform.rspamd_unit,
@@ -199,12 +221,13 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
         ready=Command(RSPAMD_CHECK, "--wait-ready"),
         hold=layout.HOLD_MAIL,
     )
-    system.service(name="rspamd: enabled and running", unit=platform.rspamd_unit)
+    system.service(name="rspamd: enabled and running", unit=platform.rspamd_unit, reads=ctx.reads)
 
-    _checked_reload("Postfix", "postfix", platform.postfix_unit, Command("postfix", "check"), pending_marks)
+    _checked_reload(ctx.reads, "Postfix", "postfix", platform.postfix_unit, Command("postfix", "check"), pending_marks)
     if Change("dovecot", Action.RELOAD) in pending_marks:  # Dovecot is there and learning is on
         # Its global Sieve scripts are compiled once the new configuration (plugins) is checked.
         activation(
+            ctx.reads,
             "Dovecot: doveconf, then reload and compile the Sieve scripts",
             "dovecot",
             platform.dovecot_unit,
@@ -214,11 +237,17 @@ def services(settings, platform: Platform, pending_marks: dict[Change, list[Any]
             ready=Command(*learning.sieve_compile(platform.dovecot_conf)),
         )
     if settings.webui_proxy == "nginx":
-        _checked_reload("nginx", "nginx", platform.nginx_unit, Command("nginx", "-t"), pending_marks)
+        _checked_reload(ctx.reads, "nginx", "nginx", platform.nginx_unit, Command("nginx", "-t"), pending_marks)
     elif settings.webui_proxy == "openlitespeed":
         # -t judged by its [ERROR] lines (templates/tools/check-openlitespeed.sh). The unit's reload
         # is OLS's graceful restart.
         check = script("check-openlitespeed", platform.ols_binary)
         _checked_reload(
-            "OpenLiteSpeed", "openlitespeed", platform.ols_unit, check, pending_marks, says="openlitespeed -t (errors)"
+            ctx.reads,
+            "OpenLiteSpeed",
+            "openlitespeed",
+            platform.ols_unit,
+            check,
+            pending_marks,
+            says="openlitespeed -t (errors)",
         )

@@ -17,16 +17,19 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import FileDownloadCommand, FunctionCommand, OperationError, operation
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.host import Host
 
 from mailguard import backups, dkim, layout, rspamd_config
 from mailguard.backups import Backup, BackupError
 from mailguard.layout import dkim_dir
 from mailguard.platforms import Platform
+from mailguard.settings import Settings
 
-from . import files, hoststate, preflight
+from . import files, mail_filter, preflight
 from .commands import Command, script
-from .dkim import key_directory, use_states
-from .hoststate import operation_reading
+from .context import HostContext
+from .dkim import key_directory
+from .hoststate import HostReads, operation_reading
 from .rspamd import maps_directory
 
 ARCHIVE = f"{layout.BACKUP_DIR}/backup.tar"
@@ -63,16 +66,17 @@ def archive_command(platform: Platform, handover: str) -> Command:
     )  # fmt: skip
 
 
-def backup(settings) -> None:
+def backup(ctx: HostContext) -> None:
     """backup.py: the host's keys, maps, password hashes and Redis dump, to the admin's machine."""
-    platform = preflight.detect_platform(settings)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     root = Path(os.environ.get(backups.DIRECTORY_ENV) or "backups")
     try:
-        destination = backups.host_directory(root, host.name, stamp)
+        destination = backups.host_directory(root, ctx.name, stamp)
     except (BackupError, OSError) as error:
-        raise BackupRefused(f"mailguard: backup of {host.name}: {error}; nothing was fetched") from None
-    fetched(name="Backup: made on the host, fetched and checked here", platform=platform, destination=str(destination))
+        raise BackupRefused(f"mailguard: backup of {ctx.name}: {error}; nothing was fetched") from None
+    fetched(
+        name="Backup: made on the host, fetched and checked here", platform=ctx.platform, destination=str(destination)
+    )
 
 
 @operation()
@@ -103,7 +107,7 @@ def _check_and_say(archive: Path, destination: Path) -> None:
 # --- restore.py ---------------------------------------------------------------------------------
 
 
-def read_backup() -> Backup:
+def read_backup(host_name: str) -> Backup:
     """The backup named by MAIL_RESTORE_FROM, checked before the host is touched."""
     where = os.environ.get(backups.RESTORE_ENV)
     if not where:
@@ -111,7 +115,7 @@ def read_backup() -> Backup:
     try:
         return Backup.verified(Path(where))
     except BackupError as error:
-        raise RestoreRefused(f"mailguard: {host.name}: restore: {error}; nothing was changed") from None
+        raise RestoreRefused(f"mailguard: {host_name}: restore: {error}; nothing was changed") from None
 
 
 def _wanted_files(held: Backup, platform: Platform) -> dict[str, Path]:
@@ -125,64 +129,70 @@ def _wanted_files(held: Backup, platform: Platform) -> dict[str, Path]:
     return wanted
 
 
-def refusal(held: Backup, platform: Platform, settings) -> str | None:
+def refusal(ctx: HostContext, held: Backup) -> str | None:
     """Why the restore must not go on, in one line: a key (or signing state) on the host that differs,
     or a Redis holding data the backup's dump would replace (a replica's is the primary's: never restored)."""
+    platform = ctx.platform
     wanted = _wanted_files(held, platform)
-    snap = hoststate.snapshot(
+    snap = ctx.reads.snapshot(
         *[("stat", p) for p in wanted], ("text", REDIS_RESTORED), ("dbsize", platform.redis_socket)
     )
     for path, file in wanted.items():
         current = snap.stat(path)
         if current and current["sha256"] != backups.sha256_of(file):
             return f"{path} differs from the backup's: a published DNS record may depend on it (it was not replaced)"
-    dump = _dump_to_restore(held, settings)
+    dump = _dump_to_restore(ctx, held)
     keys = snap.dbsize(platform.redis_socket)
     if dump and keys and (snap.text(REDIS_RESTORED) or "").strip() != backups.sha256_of(dump):
         return f"Redis already holds {keys} keys: the backup's dump would replace them (restore onto a fresh host)"
     return None
 
 
-def restore(settings, run_deploy) -> None:
-    """restore.py: the backup's keys, state, maps, hashes and Redis dump, then the ordinary deploy."""
-    held = read_backup()
-    platform = preflight.detect_platform(settings)  # the deploy's own preflight follows, before any change
-    problem = refusal(held, platform, settings)
+def restore(target: Host, settings: Settings) -> None:
+    """restore.py: the backup's keys, state, maps, hashes and Redis dump, then the ordinary deploy,
+    planned with the keys the backup's host signed with (else the host's own state, or the settings)."""
+    held = read_backup(target.name)
+    problem = refusal(preflight.context(target, settings), held)  # the deploy's own checks follow, before any change
     if problem:
-        raise RestoreRefused(f"mailguard: {host.name}: restore: {problem}; nothing was changed")
+        raise RestoreRefused(f"mailguard: {target.name}: restore: {problem}; nothing was changed")
     state = held.item("dkim-keys")
-    if state:  # the keys the backup's host signed with (else the host's own state, or the settings)
-        use_states(dkim.states_for(settings.domains, settings.selector_for, state.read_text()))
-    run_deploy(settings, before_configuration=lambda s, p: _put_back(held, s, p))
+    states = dkim.states_for(settings.domains, settings.selector_for, state.read_text()) if state else None
+    ctx = preflight.prepare(target, settings, key_states=states)
+    mail_filter.install(ctx)
+    _put_back(ctx, held)  # once the packages are there, before any service is configured
+    mail_filter.configure(ctx)
 
 
-def _dump_to_restore(held: Backup, settings):
+def _dump_to_restore(ctx: HostContext, held: Backup):
     """The backup's Redis dump, unless this host is a replica: replication replaces a replica's data
     with the primary's at once, so the dump is restored onto the primary only."""
     dump = held.item("redis.rdb")
-    if dump and settings.redis_role == "replica":
-        hoststate.warn_once(
-            f"restore: Redis's data is not put back here: this host is a replica of {settings.redis_primary} "
+    if dump and ctx.settings.redis_role == "replica":
+        ctx.reads.warn_once(
+            f"restore: Redis's data is not put back here: this host is a replica of {ctx.settings.redis_primary} "
             "and takes its data; restore this backup onto the primary for it"
         )
         return None
     return dump
 
 
-def _put_back(held: Backup, settings, platform: Platform) -> None:
+def _put_back(ctx: HostContext, held: Backup) -> None:
+    platform, reads = ctx.platform, ctx.reads
     user, group = platform.rspamd_user, platform.rspamd_group
     paths = host_paths(platform)
-    key_directory(platform, "Restore: DKIM key directory")
+    key_directory(reads, platform, "Restore: DKIM key directory")
     if held.under("retired-dkim"):
-        files.directory(name="Restore: retired keys", path=paths["retired-dkim"], user="root", group="root", mode=700)
+        files.directory(
+            name="Restore: retired keys", path=paths["retired-dkim"], user="root", group="root", mode=700, reads=reads
+        )
     for path, file in _wanted_files(held, platform).items():
         owner = (user, group, 600) if path.startswith(paths["dkim"] + "/") else ("root", "root", 600)
-        restored_file(name=f"Restore: {path}", path=path, content=file.read_bytes(), owner=owner)
+        restored_file(name=f"Restore: {path}", path=path, content=file.read_bytes(), owner=owner, reads=reads)
     for name, problem in held.unrestorable().items():
-        hoststate.warn_once(f"restore: {name!r} is not restored: {problem}")
+        reads.warn_once(f"restore: {name!r} is not restored: {problem}")
     maps = held.under("maps")
     if maps:
-        maps_directory(platform, "Restore: maps directory")
+        maps_directory(reads, platform, "Restore: maps directory")
     for name, file in maps.items():
         files.map_file(
             name=f"Restore: map {name} (entries merged)",
@@ -191,6 +201,7 @@ def _put_back(held: Backup, settings, platform: Platform) -> None:
             merged_from=file.read_text(errors="replace"),
             user=user,
             group=group,
+            reads=reads,
         )
     controller = held.item("worker-controller.inc")
     if controller:
@@ -200,17 +211,20 @@ def _put_back(held: Backup, settings, platform: Platform) -> None:
             content=controller.read_bytes(),
             owner=("root", group, 640),
             keep_existing=True,
+            reads=reads,
         )
-    dump = _dump_to_restore(held, settings)
+    dump = _dump_to_restore(ctx, held)
     if dump:
-        redis_dump(name="Restore: Redis's data", platform=platform, content=dump.read_bytes())
+        redis_dump(name="Restore: Redis's data", platform=platform, content=dump.read_bytes(), reads=reads)
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def restored_file(path: str, content: bytes, owner: tuple[str, str, int], keep_existing: bool = False):
+def restored_file(
+    path: str, content: bytes, owner: tuple[str, str, int], keep_existing: bool = False, *, reads: HostReads
+):
     """A file as the backup has it, where the host has none; the same one is left as it is."""
-    current = hoststate.snapshot(("stat", path)).stat(path)
-    if files.planted_link(current, path):
+    current = reads.snapshot(("stat", path)).stat(path)
+    if files.planted_link(reads, current, path):
         return
     if current and current["sha256"] != hashlib.sha256(content).hexdigest():
         if keep_existing:
@@ -227,14 +241,14 @@ def restored_file(path: str, content: bytes, owner: tuple[str, str, int], keep_e
 
 
 @operation_reading(lambda platform, *a, **k: [("text", REDIS_RESTORED)])
-def redis_dump(platform: Platform, content: bytes):
+def redis_dump(platform: Platform, content: bytes, *, reads: HostReads):
     """Redis's data from the backup, loaded once (a rerun finds the mark and leaves Redis alone).
 
     Redis saves its own data when it stops: the dump is put in place after the stop, then Redis
     loads it as it starts. The dump's directory is Redis's: the file is placed by a rename.
     """
     digest = hashlib.sha256(content).hexdigest()
-    if (hoststate.snapshot(("text", REDIS_RESTORED)).text(REDIS_RESTORED) or "").strip() == digest:
+    if (reads.snapshot(("text", REDIS_RESTORED)).text(REDIS_RESTORED) or "").strip() == digest:
         host.noop("Redis holds the backup's data already (restored before)")
         return
     owner = (platform.redis_user, platform.redis_group, 660)

@@ -4,15 +4,13 @@ rotated in stages by dkim_rotate.py, which switches signing only once DNS serves
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime
 import hashlib
 from collections.abc import Callable
 from typing import Any
-from weakref import WeakKeyDictionary
 
 from pyinfra import host
-from pyinfra.api import State, deploy
+from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
@@ -21,28 +19,22 @@ from mailguard import settings as settings_module
 from mailguard.layout import dkim_dir, dkim_key_path
 from mailguard.platforms import Platform
 
-from . import files, hoststate, preflight, readhost
+from . import files, hoststate, readhost
 from .activate import Changes, reload
 from .commands import Command, script
-from .hoststate import current_host, operation_reading
-
-# A rotation run plans with the states it is moving to, not the ones the host has yet.
-_PLANNED: WeakKeyDictionary[Host, dict[str, dkim.KeyState]] = WeakKeyDictionary()
-
-
-def use_states(states: dict[str, dkim.KeyState]) -> None:
-    """Plan this host's deploy with these keys (a rotation's next stage, a restored backup's)."""
-    _PLANNED[current_host()] = states
+from .context import HostContext
+from .hoststate import HostReads, operation_reading
+from .profile import system_profile
 
 
-def opendkim_keys(settings) -> dict[str, opendkim.OpenDkimKey]:
+def opendkim_keys(ctx: HostContext) -> dict[str, opendkim.OpenDkimKey]:
     """The keys an OpenDKIM on the host signs the domains with (its KeyTable and SigningTable).
 
     Their selectors and paths become rspamd's: one that fails its grammar stops the run before
     anything changes (KeyConflict, one line naming it)."""
-    texts = preflight.profile(settings)["texts"]
+    texts = ctx.system["texts"]
     conf = texts.get(opendkim.CONF)
-    keys = opendkim.signing_keys(conf, texts, settings.domains) if conf else {}
+    keys = opendkim.signing_keys(conf, texts, ctx.settings.domains) if conf else {}
     for domain, key in keys.items():
         problem = None if names.SELECTOR_RE.fullmatch(key.selector) else "is not a DKIM selector"
         if problem:
@@ -51,19 +43,17 @@ def opendkim_keys(settings) -> dict[str, opendkim.OpenDkimKey]:
             what, problem = f"key path {key.path!r}", names.path_problem(key.path)
         if problem:
             raise KeyConflict(
-                f"mailguard: {host.name}: OpenDKIM's KeyTable gives {domain} the {what}: {problem}; nothing was changed"
+                f"mailguard: {ctx.name}: OpenDKIM's KeyTable gives {domain} the {what}: {problem}; nothing was changed"
             )
     return keys
 
 
-def key_states(settings) -> dict[str, dkim.KeyState]:
+def key_states(ctx: HostContext) -> dict[str, dkim.KeyState]:
     """Each domain's keys on this host: as the last rotation left them, else OpenDKIM's key where
     OpenDKIM signs the domain, else the settings' selector."""
-    planned = _PLANNED.get(current_host())
-    if planned is not None:
-        return planned
-    recorded = preflight.profile(settings)["texts"].get(layout.DKIM_STATE)
-    imported = opendkim_keys(settings)
+    settings = ctx.settings
+    recorded = ctx.system["texts"].get(layout.DKIM_STATE)
+    imported = opendkim_keys(ctx)
 
     def selector(domain: str) -> str:
         return imported[domain].selector if domain in imported else settings.selector_for(domain)
@@ -76,10 +66,10 @@ class KeyConflict(PyinfraError):
 
 
 @operation_reading(lambda source, path, *a, **k: [("stat", source), ("stat", path)])
-def imported_key(source: str, path: str, user: str, group: str):
+def imported_key(source: str, path: str, user: str, group: str, *, reads: HostReads):
     """OpenDKIM's key copied for rspamd as it is (OpenDKIM keeps its own)."""
-    state = hoststate.snapshot(("stat", source), ("stat", path))
-    if files.planted_link(state.stat(path), path):
+    state = reads.snapshot(("stat", source), ("stat", path))
+    if files.planted_link(reads, state.stat(path), path):
         return
     if state.stat(path):
         host.noop(f"{path} is OpenDKIM's key already")
@@ -87,28 +77,29 @@ def imported_key(source: str, path: str, user: str, group: str):
     yield from files.copy_host_file(source, path, (user, group, 600))
 
 
-def _import_opendkim(settings, platform: Platform, states: dict[str, dkim.KeyState]) -> list[Any]:
+def _import_opendkim(ctx: HostContext) -> list[Any]:
     """For each domain OpenDKIM signs (and rspamd signs with that selector): its key, copied."""
-    imported = {d: k for d, k in opendkim_keys(settings).items() if states[d].signing == k.selector}
+    platform, states = ctx.platform, ctx.key_states
+    imported = {d: k for d, k in opendkim_keys(ctx).items() if states[d].signing == k.selector}
     if not imported:
         return []
     paths = {d: dkim_key_path(platform.rspamd_db_dir, d, k.selector) for d, k in imported.items()}
-    snap = hoststate.snapshot(*[w for d, k in imported.items() for w in (("stat", k.path), ("stat", paths[d]))])
+    snap = ctx.reads.snapshot(*[w for d, k in imported.items() for w in (("stat", k.path), ("stat", paths[d]))])
     ops = []
     for domain, key in imported.items():
         source, here = snap.stat(key.path), snap.stat(paths[domain])
         if source is None or source["type"] != "regular file":
             what = "missing" if source is None else f"a {source['type']}"
             raise KeyConflict(
-                f"mailguard: {host.name}: OpenDKIM's KeyTable names {key.path} for {domain}, which is {what}; "
+                f"mailguard: {ctx.name}: OpenDKIM's KeyTable names {key.path} for {domain}, which is {what}; "
                 "nothing was changed"
             )
         if here and here["sha256"] != source["sha256"]:
             raise KeyConflict(
-                f"mailguard: {host.name}: {paths[domain]} is another key than OpenDKIM's {key.path} for {domain} "
+                f"mailguard: {ctx.name}: {paths[domain]} is another key than OpenDKIM's {key.path} for {domain} "
                 f"(selector {key.selector}): a published record depends on one of them; nothing was changed"
             )
-        hoststate.warn_once(
+        ctx.reads.warn_once(
             f"{domain}: OpenDKIM signs it with {key.path} (selector {key.selector}): rspamd signs with that key "
             "as it is (no new key, no DNS change)"
         )
@@ -119,16 +110,10 @@ def _import_opendkim(settings, platform: Platform, states: dict[str, dkim.KeySta
                 path=paths[domain],
                 user=platform.rspamd_user,
                 group=platform.rspamd_group,
+                reads=ctx.reads,
             )
         )
     return ops
-
-
-def with_host_selectors(settings, states: dict[str, dkim.KeyState]):
-    """The settings with each domain's signing selector as the host has it (after a rotation it is
-    no longer the configured one: the ordinary deploy keeps signing with it, never undoes it)."""
-    differ = {d: s.signing for d, s in states.items() if s.signing != settings.dkim_selector}
-    return dataclasses.replace(settings, dkim_selectors=tuple(sorted(differ.items())))
 
 
 def _key_wants(path: str, *a, algorithm: str = "rsa", **k) -> list[tuple[str, str]]:
@@ -137,11 +122,13 @@ def _key_wants(path: str, *a, algorithm: str = "rsa", **k) -> list[tuple[str, st
 
 
 @operation_reading(_key_wants)
-def dkim_key(path: str, supply: Callable[[], bytes], user: str, group: str, algorithm: str = "rsa"):
+def dkim_key(
+    path: str, supply: Callable[[], bytes], user: str, group: str, algorithm: str = "rsa", *, reads: HostReads
+):
     """A DKIM private key put in place only when none exists: a published record depends on it.
     ``supply()`` gives the key (the group's, see ``group_key``) when one is needed."""
-    meta = hoststate.snapshot(("stat", path)).stat(path)
-    if files.planted_link(meta, path):
+    meta = reads.snapshot(("stat", path)).stat(path)
+    if files.planted_link(reads, meta, path):
         return
     if meta:
         commands = list(files.metadata_commands(path, meta, user, group, 600))
@@ -155,18 +142,13 @@ def dkim_key(path: str, supply: Callable[[], bytes], user: str, group: str, algo
 
 # --- one key per domain for every host of a run -------------------------------------------------
 
-# Per run: the key each path gets on the hosts that lack it (carried from a host that has it, or
-# made once), kept in the controller's memory only.
-_GROUP_KEYS: WeakKeyDictionary[State, dict[str, bytes]] = WeakKeyDictionary()
 
-
-def _signers(domain: str) -> tuple[list[tuple[Host, Any]], list[str]]:
-    """The run's other hosts that sign ``domain`` (with their settings), and the inventory's hosts
-    that sign it but are not in this run (--limit)."""
-    active = set(host.state.inventory.get_active_hosts())
-    here = current_host()
+def _signers(here: Host, domain: str) -> tuple[list[tuple[Host, Any]], list[str]]:
+    """The run's hosts other than ``here`` that sign ``domain`` (with their settings), and the
+    inventory's hosts that sign it but are not in this run (--limit)."""
+    active = set(here.state.inventory.get_active_hosts())
     in_run, outside = [], []
-    for other in host.state.inventory:
+    for other in here.state.inventory:
         if other is here:
             continue
         try:
@@ -196,18 +178,20 @@ def _carried(holder: Host, path: str, digest: str) -> bytes:
     return data
 
 
-def group_key(settings, domain: str, selector: str, path: str, make: Callable[[], bytes]) -> Callable[[], bytes]:
+def group_key(
+    ctx: HostContext, domain: str, selector: str, path: str, make: Callable[[], bytes]
+) -> Callable[[], bytes]:
     """What ``dkim_key`` puts at ``path`` where it is missing: the key the run's other hosts that
     sign ``domain`` hold (carried through the controller), else one made once for all of them.
 
     Raises KeyConflict, before anything changes, when two hosts hold different keys, or when the
     key is missing everywhere in the run and a host left out of it (--limit) may hold it.
     """
-    own = preflight.profile(settings)["dkim_keys"].get(path)
-    in_run, outside = _signers(domain)
-    holders = {host.name: (current_host(), own)} if own else {}
+    own = ctx.system["dkim_keys"].get(path)
+    in_run, outside = _signers(ctx.target, domain)
+    holders = {ctx.name: (ctx.target, own)} if own else {}
     for other, other_settings in in_run:
-        digest = preflight.profile_of(other, other_settings)["dkim_keys"].get(path)
+        digest = system_profile(other, other_settings)["dkim_keys"].get(path)
         if digest:
             holders[other.name] = (other, digest)
     if len({digest for _, digest in holders.values()}) > 1:
@@ -217,7 +201,7 @@ def group_key(settings, domain: str, selector: str, path: str, make: Callable[[]
             "domain for the group, and a published record depends on one of them: keep one (or give the hosts "
             "different selectors); nothing was changed"
         )
-    keys = _GROUP_KEYS.setdefault(host.state, {})
+    keys = ctx.run.group_keys  # made or carried once for every host of the run that lacks them
 
     def supply() -> bytes:
         if path not in keys:  # this host holds the key, and it vanished meanwhile
@@ -231,7 +215,7 @@ def group_key(settings, domain: str, selector: str, path: str, make: Callable[[]
         keys[path] = _carried(holder, path, digest)
     elif outside:
         raise KeyConflict(
-            f"mailguard: {host.name}: no DKIM key for {domain} (selector {selector}) on the hosts of this run, and "
+            f"mailguard: {ctx.name}: no DKIM key for {domain} (selector {selector}) on the hosts of this run, and "
             f"{', '.join(sorted(outside))} (left out by --limit) may hold one: run without --limit once, so that "
             "the group's key is carried; nothing was changed"
         )
@@ -241,10 +225,10 @@ def group_key(settings, domain: str, selector: str, path: str, make: Callable[[]
 
 
 @operation_reading(lambda path, retired, *a, **k: [("stat", path), ("stat", retired)])
-def retired_key(path: str, retired: str):
+def retired_key(path: str, retired: str, *, reads: HostReads):
     """A replaced key moved to the root-only retired keys (a rename: a link is moved, never followed)."""
-    state = hoststate.snapshot(("stat", path), ("stat", retired))
-    if files.planted_link(state.stat(path), path):
+    state = reads.snapshot(("stat", path), ("stat", retired))
+    if files.planted_link(reads, state.stat(path), path):
         return
     if state.stat(path) is None:
         host.noop(f"{path} is not there: {'retired already' if state.stat(retired) else 'nothing to retire'}")
@@ -257,7 +241,7 @@ def retired_path(domain: str, selector: str, today: datetime.date) -> str:
     return f"{layout.RETIRED_DKIM_DIR}/{domain}.{selector}.retired-{today}.key"
 
 
-def key_directory(platform: Platform, name: str = "DKIM: key directory"):
+def key_directory(reads: HostReads, platform: Platform, name: str = "DKIM: key directory"):
     """The keys' directory: rspamd's user may read it, no one else."""
     return files.directory(
         name=name,
@@ -265,21 +249,22 @@ def key_directory(platform: Platform, name: str = "DKIM: key directory"):
         user=platform.rspamd_user,
         group=platform.rspamd_group,
         mode=750,
+        reads=reads,
     )
 
 
 @deploy("DKIM keys")
-def keys(settings, platform: Platform) -> Changes:
+def keys(ctx: HostContext) -> Changes:
+    settings, platform = ctx.settings, ctx.platform
     user, group = platform.rspamd_user, platform.rspamd_group
-    created = [key_directory(platform)]
-    states = key_states(settings)
-    created += _import_opendkim(settings, platform, states)
+    created = [key_directory(ctx.reads, platform)]
+    created += _import_opendkim(ctx)
     bits = settings.dkim_key_bits
 
     def rsa_key() -> bytes:
         return dkim.generate_private_key_pem(bits)
 
-    for domain, state in states.items():
+    for domain, state in ctx.key_states.items():
         for selector in (state.signing, state.next):
             if not selector:
                 continue
@@ -289,9 +274,10 @@ def keys(settings, platform: Platform) -> Changes:
                 dkim_key(
                     name=f"DKIM: key for {domain} (selector {selector}{role})",
                     path=path,
-                    supply=group_key(settings, domain, selector, path, rsa_key),
+                    supply=group_key(ctx, domain, selector, path, rsa_key),
                     user=user,
                     group=group,
+                    reads=ctx.reads,
                 )
             )
         if settings.dkim_ed25519:
@@ -301,10 +287,11 @@ def keys(settings, platform: Platform) -> Changes:
                 dkim_key(
                     name=f"DKIM: Ed25519 key for {domain} (selector {selector})",
                     path=path,
-                    supply=group_key(settings, domain, selector, path, dkim.generate_ed25519_key),
+                    supply=group_key(ctx, domain, selector, path, dkim.generate_ed25519_key),
                     user=user,
                     group=group,
                     algorithm="ed25519",
+                    reads=ctx.reads,
                 )
             )
     return {reload("rspamd"): created}
@@ -313,16 +300,16 @@ def keys(settings, platform: Platform) -> Changes:
 # --- dkim_rotate.py -------------------------------------------------------------------------
 
 
-def plan_rotation(settings, platform: Platform, today: datetime.date) -> list[dkim.RotationStep]:
+def plan_rotation(ctx: HostContext, today: datetime.date) -> list[dkim.RotationStep]:
     """Each domain's next stage, decided from the host's keys and (stage 2) the live DNS."""
     from mailguard import dnscheck  # dnspython's resolver, for this check only
 
-    states = key_states(settings)
-    db_dir = platform.rspamd_db_dir
+    settings, states = ctx.settings, ctx.key_states
+    db_dir = ctx.platform.rspamd_db_dir
     paths = {(d, s): dkim_key_path(db_dir, d, s) for d, state in states.items() for s in state.selectors}
     globs = {d: f"{dkim_dir(db_dir)}/{d}.*.key" for d in states}
     wants = [("pubkey", p) for p in paths.values()] + [("glob", g) for g in globs.values()]
-    snap = hoststate.snapshot(*wants)
+    snap = ctx.reads.snapshot(*wants)
     resolver = authoritative.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
 
     def served_for(domain: str):
@@ -345,41 +332,39 @@ def plan_rotation(settings, platform: Platform, today: datetime.date) -> list[dk
     return steps
 
 
-def rotate(settings, run_deploy: Callable[[Any], None]) -> None:
-    """dkim_rotate.py: one stage further for every domain, then the ordinary deploy with the new
-    signing selectors (its configuration check, reload and rollback), then the state is recorded."""
-    platform = preflight.detect_platform(settings)  # the deploy's own preflight follows, before any change
-    today = datetime.date.today()
-    steps = plan_rotation(settings, platform, today)
-    use_states({step.domain: step.state for step in steps})
-    run_deploy(settings)  # plans with the states above
+def record_rotation(ctx: HostContext, steps: list[dkim.RotationStep], today: datetime.date) -> None:
+    """After the deploy: the replaced keys retired, the states recorded, what to publish printed."""
     for step in steps:
         if step.retire:
             retired_key(
                 name=f"DKIM: retire {step.domain}'s key {step.retire}",
-                path=dkim_key_path(platform.rspamd_db_dir, step.domain, step.retire),
+                path=dkim_key_path(ctx.platform.rspamd_db_dir, step.domain, step.retire),
                 retired=retired_path(step.domain, step.retire, today),
+                reads=ctx.reads,
             )
     files.text_file(
         name="DKIM: which key each domain signs with",
         path=layout.DKIM_STATE,
-        content=dkim.state_text(_PLANNED[current_host()]),
+        content=dkim.state_text(dict(ctx.key_states)),
         mode=600,
         keep_original=False,
+        reads=ctx.reads,
     )
-    hoststate.after_operations("rotation", lambda target: _print_rotation(steps, platform, target, today))
+    ctx.run.after_operations(ctx.target, "rotation", lambda: _print_rotation(ctx, steps, today))
 
 
-def _print_rotation(steps: list[dkim.RotationStep], platform: Platform, target: Host, today: datetime.date) -> None:
+def _print_rotation(ctx: HostContext, steps: list[dkim.RotationStep], today: datetime.date) -> None:
     from mailguard import dns_records
 
+    platform = ctx.platform
+
     def record(domain: str, selector: str, path: str) -> str:
-        key = hoststate.snapshot_of(target, ("pubkey", path)).pubkey(path)
+        key = ctx.reads.snapshot(("pubkey", path)).pubkey(path)
         name = f"{selector}._domainkey.{domain}"
         txt = dns_records.Record(name, "TXT", dkim.txt_value(key or dns_records.PENDING_KEY), "", "DKIM")
         return f"{name}. IN TXT {txt.rdata}"
 
-    print(f"\n--> DKIM key rotation ({target.name}):")
+    print(f"\n--> DKIM key rotation ({ctx.name}):")
     for step in steps:
         print(f"  {step.domain}: {step.says}")
         if (step.stage, step.done) in ((1, True), (2, False)):

@@ -12,19 +12,21 @@ import re
 from pathlib import Path
 
 from pyinfra import logger
-from pyinfra.api import FactBase, Host
+from pyinfra.api import FactBase
 
 from mailguard import authoritative, dkim, dns_records, dnsbl, layout, rspamd_config
 from mailguard.layout import dkim_key_path
 from mailguard.platforms import Platform
+from mailguard.settings import Settings
 
 from . import hoststate
 from .commands import Command
+from .context import HostContext
 
 OUTPUT_DIR_ENV = "MAIL_DNS_DIR"
 
 
-def key_paths(settings, platform: Platform) -> dict[str, str]:
+def key_paths(settings: Settings, platform: Platform) -> dict[str, str]:
     return {d: dkim_key_path(platform.rspamd_db_dir, d, settings.selector_for(d)) for d in settings.domains}
 
 
@@ -43,17 +45,17 @@ def write_files(expected: dns_records.RecordInputs, directory: Path) -> list[Pat
     return written
 
 
-def public_keys(settings, platform: Platform, target: Host) -> dict[str, str | None]:
+def public_keys(ctx: HostContext) -> dict[str, str | None]:
     """The p= value of each domain's key, derived on the host (the private key never leaves it)."""
-    paths = key_paths(settings, platform)
-    state = hoststate.snapshot_of(target, *[("pubkey", p) for p in paths.values()])
+    paths = key_paths(ctx.settings, ctx.platform)
+    state = ctx.reads.snapshot(*[("pubkey", p) for p in paths.values()])
     return {domain: state.pubkey(path) for domain, path in paths.items()}
 
 
-def more_keys(settings, states: dict[str, dkim.KeyState], platform: Platform, target: Host):
+def more_keys(ctx: HostContext):
     """The DKIM records beside each signing key (record name -> (p= value, why, algorithm)): a
     rotation's other key, and the Ed25519 key; the public halves read off the host."""
-    db_dir = platform.rspamd_db_dir
+    settings, states, db_dir = ctx.settings, ctx.key_states, ctx.platform.rspamd_db_dir
     wanted: dict[str, tuple[str, str, str]] = {}  # record name -> (key path, why, algorithm)
     for domain, state in states.items():
         if state.next:
@@ -75,24 +77,18 @@ def more_keys(settings, states: dict[str, dkim.KeyState], platform: Platform, ta
     if not wanted:
         return {}
     kinds = {name: hoststate.PUBKEY_KIND[algorithm] for name, (_, _, algorithm) in wanted.items()}
-    snap = hoststate.snapshot_of(target, *[(kinds[name], path) for name, (path, _, _) in wanted.items()])
+    snap = ctx.reads.snapshot(*[(kinds[name], path) for name, (path, _, _) in wanted.items()])
     return {name: (snap.pubkey(path, kinds[name]), why, algorithm) for name, (path, why, algorithm) in wanted.items()}
 
 
-def report(
-    settings,
-    platform: Platform,
-    target: Host,
-    states: dict[str, dkim.KeyState] | None = None,
-    probe_blocklists: bool = True,
-) -> None:
-    """Print and write the records to publish for ``target``, then (with dns_check) ask the live DNS,
+def report(ctx: HostContext, probe_blocklists: bool = True) -> None:
+    """Print and write the records to publish for the host, then (with dns_check) ask the live DNS,
     and (with dnsbl_check and ``probe_blocklists``) whether the blocklists answer rspamd.
 
     It changes nothing on the host; a DNS problem is a warning, never a failed deploy.
     """
-    more = more_keys(settings, states or {}, platform, target)
-    expected = dns_records.RecordInputs.from_settings(settings, public_keys(settings, platform, target), more)
+    settings, target = ctx.settings, ctx.target
+    expected = dns_records.RecordInputs.from_settings(settings, public_keys(ctx), more_keys(ctx))
     print(f"\n--> DNS records to publish for {', '.join(settings.domains)} ({target.name}):")
     print(dns_records.table(dns_records.records(expected)))
     print("\n--> The same records for a DNS panel (ConoHa's: タイプ / 名称 / TTL / 値):")
@@ -111,7 +107,7 @@ def report(
     if settings.dnsbl_check and not probe_blocklists:
         print(f"--> Blocklists: {NOT_PROBED}\n")
     elif settings.dnsbl_check:
-        text, all_answer = dnsbl_report(settings, platform, target)
+        text, all_answer = dnsbl_report(ctx)
         print(f"--> {text}\n")
         if not all_answer:
             logger.warning(
@@ -142,8 +138,9 @@ class DnsblAnswers(FactBase):
         return answers
 
 
-def dnsbl_report(settings, platform: Platform, target: Host) -> tuple[str, bool]:
+def dnsbl_report(ctx: HostContext) -> tuple[str, bool]:
     """The blocklist check's report, and whether every list answered."""
+    settings, platform, target = ctx.settings, ctx.platform, ctx.target
     local, dqs = settings.resolver == "local", bool(settings.spamhaus_dqs_key)
     names = [b.query_name(dqs) for b in dnsbl.BLOCKLISTS]
     server = layout.RESOLVER_ADDRESS if local else None
@@ -156,8 +153,6 @@ def dnsbl_report(settings, platform: Platform, target: Host) -> tuple[str, bool]
     return dnsbl.report(results, where, not local, dqs), all_answer
 
 
-def report_after_operations(settings, platform: Platform, states: dict[str, dkim.KeyState]) -> None:
+def report_after_operations(ctx: HostContext) -> None:
     """The deploy's last step: the DNS report, after every operation ran (it needs the keys)."""
-    hoststate.after_operations(
-        "dns", lambda target: report(settings, platform, target, states, hoststate.changed_anything(target))
-    )
+    ctx.run.after_operations(ctx.target, "dns", lambda: report(ctx, ctx.reads.changed_anything()))

@@ -8,36 +8,43 @@ rspamd's user through a Dovecot script service (templates/dovecot/learn-service.
 
 from __future__ import annotations
 
-from pyinfra import host, logger
+from pyinfra import logger
 from pyinfra.api import deploy
 
 from mailguard import layout, learning
 from mailguard.learning import TEMPLATES, detect, skipped
-from mailguard.platforms import Platform
 
-from . import files, preflight, repos, system
+from . import files, repos, system
 from .activate import Changes, reload
+from .context import HostContext
 from .templating import render
 
 
 @deploy("Dovecot: Junk folder and learning")
-def configure(settings, platform: Platform) -> Changes:
-    found = detect(preflight.profile(settings))
+def configure(ctx: HostContext) -> Changes:
+    settings, platform = ctx.settings, ctx.platform
+    found = detect(ctx.system)
     why_not = skipped(settings, found)
     if why_not:
-        logger.info(f"{host.name}: no Junk folder filing or learning from it: {why_not}")
+        logger.info(f"{ctx.name}: no Junk folder filing or learning from it: {why_not}")
         return {}
     assert found is not None and found.series is not None
     system.packages(
         name="Dovecot: its Sieve plugin (Pigeonhole) installed",
         packages=list(platform.dovecot_sieve_packages),
         installer=repos.PACKAGE_INSTALLERS[platform.package_manager],
+        reads=ctx.reads,
     )
     context = {"settings": settings, "platform": platform, "layout": layout, "learning": learning, "dovecot": found}
     changed = [
-        system.system_group(name=f"Dovecot: the group {layout.LEARN_GROUP}", group=layout.LEARN_GROUP),
+        system.system_group(name=f"Dovecot: the group {layout.LEARN_GROUP}", group=layout.LEARN_GROUP, reads=ctx.reads),
         files.directory(
-            name="Dovecot: global Sieve scripts", path=layout.SIEVE_DIR, user="root", group="root", mode=755
+            name="Dovecot: global Sieve scripts",
+            path=layout.SIEVE_DIR,
+            user="root",
+            group="root",
+            mode=755,
+            reads=ctx.reads,
         ),
     ]
     for script in layout.SIEVE_SCRIPTS:
@@ -47,6 +54,7 @@ def configure(settings, platform: Platform) -> Changes:
                 path=f"{layout.SIEVE_DIR}/{script}.sieve",
                 content=render(f"dovecot/{script}.sieve.j2", **context),
                 backup="dovecot",
+                reads=ctx.reads,
             )
         )
     changed.append(
@@ -55,6 +63,7 @@ def configure(settings, platform: Platform) -> Changes:
             path=layout.LEARN,
             content=render("tools/learn.sh.j2", **context),
             mode=755,
+            reads=ctx.reads,
         )
     )
     changed.append(
@@ -63,6 +72,7 @@ def configure(settings, platform: Platform) -> Changes:
             path=f"{platform.dovecot_conf_dir}/{layout.DOVECOT_CONF}",
             content=render(TEMPLATES[found.series], **context),
             backup="dovecot",
+            reads=ctx.reads,
         )
     )
     return {reload("dovecot"): changed}

@@ -10,6 +10,7 @@ each saves, are written up for pyinfra in docs/pyinfra-proposals.md.
 
 from __future__ import annotations
 
+import datetime
 import gc
 
 from pyinfra import host
@@ -17,6 +18,7 @@ from pyinfra import host
 from mailguard import settings as settings_module
 
 from . import pyinfra_costs
+from .run import handed_over
 
 
 def _settings() -> settings_module.Settings:
@@ -26,9 +28,9 @@ def _settings() -> settings_module.Settings:
 
 def deploy() -> None:
     """deploy.py: the seed's setup (operations/mail_filter.py)."""
-    from .mail_filter import steps
+    from .mail_filter import deploy_to
 
-    steps(_settings())
+    deploy_to(handed_over(), _settings())
     # The plan is whole, and it lives (with all that was imported) until pyinfra exits: frozen, it
     # is no longer walked by the collections while the operations run nor by the several at
     # Python's exit. The price: garbage cycles made before this point stay until exit, and cycles
@@ -39,40 +41,44 @@ def deploy() -> None:
 
 def backup() -> None:
     """backup.py: the host's keys, maps, hashes and Redis dump, fetched and checked here."""
+    from . import preflight
     from .backup import backup as run
 
-    run(_settings())
+    run(preflight.context(handed_over(), _settings()))
 
 
 def restore() -> None:
     """restore.py: a backup put onto a host, then the deploy."""
     from .backup import restore as run
-    from .mail_filter import steps
 
-    run(_settings(), steps)
+    run(handed_over(), _settings())
 
 
 def learn() -> None:
     """learn.py: rspamd's Bayes taught from the mail users already have."""
     from .learn import learn as run
 
-    run(_settings())
+    run(handed_over(), _settings())
 
 
 def rotate() -> None:
-    """dkim_rotate.py: one stage of a DKIM key rotation per run."""
-    from .dkim import rotate as run
-    from .mail_filter import steps
+    """dkim_rotate.py: one stage of a DKIM key rotation per run: each domain's next stage planned
+    before anything changes, the ordinary deploy planned with the key states it moves to (its
+    configuration check, reload and rollback), then the replaced keys retired and the states recorded."""
+    from . import dkim, mail_filter, preflight
 
-    run(_settings(), steps)
+    ctx = preflight.prepare(handed_over(), _settings())
+    today = datetime.date.today()
+    steps = dkim.plan_rotation(ctx, today)
+    ctx = ctx.with_key_states({step.domain: step.state for step in steps})
+    mail_filter.install(ctx)
+    mail_filter.configure(ctx)
+    dkim.record_rotation(ctx, steps, today)
 
 
 def dns_report() -> None:
     """dns_report.py: the DNS records for the deployed host, and the live check; nothing changes."""
     from . import dkim, dns, preflight
-    from .hoststate import current_host
 
-    settings = _settings()
-    key_states = dkim.key_states(settings)
-    settings = dkim.with_host_selectors(settings, key_states)
-    dns.report(settings, preflight.detect_platform(settings), current_host(), key_states)
+    ctx = preflight.context(handed_over(), _settings())
+    dns.report(ctx.with_key_states(dkim.key_states(ctx)))

@@ -12,7 +12,7 @@ unit and package, so a no-op rerun costs one.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from io import BytesIO
 
 from pyinfra import host, logger
@@ -24,9 +24,8 @@ from pyinfra.operations.util.files import generate_color_diff
 from mailguard import directives
 from mailguard.layout import KEEP_ORIGINAL, STAGING_DIR, STASH, original
 
-from . import hoststate
 from .commands import Command, script
-from .hoststate import operation_reading
+from .hoststate import HostReads, Snapshot, operation_reading
 
 
 def metadata_commands(path: str, current: dict | None, user: str, group: str, mode: int):
@@ -84,13 +83,13 @@ def copy_host_file(src: str, path: str, owner: tuple[str, str, int], replace: bo
     yield _place(staging, path, owner, "replace" if replace else "link")
 
 
-def planted_link(current: dict | None, path: str) -> bool:
+def planted_link(reads: HostReads, current: dict | None, path: str) -> bool:
     """Whether ``path`` is a symbolic link where the deploy manages a file: it is said once and
     left alone (never followed: in a directory a service can write, its target may be anything).
     The operation that asks then ends without a command."""
     if not current or current["type"] != "symbolic link":
         return False
-    hoststate.warn_once(f"{path} is a symbolic link, not a file mailguard wrote: left alone, never followed")
+    reads.warn_once(f"{path} is a symbolic link, not a file mailguard wrote: left alone, never followed")
     host.noop(f"{path} left alone")
     return True
 
@@ -116,13 +115,13 @@ def _edited_wants(paths) -> list[tuple[str, str]]:
     return [want for p in paths for want in (("text", p), ("stat", p))]
 
 
-def _edited_file(paths, missing: str) -> Generator[Command, None, tuple[str, str, dict] | None]:
+def _edited_file(reads: HostReads, paths, missing: str) -> Generator[Command, None, tuple[str, str, dict] | None]:
     """The first of ``paths`` that exists, its text and its stat, for an edit in place; None when
     none exists or the one found is a planted link (said by ``planted_link``)."""
-    state = hoststate.snapshot(*_edited_wants(paths))
+    state = reads.snapshot(*_edited_wants(paths))
     path = next((p for p in paths if state.stat(p)), paths[0])
     current, text = state.stat(path), state.text(path)
-    if planted_link(current, path):
+    if planted_link(reads, current, path):
         return None
     if current is None or text is None:
         yield from _not_there_yet(f"{' or '.join(paths)} does not exist: {missing}")
@@ -131,16 +130,26 @@ def _edited_file(paths, missing: str) -> Generator[Command, None, tuple[str, str
 
 
 @operation_reading(lambda paths, *a, **k: _edited_wants(paths))
-def directives_file(paths, settings, disabled=(), added=(), backup: str | None = None):
+def directives_file(
+    paths: list[str],
+    values: Sequence[tuple[str, Sequence[str]]],
+    disabled: Sequence[str] = (),
+    added: Sequence[tuple[str, str]] = (),
+    backup: str | None = None,
+    *,
+    reads: HostReads,
+):
     """Set "Directive value" lines of an existing config file (clamd, redis) in place.
 
     ``paths``: where the file may be (packages differ); the first that exists is edited.
+    ``values``: (directive, its values); ``disabled``: directives commented out; ``added``:
+    (directive, value) lines added where missing.
     """
-    found = yield from _edited_file(paths, "is its package installed?")
+    found = yield from _edited_file(reads, paths, "is its package installed?")
     if found is None:
         return
     path, text, current = found
-    wanted = directives.edit(text, settings, disabled, added)
+    wanted = directives.edit(text, values, disabled, added)
     if wanted == text:
         host.noop(f"{path} already has the wanted directives")
         return
@@ -168,7 +177,7 @@ def _keeps_original(path: str) -> list[tuple[str, str]]:
     return [("stat", path), ("managed", path), ("stat", original(path))]
 
 
-def keep_admins_version(state: hoststate.Snapshot, path: str, content: str | bytes) -> list[Command]:
+def keep_admins_version(reads: HostReads, state: Snapshot, path: str, content: str | bytes) -> list[Command]:
     """Before the deploy first replaces a file it did not write: keep the admin's version, say so.
 
     The line appears wherever the plan is made: in the run, and in a ``--dry`` preview.
@@ -178,7 +187,7 @@ def keep_admins_version(state: hoststate.Snapshot, path: str, content: str | byt
         return []
     if state.managed(path) or state.stat(original(path)):
         return []
-    hoststate.warn_once(f"replacing {path}, which mailguard did not write: your version is kept in {original(path)}")
+    reads.warn_once(f"replacing {path}, which mailguard did not write: your version is kept in {original(path)}")
     return [Command(KEEP_ORIGINAL, path)]
 
 
@@ -192,14 +201,16 @@ def text_file(
     backup: str | None = None,
     secret: bool = False,
     keep_original: bool = True,
+    *,
+    reads: HostReads,
 ):
     """A whole file, compared by sha256 on the host; with --diff its changes are shown unless ``secret``.
 
     ``keep_original``: an existing file the deploy did not write is kept first (``keep_admins_version``).
     """
-    state = hoststate.snapshot(*_keeps_original(path))
+    state = reads.snapshot(*_keeps_original(path))
     current = state.stat(path)
-    if planted_link(current, path):
+    if planted_link(reads, current, path):
         return
     commands = file_commands(path, content, current, user, group, mode, backup)
     if not commands:
@@ -208,7 +219,7 @@ def text_file(
     if host.state.config.DIFF and not secret and (current is None or current["sha256"] != _sha256(content)):
         _show_diff(path, current, content)
     if keep_original:
-        yield from keep_admins_version(state, path, content)
+        yield from keep_admins_version(reads, state, path, content)
     yield from commands
 
 
@@ -252,6 +263,8 @@ def map_file(
     backup: str | None = None,
     legacy: str | None = None,
     merged_from: str | None = None,
+    *,
+    reads: HostReads,
 ):
     """A multimap map file: created when missing, listed entries ensured, other lines kept.
     ``merged_from``: another copy of this map (a backup's): its lines the file lacks are added,
@@ -260,8 +273,8 @@ def map_file(
     ``legacy``: where the seed kept this list. Its entries are merged in once; then it is kept
     in the originals and replaced by a one-line pointer to ``path``.
     """
-    state = hoststate.snapshot(*_map_wants(path, legacy=legacy))
-    if planted_link(state.stat(path), path) or (legacy and planted_link(state.stat(legacy), legacy)):
+    state = reads.snapshot(*_map_wants(path, legacy=legacy))
+    if planted_link(reads, state.stat(path), path) or (legacy and planted_link(reads, state.stat(legacy), legacy)):
         return
     current = state.text(path)
     old = state.text(legacy) if legacy else None
@@ -276,7 +289,7 @@ def map_file(
     else:
         commands += metadata_commands(path, state.stat(path), user, group, 644)
     if legacy and old is not None:
-        hoststate.warn_once(f"{legacy}: its entries now live in {path}; the file is kept in {original(legacy)}")
+        reads.warn_once(f"{legacy}: its entries now live in {path}; the file is kept in {original(legacy)}")
         if not state.stat(original(legacy)):
             commands.append(Command(KEEP_ORIGINAL, legacy))
         moved = MOVED_MAP.format(path=path) + "\n"
@@ -287,9 +300,9 @@ def map_file(
     yield from commands
 
 
-def _present(path: str, kind: str, create: Command, user: str, group: str, mode: int, noop: str):
+def _present(reads: HostReads, path: str, kind: str, create: Command, user: str, group: str, mode: int, noop: str):
     """``path`` as a ``kind`` ("regular file", "directory"): created when missing, owner and mode right."""
-    current = hoststate.snapshot(("stat", path)).stat(path)
+    current = reads.snapshot(("stat", path)).stat(path)
     if current is not None and current["type"] != kind:
         raise OperationError(f"{path} exists and is a {current['type']}, not a {kind}: left alone, never followed")
     commands = [] if current else [create]
@@ -301,16 +314,16 @@ def _present(path: str, kind: str, create: Command, user: str, group: str, mode:
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def text_file_exists(path: str, user: str, group: str, mode: int):
+def text_file_exists(path: str, user: str, group: str, mode: int, *, reads: HostReads):
     """A file that a service writes (a log): created empty when missing, its owner and mode kept right."""
     create = Command("install", "-m", str(mode), "/dev/null", path)
-    yield from _present(path, "regular file", create, user, group, mode, f"{path} is in place")
+    yield from _present(reads, path, "regular file", create, user, group, mode, f"{path} is in place")
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def file_absent(path: str, backup: str | None = None):
+def file_absent(path: str, backup: str | None = None, *, reads: HostReads):
     """Remove a file the deploy wrote earlier and no longer wants (kept first for a rollback)."""
-    if not hoststate.snapshot(("stat", path)).stat(path):
+    if not reads.snapshot(("stat", path)).stat(path):
         host.noop(f"{path} is absent")
         return
     if backup:
@@ -319,16 +332,16 @@ def file_absent(path: str, backup: str | None = None):
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def directory(path: str, user: str, group: str, mode: int):
+def directory(path: str, user: str, group: str, mode: int, *, reads: HostReads):
     yield from _present(
-        path, "directory", Command("mkdir", "-p", "--", path), user, group, mode, f"{path}/ is in place"
+        reads, path, "directory", Command("mkdir", "-p", "--", path), user, group, mode, f"{path}/ is in place"
     )
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def download(path: str, url: str):
+def download(path: str, url: str, *, reads: HostReads):
     """Fetch ``url`` to ``path`` once (a repository key); an existing file is kept."""
-    if hoststate.snapshot(("stat", path)).stat(path):
+    if reads.snapshot(("stat", path)).stat(path):
         host.noop(f"{path} exists")
         return
     yield script("download", url, path)
@@ -348,12 +361,14 @@ def replace_block(text: str, begin: str, end: str, content: str) -> str:
 
 
 @operation_reading(lambda path, *a, **k: _edited_wants([path]))
-def marked_block(path: str, begin: str, end: str, content: str, missing: str, backup: str | None = None):
+def marked_block(
+    path: str, begin: str, end: str, content: str, missing: str, backup: str | None = None, *, reads: HostReads
+):
     """A block between two marker lines in a file the admin also edits (the rest is kept).
 
     ``missing``: what to tell the admin when the file does not exist.
     """
-    found = yield from _edited_file([path], missing)
+    found = yield from _edited_file(reads, [path], missing)
     if found is None:
         return
     path, text, current = found

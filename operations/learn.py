@@ -9,13 +9,13 @@ message it learned before (its learn cache). Needs the deploy first (its learnin
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
-
-from pyinfra import host, logger
+from pyinfra import logger
 from pyinfra.api import BaseStateCallback, State
+from pyinfra.api.host import Host
 from pyinfra.operations import server
 
 from mailguard import layout, learning
+from mailguard.settings import Settings
 
 from . import files, preflight
 from .commands import Command
@@ -41,42 +41,43 @@ class _PrintCounts(BaseStateCallback):
                     print(f"    [{target.name}] {line}")
 
 
-# pyinfra's boundary: a callback handler is registered on the run's State, once
-_PRINTERS: WeakKeyDictionary[State, _PrintCounts] = WeakKeyDictionary()
-
-
 def _printer(state: State) -> _PrintCounts:
-    if state not in _PRINTERS:
-        _PRINTERS[state] = _PrintCounts()
-        state.add_callback_handler(_PRINTERS[state])
-    return _PRINTERS[state]
+    """The run's printer: registered on pyinfra's State once, found there again."""
+    for handler in state.callback_handlers:
+        if isinstance(handler, _PrintCounts):
+            return handler
+    printer = _PrintCounts()
+    state.add_callback_handler(printer)
+    return printer
 
 
-def learn(settings) -> None:
+def learn(target: Host, settings: Settings) -> None:
     """Each Dovecot user's junk_folder as spam and as much of INBOX as ham, in batches."""
-    preflight.check(settings)
-    why_not = learning.skipped(settings, learning.detect(preflight.profile(settings)))
-    found = {} if why_not else host.get_fact(Mailboxes, junk=settings.junk_folder, socket=layout.LEARN_SOCKET)
+    ctx = preflight.context(target, settings)
+    preflight.check(ctx)
+    why_not = learning.skipped(settings, learning.detect(ctx.system))
+    found = {} if why_not else target.get_fact(Mailboxes, junk=settings.junk_folder, socket=layout.LEARN_SOCKET)
     if why_not or not found["socket"]:
         reason = why_not or f"rspamd's learning socket {layout.LEARN_SOCKET} is not there: run deploy.py first"
-        logger.warning(f"{host.name}: nothing to learn from: {reason}")
+        logger.warning(f"{ctx.name}: nothing to learn from: {reason}")
         return
     for refused in found["refused"]:
-        logger.warning(f"{host.name}: Dovecot user {refused}: left alone")
+        logger.warning(f"{ctx.name}: Dovecot user {refused}: left alone")
     files.text_file(
         name=f"Tool: {layout.LEARN_MAILBOX}",
         path=layout.LEARN_MAILBOX,
         content=render("tools/learn-mailbox.sh.j2", layout=layout),
         mode=755,
+        reads=ctx.reads,
     )
     # balanced: as much ham as spam, per user
     each = {user: min(junk, inbox) for user, (junk, inbox) in sorted(found["users"].items())}
     idle = [user for user, count in each.items() if not count]
     logger.info(
-        f"{host.name}: {sum(each.values())} messages of each class to learn from {len(each) - len(idle)} users "
+        f"{ctx.name}: {sum(each.values())} messages of each class to learn from {len(each) - len(idle)} users "
         f"({len(idle)} with nothing in both {settings.junk_folder} and INBOX)"
     )
-    printer = _printer(host.state)
+    printer = _printer(target.state)
     for user, count in each.items():
         for first in range(1, count + 1, BATCH):
             size = min(BATCH, count - first + 1)

@@ -9,13 +9,16 @@ from typing import Any
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
+from pyinfra.api.host import Host
 
 from mailguard import settings as settings_module
 from mailguard.settings import Settings
 
-from . import activate, clamav, dkim, dns, dovecot, hoststate, postfix, preflight, redis, repos, resolver, rspamd, webui
+from . import activate, clamav, dkim, dns, dovecot, postfix, preflight, redis, repos, resolver, rspamd, webui
+from .context import HostContext
+from .run import handed_over
 
-# (name in the run's output, step): each step returns the restarts and reloads it may need.
+# (name in the run's output, step(ctx)): each step returns the restarts and reloads it may need.
 CONFIGURATION_STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("redis", redis.configure),
     ("clamav", clamav.configure),
@@ -28,26 +31,33 @@ CONFIGURATION_STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
 )
 
 
-def steps(settings: Settings, before_configuration: Callable[[Settings, Any], None] | None = None) -> None:
-    """The deploy. ``before_configuration(settings, platform)``: restore.py's data, once the
-    packages are there and before any service is configured."""
-    platform = preflight.check(settings)  # before anything on the host changes
-    key_states = dkim.key_states(settings)
-    settings = dkim.with_host_selectors(settings, key_states)  # a rotation's signing key, never undone
-    logger.info(f"{host.name}: {platform.title}, domains {', '.join(settings.domains)}")
-    activate.tools()
+def install(ctx: HostContext) -> None:
+    """The deploy's tools, the repositories and the packages."""
+    logger.info(f"{ctx.name}: {ctx.platform.title}, domains {', '.join(ctx.settings.domains)}")
     # pyinfra types a @deploy function as an operation (its global arguments): mypy misreads these calls.
-    repos.install(settings, platform)  # type: ignore[call-arg, arg-type]
-    if before_configuration:
-        before_configuration(settings, platform)
+    activate.tools(ctx.reads)  # type: ignore[call-arg, arg-type]
+    repos.install(ctx)  # type: ignore[call-arg, arg-type]
+
+
+def configure(ctx: HostContext) -> None:
+    """Every service configured, then each restarted or reloaded where its files changed (checked
+    first, rolled back on a failed check); the DNS report once the run has ended."""
     pending_marks: dict = {}
     for step_name, step in CONFIGURATION_STEPS:
-        activate.mark_changes(step_name, step(settings, platform), pending_marks)
-    activate.services(settings, platform, pending_marks)  # type: ignore[call-arg, arg-type]
-    dns.report_after_operations(settings, platform, key_states)
-    hoststate.read_ahead()  # the plan is whole: what the profile did not answer is asked now
+        activate.mark_changes(step_name, step(ctx), pending_marks)
+    activate.services(ctx, pending_marks)  # type: ignore[call-arg, arg-type]
+    dns.report_after_operations(ctx)
+    ctx.reads.read_ahead()  # the plan is whole: what the profile did not answer is asked now
     # (the passwords are checked while that read is on its way)
-    rspamd.check_passwords_early(settings, preflight.profile(settings)["pwhashes"])
+    rspamd.check_passwords_early(ctx.settings, ctx.system["pwhashes"])
+
+
+def deploy_to(target: Host, settings: Settings) -> None:
+    """The deploy for ``target``: checked before anything on the host changes, then installed and
+    configured."""
+    ctx = preflight.prepare(target, settings)
+    install(ctx)
+    configure(ctx)
 
 
 class SettingsInvalid(PyinfraError):
@@ -69,4 +79,4 @@ def mail_filter(settings: Settings | None = None) -> None:
         except settings_module.SettingsError as error:
             lines = "; ".join(f"setting {line}" for line in error.lines)
             raise SettingsInvalid(f"mailguard: {host.name}: {lines}; nothing was changed") from None
-    steps(settings)
+    deploy_to(handed_over(), settings)

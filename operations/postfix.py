@@ -9,10 +9,10 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from mailguard import layout
-from mailguard.platforms import Platform
 
 from . import postfix_files
 from .activate import Changes, reload
+from .context import HostContext
 
 # Where users send their own mail (master.cf). Port 25 accepts mail unscanned while rspamd is down,
 # as the seed wants; these defer it instead, so no user's mail leaves unsigned under p=quarantine.
@@ -36,7 +36,8 @@ def redundant(milter: str) -> str | None:
 
 
 @deploy("Postfix milter")
-def configure(settings, platform: Platform) -> Changes:
+def configure(ctx: HostContext) -> Changes:
+    platform = ctx.platform
     milter = postfix_files.postconf(
         name="Postfix: rspamd milter",
         values={"milter_default_action": "accept", "milter_protocol": "6"},
@@ -44,6 +45,7 @@ def configure(settings, platform: Platform) -> Changes:
         about=redundant,
         main_cf=platform.postfix_main_cf,
         backup="postfix",
+        reads=ctx.reads,
     )
     submission = postfix_files.service_parameters(
         name="Postfix: submission waits while rspamd is down (tempfail)",
@@ -51,5 +53,6 @@ def configure(settings, platform: Platform) -> Changes:
         values={"milter_default_action": "tempfail"},
         master_cf=platform.postfix_master_cf,
         backup="postfix",
+        reads=ctx.reads,
     )
     return {reload("postfix"): [milter, submission]}

@@ -9,9 +9,8 @@ from pyinfra import host
 
 from mailguard.layout import STASH
 
-from . import hoststate
 from .commands import Command
-from .hoststate import operation_reading
+from .hoststate import HostReads, operation_reading
 
 
 def _list_items(value: str | None) -> list[str]:
@@ -23,21 +22,23 @@ def _postconf_wants(values: dict, *a, members: dict | None = None, **k) -> list[
 
 
 @operation_reading(_postconf_wants)
-def postconf(values: dict, main_cf: str, backup: str | None = None, members: dict | None = None, about=None):
+def postconf(
+    values: dict, main_cf: str, backup: str | None = None, members: dict | None = None, about=None, *, reads: HostReads
+):
     """Set Postfix main.cf parameters with postconf -e, only those that differ.
 
     ``values``: parameters the deploy owns, set exactly. ``members``: list parameters (milters)
     the admin may also use: the value is added once, at the end, and every other item is kept
     in its place. ``about(item)`` may return a line to say about an item the admin has there.
     """
-    state = hoststate.snapshot(*_postconf_wants(values, members=members))
+    state = reads.snapshot(*_postconf_wants(values, members=members))
     changes = [f"{k} = {v}" for k, v in values.items() if state.postconf(k) != v]
     for name, member in (members or {}).items():
         items = _list_items(state.postconf(name))
         for item in items:
             said = about(item) if about and item != member else None
             if said:
-                hoststate.warn_once(f"{name} keeps {item}: {said}")
+                reads.warn_once(f"{name} keeps {item}: {said}")
         if member not in items:
             changes.append(f"{name} = {', '.join([*items, member])}")
     if not changes:
@@ -49,9 +50,9 @@ def postconf(values: dict, main_cf: str, backup: str | None = None, members: dic
 
 
 @operation_reading(lambda *a, **k: [("master", "services"), ("master", "params")])
-def service_parameters(services, values: dict, master_cf: str, backup: str | None = None):
+def service_parameters(services, values: dict, master_cf: str, backup: str | None = None, *, reads: HostReads):
     """Set -o ``values`` on those of ``services`` (master.cf "name/type") that the host defines."""
-    state = hoststate.snapshot(("master", "services"), ("master", "params"))
+    state = reads.snapshot(("master", "services"), ("master", "params"))
     present = [s for s in services if s in state.master_services()]
     changes = [
         f"{service}/{name}={value}"

@@ -2,92 +2,57 @@
 
 from __future__ import annotations
 
-from weakref import WeakKeyDictionary
+from collections.abc import Mapping
 
-from gevent.lock import Semaphore
-from pyinfra import host, logger
+from pyinfra import logger
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
-from mailguard import capacity, learning, opendkim, rspamd_config
-from mailguard.layout import DKIM_STATE, MANAGED_MARK, RSPAMD_CONF_DIR, dkim_dir
-from mailguard.platforms import PLATFORMS, Platform, UnsupportedPlatform, for_os_release
+from mailguard import capacity, learning
+from mailguard import dkim as dkim_model
+from mailguard.layout import MANAGED_MARK
+from mailguard.platforms import UnsupportedPlatform, for_os_release
+from mailguard.settings import Settings
 from mailguard.takeover import dkim_conflicts
 
-from . import hoststate
-from .facts import read_profile
-from .hoststate import current_host
+from . import dkim
+from .context import HostContext
+from .profile import SIGNING_CONFIGURATIONS, required_paths, system_profile
+from .run import run_of
 
 
 class PreflightError(PyinfraError):
     pass
 
 
-def required_paths(settings) -> list[str]:
-    """Files the admin's own setup must already have for these settings."""
-    return [settings.webui_ols_vhost_conf] if settings.webui_proxy == "openlitespeed" else []
-
-
-# What a server set up by hand may already sign with (read before anything changes).
-SIGNING_CONFIGURATIONS = tuple(f"{RSPAMD_CONF_DIR}/local.d/{name}" for name in ("dkim_signing.conf", "arc.conf"))
-
-CONTROLLER_FILE = f"{RSPAMD_CONF_DIR}/{rspamd_config.CONTROLLER}"  # its password hashes, checked early
-
-_PROFILES: WeakKeyDictionary[Host, dict] = WeakKeyDictionary()
-
-
-_ASKING: WeakKeyDictionary[Host, Semaphore] = WeakKeyDictionary()
-# Where every platform keeps DKIM keys (rspamd's DBDIR/dkim): the profile gives each key's sha256.
-KEY_DIRS = tuple(sorted({dkim_dir(p.rspamd_db_dir) for p in PLATFORMS.values()}))
-
-
-def profile(settings) -> dict:
-    """Asked once per run: nothing the deploy does changes these."""
-    return profile_of(current_host(), settings)
-
-
-def profile_of(target: Host, settings) -> dict:
-    """``profile`` of any host of the run (another host's DKIM keys), asked once whoever asks first."""
-    with _ASKING.setdefault(target, Semaphore()):  # hosts are planned side by side (greenlets)
-        if target not in _PROFILES:
-            texts = (*SIGNING_CONFIGURATIONS, DKIM_STATE, opendkim.CONF)
-            pwhash = ("pwhash", CONTROLLER_FILE)  # (the profile's own answer: not asked twice)
-            # the state read's questions of the last run, answered in the same command
-            wants = [w for w in hoststate.recall(target) if w != pwhash]
-            _PROFILES[target] = read_profile(
-                target,
-                paths=required_paths(settings),
-                texts=texts,
-                password_files=(CONTROLLER_FILE,),
-                key_dirs=KEY_DIRS,
-                # (every platform's socket is the seed's: settings alone say whether to ask)
-                redis_socket=Platform.redis_socket if settings.redis_role == "replica" else "",
-                wants=wants,
-            )
-            hashes = [f"{key} {salt} {digest}" for key, (salt, digest) in _PROFILES[target]["pwhashes"].items()]
-            hoststate.answered_before_changes(target, {**_PROFILES[target]["state"], pwhash: hashes}, [*wants, pwhash])
-    return _PROFILES[target]
-
-
-def detect_platform(settings) -> Platform:
-    system = profile(settings)
+def context(target: Host, settings: Settings) -> HostContext:
+    """``target`` as the steps see it, its platform named by its profile; no DKIM key states yet.
+    An unsupported system is a ``PreflightError``."""
+    system = system_profile(target, settings)
     try:
-        return for_os_release(system, arch=system.get("arch") or "x86_64")
+        platform = for_os_release(system, arch=system.get("arch") or "x86_64")
     except UnsupportedPlatform as error:
-        raise PreflightError(str(error)) from None
+        raise PreflightError(f"mailguard: {target.name}: {error}; nothing was changed") from None
+    return HostContext(target, settings, platform, system, run_of(target.state).reads(target))
 
 
-def refusal(settings) -> str | None:
+def prepare(
+    target: Host, settings: Settings, key_states: Mapping[str, dkim_model.KeyState] | None = None
+) -> HostContext:
+    """``target``'s context after every check that must pass before anything changes, with its
+    DKIM key states (``key_states`` where given: a restored backup's)."""
+    ctx = context(target, settings)
+    check(ctx)
+    return ctx.with_key_states(dkim.key_states(ctx) if key_states is None else key_states)
+
+
+def refusal(ctx: HostContext) -> str | None:
     """Why this host must not be touched, in one line; None when it may."""
-    try:
-        platform = detect_platform(settings)
-    except PreflightError as error:
-        return str(error)
+    settings, platform, system = ctx.settings, ctx.platform, ctx.system
     if settings.rspamd_source == "distro" and not platform.rspamd_distro_package_ok:
         return f"rspamd_source: 'distro' is not available on {platform.title}; use 'upstream'"
     if settings.rspamd_source == "upstream" and not platform.rspamd_upstream_ok:
         return f"rspamd_source: rspamd's repository does not serve {platform.title}; use 'distro'"
-    system = profile(settings)
     if not system.get("postfix"):
         return "postfix is not installed: this deploy adds filtering to a working Postfix"
     for path in required_paths(settings):
@@ -107,24 +72,23 @@ def refusal(settings) -> str | None:
     dovecot = learning.refusal(settings, system)
     if dovecot:
         return dovecot
-    return resources(settings).refuse
+    return resources(ctx).refuse
 
 
-def check(settings) -> Platform:
-    """The host's platform, after every check that must pass before anything changes.
+def check(ctx: HostContext) -> None:
+    """Every check that must pass before anything on the host changes.
 
     A refusal is a ``PreflightError`` (a pyinfra error: its CLI prints one line, no traceback).
     """
-    problem = refusal(settings)
+    problem = refusal(ctx)
     if problem:
-        raise PreflightError(f"mailguard: {host.name}: {problem}; nothing was changed")
-    for warning in resources(settings).warnings:
-        logger.warning(f"{host.name}: {warning}")
-    return detect_platform(settings)
+        raise PreflightError(f"mailguard: {ctx.name}: {problem}; nothing was changed")
+    for warning in resources(ctx).warnings:
+        logger.warning(f"{ctx.name}: {warning}")
 
 
-def resources(settings) -> capacity.Verdict:
-    system = profile(settings)
+def resources(ctx: HostContext) -> capacity.Verdict:
+    settings, system = ctx.settings, ctx.system
     return capacity.assess(
         system.get("mem_kib"), system.get("swap_kib"), system.get("disk_free_kib"), settings.antivirus
     )

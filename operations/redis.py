@@ -8,15 +8,15 @@ from pyinfra import host
 from pyinfra.api import deploy
 
 from mailguard import layout
-from mailguard.platforms import Platform
-from mailguard.settings import REDIS_PORT
+from mailguard.settings import REDIS_PORT, Settings
 
 from . import files, system
 from .activate import Changes, restart
-from .hoststate import operation_reading, snapshot
+from .context import HostContext
+from .hoststate import HostReads, operation_reading
 
 
-def auth_text(settings) -> str:
+def auth_text(settings: Settings) -> str:
     """The included file: the group's password and, on a replica, whose replica it is."""
     lines = [layout.MANAGED_MARK + " (pyinfra): the group's Redis password; root and Redis only."]
     if settings.redis_role == "standalone":
@@ -29,10 +29,10 @@ def auth_text(settings) -> str:
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def auth_file(path: str, content: str, replicated: bool, group: str):
+def auth_file(path: str, content: str, replicated: bool, group: str, *, reads: HostReads):
     """The password file: written where replication is on, emptied where it was on before."""
-    current = snapshot(("stat", path)).stat(path)
-    if files.planted_link(current, path):
+    current = reads.snapshot(("stat", path)).stat(path)
+    if files.planted_link(reads, current, path):
         return
     if current is None and not replicated:
         host.noop(f"{path}: no replication here")
@@ -44,7 +44,8 @@ def auth_file(path: str, content: str, replicated: bool, group: str):
 
 
 @deploy("Redis")
-def configure(settings, platform: Platform) -> Changes:
+def configure(ctx: HostContext) -> Changes:
+    settings, platform = ctx.settings, ctx.platform
     role = settings.redis_role
     # port 0: no TCP listener (nothing but the group's replicas and rspamds uses TCP, and only the primary's).
     port = (
@@ -56,17 +57,20 @@ def configure(settings, platform: Platform) -> Changes:
         content=auth_text(settings),
         replicated=role != "standalone",
         group=platform.redis_group,
+        reads=ctx.reads,
     )
     socket = files.directives_file(
         name="Redis: unix socket for rspamd"
         + (f", port {REDIS_PORT} on {settings.private_address}" if role == "primary" else ", no TCP port"),
         paths=list(platform.redis_conf_candidates),
-        settings=[("unixsocket", [platform.redis_socket]), ("unixsocketperm", ["770"]), *port],
+        values=[("unixsocket", [platform.redis_socket]), ("unixsocketperm", ["770"]), *port],
         added=[("include", layout.REDIS_AUTH_CONF)] if role != "standalone" else [],
+        reads=ctx.reads,
     )
     membership = system.group_member(
         name=f"Add {platform.rspamd_user} to {platform.redis_group}",
         user=platform.rspamd_user,
         groups=[platform.redis_group],
+        reads=ctx.reads,
     )
     return {restart("redis"): [auth, socket], restart("rspamd"): [membership]}

@@ -7,10 +7,9 @@ from typing import NamedTuple
 
 from pyinfra.api import deploy
 
-from mailguard.platforms import Platform
-
 from . import files, system
 from .commands import Command
+from .context import HostContext
 from .templating import render
 
 
@@ -37,26 +36,35 @@ PACKAGE_INSTALLERS = {"dnf": Installer(_dnf_install, "rpm"), "apt": Installer(_a
 
 
 @deploy("Repositories and packages")
-def install(settings, platform: Platform):
+def install(ctx: HostContext):
+    settings, platform = ctx.settings, ctx.platform
     installer = PACKAGE_INSTALLERS[platform.package_manager]
     if platform.extra_repo and platform.extra_repo_enable:
         system.repository_enabled(
             name=f"Enable the {platform.extra_repo} repository",
             repo=platform.extra_repo,
             command=platform.extra_repo_enable,
+            reads=ctx.reads,
         )
     system.packages(
         name="Install repository prerequisites",
         packages=list(platform.prerequisite_packages),
         installer=installer,
         sources=dict(platform.package_sources),
+        reads=ctx.reads,
     )
     if settings.rspamd_source == "upstream":
-        files.download(name="Download rspamd's signing key", path=platform.rspamd_key_file, url=platform.rspamd_key_url)
+        files.download(
+            name="Download rspamd's signing key",
+            path=platform.rspamd_key_file,
+            url=platform.rspamd_key_url,
+            reads=ctx.reads,
+        )
         files.text_file(
             name="Add rspamd's repository",
             path=platform.rspamd_repo_file,
             content=render(platform.rspamd_repo_template, platform=platform),
+            reads=ctx.reads,
         )
     packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
-    system.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer)
+    system.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer, reads=ctx.reads)

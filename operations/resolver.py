@@ -11,31 +11,41 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from mailguard import layout
-from mailguard.platforms import Platform
 
 from . import files, repos, system
 from .activate import Changes, reload
+from .context import HostContext
 from .templating import render
 
 
 @deploy("Resolver for rspamd")
-def configure(settings, platform: Platform) -> Changes:
+def configure(ctx: HostContext) -> Changes:
+    settings, platform = ctx.settings, ctx.platform
     if settings.resolver != "local":
         return {}  # rspamd uses /etc/resolv.conf
     for hook in platform.unbound_system_hooks:
-        system.unit_masked(name=f"unbound: {hook} masked (the system's resolver stays as it is)", unit=hook)
+        system.unit_masked(
+            name=f"unbound: {hook} masked (the system's resolver stays as it is)", unit=hook, reads=ctx.reads
+        )
     files.directory(
-        name="unbound: configuration directory", path=platform.unbound_conf_dir, user="root", group="root", mode=755
+        name="unbound: configuration directory",
+        path=platform.unbound_conf_dir,
+        user="root",
+        group="root",
+        mode=755,
+        reads=ctx.reads,
     )
     dropin = files.text_file(
         name=f"unbound: {layout.RESOLVER_CONF}",
         path=f"{platform.unbound_conf_dir}/{layout.RESOLVER_CONF}",
         content=render(f"unbound/{layout.RESOLVER_CONF}.j2", layout=layout),
         backup="unbound",
+        reads=ctx.reads,
     )
     system.packages(
         name="unbound installed",
         packages=list(platform.unbound_packages),
         installer=repos.PACKAGE_INSTALLERS[platform.package_manager],
+        reads=ctx.reads,
     )
     return {reload("unbound"): [dropin]}

@@ -13,11 +13,12 @@ from pyinfra.operations.util import any_changed
 from mailguard import dkim, layout, rspamd_config, rspamd_password
 from mailguard.layout import original
 from mailguard.platforms import Platform
-from mailguard.settings import REDIS_PORT
+from mailguard.settings import REDIS_PORT, Settings
 
-from . import files, hoststate, system
+from . import files, system
 from .activate import Changes, reload, restart
-from .hoststate import operation_reading
+from .context import HostContext
+from .hoststate import HostReads, operation_reading
 from .repos import PACKAGE_INSTALLERS
 from .templating import render
 
@@ -46,10 +47,10 @@ def kept_hash(secret: str, stored: tuple[str, str] | None) -> str | None:
 _EARLY: dict[tuple[str, tuple[str, str] | None], Any] = {}
 
 
-def check_passwords_early(settings, stored: dict[str, tuple[str, str]]) -> None:
+def check_passwords_early(settings: Settings, stored: dict[str, tuple[str, str]]) -> None:
     """Start checking the stored hashes (the system profile gave their salts) in the background:
     PBKDF2 runs while the deploy waits for the state read, when one is on its way
-    (hoststate.read_ahead, sent before; none when the system profile answered it all), instead of
+    (HostReads.read_ahead, sent before; none when the system profile answered it all), instead of
     after it (gevent: pyinfra's loop)."""
     import gevent
 
@@ -65,14 +66,22 @@ def _kept(secret: str, stored: tuple[str, str] | None) -> str | None:
 
 @operation_reading(_controller_wants)
 def controller_config(
-    path: str, render, password: str, enable_password: str, user: str, group: str, backup: str | None = None
+    path: str,
+    render,
+    password: str,
+    enable_password: str,
+    user: str,
+    group: str,
+    backup: str | None = None,
+    *,
+    reads: HostReads,
 ):
     """worker-controller.inc with password hashes that are replaced only when they stop verifying.
 
     ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
     """
-    state = hoststate.snapshot(*_controller_wants(path))
-    if files.planted_link(state.stat(path), path):
+    state = reads.snapshot(*_controller_wants(path))
+    if files.planted_link(reads, state.stat(path), path):
         return
     stored = state.password_hashes(path)
     hashes = {}
@@ -83,28 +92,33 @@ def controller_config(
     if not commands:
         host.noop(f"{path}: passwords still verify")
         return
-    yield from files.keep_admins_version(state, path, content)
+    yield from files.keep_admins_version(reads, state, path, content)
     yield from commands
 
 
 @operation_reading(lambda query, *a, **k: [(query, "rspamd")])
-def release_notice(query: str):
+def release_notice(query: str, *, reads: HostReads):
     """One warning line when the installed rspamd is a release with a known fault. ``query``: the
     hoststate kind that asks the platform's package manager (its version, no process of rspamd's)."""
-    version = hoststate.snapshot((query, "rspamd")).package_version(query, "rspamd")
+    version = reads.snapshot((query, "rspamd")).package_version(query, "rspamd")
     fault = rspamd_config.FAULTY_RELEASES.get(version or "")
     if fault:
-        hoststate.warn_once(f"rspamd {version} {fault}")
+        reads.warn_once(f"rspamd {version} {fault}")
     host.noop(f"rspamd {version or '(not installed yet)'}")
     return
     yield  # an operation's generator
 
 
 @deploy("rspamd configuration")
-def configure(settings, platform: Platform) -> Changes:
+def configure(ctx: HostContext) -> Changes:
+    settings, platform = ctx.settings, ctx.platform
     conf_dir = platform.rspamd_conf_dir
     group = platform.rspamd_group
-    release_notice(PACKAGE_INSTALLERS[platform.package_manager].query, name="rspamd: a release without known faults")
+    release_notice(
+        PACKAGE_INSTALLERS[platform.package_manager].query,
+        name="rspamd: a release without known faults",
+        reads=ctx.reads,
+    )
     reload_on: list[Any] = []
     restart_on: list[Any] = []
     context = {
@@ -124,6 +138,7 @@ def configure(settings, platform: Platform) -> Changes:
             path=f"{conf_dir}/{relative}",
             content=render(f"rspamd/{relative}.j2", **context),
             backup="rspamd",
+            reads=ctx.reads,
         )
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
@@ -137,22 +152,24 @@ def configure(settings, platform: Platform) -> Changes:
             user="root",
             group=group,
             backup="rspamd",
+            reads=ctx.reads,
         )
     )
 
-    reload_on += _files_with_secrets(settings, platform, context)
+    reload_on += _files_with_secrets(ctx, context)
 
-    for relative, op in _snippets(settings, platform):
+    for relative, op in _snippets(ctx):
         (restart_on if rspamd_config.needs_restart(relative) else reload_on).append(op)
 
-    reload_on += _maps(settings, platform)
-    _dmarc_report_timer(settings, platform)
+    reload_on += _maps(ctx)
+    _dmarc_report_timer(ctx)
     return {reload("rspamd"): reload_on, restart("rspamd"): restart_on}
 
 
-def _files_with_secrets(settings, platform: Platform, context: dict) -> list[Any]:
+def _files_with_secrets(ctx: HostContext, context: dict) -> list[Any]:
     """rbl.conf (with a Spamhaus DQS key) and redis.conf (with replication, the group's Redis
     password): only root writes them, only rspamd reads them, and they are never diffed."""
+    settings, platform = ctx.settings, ctx.platform
     conf_dir, group = platform.rspamd_conf_dir, platform.rspamd_group
     return [
         files.text_file(
@@ -164,6 +181,7 @@ def _files_with_secrets(settings, platform: Platform, context: dict) -> list[Any
             user="root",
             group=group,
             mode=640,
+            reads=ctx.reads,
         ),
         files.text_file(
             name=f"rspamd: {rspamd_config.REDIS} (Redis: {_redis_servers(settings)})",
@@ -176,19 +194,21 @@ def _files_with_secrets(settings, platform: Platform, context: dict) -> list[Any
             user="root",
             group=group,
             mode=640,
+            reads=ctx.reads,
         ),
     ]
 
 
-def _redis_write_server(settings, platform: Platform) -> str:
+def _redis_write_server(settings: Settings, platform: Platform) -> str:
     """Where rspamd writes: its own Redis, or on a replica the group's primary."""
     if settings.redis_role != "replica":
         return platform.redis_socket
     primary = settings.redis_primary
+    assert primary is not None  # the settings refuse a replica without its primary
     return f"[{primary}]:{REDIS_PORT}" if ":" in primary else f"{primary}:{REDIS_PORT}"
 
 
-def _redis_servers(settings) -> str:
+def _redis_servers(settings: Settings) -> str:
     return {
         "standalone": "its own, on the socket",
         "primary": "the group's primary, here",
@@ -196,7 +216,9 @@ def _redis_servers(settings) -> str:
     }[settings.redis_role]
 
 
-def maps_directory(platform: Platform, name: str = f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI"):
+def maps_directory(
+    reads: HostReads, platform: Platform, name: str = f"rspamd: {rspamd_config.MAPS_DIR}/ writable by the web UI"
+):
     """Where the multimap lists live: a directory the web UI may write."""
     return files.directory(
         name=name,
@@ -204,13 +226,15 @@ def maps_directory(platform: Platform, name: str = f"rspamd: {rspamd_config.MAPS
         user=platform.rspamd_user,
         group=platform.rspamd_group,
         mode=755,
+        reads=reads,
     )
 
 
-def _maps(settings, platform: Platform) -> list[Any]:
+def _maps(ctx: HostContext) -> list[Any]:
     """The multimap lists in a directory the web UI may write, each seeded from its setting."""
+    settings, platform = ctx.settings, ctx.platform
     conf_dir, user, group = platform.rspamd_conf_dir, platform.rspamd_user, platform.rspamd_group
-    maps_directory(platform)
+    maps_directory(ctx.reads, platform)
     return [
         files.map_file(
             name=f"rspamd: map {rule.path}",
@@ -220,18 +244,21 @@ def _maps(settings, platform: Platform) -> list[Any]:
             user=user,
             group=group,
             backup="rspamd",
+            reads=ctx.reads,
         )
         for rule in rspamd_config.MULTIMAPS
     ]
 
 
-def _dmarc_report_timer(settings, platform: Platform) -> None:
+def _dmarc_report_timer(ctx: HostContext) -> None:
     """rspamd collects DMARC reports but sends none by itself: a daily rspamadm dmarc_report."""
+    settings, platform = ctx.settings, ctx.platform
     timer_units = [
         files.text_file(
             name=f"DMARC reports: {unit}",
             path=f"/etc/systemd/system/{unit}",
             content=render(f"systemd/{unit}.j2", settings=settings, platform=platform),
+            reads=ctx.reads,
         )
         for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer")
     ]
@@ -243,11 +270,13 @@ def _dmarc_report_timer(settings, platform: Platform) -> None:
         unit="rspamd-dmarc-report.timer",
         running=sends,
         enabled=sends,
+        reads=ctx.reads,
     )
 
 
-def _snippets(settings, platform: Platform) -> list[tuple[str, Any]]:
+def _snippets(ctx: HostContext) -> list[tuple[str, Any]]:
     """The admin's own files from rspamd_snippets: (relative path, operation)."""
+    platform = ctx.platform
     return [
         (
             relative,
@@ -260,7 +289,8 @@ def _snippets(settings, platform: Platform) -> list[tuple[str, Any]]:
                 user="root",  # so only root writes it and only rspamd reads it
                 group=platform.rspamd_group,
                 mode=640,
+                reads=ctx.reads,
             ),
         )
-        for relative, content in settings.rspamd_snippets
+        for relative, content in ctx.settings.rspamd_snippets
     ]

@@ -6,15 +6,14 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import operation
 
-from . import hoststate
 from .commands import Command
-from .hoststate import operation_reading
+from .hoststate import HostReads, operation_reading
 
 
 @operation_reading(lambda user, *a, **k: [("groups", user)])
-def group_member(user: str, groups):
+def group_member(user: str, groups, *, reads: HostReads):
     """Append ``user`` to ``groups``, keeping its other memberships."""
-    current = set(hoststate.snapshot(("groups", user)).groups(user))
+    current = set(reads.snapshot(("groups", user)).groups(user))
     missing = [g for g in groups if g not in current]
     if not missing:
         host.noop(f"{user} is in {', '.join(groups)}")
@@ -24,18 +23,18 @@ def group_member(user: str, groups):
 
 
 @operation_reading(lambda group, *a, **k: [("group", group)])
-def system_group(group: str):
+def system_group(group: str, *, reads: HostReads):
     """A system group, made where the host has none of that name."""
-    if hoststate.snapshot(("group", group)).group_exists(group):
+    if reads.snapshot(("group", group)).group_exists(group):
         host.noop(f"the group {group} exists")
         return
     yield Command("groupadd", "-r", "--", group)
 
 
 @operation_reading(lambda globs, *a, **k: [("glob", g) for g in globs])
-def command_unless_files(globs, command: Command, reason: str):
+def command_unless_files(globs, command: Command, reason: str, *, reads: HostReads):
     """Run ``command`` only while no file matches ``globs``."""
-    state = hoststate.snapshot(*[("glob", g) for g in globs])
+    state = reads.snapshot(*[("glob", g) for g in globs])
     if any(state.glob(g) for g in globs):
         host.noop(reason)
         return
@@ -43,13 +42,13 @@ def command_unless_files(globs, command: Command, reason: str):
 
 
 @operation_reading(lambda packages, installer, *a, **k: [(installer.query, p) for p in packages])
-def packages(packages, installer, sources: dict[str, str] | None = None):
+def packages(packages, installer, sources: dict[str, str] | None = None, *, reads: HostReads):
     """Install the missing ones of ``packages`` with ``installer`` (repos.PACKAGE_INSTALLERS).
 
     ``sources``: package name -> what to install instead (a URL), for a package that no enabled
     repository has.
     """
-    state = hoststate.snapshot(*[(installer.query, p) for p in packages])
+    state = reads.snapshot(*[(installer.query, p) for p in packages])
     missing = [p for p in packages if not state.installed(installer.query, p)]
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
@@ -58,18 +57,18 @@ def packages(packages, installer, sources: dict[str, str] | None = None):
 
 
 @operation_reading(lambda repo, *a, **k: [("dnfrepo", repo)])
-def repository_enabled(repo: str, command: tuple[str, ...]):
+def repository_enabled(repo: str, command: tuple[str, ...], *, reads: HostReads):
     """A dnf repository (a section of /etc/yum.repos.d/*.repo) enabled with ``command`` when it is not."""
-    if hoststate.snapshot(("dnfrepo", repo)).repo_enabled(repo):
+    if reads.snapshot(("dnfrepo", repo)).repo_enabled(repo):
         host.noop(f"{repo} is enabled")
         return
     yield Command(*command)
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit), ("firewalld", "services")])
-def firewall_services(unit: str, services: list[str]):
+def firewall_services(unit: str, services: list[str], *, reads: HostReads):
     """Open ``services`` in firewalld when it runs (the permanent and the running configuration)."""
-    state = hoststate.snapshot(("unit", unit), ("firewalld", "services"))
+    state = reads.snapshot(("unit", unit), ("firewalld", "services"))
     if not state.unit(unit)["running"]:
         host.noop(f"{unit} is not running")
         return
@@ -82,9 +81,9 @@ def firewall_services(unit: str, services: list[str]):
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
-def service(unit: str, running: bool = True, enabled: bool = True):
+def service(unit: str, running: bool = True, enabled: bool = True, *, reads: HostReads):
     """A systemd unit started/stopped and enabled/disabled as asked."""
-    current = hoststate.snapshot(("unit", unit)).unit(unit)
+    current = reads.snapshot(("unit", unit)).unit(unit)
     commands = []
     if current["enabled"] != enabled:
         commands.append(Command("systemctl", "enable" if enabled else "disable", unit))
@@ -103,18 +102,18 @@ def units_reloaded():
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
-def unit_masked(unit: str):
+def unit_masked(unit: str, *, reads: HostReads):
     """A systemd unit that must never run (stopped and masked), installed yet or not."""
-    if hoststate.snapshot(("unit", unit)).unit(unit)["masked"]:
+    if reads.snapshot(("unit", unit)).unit(unit)["masked"]:
         host.noop(f"{unit} is masked")
         return
     yield Command("systemctl", "mask", "--now", unit)
 
 
 @operation_reading(lambda boolean, *a, **k: [("sebool", boolean)])
-def selinux_boolean(boolean: str):
+def selinux_boolean(boolean: str, *, reads: HostReads):
     """Turn an SELinux boolean on, persistently (setsebool -P); nothing where SELinux is off."""
-    current = hoststate.snapshot(("sebool", boolean)).sebool(boolean)
+    current = reads.snapshot(("sebool", boolean)).sebool(boolean)
     if current is None:
         host.noop(f"{boolean}: SELinux is not active here")
         return

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pyinfra.api import deploy
 
 from mailguard import layout, webui
-from mailguard.platforms import Platform
+from mailguard.settings import Settings
 
 from . import files, system
 from .activate import Changes, reload
+from .context import HostContext
 from .repos import PACKAGE_INSTALLERS
 from .templating import render
 
@@ -16,7 +17,7 @@ OLS_BEGIN = "# BEGIN mailguard: rspamd web UI (managed: a rerun of the deploy pu
 OLS_END = "# END mailguard: rspamd web UI"
 
 
-def _context(settings) -> dict:
+def _context(settings: Settings) -> dict:
     return {
         "settings": settings,
         "tls": settings.webui_tls_certificate is not None,
@@ -26,7 +27,8 @@ def _context(settings) -> dict:
 
 
 @deploy("Web UI")
-def configure(settings, platform: Platform) -> Changes:
+def configure(ctx: HostContext) -> Changes:
+    settings, platform = ctx.settings, ctx.platform
     if settings.webui_proxy == "none":
         return {}
     if platform.firewall_unit:
@@ -34,13 +36,15 @@ def configure(settings, platform: Platform) -> Changes:
             name=f"{platform.firewall_unit}: http and https open for the web UI",
             unit=platform.firewall_unit,
             services=["http", "https"],
+            reads=ctx.reads,
         )
     if settings.webui_proxy == "nginx":
-        return _nginx(settings, platform)
-    return _openlitespeed(settings, platform)
+        return _nginx(ctx)
+    return _openlitespeed(ctx)
 
 
-def _openlitespeed(settings, platform: Platform) -> Changes:
+def _openlitespeed(ctx: HostContext) -> Changes:
+    settings, platform = ctx.settings, ctx.platform
     block = files.marked_block(
         name=f"OpenLiteSpeed: web UI in {settings.webui_ols_vhost_conf}",
         path=settings.webui_ols_vhost_conf,
@@ -53,27 +57,31 @@ def _openlitespeed(settings, platform: Platform) -> Changes:
         ),
         missing="is OpenLiteSpeed's virtual host configured?",
         backup="openlitespeed",
+        reads=ctx.reads,
     )
     # The allow-list is judged on the connection's address: OLS's default (useIpInProxyHeader 2)
     # takes X-Forwarded-For from addresses it trusts, which a local process could forge.
     server = files.directives_file(
         name=f"OpenLiteSpeed: useIpInProxyHeader 0 in {platform.ols_server_conf}",
         paths=[platform.ols_server_conf],
-        settings=(("useIpInProxyHeader", ("0",)),),
+        values=(("useIpInProxyHeader", ("0",)),),
         backup="openlitespeed",
+        reads=ctx.reads,
     )
     return {reload("openlitespeed"): [block, server]}
 
 
-def _nginx(settings, platform: Platform) -> Changes:
+def _nginx(ctx: HostContext) -> Changes:
+    settings, platform = ctx.settings, ctx.platform
     # nginx runs as httpd_t, which may not connect to rspamd's port otherwise. OpenLiteSpeed's
     # binary is labelled bin_t (unconfined): it needs no boolean.
     for boolean in platform.selinux_proxy_booleans:
-        system.selinux_boolean(name=f"SELinux: {boolean} on (nginx reaches rspamd)", boolean=boolean)
+        system.selinux_boolean(name=f"SELinux: {boolean} on (nginx reaches rspamd)", boolean=boolean, reads=ctx.reads)
     system.packages(
         name="nginx installed",
         packages=[platform.nginx_package],
         installer=PACKAGE_INSTALLERS[platform.package_manager],
+        reads=ctx.reads,
     )
     own_server = settings.webui_nginx_server
     context = _context(settings)
@@ -87,6 +95,7 @@ def _nginx(settings, platform: Platform) -> Changes:
             included_by=platform.nginx_conf_file if own_server else f"your server for {settings.webui_server_name}",
         ),
         backup="nginx",
+        reads=ctx.reads,
     )
     if own_server:
         site = files.text_file(
@@ -94,10 +103,11 @@ def _nginx(settings, platform: Platform) -> Changes:
             path=platform.nginx_conf_file,
             content=render("webui/nginx-rspamd.conf.j2", **context, locations=platform.nginx_locations_file),
             backup="nginx",
+            reads=ctx.reads,
         )
     else:
         # The admin's own server includes the locations: ours would clash with it.
         site = files.file_absent(
-            name=f"nginx: no {platform.nginx_conf_file}", path=platform.nginx_conf_file, backup="nginx"
+            name=f"nginx: no {platform.nginx_conf_file}", path=platform.nginx_conf_file, backup="nginx", reads=ctx.reads
         )
     return {reload("nginx"): [locations, site]}

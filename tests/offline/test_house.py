@@ -1,9 +1,11 @@
 """The house stays easy to walk through: no module of operations/ or mailguard/ over 400 lines
-(settings.py's option table aside), and no function over 60 lines outside sandbox/ and bench/."""
+(settings.py's option table aside), no function over 60 lines outside sandbox/ and bench/, and
+per-host data passed down as parameters (a HostContext), never parked in a module global."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -34,3 +36,53 @@ def test_no_function_is_over_its_size():
                 if length > FUNCTION_LINES:
                     over[f"{path.relative_to(ROOT)}:{node.name}"] = length
     assert over == {}
+
+
+OPERATIONS = sorted((ROOT / "operations").glob("*.py"))
+# Where pyinfra itself hands over the host being planned: the commands' entry functions, and the
+# packaged ``mail_filter`` deploy. Everything below them is given the host's context.
+HANDED_OVER = {"entry.py", "mail_filter.py"}
+
+
+def _calls(path: Path, name: str) -> list[int]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+            if called == name:
+                found.append(node.lineno)
+    return found
+
+
+def test_no_module_keeps_per_host_data_in_a_global():
+    """No weak-keyed cache (of hosts or runs) anywhere: a run's shared data lives on pyinfra's
+    State (run.py), each host's in the HostContext handed down."""
+    users = {str(p.relative_to(ROOT)) for p in PRODUCT if "WeakKeyDictionary" in p.read_text()}
+    assert users == set()
+    module_level = {}
+    for path in OPERATIONS:
+        for node in ast.parse(path.read_text()).body:
+            annotation = ast.unparse(node.annotation) if isinstance(node, ast.AnnAssign) else ""
+            if re.search(r"\b(Host|State)\b", annotation):
+                module_level[path.name] = annotation
+    assert module_level == {}
+
+
+def test_only_the_entry_points_take_the_host_from_pyinfra():
+    takers = {p.name: lines for p in OPERATIONS if (lines := _calls(p, "handed_over"))}
+    assert set(takers) <= HANDED_OVER, takers
+    proxies = {p.name for p in OPERATIONS if "_get_module" in p.read_text()}
+    assert proxies == {"run.py"}
+
+
+def test_every_step_and_helper_types_what_it_is_given():
+    untyped = []
+    for path in OPERATIONS:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                arguments = node.args
+                for arg in (*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs):
+                    if arg.arg in {"settings", "ctx", "platform", "reads", "target"} and arg.annotation is None:
+                        untyped.append(f"{path.name}:{node.name}({arg.arg})")
+    assert untyped == []
