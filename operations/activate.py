@@ -27,7 +27,7 @@ from mailguard.settings import Settings
 from . import files, system
 from .commands import Command, script
 from .context import HostContext
-from .hoststate import HostReads, operation_reading
+from .hoststate import HostReads, Snapshot, operation_reading
 from .templating import render
 
 
@@ -109,7 +109,7 @@ def apply_pending(
     ready: Command | None = None,
     hold: str | None = None,
     *,
-    reads: HostReads,
+    state: Snapshot,
 ):
     """For the first (marker, systemctl verb, pending_marks) whose marker exists: check, act, wait, clear
     (templates/tools/activate.sh).
@@ -118,7 +118,6 @@ def apply_pending(
     on the host yet. A failed ``check`` puts ``service``'s last good files back and fails.
     ``hold``: a program run with "on" before a restart and "off" once the service is ready again.
     """
-    state = reads.snapshot(*_pending_wants(unit, actions, service))
     existing = {path for path, _, _ in actions if state.stat(path)}
     if not host.state.is_executing:
         existing |= {path for path, _, pending_marks in actions if _will_or_did_change(pending_marks)}

@@ -29,7 +29,7 @@ from . import files, mail_filter, preflight
 from .commands import Command, script
 from .context import HostContext
 from .dkim import key_directory
-from .hoststate import HostReads, operation_reading
+from .hoststate import HostReads, Snapshot, operation_reading
 from .rspamd import maps_directory
 
 ARCHIVE = f"{layout.BACKUP_DIR}/backup.tar"
@@ -220,10 +220,16 @@ def _put_back(ctx: HostContext, held: Backup) -> None:
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def restored_file(
-    path: str, content: bytes, owner: tuple[str, str, int], keep_existing: bool = False, *, reads: HostReads
+    path: str,
+    content: bytes,
+    owner: tuple[str, str, int],
+    keep_existing: bool = False,
+    *,
+    reads: HostReads,
+    state: Snapshot,
 ):
     """A file as the backup has it, where the host has none; the same one is left as it is."""
-    current = reads.snapshot(("stat", path)).stat(path)
+    current = state.stat(path)
     if files.planted_link(reads, current, path):
         return
     if current and current["sha256"] != hashlib.sha256(content).hexdigest():
@@ -241,14 +247,14 @@ def restored_file(
 
 
 @operation_reading(lambda platform, *a, **k: [("text", REDIS_RESTORED)])
-def redis_dump(platform: Platform, content: bytes, *, reads: HostReads):
+def redis_dump(platform: Platform, content: bytes, *, state: Snapshot):
     """Redis's data from the backup, loaded once (a rerun finds the mark and leaves Redis alone).
 
     Redis saves its own data when it stops: the dump is put in place after the stop, then Redis
     loads it as it starts. The dump's directory is Redis's: the file is placed by a rename.
     """
     digest = hashlib.sha256(content).hexdigest()
-    if (reads.snapshot(("text", REDIS_RESTORED)).text(REDIS_RESTORED) or "").strip() == digest:
+    if (state.text(REDIS_RESTORED) or "").strip() == digest:
         host.noop("Redis holds the backup's data already (restored before)")
         return
     owner = (platform.redis_user, platform.redis_group, 660)

@@ -23,7 +23,7 @@ from . import files, hoststate, readhost
 from .activate import Changes, reload
 from .commands import Command, script
 from .context import HostContext
-from .hoststate import HostReads, operation_reading
+from .hoststate import HostReads, Snapshot, operation_reading
 from .profile import system_profile
 
 
@@ -66,9 +66,8 @@ class KeyConflict(PyinfraError):
 
 
 @operation_reading(lambda source, path, *a, **k: [("stat", source), ("stat", path)])
-def imported_key(source: str, path: str, user: str, group: str, *, reads: HostReads):
+def imported_key(source: str, path: str, user: str, group: str, *, reads: HostReads, state: Snapshot):
     """OpenDKIM's key copied for rspamd as it is (OpenDKIM keeps its own)."""
-    state = reads.snapshot(("stat", source), ("stat", path))
     if files.planted_link(reads, state.stat(path), path):
         return
     if state.stat(path):
@@ -123,11 +122,18 @@ def _key_wants(path: str, *a, algorithm: str = "rsa", **k) -> list[tuple[str, st
 
 @operation_reading(_key_wants)
 def dkim_key(
-    path: str, supply: Callable[[], bytes], user: str, group: str, algorithm: str = "rsa", *, reads: HostReads
+    path: str,
+    supply: Callable[[], bytes],
+    user: str,
+    group: str,
+    algorithm: str = "rsa",
+    *,
+    reads: HostReads,
+    state: Snapshot,
 ):
     """A DKIM private key put in place only when none exists: a published record depends on it.
     ``supply()`` gives the key (the group's, see ``group_key``) when one is needed."""
-    meta = reads.snapshot(("stat", path)).stat(path)
+    meta = state.stat(path)
     if files.planted_link(reads, meta, path):
         return
     if meta:
@@ -225,9 +231,8 @@ def group_key(
 
 
 @operation_reading(lambda path, retired, *a, **k: [("stat", path), ("stat", retired)])
-def retired_key(path: str, retired: str, *, reads: HostReads):
+def retired_key(path: str, retired: str, *, reads: HostReads, state: Snapshot):
     """A replaced key moved to the root-only retired keys (a rename: a link is moved, never followed)."""
-    state = reads.snapshot(("stat", path), ("stat", retired))
     if files.planted_link(reads, state.stat(path), path):
         return
     if state.stat(path) is None:

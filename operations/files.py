@@ -115,10 +115,11 @@ def _edited_wants(paths) -> list[tuple[str, str]]:
     return [want for p in paths for want in (("text", p), ("stat", p))]
 
 
-def _edited_file(reads: HostReads, paths, missing: str) -> Generator[Command, None, tuple[str, str, dict] | None]:
+def _edited_file(
+    reads: HostReads, state: Snapshot, paths, missing: str
+) -> Generator[Command, None, tuple[str, str, dict] | None]:
     """The first of ``paths`` that exists, its text and its stat, for an edit in place; None when
     none exists or the one found is a planted link (said by ``planted_link``)."""
-    state = reads.snapshot(*_edited_wants(paths))
     path = next((p for p in paths if state.stat(p)), paths[0])
     current, text = state.stat(path), state.text(path)
     if planted_link(reads, current, path):
@@ -138,6 +139,7 @@ def directives_file(
     backup: str | None = None,
     *,
     reads: HostReads,
+    state: Snapshot,
 ):
     """Set "Directive value" lines of an existing config file (clamd, redis) in place.
 
@@ -145,7 +147,7 @@ def directives_file(
     ``values``: (directive, its values); ``disabled``: directives commented out; ``added``:
     (directive, value) lines added where missing.
     """
-    found = yield from _edited_file(reads, paths, "is its package installed?")
+    found = yield from _edited_file(reads, state, paths, "is its package installed?")
     if found is None:
         return
     path, text, current = found
@@ -203,12 +205,12 @@ def text_file(
     keep_original: bool = True,
     *,
     reads: HostReads,
+    state: Snapshot,
 ):
     """A whole file, compared by sha256 on the host; with --diff its changes are shown unless ``secret``.
 
     ``keep_original``: an existing file the deploy did not write is kept first (``keep_admins_version``).
     """
-    state = reads.snapshot(*_keeps_original(path))
     current = state.stat(path)
     if planted_link(reads, current, path):
         return
@@ -265,6 +267,7 @@ def map_file(
     merged_from: str | None = None,
     *,
     reads: HostReads,
+    state: Snapshot,
 ):
     """A multimap map file: created when missing, listed entries ensured, other lines kept.
     ``merged_from``: another copy of this map (a backup's): its lines the file lacks are added,
@@ -273,7 +276,6 @@ def map_file(
     ``legacy``: where the seed kept this list. Its entries are merged in once; then it is kept
     in the originals and replaced by a one-line pointer to ``path``.
     """
-    state = reads.snapshot(*_map_wants(path, legacy=legacy))
     if planted_link(reads, state.stat(path), path) or (legacy and planted_link(reads, state.stat(legacy), legacy)):
         return
     current = state.text(path)
@@ -300,9 +302,8 @@ def map_file(
     yield from commands
 
 
-def _present(reads: HostReads, path: str, kind: str, create: Command, user: str, group: str, mode: int, noop: str):
+def _present(current: dict | None, path: str, kind: str, create: Command, user: str, group: str, mode: int, noop: str):
     """``path`` as a ``kind`` ("regular file", "directory"): created when missing, owner and mode right."""
-    current = reads.snapshot(("stat", path)).stat(path)
     if current is not None and current["type"] != kind:
         raise OperationError(f"{path} exists and is a {current['type']}, not a {kind}: left alone, never followed")
     commands = [] if current else [create]
@@ -314,16 +315,16 @@ def _present(reads: HostReads, path: str, kind: str, create: Command, user: str,
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def text_file_exists(path: str, user: str, group: str, mode: int, *, reads: HostReads):
+def text_file_exists(path: str, user: str, group: str, mode: int, *, state: Snapshot):
     """A file that a service writes (a log): created empty when missing, its owner and mode kept right."""
     create = Command("install", "-m", str(mode), "/dev/null", path)
-    yield from _present(reads, path, "regular file", create, user, group, mode, f"{path} is in place")
+    yield from _present(state.stat(path), path, "regular file", create, user, group, mode, f"{path} is in place")
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def file_absent(path: str, backup: str | None = None, *, reads: HostReads):
+def file_absent(path: str, backup: str | None = None, *, state: Snapshot):
     """Remove a file the deploy wrote earlier and no longer wants (kept first for a rollback)."""
-    if not reads.snapshot(("stat", path)).stat(path):
+    if not state.stat(path):
         host.noop(f"{path} is absent")
         return
     if backup:
@@ -332,16 +333,23 @@ def file_absent(path: str, backup: str | None = None, *, reads: HostReads):
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def directory(path: str, user: str, group: str, mode: int, *, reads: HostReads):
+def directory(path: str, user: str, group: str, mode: int, *, state: Snapshot):
     yield from _present(
-        reads, path, "directory", Command("mkdir", "-p", "--", path), user, group, mode, f"{path}/ is in place"
+        state.stat(path),
+        path,
+        "directory",
+        Command("mkdir", "-p", "--", path),
+        user,
+        group,
+        mode,
+        f"{path}/ is in place",
     )
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def download(path: str, url: str, *, reads: HostReads):
+def download(path: str, url: str, *, state: Snapshot):
     """Fetch ``url`` to ``path`` once (a repository key); an existing file is kept."""
-    if reads.snapshot(("stat", path)).stat(path):
+    if state.stat(path):
         host.noop(f"{path} exists")
         return
     yield script("download", url, path)
@@ -362,13 +370,21 @@ def replace_block(text: str, begin: str, end: str, content: str) -> str:
 
 @operation_reading(lambda path, *a, **k: _edited_wants([path]))
 def marked_block(
-    path: str, begin: str, end: str, content: str, missing: str, backup: str | None = None, *, reads: HostReads
+    path: str,
+    begin: str,
+    end: str,
+    content: str,
+    missing: str,
+    backup: str | None = None,
+    *,
+    reads: HostReads,
+    state: Snapshot,
 ):
     """A block between two marker lines in a file the admin also edits (the rest is kept).
 
     ``missing``: what to tell the admin when the file does not exist.
     """
-    found = yield from _edited_file(reads, [path], missing)
+    found = yield from _edited_file(reads, state, [path], missing)
     if found is None:
         return
     path, text, current = found

@@ -15,6 +15,7 @@ The questions a run asked, kept for the next: remembered.py.
 from __future__ import annotations
 
 import functools
+import inspect
 
 import gevent
 from pyinfra import logger
@@ -132,21 +133,33 @@ class HostReads:
 
 
 def operation_reading(wants_of):
-    """pyinfra's ``@operation()`` for an operation that reads the host: its ``reads`` argument (the
-    host's ``HostReads``, given by keyword) is told at call time what the body will read.
+    """pyinfra's ``@operation()`` for an operation that reads the host, its reads declared once.
 
-    ``wants_of`` takes the operation's other arguments (and pyinfra's global ones, to ignore) and
-    returns (kind, argument) pairs.
+    ``wants_of`` takes the operation's arguments (and pyinfra's global ones, to ignore) and returns
+    the (kind, argument) questions its body reads. The caller gives the host's ``HostReads`` as
+    ``reads=``: told of the questions when the operation is called, it answers them when the body
+    runs, which receives the answers as ``state`` (a ``Snapshot``), and ``reads`` too where it
+    declares it (to say something once, ``HostReads.warn_once``).
     """
 
     def decorator(func):
-        op = operation()(func)
+        wants_reads = "reads" in inspect.signature(func).parameters
 
-        @functools.wraps(op)
+        def body(*args, reads: HostReads, **kwargs):
+            state = reads.snapshot(*wants_of(*args, **kwargs))
+            return (yield from func(*args, state=state, **({"reads": reads} if wants_reads else {}), **kwargs))
+
+        # pyinfra names the operation after the function: body stands in for it, with its own signature
+        body.__name__, body.__qualname__, body.__module__ = func.__name__, func.__qualname__, func.__module__
+        body.__doc__ = func.__doc__
+        op = operation()(body)
+
+        @functools.wraps(func)
         def call(*args, reads: HostReads, **kwargs):
             reads.declare(*wants_of(*args, **kwargs))
             return op(*args, reads=reads, **kwargs)
 
+        del call.__wrapped__  # (its signature is call's own: the body's ``state`` is not the caller's)
         return call
 
     return decorator

@@ -10,7 +10,7 @@ from pyinfra import host
 from mailguard.layout import STASH
 
 from .commands import Command
-from .hoststate import HostReads, operation_reading
+from .hoststate import HostReads, Snapshot, operation_reading
 
 
 def _list_items(value: str | None) -> list[str]:
@@ -23,7 +23,14 @@ def _postconf_wants(values: dict, *a, members: dict | None = None, **k) -> list[
 
 @operation_reading(_postconf_wants)
 def postconf(
-    values: dict, main_cf: str, backup: str | None = None, members: dict | None = None, about=None, *, reads: HostReads
+    values: dict,
+    main_cf: str,
+    backup: str | None = None,
+    members: dict | None = None,
+    about=None,
+    *,
+    reads: HostReads,
+    state: Snapshot,
 ):
     """Set Postfix main.cf parameters with postconf -e, only those that differ.
 
@@ -31,7 +38,6 @@ def postconf(
     the admin may also use: the value is added once, at the end, and every other item is kept
     in its place. ``about(item)`` may return a line to say about an item the admin has there.
     """
-    state = reads.snapshot(*_postconf_wants(values, members=members))
     changes = [f"{k} = {v}" for k, v in values.items() if state.postconf(k) != v]
     for name, member in (members or {}).items():
         items = _list_items(state.postconf(name))
@@ -50,9 +56,8 @@ def postconf(
 
 
 @operation_reading(lambda *a, **k: [("master", "services"), ("master", "params")])
-def service_parameters(services, values: dict, master_cf: str, backup: str | None = None, *, reads: HostReads):
+def service_parameters(services, values: dict, master_cf: str, backup: str | None = None, *, state: Snapshot):
     """Set -o ``values`` on those of ``services`` (master.cf "name/type") that the host defines."""
-    state = reads.snapshot(("master", "services"), ("master", "params"))
     present = [s for s in services if s in state.master_services()]
     changes = [
         f"{service}/{name}={value}"

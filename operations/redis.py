@@ -13,7 +13,7 @@ from mailguard.settings import REDIS_PORT, Settings
 from . import files, system
 from .activate import Changes, restart
 from .context import HostContext
-from .hoststate import HostReads, operation_reading
+from .hoststate import HostReads, Snapshot, operation_reading
 
 
 def auth_text(settings: Settings) -> str:
@@ -29,9 +29,9 @@ def auth_text(settings: Settings) -> str:
 
 
 @operation_reading(lambda path, *a, **k: [("stat", path)])
-def auth_file(path: str, content: str, replicated: bool, group: str, *, reads: HostReads):
+def auth_file(path: str, content: str, replicated: bool, group: str, *, reads: HostReads, state: Snapshot):
     """The password file: written where replication is on, emptied where it was on before."""
-    current = reads.snapshot(("stat", path)).stat(path)
+    current = state.stat(path)
     if files.planted_link(reads, current, path):
         return
     if current is None and not replicated:

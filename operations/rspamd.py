@@ -18,7 +18,7 @@ from mailguard.settings import REDIS_PORT, Settings
 from . import files, system
 from .activate import Changes, reload, restart
 from .context import HostContext
-from .hoststate import HostReads, operation_reading
+from .hoststate import HostReads, Snapshot, operation_reading
 from .repos import PACKAGE_INSTALLERS
 from .templating import render
 
@@ -75,12 +75,12 @@ def controller_config(
     backup: str | None = None,
     *,
     reads: HostReads,
+    state: Snapshot,
 ):
     """worker-controller.inc with password hashes that are replaced only when they stop verifying.
 
     ``render(password_hash=..., enable_password_hash=...)`` gives the file's text.
     """
-    state = reads.snapshot(*_controller_wants(path))
     if files.planted_link(reads, state.stat(path), path):
         return
     stored = state.password_hashes(path)
@@ -97,10 +97,10 @@ def controller_config(
 
 
 @operation_reading(lambda query, *a, **k: [(query, "rspamd")])
-def release_notice(query: str, *, reads: HostReads):
+def release_notice(query: str, *, reads: HostReads, state: Snapshot):
     """One warning line when the installed rspamd is a release with a known fault. ``query``: the
     hoststate kind that asks the platform's package manager (its version, no process of rspamd's)."""
-    version = reads.snapshot((query, "rspamd")).package_version(query, "rspamd")
+    version = state.package_version(query, "rspamd")
     fault = rspamd_config.FAULTY_RELEASES.get(version or "")
     if fault:
         reads.warn_once(f"rspamd {version} {fault}")

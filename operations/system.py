@@ -7,13 +7,13 @@ from pyinfra import host
 from pyinfra.api import operation
 
 from .commands import Command
-from .hoststate import HostReads, operation_reading
+from .hoststate import Snapshot, operation_reading
 
 
 @operation_reading(lambda user, *a, **k: [("groups", user)])
-def group_member(user: str, groups, *, reads: HostReads):
+def group_member(user: str, groups, *, state: Snapshot):
     """Append ``user`` to ``groups``, keeping its other memberships."""
-    current = set(reads.snapshot(("groups", user)).groups(user))
+    current = set(state.groups(user))
     missing = [g for g in groups if g not in current]
     if not missing:
         host.noop(f"{user} is in {', '.join(groups)}")
@@ -23,18 +23,17 @@ def group_member(user: str, groups, *, reads: HostReads):
 
 
 @operation_reading(lambda group, *a, **k: [("group", group)])
-def system_group(group: str, *, reads: HostReads):
+def system_group(group: str, *, state: Snapshot):
     """A system group, made where the host has none of that name."""
-    if reads.snapshot(("group", group)).group_exists(group):
+    if state.group_exists(group):
         host.noop(f"the group {group} exists")
         return
     yield Command("groupadd", "-r", "--", group)
 
 
 @operation_reading(lambda globs, *a, **k: [("glob", g) for g in globs])
-def command_unless_files(globs, command: Command, reason: str, *, reads: HostReads):
+def command_unless_files(globs, command: Command, reason: str, *, state: Snapshot):
     """Run ``command`` only while no file matches ``globs``."""
-    state = reads.snapshot(*[("glob", g) for g in globs])
     if any(state.glob(g) for g in globs):
         host.noop(reason)
         return
@@ -42,13 +41,12 @@ def command_unless_files(globs, command: Command, reason: str, *, reads: HostRea
 
 
 @operation_reading(lambda packages, installer, *a, **k: [(installer.query, p) for p in packages])
-def packages(packages, installer, sources: dict[str, str] | None = None, *, reads: HostReads):
+def packages(packages, installer, sources: dict[str, str] | None = None, *, state: Snapshot):
     """Install the missing ones of ``packages`` with ``installer`` (repos.PACKAGE_INSTALLERS).
 
     ``sources``: package name -> what to install instead (a URL), for a package that no enabled
     repository has.
     """
-    state = reads.snapshot(*[(installer.query, p) for p in packages])
     missing = [p for p in packages if not state.installed(installer.query, p)]
     if not missing:
         host.noop(f"installed: {', '.join(packages)}")
@@ -57,18 +55,17 @@ def packages(packages, installer, sources: dict[str, str] | None = None, *, read
 
 
 @operation_reading(lambda repo, *a, **k: [("dnfrepo", repo)])
-def repository_enabled(repo: str, command: tuple[str, ...], *, reads: HostReads):
+def repository_enabled(repo: str, command: tuple[str, ...], *, state: Snapshot):
     """A dnf repository (a section of /etc/yum.repos.d/*.repo) enabled with ``command`` when it is not."""
-    if reads.snapshot(("dnfrepo", repo)).repo_enabled(repo):
+    if state.repo_enabled(repo):
         host.noop(f"{repo} is enabled")
         return
     yield Command(*command)
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit), ("firewalld", "services")])
-def firewall_services(unit: str, services: list[str], *, reads: HostReads):
+def firewall_services(unit: str, services: list[str], *, state: Snapshot):
     """Open ``services`` in firewalld when it runs (the permanent and the running configuration)."""
-    state = reads.snapshot(("unit", unit), ("firewalld", "services"))
     if not state.unit(unit)["running"]:
         host.noop(f"{unit} is not running")
         return
@@ -81,9 +78,9 @@ def firewall_services(unit: str, services: list[str], *, reads: HostReads):
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
-def service(unit: str, running: bool = True, enabled: bool = True, *, reads: HostReads):
+def service(unit: str, running: bool = True, enabled: bool = True, *, state: Snapshot):
     """A systemd unit started/stopped and enabled/disabled as asked."""
-    current = reads.snapshot(("unit", unit)).unit(unit)
+    current = state.unit(unit)
     commands = []
     if current["enabled"] != enabled:
         commands.append(Command("systemctl", "enable" if enabled else "disable", unit))
@@ -102,18 +99,18 @@ def units_reloaded():
 
 
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
-def unit_masked(unit: str, *, reads: HostReads):
+def unit_masked(unit: str, *, state: Snapshot):
     """A systemd unit that must never run (stopped and masked), installed yet or not."""
-    if reads.snapshot(("unit", unit)).unit(unit)["masked"]:
+    if state.unit(unit)["masked"]:
         host.noop(f"{unit} is masked")
         return
     yield Command("systemctl", "mask", "--now", unit)
 
 
 @operation_reading(lambda boolean, *a, **k: [("sebool", boolean)])
-def selinux_boolean(boolean: str, *, reads: HostReads):
+def selinux_boolean(boolean: str, *, state: Snapshot):
     """Turn an SELinux boolean on, persistently (setsebool -P); nothing where SELinux is off."""
-    current = reads.snapshot(("sebool", boolean)).sebool(boolean)
+    current = state.sebool(boolean)
     if current is None:
         host.noop(f"{boolean}: SELinux is not active here")
         return

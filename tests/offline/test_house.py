@@ -86,3 +86,20 @@ def test_every_step_and_helper_types_what_it_is_given():
                     if arg.arg in {"settings", "ctx", "platform", "reads", "target"} and arg.annotation is None:
                         untyped.append(f"{path.name}:{node.name}({arg.arg})")
     assert untyped == []
+
+
+def test_each_reading_operation_declares_what_it_reads_once():
+    """A reading operation's questions are its decorator's; its body gets the answers as ``state``
+    and never asks again (two lists of the same questions drift apart)."""
+    asking_again = []
+    for path in OPERATIONS:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and any(
+                isinstance(d, ast.Call) and getattr(d.func, "id", "") == "operation_reading"
+                for d in node.decorator_list
+            ):
+                if "state" not in {a.arg for a in node.args.kwonlyargs}:
+                    asking_again.append(f"{path.name}:{node.name} takes no state")
+                if any(isinstance(n, ast.Attribute) and n.attr == "snapshot" for n in ast.walk(node)):
+                    asking_again.append(f"{path.name}:{node.name} asks again")
+    assert asking_again == []
