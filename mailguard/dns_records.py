@@ -179,23 +179,45 @@ def in_zone(name: str, zone: str) -> bool:
     return name == zone or name.endswith("." + zone)
 
 
+def zone_of(name: str, zones: tuple[str, ...]) -> str | None:
+    """The most specific of ``zones`` that holds ``name`` (a nested domain's records are its own
+    zone's, not its parent's); None when none does."""
+    holding = [zone for zone in zones if in_zone(name, zone)]
+    return max(holding, key=len) if holding else None
+
+
+def where_it_goes(record: Record) -> str:
+    """Where a record that none of the deploy's zones holds is published."""
+    if record.kind == "DMARCAUTH":
+        return f"in the zone of {record.name.split('._dmarc.', 1)[1]} (the domain that receives the reports)"
+    return f"in the zone that holds {record.name}"
+
+
 def zone_snippet(expected: RecordInputs, domain: str) -> str:
     """BIND zone-file lines for ``domain`` with absolute names: paste into the domain's zone.
 
-    Records that live in other zones (the PTR, a mail host under another domain) are
-    given as comments, so the snippet loads into the domain's zone as written.
+    Records that live in other zones (the PTR, a mail host under another domain, a nested
+    domain's) are given as comments, so the snippet loads into the domain's zone as written.
     """
     lines = [f"; mailguard: records to publish in the zone {domain}."]
+    nested = sorted({d for d in expected.domains if d != domain and in_zone(d, domain)})
+    for other in nested:
+        lines.append(f"; {other}'s records: in {other}.zone (put them here if {other} is not a zone of its own)")
     for record in records(expected):
         line = f"{record.name}. IN {record.type} {record.rdata}"
         if record.type == "MX":
             line = f"{record.name}. IN MX {record.value}."
         elif record.type == "PTR":
             line = f"{record.name}. IN PTR {record.value}."
-        if in_zone(record.name, domain) and record.type != "PTR":
+        zone = zone_of(record.name, expected.domains)
+        if zone == domain and record.type != "PTR":
             lines.append(line)
-        elif record.kind in ("A", "AAAA", "PTR", "DMARCAUTH") or record.name == expected.mail_hostname:
-            where = "at the VPS provider" if record.type == "PTR" else "in the zone that holds it"
+        elif zone is None and (
+            record.kind in ("A", "AAAA", "PTR")
+            or record.name == expected.mail_hostname
+            or record.name.startswith(f"{domain}._report._dmarc.")
+        ):
+            where = "at the VPS provider" if record.type == "PTR" else where_it_goes(record)
             lines.append(f"; {where}: {line}")
     return "\n".join(lines) + "\n"
 
@@ -204,10 +226,9 @@ PANEL_TTL = 3600  # what the DNS panels of VPS providers (ConoHa included) propo
 
 
 def panel_value(record: Record) -> str:
-    """The value as a provider's DNS panel takes it: a TXT of one string as it is, a longer one as
-    its quoted 255-character strings; a host name with its final dot."""
-    if record.type == "TXT":
-        return record.strings[0] if len(record.strings) == 1 else record.rdata
+    """The value as the seed pastes it into ConoHa's panel: one unquoted string, however long (the
+    panel stores a long TXT value as the 255-character strings DNS needs); a host name with its
+    final dot."""
     if record.type in ("MX", "CNAME"):
         return record.value.rstrip(".") + "."
     return record.value
@@ -215,14 +236,25 @@ def panel_value(record: Record) -> str:
 
 def panel_rows(expected: RecordInputs, domain: str) -> list[tuple[str, str, str, str]]:
     """(type, name relative to the zone, TTL, value) for each record of ``domain``'s zone, in the
-    order a DNS panel asks for them; "@" is the zone's apex. The PTR is set elsewhere (ptr_rows)."""
+    order a DNS panel asks for them; "@" is the zone's apex. A nested domain's records are its own
+    table's; the PTR and records of other zones are not in any (``elsewhere_rows``, ``ptr_rows``)."""
     rows = []
     for record in records(expected):
-        if record.type == "PTR" or not in_zone(record.name, domain):
+        if record.type == "PTR" or zone_of(record.name, expected.domains) != domain:
             continue
         name = "@" if record.name == domain else record.name[: -len(domain) - 1]
         rows.append((record.type, name, str(PANEL_TTL), panel_value(record)))
     return rows
+
+
+def elsewhere_rows(expected: RecordInputs) -> list[tuple[str, str, str, str]]:
+    """(type, full name, value, where it goes) of each record none of the domains' zones holds: a
+    mail host under another domain, the report authorization at the domain that receives reports."""
+    return [
+        (record.type, record.name, panel_value(record), where_it_goes(record))
+        for record in records(expected)
+        if record.type != "PTR" and zone_of(record.name, expected.domains) is None
+    ]
 
 
 def ptr_rows(expected: RecordInputs) -> list[tuple[str, str]]:
@@ -230,10 +262,22 @@ def ptr_rows(expected: RecordInputs) -> list[tuple[str, str]]:
     return [(address, expected.mail_hostname) for address in expected.addresses]
 
 
-def panel_table(expected: RecordInputs, domain: str) -> str:
-    lines = [f"{domain}: type / name / TTL / value, as the DNS panel asks for them"]
-    for rtype, name, ttl, value in panel_rows(expected, domain):
-        lines.append(f"  {rtype:<5} {name:<24} {ttl:<5} {value}")
+def panel_tables(expected: RecordInputs) -> str:
+    """Every zone's table for a DNS panel (type / name / TTL / value), then what no panel of these
+    zones can hold, each with where it goes, then the reverse records."""
+    lines = []
+    for domain in expected.domains:
+        lines.append(f"{domain}: type / name / TTL / value, as the DNS panel asks for them")
+        rows = panel_rows(expected, domain)
+        lines += [f"  {rtype:<5} {name:<24} {ttl:<5} {value}" for rtype, name, ttl, value in rows]
+        if not rows:
+            lines.append("  (none)")
+    elsewhere = elsewhere_rows(expected)
+    if elsewhere:
+        lines.append("Not in these zones' panels: publish each where it says")
+        for rtype, name, value, where in elsewhere:
+            lines.append(f"  {rtype:<5} {name} {PANEL_TTL} {value}")
+            lines.append(f"        ; {where}")
     for address, name in ptr_rows(expected):
-        lines.append(f"  PTR of {address}: {name} (in the server's own settings, not the DNS panel)")
+        lines.append(f"PTR of {address}: {name} (in the server's own settings at the VPS provider, not the DNS panel)")
     return "\n".join(lines)

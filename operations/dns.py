@@ -92,7 +92,7 @@ def report(ctx: HostContext, probe_blocklists: bool = True) -> None:
     print(f"\n--> DNS records to publish for {', '.join(settings.domains)} ({target.name}):")
     print(dns_records.table(dns_records.records(expected)))
     print("\n--> The same records for a DNS panel (ConoHa's: タイプ / 名称 / TTL / 値):")
-    print("\n".join(dns_records.panel_table(expected, domain) for domain in expected.domains))
+    print(dns_records.panel_tables(expected))
     files = write_files(expected, output_dir(target.name))
     print(f"    written: {', '.join(map(str, files))}\n")
     if settings.dns_check:
