@@ -186,8 +186,10 @@ def zone_of(name: str, zones: tuple[str, ...]) -> str | None:
     return max(holding, key=len) if holding else None
 
 
-def where_it_goes(record: Record) -> str:
-    """Where a record that none of the deploy's zones holds is published."""
+def where_it_goes(record: Record, zone: str | None = None) -> str:
+    """Where a record is published that ``zone`` (one of the deploy's, if any) holds, or none of them."""
+    if zone:
+        return f"in the zone {zone}"
     if record.kind == "DMARCAUTH":
         return f"in the zone of {record.name.split('._dmarc.', 1)[1]} (the domain that receives the reports)"
     return f"in the zone that holds {record.name}"
@@ -212,12 +214,12 @@ def zone_snippet(expected: RecordInputs, domain: str) -> str:
         zone = zone_of(record.name, expected.domains)
         if zone == domain and record.type != "PTR":
             lines.append(line)
-        elif zone is None and (
+        elif zone != domain and (
             record.kind in ("A", "AAAA", "PTR")
             or record.name == expected.mail_hostname
             or record.name.startswith(f"{domain}._report._dmarc.")
         ):
-            where = "at the VPS provider" if record.type == "PTR" else where_it_goes(record)
+            where = "at the VPS provider" if record.type == "PTR" else where_it_goes(record, zone)
             lines.append(f"; {where}: {line}")
     return "\n".join(lines) + "\n"
 

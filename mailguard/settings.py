@@ -68,11 +68,13 @@ class Derived:
 
     compute: Callable[[dict[str, Any]], Any]
     text: str = "derived from `domains`"
+    ja: str = "`domains` から決まります"
 
 
-def option(kind: Kind, default: Any, doc: str) -> Any:
-    """One setting: a field of ``Settings`` with its kind, default and doc."""
-    return field(metadata={"kind": kind, "default": default, "doc": doc})
+def option(kind: Kind, default: Any, doc: str, ja: str) -> Any:
+    """One setting: a field of ``Settings`` with its kind, default, and doc in English and in
+    Japanese (``ja``, for README.ja.md's table)."""
+    return field(metadata={"kind": kind, "default": default, "doc": doc, "ja": ja})
 
 
 @dataclass(frozen=True)
@@ -84,141 +86,250 @@ class Settings:
         ["example.com"],
         "Mail domains to sign (DKIM, ARC) and publish SPF/DMARC for; the first is the primary. "
         "Internationalised names are accepted and used in their ASCII (xn--) form.",
+        ja=(
+            "署名（DKIM、ARC）し、SPF と DMARC を公開するメールドメイン。先頭が主ドメインです。"
+            "日本語ドメイン名も使え、ASCII（xn--）形式で扱います。"
+        ),
     )
     mail_hostname: str = option(
         DOMAIN,
         Derived(lambda v: f"mail.{v['domains'][0]}"),
         "The server's host name: MX target and the name its PTR record must point to.",
+        ja="サーバーのホスト名。MX の向き先で、逆引き（PTR）もこの名前を指している必要があります。",
     )
     server_ipv4: str | None = option(
-        optional(ip_address(4), "IPv4 or null"), None, "The server's public IPv4 address (SPF, A, PTR)."
+        optional(ip_address(4), "IPv4 or null"),
+        None,
+        "The server's public IPv4 address (SPF, A, PTR).",
+        ja="サーバーのグローバル IPv4 アドレス（SPF、A、PTR に使います）。",
     )
     server_ipv6: str | None = option(
-        optional(ip_address(6), "IPv6 or null"), None, "The server's public IPv6 address (SPF, AAAA, PTR)."
+        optional(ip_address(6), "IPv6 or null"),
+        None,
+        "The server's public IPv6 address (SPF, AAAA, PTR).",
+        ja="サーバーのグローバル IPv6 アドレス（SPF、AAAA、PTR に使います）。",
     )
     spf_all: str = option(
-        choice("-all", "~all"), "-all", "SPF's closing mechanism: fail (-all, the seed's choice) or softfail (~all)."
+        choice("-all", "~all"),
+        "-all",
+        "SPF's closing mechanism: fail (-all, the seed's choice) or softfail (~all).",
+        ja="SPF レコードの末尾。-all（認証失敗として扱う。記事の設定）か ~all（ソフトフェイル）。",
     )
-    dkim_selector: str = option(SELECTOR, "dkim", "DKIM selector: the key is <selector>._domainkey.<domain>.")
+    dkim_selector: str = option(
+        SELECTOR,
+        "dkim",
+        "DKIM selector: the key is <selector>._domainkey.<domain>.",
+        ja="DKIM のセレクタ名。公開鍵のレコード名は <selector>._domainkey.<domain> になります。",
+    )
     dkim_selectors: tuple[tuple[str, str], ...] = option(
         SELECTORS,
         {},
         "Per-domain DKIM selectors that differ from dkim_selector (domain = selector), e.g. to keep a key in use.",
+        ja=(
+            "dkim_selector とは別のセレクタを使うドメイン（ドメイン = セレクタ）。"
+            "使用中の鍵を使い続けるときなどに指定します。"
+        ),
     )
-    dkim_key_bits: int = option(KEY_BITS, 2048, "RSA key size for newly generated DKIM keys.")
+    dkim_key_bits: int = option(
+        KEY_BITS, 2048, "RSA key size for newly generated DKIM keys.", ja="新しく作る DKIM 鍵（RSA）のビット数。"
+    )
     dkim_ed25519: bool = option(
         BOOL,
         False,
         "Also sign with an Ed25519 key (RFC 8463), selector <dkim_selector>-ed25519; the RSA signature stays "
         "for receivers that do not know Ed25519.",
+        ja=(
+            "Ed25519 鍵（RFC 8463）でも署名します。セレクタは <dkim_selector>-ed25519 です。"
+            "Ed25519 に対応していない受信側のために、RSA の署名も残します。"
+        ),
     )
     dkim_retire_days: int = option(
         DAYS,
         7,
         "dkim_rotate.py: days the replaced key stays published after signing switched, so that mail "
         "signed with it still verifies; then its record is to be removed and the key is retired.",
+        ja=(
+            "dkim_rotate.py で署名を新しい鍵に切り替えたあと、古い鍵を公開しておく日数。"
+            "その間に届いたメールの署名を検証できるようにするためです。過ぎたらレコードを削除し、鍵を退役させます。"
+        ),
     )
     dmarc_policy: str = option(
-        choice("none", "quarantine", "reject"), "quarantine", "The p= of the published DMARC record."
+        choice("none", "quarantine", "reject"),
+        "quarantine",
+        "The p= of the published DMARC record.",
+        ja="公開する DMARC レコードの p=。",
     )
     dmarc_rua: tuple[str, ...] = option(
         list_of(EMAIL, "e-mail address", "list of e-mails", invalid="has an invalid e-mail address"),
         Derived(lambda v: [f"postmaster@{v['domains'][0]}"]),
         "Where aggregate DMARC reports for our domains go (rua=); empty to omit.",
+        ja="自ドメインの DMARC 集計レポートの送り先（rua=）。空にすると書きません。",
     )
     dmarc_ruf: tuple[str, ...] = option(
         list_of(EMAIL, "e-mail address", "list of e-mails", invalid="has an invalid e-mail address"),
         Derived(lambda v: [f"postmaster@{v['domains'][0]}"]),
         "Where DMARC failure reports for our domains go (ruf=); empty to omit.",
+        ja="自ドメインの DMARC 失敗レポートの送り先（ruf=）。空にすると書きません。",
     )
     dmarc_reporting: bool = option(
-        BOOL, True, "Send DMARC aggregate reports to other domains (rspamd reporting {} and a daily timer)."
+        BOOL,
+        True,
+        "Send DMARC aggregate reports to other domains (rspamd reporting {} and a daily timer).",
+        ja="他ドメインに DMARC 集計レポートを送ります（rspamd の reporting {} と毎日動くタイマー）。",
     )
     dmarc_report_email: str = option(
-        EMAIL, Derived(lambda v: f"postmaster@{v['domains'][0]}"), "Sender address of the DMARC reports we send."
+        EMAIL,
+        Derived(lambda v: f"postmaster@{v['domains'][0]}"),
+        "Sender address of the DMARC reports we send.",
+        ja="送信する DMARC レポートの差出人アドレス。",
     )
     dmarc_report_org_name: str = option(
-        TEXT, Derived(lambda v: v["domains"][0].upper()), "Organisation name in the DMARC reports we send."
+        TEXT,
+        Derived(lambda v: v["domains"][0].upper()),
+        "Organisation name in the DMARC reports we send.",
+        ja="送信する DMARC レポートに書く組織名。",
     )
     resolver: str = option(
         choice("local", "system"),
         "local",
         "DNS resolver rspamd asks (blocklists, SPF, DKIM): local runs unbound on 127.0.0.153 for rspamd alone; "
         "system uses /etc/resolv.conf, whose public resolvers the big blocklists refuse.",
+        ja=(
+            "rspamd が使う DNS リゾルバー（ブロックリスト、SPF、DKIM の問い合わせ）。"
+            "local は rspamd 専用の unbound を 127.0.0.153 で動かします。"
+            "system は /etc/resolv.conf のリゾルバーを使いますが、"
+            "そこにある公開リゾルバーは大手のブロックリストに拒否されます。"
+        ),
     )
     dnsbl_check: bool = option(
         BOOL,
         True,
         "At the end of the deploy, ask each blocklist rspamd uses for its test point through rspamd's resolver "
         "(warns only).",
+        ja=(
+            "デプロイの最後に、rspamd が使う各ブロックリストのテスト用の名前を、"
+            "rspamd と同じリゾルバーで問い合わせます（結果は警告だけ）。"
+        ),
     )
     dns_check: bool = option(
         BOOL,
         True,
         "At the end of the deploy, ask the zones' authoritative servers whether the records are right (warns only).",
+        ja=(
+            "デプロイの最後に、各ゾーンの権威サーバーにレコードが正しく登録されているか問い合わせます"
+            "（結果は警告だけ）。"
+        ),
     )
     dns_resolver: str | None = option(
         optional(ip_address(None), "IP or null"),
         None,
         "Resolver used to find the zones and their name servers; null: the system's.",
+        ja="ゾーンとそのネームサーバーを探すのに使うリゾルバー。null ならシステムのもの。",
     )
-    dns_port: int = option(PORT, 53, "Port of every DNS server asked (53; another port is for test servers).")
-    dns_timeout: float = option(POSITIVE, 3.0, "Seconds to wait for each DNS answer.")
-    add_header_score: float = option(NUMBER, 10.0, "Score from which a message gets the spam headers (add_header).")
+    dns_port: int = option(
+        PORT,
+        53,
+        "Port of every DNS server asked (53; another port is for test servers).",
+        ja="問い合わせる DNS サーバーのポート（通常は 53。ほかの値はテスト用のサーバー向け）。",
+    )
+    dns_timeout: float = option(POSITIVE, 3.0, "Seconds to wait for each DNS answer.", ja="DNS の応答を待つ秒数。")
+    add_header_score: float = option(
+        NUMBER,
+        10.0,
+        "Score from which a message gets the spam headers (add_header).",
+        ja="迷惑メールであることを示すヘッダーを付けるスコア（add_header）。",
+    )
     greylist_score: float = option(
         NUMBER,
         20.0,
         "Score from which a message is greylisted (4xx, retried); while Redis is down it is tagged instead.",
+        ja=(
+            "グレイリスト（4xx で一時的に拒否して再送させる）にするスコア。Redis が止まっている間は、"
+            "代わりにヘッダーを付けます。"
+        ),
     )
     reject_score: float | None = option(
         optional(NUMBER, "number or null"),
         None,
         "Score from which a message is rejected; null: no reject by score (the seed), written as an unreachable 1000.",
+        ja=(
+            "受信を拒否するスコア。null ならスコアによる拒否はしません（記事の設定。"
+            "到達しない値 1000 として書きます）。"
+        ),
     )
-    antivirus: bool = option(BOOL, True, "Scan mail with ClamAV through rspamd; false skips ClamAV entirely.")
+    antivirus: bool = option(
+        BOOL,
+        True,
+        "Scan mail with ClamAV through rspamd; false skips ClamAV entirely.",
+        ja="rspamd から ClamAV でメールを検査します。false なら ClamAV をまったく使いません。",
+    )
     antivirus_action: str = option(
         choice("reject", "add_header", "none"),
         "reject",
         "What rspamd does with a message ClamAV flags; it always scores add_header_score (none: only that).",
+        ja=(
+            "ClamAV がウイルスを見つけたメールに rspamd がとる処置。スコアは常に add_header_score 以上になります"
+            "（none ならそれだけ）。"
+        ),
     )
-    phishing_openphish: bool = option(BOOL, True, "Check URLs against the OpenPhish feed.")
+    phishing_openphish: bool = option(
+        BOOL, True, "Check URLs against the OpenPhish feed.", ja="URL を OpenPhish のフィードと照合します。"
+    )
     openphish_url: str = option(
         URL,
         "https://raw.githubusercontent.com/openphish/public_feed/refs/heads/main/feed.txt",
         "OpenPhish feed; the URL rspamd 3.4 ships no longer loads.",
+        ja="OpenPhish のフィードの URL。rspamd 3.4 に入っている既定の URL はもう読み込めません。",
     )
-    phishing_phishtank: bool = option(BOOL, True, "Check URLs against PhishTank (over DNS).")
+    phishing_phishtank: bool = option(
+        BOOL, True, "Check URLs against PhishTank (over DNS).", ja="URL を PhishTank と照合します（DNS で問い合わせ）。"
+    )
     local_networks: tuple[str, ...] = option(
         list_of(NETWORK, "IP address or network", "list of IPs/networks"),
         [],
         "Networks rspamd trusts as this server's own, beside loopback: their mail is DKIM-signed and skips "
         "greylisting and spam headers. rspamd's default (all private ranges) is not kept.",
+        ja=(
+            "ループバックのほかに、rspamd がこのサーバー自身のものとして信頼するネットワーク。"
+            "ここから送られたメールには DKIM 署名を付け、グレイリストとスパムのヘッダーの対象外にします。"
+            "rspamd の既定（プライベートアドレス全体）は使いません。"
+        ),
     )
     whitelist_ip: tuple[str, ...] = option(
         list_of(NETWORK, "IP address or network", "list of IPs/networks"),
         [],
         "Client IPs accepted without scanning (prefilter, action accept).",
+        ja="検査せずに受け入れる接続元の IP アドレス（プレフィルター、action accept）。",
     )
     whitelist_sender_domain: tuple[str, ...] = option(
         list_of(DOMAIN, "domain", "list of domains"),
         [],
         "Sender domains scored -20 when SPF (envelope) or DMARC (From: header) authenticates the sender.",
+        ja="SPF（エンベロープ）か DMARC（From: ヘッダー）で送信者が確認できたとき、スコアを -20 する送信元ドメイン。",
     )
     whitelist_sender_email: tuple[str, ...] = option(
         list_of(EMAIL, "e-mail address", "list of e-mails"),
         [],
         "Sender addresses scored -15 when SPF (envelope) or DMARC (From: header) authenticates the sender.",
+        ja="SPF（エンベロープ）か DMARC（From: ヘッダー）で送信者が確認できたとき、スコアを -15 する送信元アドレス。",
     )
     blacklist_sender_domain: tuple[str, ...] = option(
-        list_of(DOMAIN, "domain", "list of domains"), [], "Sender domains scored +20."
+        list_of(DOMAIN, "domain", "list of domains"),
+        [],
+        "Sender domains scored +20.",
+        ja="スコアを +20 する送信元ドメイン。",
     )
     blacklist_sender_domain_multi: tuple[str, ...] = option(
         list_of(DOMAIN, "domain", "list of domains"),
         [],
         "Registered domains scored +20 with all their subdomains (email:domain:tld).",
+        ja="サブドメインも含めてスコアを +20 する登録ドメイン（email:domain:tld）。",
     )
     blacklist_sender_email: tuple[str, ...] = option(
-        list_of(EMAIL, "e-mail address", "list of e-mails"), [], "Sender addresses scored +30."
+        list_of(EMAIL, "e-mail address", "list of e-mails"),
+        [],
+        "Sender addresses scored +30.",
+        ja="スコアを +30 する送信元アドレス。",
     )
     webui_allow: tuple[str, ...] = option(
         list_of(
@@ -226,54 +337,100 @@ class Settings:
         ),
         ["127.0.0.1/32", "::1/128"],
         "Who may reach the web UI through the reverse proxy.",
+        ja="リバースプロキシ経由で Web UI に接続できる接続元。",
     )
     bayes_min_learns: int = option(
         MIN_LEARNS,
         200,
         "Messages of each class (spam, ham) Bayes must have learned before it scores (rspamd's min_learns).",
+        ja=(
+            "Bayes がスコアを付け始めるまでに、スパムとハム（正常なメール）"
+            "それぞれについて学習しておく必要があるメールの数（rspamd の min_learns）。"
+        ),
     )
     bayes_autolearn: bool = option(
         BOOL,
         True,
         "Bayes learns by itself: spam from greylist_score up, ham below -0.5, keeping the two classes balanced.",
+        ja=(
+            "Bayes が自動で学習します。greylist_score 以上のメールをスパム、-0.5 未満をハムとして、"
+            "二つの数の釣り合いを保ちながら学習します。"
+        ),
     )
     dovecot_learning: bool = option(
         BOOL,
         True,
         "Where Dovecot is installed (never installed by the deploy): spam is filed into junk_folder at delivery, "
         "and moving mail into junk_folder, or out of it (not to trash_folder), teaches Bayes (IMAPSieve).",
+        ja=(
+            "Dovecot が入っている場合（デプロイが Dovecot をインストールすることはありません）、"
+            "迷惑メールを配送時に junk_folder に振り分け、junk_folder へ移したメールと、そこから移したメール"
+            "（trash_folder へ移したものは除く）を Bayes に学習させます（IMAPSieve）。"
+        ),
     )
-    junk_folder: str = option(FOLDER, "Junk", "The IMAP folder spam is filed into and learned from.")
-    trash_folder: str = option(FOLDER, "Trash", "The IMAP folder whose arrivals from junk_folder teach nothing.")
+    junk_folder: str = option(
+        FOLDER,
+        "Junk",
+        "The IMAP folder spam is filed into and learned from.",
+        ja="迷惑メールを振り分け、学習にも使う IMAP フォルダー。",
+    )
+    trash_folder: str = option(
+        FOLDER,
+        "Trash",
+        "The IMAP folder whose arrivals from junk_folder teach nothing.",
+        ja="junk_folder から移しても何も学習しない IMAP フォルダー（ごみ箱）。",
+    )
     webui_proxy: str = option(
         choice("none", "nginx", "openlitespeed"),
         "none",
         "Reverse proxy that publishes the web UI at https://<webui_server_name>/rspamd/ (none: loopback only).",
+        ja=(
+            "Web UI を https://<webui_server_name>/rspamd/ で公開するリバースプロキシ"
+            "（none ならループバックからだけ使えます）。"
+        ),
     )
     webui_server_name: str = option(
-        DOMAIN, Derived(lambda v: v["mail_hostname"]), "Host name the proxy serves the web UI under."
+        DOMAIN,
+        Derived(lambda v: v["mail_hostname"], "`mail_hostname`", "`mail_hostname` と同じ"),
+        "Host name the proxy serves the web UI under.",
+        ja="プロキシが Web UI を公開するホスト名。",
     )
     webui_tls_certificate: str | None = option(
         optional(PATH, "path or null"),
         None,
         "Certificate (full chain) for HTTPS; without one the proxy serves loopback clients only.",
+        ja="HTTPS の証明書（中間証明書を含むもの）。指定しないと、プロキシはループバックからの接続にだけ応えます。",
     )
-    webui_tls_key: str | None = option(optional(PATH, "path or null"), None, "Private key of webui_tls_certificate.")
+    webui_tls_key: str | None = option(
+        optional(PATH, "path or null"),
+        None,
+        "Private key of webui_tls_certificate.",
+        ja="webui_tls_certificate の秘密鍵。",
+    )
     webui_nginx_server: bool = option(
         BOOL,
         True,
         "nginx: write a server block for webui_server_name; false: only the locations file, "
         "for your own HTTPS server to include.",
+        ja=(
+            "nginx で、webui_server_name の server ブロックを書きます。false なら locations ファイルだけを書き、"
+            "自分の HTTPS の server ブロックから include してもらいます。"
+        ),
     )
     webui_ols_vhost_conf: str = option(
         PATH,
         "/usr/local/lsws/conf/vhosts/mail/vhconf.conf",
         "OpenLiteSpeed: the virtual host configuration the web UI is added to.",
+        ja="OpenLiteSpeed で、Web UI を追加するバーチャルホストの設定ファイル。",
     )
     private_address: str | None = option(
         optional(ip_address(None), "IP or null"),
         None,
         "This host's address on the private network its group of MX hosts shares (Redis replication); null: none.",
+        ja=(
+            "MX ホストのグループが共有するプライベートネットワークでの、このホストのアドレス"
+            "（Redis のレプリケーションに使います）。null なら使いません。"
+        ),
     )
     redis_primary: str | None = option(
         optional(ip_address(None), "IP or null"),
@@ -281,14 +438,26 @@ class Settings:
         "The private_address of the group's Redis primary: every host's rspamd reads its own Redis (a replica "
         f"of the primary) and writes to the primary (port {REDIS_PORT}, password {REDIS_PASSWORD_ENV}). "
         "null: a Redis of its own, on its unix socket only.",
+        ja=(
+            "グループの Redis プライマリの private_address。各ホストの rspamd は自分の Redis（プライマリのレプリカ）"
+            "から読み、プライマリに書きます（ポート 6379、パスワードは REDIS_REPLICATION_PASSWORD）。null なら、"
+            "そのホストだけの Redis を unix ソケットでだけ使います。"
+        ),
     )
     rspamd_source: str = option(
         choice("upstream", "distro"),
         "upstream",
         "rspamd from rspamd's own repository (the seed) or the distribution's package (Debian only).",
+        ja=(
+            "rspamd を rspamd 公式のリポジトリから入れる（記事の方法）か、ディストリビューションのパッケージを使う"
+            "（Debian のみ）か。"
+        ),
     )
     rspamd_snippets: tuple[tuple[str, str], ...] = option(
-        SNIPPETS, {}, "Extra files for /etc/rspamd/{local,override}.d, by relative name."
+        SNIPPETS,
+        {},
+        "Extra files for /etc/rspamd/{local,override}.d, by relative name.",
+        ja="/etc/rspamd/{local,override}.d に置く追加のファイル（相対パスで指定）。",
     )
     controller_password: str = field(repr=False, default="")
     enable_password: str = field(repr=False, default="")
@@ -330,10 +499,11 @@ class Option:
     kind: Kind
     default: Any
     doc: str
+    ja: str
 
 
 OPTIONS: tuple[Option, ...] = tuple(
-    Option(f.name, f.metadata["kind"], f.metadata["default"], f.metadata["doc"])
+    Option(f.name, f.metadata["kind"], f.metadata["default"], f.metadata["doc"], f.metadata["ja"])
     for f in dataclasses.fields(Settings)
     if "kind" in f.metadata
 )
@@ -458,25 +628,47 @@ def warnings(settings: Settings) -> list[str]:
     return lines
 
 
-def markdown_table() -> str:
-    """The README's settings table, generated from the declarations above."""
-    rows = ["| setting | type | default | what it does |", "|---|---|---|---|"]
+# The settings read from the environment: (name, default in English, in Japanese, doc, doc in Japanese).
+ENVIRONMENT = (
+    (PASSWORD_ENV, "none: required", "なし（必須）", "Web UI read-only password.", "Web UI の閲覧用パスワード。"),
+    (
+        ENABLE_PASSWORD_ENV,
+        "none: required",
+        "なし（必須）",
+        "Web UI password that may change settings.",
+        "Web UI で設定を変更できるパスワード。",
+    ),
+    (
+        DQS_KEY_ENV,
+        "none",
+        "なし",
+        "Spamhaus DQS key: rspamd asks Spamhaus's DQS zones with it (never printed).",
+        "Spamhaus DQS のキー。rspamd はこのキーで Spamhaus の DQS ゾーンに問い合わせます"
+        "（表示されることはありません）。",
+    ),
+    (
+        REDIS_PASSWORD_ENV,
+        "none: required with `redis_primary`",
+        "なし（`redis_primary` を使うときは必須）",
+        "The group's Redis password (16 to 128 letters, digits, _ and -; never printed).",
+        "グループの Redis のパスワード（英数字と _ と - で 16〜128 文字。表示されることはありません）。",
+    ),
+)
+
+
+def markdown_table(language: str = "en") -> str:
+    """The settings table of docs/settings.md (``language`` "en") or README.ja.md ("ja"),
+    generated from the declarations above."""
+    japanese = language == "ja"
+    header = "| 設定 | 型 | 既定値 | 説明 |" if japanese else "| setting | type | default | what it does |"
+    rows = [header, "|---|---|---|---|"]
     for opt in OPTIONS:
         if isinstance(opt.default, Derived):
-            default = opt.default.text
+            default = opt.default.ja if japanese else opt.default.text
         else:
             default = f"`{opt.default!r}`".replace("None", "null").replace("True", "true").replace("False", "false")
-        rows.append(f"| `{opt.name}` | {opt.kind.text} | {default} | {opt.doc} |")
-    rows.append(f"| `{PASSWORD_ENV}` (env) | text | none: required | Web UI read-only password. |")
-    rows.append(
-        f"| `{ENABLE_PASSWORD_ENV}` (env) | text | none: required | Web UI password that may change settings. |"
-    )
-    rows.append(
-        f"| `{DQS_KEY_ENV}` (env) | text | none | Spamhaus DQS key: rspamd asks Spamhaus's DQS zones with it "
-        "(never printed). |"
-    )
-    rows.append(
-        f"| `{REDIS_PASSWORD_ENV}` (env) | text | none: required with `redis_primary` | The group's Redis "
-        "password (16 to 128 letters, digits, _ and -; never printed). |"
-    )
+        rows.append(f"| `{opt.name}` | {opt.kind.text} | {default} | {opt.ja if japanese else opt.doc} |")
+    for name, default, default_ja, doc, doc_ja in ENVIRONMENT:
+        kind = "テキスト（環境変数）" if japanese else "text (env)"
+        rows.append(f"| `{name}` | {kind} | {default_ja if japanese else default} | {doc_ja if japanese else doc} |")
     return "\n".join(rows)

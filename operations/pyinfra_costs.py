@@ -3,24 +3,24 @@
 pyinfra (3.x) pays these for every operation on every host while it plans:
 
 - In CLI mode it orders operations by the line numbers of the deploy code that called them,
-  which it takes from ``inspect.stack()``: that reads and tokenizes every frame's source file,
-  11 ms per operation here, the largest cost of a no-op rerun's planning (0.74 s of 66
-  operations). ``operation_order_from_stack`` gives the same list from the frames themselves.
+  which it takes from ``inspect.stack()``: that reads and tokenizes every frame's source file for
+  every operation, the largest cost of a no-op rerun's planning. ``operation_order_from_stack``
+  gives the same list from the frames themselves.
 - Its global arguments' types come from ``typing.get_type_hints`` on a fixed TypedDict, asked
-  anew for every operation and fact (0.1 s): ``global_arguments`` asks once.
+  anew for every operation and fact: ``global_arguments`` asks once.
 
 - For every operation it looks each of its 30-odd global arguments up in the host's data
   (``getattr(host.data, key)``): ``HostData.__getattr__`` walks every data layer through a
-  generator and a KeyError per layer that lacks the key, about 17 us a lookup, 2 700 lookups
-  (45 ms) a run. ``host_data_lookup`` walks the same layers in the same order without them.
+  generator and a KeyError per layer that lacks the key, thousands of lookups a run.
+  ``host_data_lookup`` walks the same layers in the same order without them.
   ``pop_global_arguments`` goes further: it walks the layers once per operation and takes the
   global arguments any of them holds (a dict's keys against the arguments' names, in C), then
-  does for each argument what pyinfra's does (81 calls a no-op rerun: 25-30 ms -> a fifth).
+  does for each argument what pyinfra's does.
 
 ``install()`` puts each in place of pyinfra's only while pyinfra's own is the one in use; only the
 project's own commands call it (operations/entry.py), never an import. tests/offline/
 test_pyinfra_costs.py checks that both give pyinfra's own answers; docs/pyinfra-proposals.md
-writes each up as a change to offer pyinfra.
+writes each up as a change to offer pyinfra, with what each saves.
 """
 
 from __future__ import annotations

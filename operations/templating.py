@@ -11,7 +11,7 @@ TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 _env = jinja2.Environment(
     loader=jinja2.FileSystemLoader(str(TEMPLATES)),
     # Compiled templates kept between runs (Jinja's per-user 0700 directory under $TMPDIR, checked
-    # against each template's source): compiling them was 50 ms of every run's planning.
+    # against each template's source): compiling them would cost every run's planning again.
     bytecode_cache=jinja2.FileSystemBytecodeCache(),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,

@@ -84,7 +84,7 @@ def test_json_round_trip_and_zone_snippet_placement():
     assert dns_records.RecordInputs.from_json(expected.to_json()) == expected
     com, org = (dns_records.zone_snippet(expected, d) for d in ("example.com", "example.org"))
     assert "mail.example.com. IN A 203.0.113.25" in com.splitlines()
-    assert "; in the zone that holds it: mail.example.com. IN A 203.0.113.25" in org.splitlines()
+    assert "; in the zone example.com: mail.example.com. IN A 203.0.113.25" in org.splitlines()
     assert "example.org. IN MX 10 mail.example.com." in org.splitlines()
     # example.org's reports go to postmaster@example.com: example.com's zone authorises them (RFC 7489 7.1).
     assert [line for line in com.splitlines() if "example.org" in line] == [

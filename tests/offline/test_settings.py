@@ -1,4 +1,4 @@
-"""Every bad value gets one line naming the setting; the README's table is the code's."""
+"""Every bad value gets one line naming the setting; the settings reference's table is the code's."""
 
 from pathlib import Path
 
@@ -76,8 +76,8 @@ def test_seed_values_are_the_defaults_and_stay_valid():
     assert "read-only-Pa55word" not in repr(loaded)
 
 
-def test_readme_settings_table_is_generated_from_the_code():
-    assert settings.markdown_table() in (ROOT / "README.md").read_text()
+def test_the_settings_reference_is_generated_from_the_code():
+    assert settings.markdown_table() in (ROOT / "docs" / "settings.md").read_text()
 
 
 def test_upper_case_and_internationalised_domains_are_normalised_to_lower_case_ascii():
