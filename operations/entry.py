@@ -76,6 +76,23 @@ def rotate() -> None:
     dkim.record_rotation(ctx, steps, today)
 
 
+def status(module_name: str) -> None:
+    """status.py: one line per check of the deployed host; nothing changes. Run by pyinfra, it
+    prints them; run by Python (``python status.py [--json]``) it runs pyinfra on itself and exits
+    with the Nagios plugin's code."""
+    if module_name == "__main__":
+        import sys
+
+        from .status import main
+
+        sys.exit(main(sys.argv[1:]))
+    from . import dkim, preflight
+    from .status import report
+
+    ctx = preflight.context(handed_over(), _settings())
+    report(ctx.with_key_states(dkim.key_states(ctx)))
+
+
 def dns_report() -> None:
     """dns_report.py: the DNS records for the deployed host, and the live check; nothing changes."""
     from . import dkim, dns, preflight

@@ -1,0 +1,56 @@
+#!/bin/sh
+# status.sh REDIS_SOCKET REDIS_AUTH_CONF CLAMAV_DB_DIR N_UNITS UNIT... PROBE SERVER PORT RBL_CONF NAME...
+#
+# What status.py judges, read in one command and changing nothing: each UNIT's state, Postfix's
+# milters and HELO name, the listening TCP ports, rspamd's configtest and its counters (over its
+# control socket: no password), the newest ClamAV signature file, Redis's memory and last save,
+# Bayes's learned counts, Postfix's queue, and the blocklist PROBE (mailguard/dnsbl.py, run by bash)
+# asked for each NAME through SERVER:PORT. Every answer is one line "@@status KEY BASE64", so that
+# nothing a file or a queued message holds can pose as another answer; the last line is
+# "@@status end".
+set -u -f  # (no globbing: a name Redis holds is never a pattern)
+socket=$1 auth_conf=$2 clamav_db=$3 units=$4
+shift 4
+
+say() { printf '@@status %s %s\n' "$1" "$(printf '%s' "$2" | base64 -w0)"; }
+
+i=0
+while [ "$i" -lt "$units" ]; do
+    say unit "$1 $(systemctl is-active -- "$1" 2>/dev/null)"
+    shift
+    i=$((i + 1))
+done
+probe=$1 server=$2 port=$3 rbl_conf=$4
+shift 4
+
+say now "$(date +%s)"
+say milters "$(postconf -h smtpd_milters 2>&1)"
+say non-smtpd-milters "$(postconf -h non_smtpd_milters 2>&1)"
+say helo "$(postconf -xh smtp_helo_name 2>&1)"
+say listening "$(ss -Hltn 2>&1)"
+out=$(rspamadm configtest 2>&1)
+say configtest "$? $out"
+say counters "$(rspamadm control -j stat 2>&1)"
+say signatures "$(find "$clamav_db" -maxdepth 1 -type f \( -name '*.cvd' -o -name '*.cld' \) -printf '%T@\n' 2>/dev/null)"
+
+password=$(sed -n 's/^requirepass //p' "$auth_conf" 2>/dev/null || true)
+if [ -n "$password" ]; then
+    REDISCLI_AUTH=$password
+    export REDISCLI_AUTH
+fi
+say redis "$(redis-cli -s "$socket" INFO 2>&1)"
+for pair in spam:BAYES_SPAM ham:BAYES_HAM; do
+    class=${pair%%:*} symbol=${pair#*:}
+    total=0
+    for key in $(redis-cli -s "$socket" --raw SMEMBERS "${symbol}_keys" 2>/dev/null); do
+        learned=$(redis-cli -s "$socket" --raw HGET "$key" "learns_$class" 2>/dev/null)
+        case $learned in '' | *[!0-9]*) learned=0 ;; esac
+        total=$((total + learned))
+    done
+    say "learned-$class" "$total"
+done
+
+say queue-size "$(postqueue -j 2>/dev/null | wc -l)"
+say queue "$(postqueue -j 2>/dev/null | head -n 1000)"
+say dnsbl "$(bash -c "$probe" dnsbl-probe "$server" "$port" "$rbl_conf" "$@" 2>&1)"
+say end ""
