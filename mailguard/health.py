@@ -211,7 +211,11 @@ def signatures(answers: Mapping[str, list[str]], antivirus: bool) -> Check | Non
     if not antivirus:
         return None
     now = float(one(answers, "now") or 0)
-    stamps = [float(line) for line in one(answers, "signatures").splitlines() if line.strip()]  # mtimes only
+    official, local = (
+        [float(line) for line in one(answers, key).splitlines() if line.strip()]
+        for key in ("signatures", "local-signatures")
+    )
+    stamps = official or local  # ClamAV's own databases, else (a host that has none) the local ones
     update = Text(
         "check freshclam: systemctl status clamav-freshclam, and that the host reaches database.clamav.net",
         "freshclam を確認してください（systemctl status clamav-freshclam、database.clamav.net に届くか）",

@@ -31,7 +31,11 @@ say listening "$(ss -Hltn 2>&1)"
 out=$(rspamadm configtest 2>&1)
 say configtest "$? $out"
 say counters "$(rspamadm control -j stat 2>&1)"
+# modification times only (no name: a file name cannot add a fresher one): ClamAV's official
+# databases, and the local signature files beside them
 say signatures "$(find "$clamav_db" -maxdepth 1 -type f \( -name '*.cvd' -o -name '*.cld' \) -printf '%T@\n' 2>/dev/null)"
+say local-signatures "$(find "$clamav_db" -maxdepth 1 -type f \( -name '*.hdb' -o -name '*.hsb' -o -name '*.ndb' \
+    -o -name '*.ldb' \) -printf '%T@\n' 2>/dev/null)"
 
 password=$(sed -n 's/^requirepass //p' "$auth_conf" 2>/dev/null || true)
 if [ -n "$password" ]; then

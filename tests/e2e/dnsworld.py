@@ -17,6 +17,7 @@ from sandbox import host as sandbox
 ADDRESS = "127.0.53.9"  # not nsd.ADDRESS: the DNS tests' own NSD may run beside it
 SENDING_CLIENT = "203.0.113.5"  # probes.EXTERNAL_CLIENT: SPF permits it for mixed.example.net
 LISTED_CLIENT = "203.0.113.77"  # on zen.spamhaus.org
+REFUSED_CLIENT = "203.0.113.99"  # zen.spamhaus.org answers it as it answers a refused resolver
 STUB_CONF = sandbox.DNS_WORLD_CONF  # replaces the sandbox's offline answers
 
 
@@ -30,7 +31,12 @@ def zones(address: str = ADDRESS) -> dict[str, str]:
         "example.net": zone("example.net", [f'mixed IN TXT "v=spf1 ip4:{SENDING_CLIENT} -all"']),
         "zen.spamhaus.org": zone(
             "zen.spamhaus.org",
-            ["2.0.0.127 IN A 127.0.0.2", "2.0.0.127 IN A 127.0.0.10", "77.113.0.203 IN A 127.0.0.2"],
+            [
+                "2.0.0.127 IN A 127.0.0.2",
+                "2.0.0.127 IN A 127.0.0.10",
+                "77.113.0.203 IN A 127.0.0.2",
+                "99.113.0.203 IN A 127.255.255.254",
+            ],
         ),
         "dbl.spamhaus.org": zone("dbl.spamhaus.org", ["dbltest.com IN A 127.0.1.2"]),
         "multi.uribl.com": zone("multi.uribl.com", ["test.uribl.com IN A 127.0.0.14"]),
