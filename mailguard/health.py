@@ -152,13 +152,16 @@ def milter(answers: Mapping[str, list[str]], ours: str) -> Check:
 
 
 def listening_ports(answers: Mapping[str, list[str]]) -> set[int]:
+    """The TCP ports something listens on, from the kernel's tables (/proc/net/tcp and tcp6: the
+    local address's port in hex, state 0A is LISTEN)."""
     ports = set()
     for line in one(answers, "listening").splitlines():
         fields = line.split()
-        if len(fields) >= 4:
-            port = fields[3].rsplit(":", 1)[-1]
-            if port.isdigit():
-                ports.add(int(port))
+        if len(fields) > 3 and fields[3] == "0A" and ":" in fields[1]:
+            try:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+            except ValueError:
+                continue
     return ports
 
 

@@ -65,6 +65,7 @@ def read(ctx: HostContext, units: dict[str, str]) -> dict[str, list[str]]:
         platform.redis_socket,
         layout.REDIS_AUTH_CONF,
         platform.clamav_db_dir,
+        f"{platform.rspamd_db_dir}/stats.ucl",  # rspamd's counters, saved by rspamd itself
         str(len(units)),
         *units,
         dnsbl.PROBE,

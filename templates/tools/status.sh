@@ -1,16 +1,16 @@
 #!/bin/sh
-# status.sh REDIS_SOCKET REDIS_AUTH_CONF CLAMAV_DB_DIR N_UNITS UNIT... PROBE SERVER PORT RBL_CONF NAME...
+# status.sh REDIS_SOCKET REDIS_AUTH_CONF CLAMAV_DB_DIR RSPAMD_STATS N_UNITS UNIT... PROBE SERVER PORT RBL_CONF NAME...
 #
 # What status.py judges, read in one command and changing nothing: each UNIT's state, Postfix's
-# milters and HELO name, the listening TCP ports, rspamd's configtest and its counters (over its
-# control socket: no password), the newest ClamAV signature file, Redis's memory and last save,
+# milters and HELO name, the listening TCP sockets (the kernel's table: no tool needed), rspamd's
+# configtest and the counters it saves (RSPAMD_STATS), the newest ClamAV signature file, Redis's memory and last save,
 # Bayes's learned counts, Postfix's queue, and the blocklist PROBE (mailguard/dnsbl.py, run by bash)
 # asked for each NAME through SERVER:PORT. Every answer is one line "@@status KEY BASE64", so that
 # nothing a file or a queued message holds can pose as another answer; the last line is
 # "@@status end".
 set -u -f  # (no globbing: a name Redis holds is never a pattern)
-socket=$1 auth_conf=$2 clamav_db=$3 units=$4
-shift 4
+socket=$1 auth_conf=$2 clamav_db=$3 rspamd_stats=$4 units=$5
+shift 5
 
 say() { printf '@@status %s %s\n' "$1" "$(printf '%s' "$2" | base64 -w0)"; }
 
@@ -27,10 +27,10 @@ say now "$(date +%s)"
 say milters "$(postconf -h smtpd_milters 2>&1)"
 say non-smtpd-milters "$(postconf -h non_smtpd_milters 2>&1)"
 say helo "$(postconf -xh smtp_helo_name 2>&1)"
-say listening "$(ss -Hltn 2>&1)"
+say listening "$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null)"
 out=$(rspamadm configtest 2>&1)
 say configtest "$? $out"
-say counters "$(rspamadm control -j stat 2>&1)"
+say counters "$(cat -- "$rspamd_stats" 2>/dev/null)"
 # modification times only (no name: a file name cannot add a fresher one): ClamAV's official
 # databases, and the local signature files beside them
 say signatures "$(find "$clamav_db" -maxdepth 1 -type f \( -name '*.cvd' -o -name '*.cld' \) -printf '%T@\n' 2>/dev/null)"

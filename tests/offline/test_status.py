@@ -35,9 +35,10 @@ def programs(tmp_path, *, rspamd="active", milters="inet:localhost:11332", confi
         "systemctl": f'case "$3" in rspamd) echo {rspamd} ;; *) echo active ;; esac',
         "postconf": f"case \"$*\" in *non_smtpd*) echo '{milters}' ;; *smtpd_milters*) echo '{milters}' ;; "
         "*) echo mail.example.com ;; esac",
-        "ss": "echo 'LISTEN 0 128 127.0.0.1:11332 0.0.0.0:*'; echo 'LISTEN 0 128 127.0.0.1:11334 0.0.0.0:*'",
-        "rspamadm": f'case "$1" in configtest) echo "{configtest[1]}"; exit {configtest[0]} ;; '
-        """*) echo '{"scanned": 12, "uptime": 7200, "actions": {"add header": 2, "greylist": 1}}' ;; esac""",
+        "rspamadm": f'echo "{configtest[1]}"; exit {configtest[0]}',
+        "cat": 'case "$*" in *stats.ucl) echo \'{"scanned": 12, "actions": {"add header": 2, "greylist": 1}}\' ;; '
+        "*) printf '  sl  local_address rem_address   st\\n   0: 0100007F:2C44 00000000:0000 0A\\n"
+        "   1: 0100007F:2C46 00000000:0000 0A\\n   2: 0100007F:0019 0100007F:9C40 01\\n' ;; esac",
         "redis-cli": 'case "$*" in *INFO*) printf "redis_version:7.0.15\\r\\nused_memory:1048576\\r\\n" ;; '
         "*SMEMBERS*) echo RS ;; *learns_spam*) echo 5 ;; *learns_ham*) echo 7 ;; esac",
         "postqueue": f"printf '%s\\n' '{json.dumps(queue)[1:-1]}'",
@@ -56,7 +57,7 @@ def status_command(tmp_path, units=("rspamd", "postfix")):
         (clamav / name).write_text("")
     os.utime(clamav / "daily.cld", (NOW - 3600, NOW - 3600))
     return script(
-        "status", "/run/redis.sock", "/nonexistent", str(clamav), str(len(units)), *units,
+        "status", "/run/redis.sock", "/nonexistent", str(clamav), "/var/lib/rspamd/stats.ucl", str(len(units)), *units,
         PROBE, "127.0.0.153", "53", "/nonexistent", "2.0.0.127.zen.spamhaus.org",
     )  # fmt: skip
 
@@ -112,7 +113,10 @@ def test_a_healthy_host_is_all_ok_but_the_deferred_message(tmp_path):
     }
     (queue,) = checks["queue"]
     assert queue.status == WARN and "1 deferred" in queue.detail.en and "2.0 h" in queue.detail.en
-    assert "spam 2" not in queue.detail.en and "12 scanned, 2 spam, 1 greylisted" in checks["traffic"][0].detail.en
+    assert "scanned 12 messages: 2 spam, 1 greylisted" in checks["traffic"][0].detail.en
+    assert [c.detail.en for c in checks["rspamd"]] == [
+        "rspamd listens on its milter (11332) and controller (11334) ports"
+    ]  # read from the kernel's table: 0x2C44 and 0x2C46 in state 0A, not the connection in state 01
     assert "does not score yet: it learned 5 spam and 7 ham of the 200" in checks["bayes"][0].detail.en
 
 
