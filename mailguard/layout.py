@@ -49,6 +49,7 @@ STAGING_DIR = f"{STATE_DIR}/staging"  # where files are uploaded before they go 
 LAST_GOOD_DIR = f"{STATE_DIR}/last-good"  # the files each running service loaded, until activation
 # Which key each domain signs with once dkim_rotate.py has begun (absent: the settings' selector).
 DKIM_STATE = f"{STATE_DIR}/dkim-keys"
+RSPAMD_RELEASE = f"{STATE_DIR}/rspamd-release"  # the rspamd version the last run configured
 RETIRED_DKIM_DIR = f"{STATE_DIR}/retired-dkim"  # keys a rotation replaced: kept, never deleted
 # backup.py's archive while it is made and fetched, and restore.py's files on their way in
 BACKUP_DIR = f"{STATE_DIR}/backup"

@@ -96,17 +96,25 @@ def controller_config(
     yield from commands
 
 
-@operation_reading(lambda query, *a, **k: [(query, "rspamd")])
-def release_notice(query: str, *, reads: HostReads, state: Snapshot):
-    """One warning line when the installed rspamd is a release with a known fault. ``query``: the
-    hoststate kind that asks the platform's package manager (its version, no process of rspamd's)."""
+@operation_reading(lambda query, *a, **k: [(query, "rspamd"), ("text", layout.RSPAMD_RELEASE)])
+def release(query: str, *, reads: HostReads, state: Snapshot):
+    """The installed rspamd: one warning line when it is a release with a known fault, one when it
+    is not the release the last run configured (``dnf upgrade`` or ``apt upgrade`` moved it); its
+    version is recorded, and a new one counts as a change of rspamd's (checked, then reloaded).
+    ``query``: the hoststate kind that asks the platform's package manager (no process of rspamd's)."""
     version = state.package_version(query, "rspamd")
     fault = rspamd_config.FAULTY_RELEASES.get(version or "")
     if fault:
         reads.warn_once(f"rspamd {version} {fault}")
-    host.noop(f"rspamd {version or '(not installed yet)'}")
-    return
-    yield  # an operation's generator
+    recorded = (state.text(layout.RSPAMD_RELEASE) or "").strip()
+    if version and recorded and recorded != version:
+        reads.warn_once(
+            f"rspamd {recorded} -> {version}: upgraded since the last run; its configuration is checked again"
+        )
+    if not version or recorded == version:
+        host.noop(f"rspamd {version or '(not installed yet)'}")
+        return
+    yield from files.install_file(version + "\n", layout.RSPAMD_RELEASE, ("root", "root", 644))
 
 
 @deploy("rspamd configuration")
@@ -114,12 +122,12 @@ def configure(ctx: HostContext) -> Changes:
     settings, platform = ctx.settings, ctx.platform
     conf_dir = platform.rspamd_conf_dir
     group = platform.rspamd_group
-    release_notice(
+    installed = release(
         PACKAGE_INSTALLERS[platform.package_manager].query,
-        name="rspamd: a release without known faults",
+        name="rspamd: the release installed, recorded",
         reads=ctx.reads,
     )
-    reload_on: list[Any] = []
+    reload_on: list[Any] = [installed]
     restart_on: list[Any] = []
     context = {
         "settings": settings,

@@ -119,7 +119,11 @@ def build(base: Path, cache: Path, release: str) -> Path:
     shutil.copytree(SOURCES, scratch / "src", dirs_exist_ok=True)
     with mounted(scratch):
         run_in(scratch, f"apt-get update -qq && apt-get install -y -qq --no-install-recommends {BUILD_PACKAGES}")
-        run_in(scratch, f"cd /src && PREFIX={PREFIX} WORK=/var/tmp/ols-build sh ./build-ols.sh")
+        # Debian unstable's toolchain, for sources written before it: CMake 4 no longer configures
+        # projects that ask for CMake below 3.5, and GCC 15's C23 reads "f()" as taking no
+        # arguments. Older CMake ignores the first; C17 is what the older GCCs default to.
+        build = "CMAKE_POLICY_VERSION_MINIMUM=3.5 CFLAGS=-std=gnu17"
+        run_in(scratch, f"cd /src && {build} PREFIX={PREFIX} WORK=/var/tmp/ols-build sh ./build-ols.sh")
     shutil.rmtree(built, ignore_errors=True)
     built.mkdir(parents=True)
     subprocess.run(["cp", "-a", str(scratch) + PREFIX, str(built / "lsws")], check=True)

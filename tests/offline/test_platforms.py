@@ -147,4 +147,11 @@ def test_rspamd_4_0_0_gets_a_warning_line_and_other_releases_none(caplog):
     assert (
         "modelled-host: rspamd 4.0.0 leaks a file descriptor on every milter connection (fixed in 4.0.1)" in caplog.text
     )
-    assert not any(op.changes for op in ops.values())  # a warning, nothing else
+    assert "modelled-host: rspamd 4.2.1 -> 4.0.0: upgraded since the last run" in caplog.text
+    # the new release recorded, and rspamd's configuration checked again on it: nothing else changes
+    changed = sorted(name for name, op in ops.items() if op.changes)
+    assert changed == [
+        "Activate | rspamd: check the configuration, then restart (workers, groups) or reload",
+        "rspamd configuration | rspamd: the release installed, recorded",
+        "rspamd: rspamd reload pending",
+    ], changed
