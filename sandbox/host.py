@@ -55,7 +55,7 @@ class Release:
 RELEASES = {
     "12": Release("bookworm", "Debian 12"),
     "13": Release("trixie", "Debian 13", openlitespeed=True),
-    "unstable": Release("sid", "Debian unstable", stale_release_file=True, needs_cgroup2=True),
+    "unstable": Release("sid", "Debian unstable", stale_release_file=True, needs_cgroup2=True, openlitespeed=True),
 }
 DEFAULT_RELEASE = "13"
 

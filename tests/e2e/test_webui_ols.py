@@ -22,7 +22,7 @@ FORGER = "127.0.0.2"  # a local client outside the allow-list
 def proxied(deployed, tmp_path_factory):
     target, env, *_ = deployed
     if os.environ.get("MAIL_HOST") or not target.sh(f"test -x {ols.PREFIX}/bin/openlitespeed && echo yes", check=False):
-        pytest.skip("this host has no OpenLiteSpeed (the Debian 13 sandbox has)")
+        pytest.skip("this host has no OpenLiteSpeed (the Debian 13 and unstable sandboxes have)")
     folder = tmp_path_factory.mktemp("ols")
     settings = folder / "settings.toml"
     settings.write_text(
