@@ -3,6 +3,7 @@ resolver is untouched, and the deploy's report says how each list answers."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import dnsworld
@@ -25,6 +26,17 @@ def test_rspamd_scores_a_listed_client_through_its_own_resolver(deployed):
     target, *_ = deployed
     sent = send(target, "someone@elsewhere.example.net", client_ip=dnsworld.LISTED_CLIENT, body="from a listed client")
     assert "RBL_SPAMHAUS" in probes.rspamd_log_for(target, sent.token)  # no DNS at all before
+
+
+def test_a_list_answering_as_to_a_refused_resolver_fires_no_listing_symbol(deployed):
+    """127.255.255.254 is Spamhaus's "this resolver may not ask", not a listing: rspamd must not
+    score the client as listed (it did score 127.0.0.2 above, through the same zone)."""
+    target, *_ = deployed
+    sent = send(target, "someone@elsewhere.example.net", client_ip=dnsworld.REFUSED_CLIENT, body="refused answer")
+    log = probes.rspamd_log_for(target, sent.token)
+    assert sent.code == 250 and log, sent
+    listed = [s for s in re.findall(r"\b(RBL_SPAMHAUS\w*|RECEIVED_SPAMHAUS\w*)\(([-0-9.]+)\)", log) if float(s[1]) > 0]
+    assert listed == [], listed
 
 
 def test_unbound_serves_rspamd_alone_and_the_system_resolver_is_untouched(deployed):

@@ -46,8 +46,15 @@ def proxied(deployed, tmp_path_factory):
     assert pyinfra(env).returncode == 0  # back to no proxy for the modules after this one
 
 
-def request(path: str, password: str | None = None, source: str = "127.0.0.1", tls: bool = True, headers=None):
-    """(status, headers, body) from OLS's listener (https 8443, or http 8088)."""
+def request(
+    path: str,
+    password: str | None = None,
+    source: str = "127.0.0.1",
+    tls: bool = True,
+    headers=None,
+    body: bytes | None = None,
+):
+    """(status, headers, body) from OLS's listener (https 8443, or http 8088); a POST with ``body``."""
     if tls:
         context = ssl.create_default_context()
         context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # the sandbox's self-signed one
@@ -56,7 +63,9 @@ def request(path: str, password: str | None = None, source: str = "127.0.0.1", t
         )
     else:
         connection = http.client.HTTPConnection("127.0.0.1", ols.HTTP_PORT, source_address=(source, 0), timeout=15)
-    connection.request("GET", path, headers={**({"Password": password} if password else {}), **(headers or {})})
+    method = "GET" if body is None else "POST"
+    sent = {**({"Password": password} if password else {}), **(headers or {})}
+    connection.request(method, path, body=body, headers=sent)
     response = connection.getresponse()
     return response.status, response.headers, response.read()  # headers by any case: OLS sends "location"
 
@@ -86,6 +95,30 @@ def test_a_forged_x_forwarded_for_does_not_pass_the_allow_list(proxied):
     password = proxy_env["RSPAMD_ENABLE_PASSWORD"]
     status, _, body = request("/rspamd/stat", password, source=FORGER, headers={"X-Forwarded-For": "127.0.0.1"})
     assert status == 403 and b"scanned" not in body
+
+
+def test_a_client_outside_the_allow_list_gets_a_plain_403(proxied):
+    """No forged header needed to be refused: the connection's own address decides."""
+    _target, proxy_env, _ = proxied
+    status, _, body = request("/rspamd/stat", proxy_env["RSPAMD_ENABLE_PASSWORD"], source=FORGER)
+    assert status == 403 and b"scanned" not in body
+
+
+def test_savemap_is_refused_with_the_read_only_password_and_allowed_with_the_enable_one(proxied):
+    target, proxy_env, _ = proxied
+    read_only, enable = proxy_env["RSPAMD_CONTROLLER_PASSWORD"], proxy_env["RSPAMD_ENABLE_PASSWORD"]
+    path = "/etc/rspamd/local.d/maps.d/whitelist_sender_domain.map"
+    [map_id] = [str(m["map"]) for m in json.loads(request("/rspamd/maps", read_only)[2]) if m["uri"] == path]
+    before = target.sh(f"cat {path}")
+    edited = (before + "ols-partner.example.org\n").encode()
+    try:
+        assert request("/rspamd/savemap", read_only, headers={"Map": map_id}, body=edited)[0] in (401, 403)
+        assert target.sh(f"cat {path}") == before
+        status, _, body = request("/rspamd/savemap", enable, headers={"Map": map_id}, body=edited)
+        assert status == 200, body
+        assert target.sh(f"cat {path}") == edited.decode()
+    finally:
+        request("/rspamd/savemap", enable, headers={"Map": map_id}, body=before.encode())
 
 
 def test_plain_http_goes_to_https_and_the_slash_is_added(proxied):
