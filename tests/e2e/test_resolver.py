@@ -8,7 +8,7 @@ import subprocess
 
 import dnsworld
 import pytest
-from support import pyinfra, send
+from support import pyinfra, send, settings_file
 
 from mailguard import layout
 from sandbox import probes
@@ -63,3 +63,23 @@ def test_a_dqs_key_reaches_rspamd_alone_and_never_the_output(deployed):
         assert f"{key}.zen.dq.spamhaus.net" in target.sh(f"cat {conf}")
     finally:
         assert pyinfra(env).returncode == 0
+
+
+def test_resolver_system_is_planned_and_run_then_local_again(deployed, tmp_path):
+    """resolver = "system": rspamd asks /etc/resolv.conf's resolvers (its dns {} block goes), the
+    blocklist check says so; then back to its own unbound, with nothing left over."""
+    target, env, *_ = deployed
+    settings = tmp_path / "system.toml"
+    settings.write_text(settings_file().read_text() + '\nresolver = "system"\n')
+    try:
+        run = pyinfra({**env, "MAIL_SETTINGS": str(settings)})
+        output = run.stdout + run.stderr
+        assert run.returncode == 0, output[-3000:]
+        options = target.sh("cat /etc/rspamd/override.d/options.inc")
+        assert "dns {" not in options and layout.RESOLVER_ADDRESS not in options
+        assert ", the system)" in output  # the blocklist check asked through the system's resolver
+        assert target.sh("rspamadm configtest 2>&1").strip().endswith("syntax OK")
+    finally:
+        back = pyinfra(env)
+        assert back.returncode == 0, (back.stdout + back.stderr)[-3000:]
+    assert f"{layout.RESOLVER_ADDRESS}:{layout.RESOLVER_PORT}" in target.sh("cat /etc/rspamd/override.d/options.inc")
