@@ -148,11 +148,20 @@ def test_after_the_switch_a_deploy_keeps_the_new_key_and_stage_three_waits(world
     assert changed_operations(output) == []
 
 
-def test_stage_three_retires_the_old_key_and_prints_the_record_to_remove(world):
-    target, env, zone, settings, base = world
+def test_stage_three_retires_the_old_key_once_the_real_wait_is_over(world):
+    """dkim_retire_days as set (7, the default): the switch is dated back on the host, as if the
+    days had passed; one day short it still waits, then it retires and prints the record to remove."""
+    target, env, zone, *_ = world
     old_public = probes.dkim_public_key(target, f"{KEYS}/example.com.dkim.key")
-    settings.write_text(base + "dkim_retire_days = 0\n")
-    output = _rotate(env)
+    today = datetime.date.today()
+    for days in (6, 7):
+        since = today - datetime.timedelta(days=days)
+        target.sh(f"sed -i -E 's/since=[0-9-]+/since={since}/' {layout.DKIM_STATE}")
+        output = _rotate(env)
+        if days == 6:
+            until = since + datetime.timedelta(days=7)
+            assert f"dkim._domainkey.example.com stays published until {until}" in output, output[-3000:]
+            assert target.sh(f"test -e {KEYS}/example.com.dkim.key && echo there").strip() == "there"
     assert "stage 3 of 3: dkim retired" in output
     assert f"remove:  dkim._domainkey.example.com. IN TXT {_rdata(old_public)}" in output
     assert target.sh(f"test -e {KEYS}/example.com.dkim.key && echo there || echo gone").strip() == "gone"
