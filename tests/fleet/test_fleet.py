@@ -122,14 +122,30 @@ def test_with_the_primary_s_redis_stopped_every_mx_still_accepts_and_scans(deplo
         primary.sh("systemctl start redis-server")
 
 
-def test_restarts_rolled_one_host_at_a_time(deployed_fleet):
+# When this host's hold on mail was released, in its monotonic clock: main.cf's last change is
+# mailguard-hold-mail's "off" (milter_default_action back to accept), once rspamd answered again.
+RELEASED = (
+    "python3 -c 'import os, time; print(os.stat(\"/etc/postfix/main.cf\").st_mtime - time.time() + time.monotonic())'"
+)
+
+
+def test_restarts_rolled_each_host_after_the_one_before_answered_again(deployed_fleet):
+    """By the order of events: each host's rspamd restart began after the host before it had
+    answered again and released its hold on mail."""
     targets, *_ = deployed_fleet
     # The containers share this machine's kernel, so their monotonic clocks are one clock.
-    started = sorted(
-        int(t.sh("systemctl show -p ExecMainStartTimestampMonotonic --value rspamd").strip()) / 1e6 for t in targets
+    events = sorted(
+        (
+            int(t.sh("systemctl show -p ExecMainStartTimestampMonotonic --value rspamd").strip()) / 1e6,
+            float(t.sh(RELEASED).strip()),
+            t.smtp_host,
+        )
+        for t in targets
     )
-    gaps = [later - earlier for earlier, later in zip(started, started[1:], strict=False)]
-    assert all(gap > 0.5 for gap in gaps), gaps  # each restart began once the one before was ready
+    for started, released, host in events:
+        assert released > started, (host, started, released)  # each released its hold after its own restart
+    for (_, released, host), (started, _, after) in zip(events, events[1:], strict=False):
+        assert started > released, (host, released, after, started)
 
 
 def test_a_host_that_joins_later_gets_the_group_s_key_carried_and_never_printed(deployed_fleet):
