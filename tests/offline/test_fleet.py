@@ -187,3 +187,20 @@ def test_a_host_whose_redis_holds_data_is_not_made_a_replica_in_one_line():
         "becoming a replica of 10.77.0.11 would replace: back them up (backup.py) and empty it "
         "(redis-cli flushall), or make this host the primary; nothing was changed"
     )
+
+
+def test_a_group_without_a_web_ui_proxy_writes_no_neighbours(tmp_path):
+    """A web UI on loopback only cannot be reached from another host: no neighbours {} to point at it."""
+    from operations.templating import render
+
+    path = tmp_path / "inventory.toml"
+    path.write_text(FLEET.replace('webui_proxy = "nginx"\n', ""))
+    hosts = dict(read_inventory(path, {**PASSWORDS, **REDIS_PASSWORD})["mail"])
+    assert [hosts[name][settings.SETTINGS_KEY].neighbours for name in ("mx1", "mx2")] == [(), ()]
+    text = render(
+        "rspamd/override.d/options.inc.j2",
+        settings=hosts["mx2"][settings.SETTINGS_KEY],
+        loopback_networks=(),
+        layout=layout,
+    )
+    assert "neighbours" not in text
