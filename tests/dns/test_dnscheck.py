@@ -233,7 +233,8 @@ def test_reports_to_another_domain_need_its_authorization_record(world, keys, do
     assert findings["DMARCAUTH"].record.name == f"{domain}._report._dmarc.reports.test"
     assert findings["DMARCAUTH"].status == status, findings["DMARCAUTH"]
     snippet = dns_records.zone_snippet(expected, domain)  # published in the other zone: a comment here
-    assert f'; in the zone that holds it: {domain}._report._dmarc.reports.test. IN TXT "v=DMARC1"' in snippet
+    where = "in the zone of reports.test (the domain that receives the reports)"
+    assert f'; {where}: {domain}._report._dmarc.reports.test. IN TXT "v=DMARC1"' in snippet
 
 
 def test_the_mail_hosts_own_name_gets_an_spf_record(world, keys):
