@@ -32,23 +32,13 @@ from sandbox.results import changed_operations
 pytestmark = [pytest.mark.e2e, pytest.mark.version_sensitive]
 
 
-# The only lines configtest may print besides "syntax OK", each with why: the sandbox has no DNS
-# beyond its test zones, so names rspamd resolves while it loads its configuration do not resolve.
-SANDBOX_ONLY = {
-    # rspamd's fuzzy_check resolves its servers while loading (3.x): no DNS for rspamd.com here
-    re.compile(r"^address resolution for fuzzy\d+\.rspamd\.com failed: Name or service not known$"): "fuzzy servers",
-    re.compile(r"^cannot read servers definition$"): "the fuzzy rule whose servers did not resolve",
-}
-
-
 def test_configtest_prints_syntax_ok_and_nothing_else(deployed):
     """rspamd's own defaults warn too (4.1 said its task_timeout was below what its checks may wait
-    for): the deploy's options.inc makes configtest clean on every rspamd, with no filter."""
+    for): the deploy's options.inc makes configtest clean on every rspamd, with no filter. (The
+    sandbox gives rspamd.com's fuzzy servers a loopback address: rspamd 3.x resolves them while it
+    loads, and there is no internet here.)"""
     target, *_ = deployed
-    out = target.sh("rspamadm configtest 2>&1")
-    others = [line for line in out.splitlines() if line.strip() and line.strip() != "syntax OK"]
-    assert "syntax OK" in out
-    assert [line for line in others if not any(pattern.search(line.strip()) for pattern in SANDBOX_ONLY)] == []
+    assert target.sh("rspamadm configtest 2>&1").strip() == "syntax OK"
 
 
 def test_gtube_is_rejected_at_smtp(deployed):
