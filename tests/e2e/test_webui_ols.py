@@ -6,7 +6,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import shlex
 import ssl
+from pathlib import Path
 
 import pytest
 from support import browser_login, pyinfra, settings_file
@@ -145,6 +147,36 @@ def test_a_configuration_with_warnings_only_is_not_rolled_back(proxied):
     said = first.stdout + first.stderr
     assert "configuration check failed" not in said  # it was rolled back before: -t's exit 1 was a failure
     assert target.sh(f"grep -c 'BEGIN mailguard' {ols.VHOST_CONF}").strip() == "1"
+
+
+BROKEN = "\ncontext /broken/ {\n  type proxy\n  handler nosuchapp\n}\n"  # the admin's own error
+
+
+def test_a_configuration_error_is_rolled_back_while_openlitespeed_keeps_serving(proxied, tmp_path):
+    """An error in the admin's part of the vhost ([ERROR] from openlitespeed -t) when the deploy
+    changes its block: the deploy's change is put back, OLS is not reloaded and serves on."""
+    target, proxy_env, _ = proxied
+    settings = tmp_path / "settings.toml"
+    block_before = target.sh(f"sed -n '/BEGIN mailguard/,/END mailguard/p' {ols.VHOST_CONF}")
+    target.sh(f"printf '%s' {shlex.quote(BROKEN)} >> {ols.VHOST_CONF}")
+    try:
+        settings.write_text(
+            Path(proxy_env["MAIL_SETTINGS"])
+            .read_text()
+            .replace('webui_allow = ["127.0.0.1/32"]', 'webui_allow = ["127.0.0.1/32", "127.0.0.3/32"]')
+        )
+        failed = pyinfra({**proxy_env, "MAIL_SETTINGS": str(settings)})
+        assert failed.returncode != 0, (failed.stdout + failed.stderr)[-3000:]
+        assert "Can not find handler" in failed.stdout + failed.stderr  # the checker's own words
+        assert target.sh(f"sed -n '/BEGIN mailguard/,/END mailguard/p' {ols.VHOST_CONF}") == block_before
+        assert target.sh(f"grep -c 'context /broken/' {ols.VHOST_CONF}").strip() == "1"  # the admin's, kept
+        status, _, body = request("/")
+        assert status == 200 and b"The admin's own site" in body  # still serving
+        assert request("/rspamd/stat", proxy_env["RSPAMD_CONTROLLER_PASSWORD"])[0] == 200
+    finally:
+        target.sh(f"sed -i '/^context \\/broken\\/ {{$/,/^}}$/d' {ols.VHOST_CONF}")
+    again = pyinfra(proxy_env)
+    assert again.returncode == 0 and changed_operations(again.stdout + again.stderr) == []
 
 
 def test_a_browser_logs_in_through_openlitespeed(proxied):
