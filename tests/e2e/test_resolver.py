@@ -7,6 +7,7 @@ import re
 import subprocess
 
 import dnsworld
+import nsd
 import pytest
 from support import pyinfra, send, settings_file
 
@@ -14,6 +15,7 @@ from mailguard import layout
 from sandbox import probes
 
 pytestmark = pytest.mark.e2e
+REFUSING_ADDRESS = "127.0.53.41"  # a second NSD: zen.spamhaus.org answering as to a refused resolver
 
 
 def test_the_first_run_reports_every_blocklist_answering_through_rspamds_resolver(deployed):
@@ -83,3 +85,28 @@ def test_resolver_system_is_planned_and_run_then_local_again(deployed, tmp_path)
         back = pyinfra(env)
         assert back.returncode == 0, (back.stdout + back.stderr)[-3000:]
     assert f"{layout.RESOLVER_ADDRESS}:{layout.RESOLVER_PORT}" in target.sh("cat /etc/rspamd/override.d/options.inc")
+
+
+def test_the_report_says_blocked_when_a_list_answers_as_to_a_refused_resolver(deployed, tmp_path):
+    """zen.spamhaus.org answering its test point with 127.255.255.254 (a public resolver's
+    answer), from a second NSD that the host's unbound is pointed at for that zone alone."""
+    target, env, *_ = deployed
+    refusing = nsd.Nsd(tmp_path / "refusing", address=REFUSING_ADDRESS)
+    zones = dnsworld.zones(REFUSING_ADDRESS)
+    refusing.start({"zen.spamhaus.org": zones["zen.spamhaus.org"].replace("IN A 127.0.0.2", "IN A 127.255.255.254")})
+    stubs = dnsworld.unbound_stubs()
+    pointed = stubs.replace(
+        f'name: "zen.spamhaus.org"\n    stub-addr: {dnsworld.ADDRESS}@{nsd.PORT}',
+        f'name: "zen.spamhaus.org"\n    stub-addr: {REFUSING_ADDRESS}@{nsd.PORT}',
+    )
+    assert pointed != stubs
+    try:
+        target.sh(f"cat > {dnsworld.STUB_CONF} <<'EOF'\n{pointed}EOF\nsystemctl restart unbound")
+        report = pyinfra(env, deploy="dns_report.py")
+        output = report.stdout + report.stderr
+        assert report.returncode == 0, output[-3000:]
+        assert re.search(r"blocked \(resolver refused\)\s+zen\.spamhaus\.org", output), output[-3000:]
+        assert "5 of 6 lists answer" in output
+    finally:
+        target.sh(f"cat > {dnsworld.STUB_CONF} <<'EOF'\n{stubs}EOF\nsystemctl restart unbound")
+        refusing.stop()
