@@ -92,3 +92,8 @@ def edit(
 
 def active_values(text: str, key: str) -> list[str]:
     return [v for v in (_active(line, key) for line in text.splitlines()) if v is not None]
+
+
+def postfix_list(value: str | None) -> list[str]:
+    """The items of a Postfix list parameter (smtpd_milters): separated by commas or whitespace."""
+    return [item for item in re.split(r"[\s,]+", value or "") if item]

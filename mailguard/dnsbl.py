@@ -21,6 +21,7 @@ class Blocklist:
     test_point: str  # the name under the zone its operator documents as always listed
     refused: tuple[str, ...]  # answers that mean "this resolver may not ask"
     dqs_zone: str | None = None  # where a Spamhaus DQS key takes the queries instead
+    lists_senders: bool = False  # it lists sending IPs: a listing gets this server's mail refused
 
     def query_name(self, dqs: bool) -> str:
         """The name to ask; KEY_MARK stands for the DQS key, which only the host knows."""
@@ -36,11 +37,11 @@ KEY_MARK = "@KEY@"
 SPAMHAUS_REFUSED_DQS = (*SPAMHAUS_REFUSED, "127.255.255.250")  # 250: the DQS key is not valid
 # The lists rspamd's rbl module asks by default (modules.d/rbl.conf), with their test points.
 BLOCKLISTS = (
-    Blocklist("zen.spamhaus.org", "2.0.0.127", SPAMHAUS_REFUSED_DQS, "zen.dq.spamhaus.net"),
+    Blocklist("zen.spamhaus.org", "2.0.0.127", SPAMHAUS_REFUSED_DQS, "zen.dq.spamhaus.net", lists_senders=True),
     Blocklist("dbl.spamhaus.org", "dbltest.com", SPAMHAUS_REFUSED_DQS, "dbl.dq.spamhaus.net"),
     Blocklist("multi.uribl.com", "test.uribl.com", ("127.0.0.1",)),
     Blocklist("multi.surbl.org", "test.surbl.org", ("127.0.0.1",)),
-    Blocklist("bl.spameatingmonkey.net", "2.0.0.127", ()),
+    Blocklist("bl.spameatingmonkey.net", "2.0.0.127", (), lists_senders=True),
     Blocklist("list.dnswl.org", "2.0.0.127", ("127.0.0.255",)),
 )
 

@@ -8,9 +8,12 @@ convention: 0 all OK, 1 a warning, 2 a failure.
 
 from __future__ import annotations
 
-import re
+import base64
+import binascii
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+
+from .directives import postfix_list
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 EXIT_CODES = {OK: 0, WARN: 1, FAIL: 2}  # Nagios: OK, WARNING, CRITICAL
@@ -67,9 +70,6 @@ class AnswerError(ValueError):
 def parse(lines: Iterable[str]) -> dict[str, list[str]]:
     """status.sh's answers: KEY -> each of its decoded values, in order. A line that is not an
     answer, or an answer cut short (no "end"), is an AnswerError: nothing is judged on it."""
-    import base64
-    import binascii
-
     answers: dict[str, list[str]] = {}
     for line in lines:
         marker, _, rest = line.partition(" ")
@@ -124,7 +124,7 @@ def milter(answers: Mapping[str, list[str]], ours: str) -> Check:
     rerun = Text(
         "rerun the deploy: it adds rspamd's milter back", "デプロイを再実行してください（rspamd の milter を戻します）"
     )
-    if ours not in smtpd.split(", ") and ours not in re.split(r"[\s,]+", smtpd):
+    if ours not in postfix_list(smtpd):
         return Check(
             "milter",
             FAIL,
@@ -134,7 +134,7 @@ def milter(answers: Mapping[str, list[str]], ours: str) -> Check:
             ),
             rerun,
         )
-    if ours not in re.split(r"[\s,]+", local):
+    if ours not in postfix_list(local):
         return Check(
             "milter",
             WARN,

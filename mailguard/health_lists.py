@@ -3,6 +3,7 @@ and whether every list rspamd asks answers its resolver."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from . import dnsbl
@@ -20,13 +21,13 @@ def dnsbl_answers(answers: Mapping[str, list[str]]) -> dict[str, str]:
 
 
 # The lists that list sending IPs (a listing means mail from this server is refused or scored).
-IP_LISTS = tuple(b for b in dnsbl.BLOCKLISTS if b.zone in ("zen.spamhaus.org", "bl.spameatingmonkey.net"))
+IP_LISTS = tuple(b for b in dnsbl.BLOCKLISTS if b.lists_senders)
 
 
 def listing_names(address: str, dqs: bool) -> list[str]:
     """The query name for ``address`` on each IP list (reversed octets under the zone)."""
     reversed_ip = ".".join(reversed(address.split(".")))
-    return [dnsbl.Blocklist(b.zone, reversed_ip, b.refused, b.dqs_zone).query_name(dqs) for b in IP_LISTS]
+    return [dataclasses.replace(b, test_point=reversed_ip).query_name(dqs) for b in IP_LISTS]
 
 
 def listed(answers: Mapping[str, str], first: int, address: str | None) -> list[Check]:

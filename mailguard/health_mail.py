@@ -33,7 +33,7 @@ def bayes(answers: Mapping[str, list[str]], min_learns: int) -> Check:
     )
 
 
-QUEUE_WARN_HOURS, QUEUE_FAIL_HOURS = 1, 24
+QUEUE_FAIL_HOURS = 24  # a deferred message warns; one deferred this long fails
 
 
 def queue(answers: Mapping[str, list[str]]) -> Check:
@@ -70,7 +70,7 @@ def queue(answers: Mapping[str, list[str]]) -> Check:
     )
     if hours >= QUEUE_FAIL_HOURS:
         return Check("queue", FAIL, detail, fix)
-    return Check("queue", WARN if hours >= QUEUE_WARN_HOURS or len(deferred) > 0 else OK, detail, fix)
+    return Check("queue", WARN, detail, fix)
 
 
 def headroom(system: Mapping, antivirus: bool) -> Check:

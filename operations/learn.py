@@ -10,7 +10,7 @@ message it learned before (its learn cache). Needs the deploy first (its learnin
 from __future__ import annotations
 
 from pyinfra import logger
-from pyinfra.api import BaseStateCallback, State
+from pyinfra.api import BaseStateCallback
 from pyinfra.api.host import Host
 from pyinfra.operations import server
 
@@ -20,6 +20,7 @@ from mailguard.settings import Settings
 from . import files, preflight
 from .commands import Command
 from .facts import Mailboxes
+from .run import registered
 from .templating import render
 
 BATCH = 50  # messages per operation
@@ -39,16 +40,6 @@ class _PrintCounts(BaseStateCallback):
             if meta is not None and meta.is_complete():
                 for line in meta.stdout_lines:
                     print(f"    [{target.name}] {line}")
-
-
-def _printer(state: State) -> _PrintCounts:
-    """The run's printer: registered on pyinfra's State once, found there again."""
-    for handler in state.callback_handlers:
-        if isinstance(handler, _PrintCounts):
-            return handler
-    printer = _PrintCounts()
-    state.add_callback_handler(printer)
-    return printer
 
 
 def learn(target: Host, settings: Settings) -> None:
@@ -77,7 +68,7 @@ def learn(target: Host, settings: Settings) -> None:
         f"{ctx.name}: {sum(each.values())} messages of each class to learn from {len(each) - len(idle)} users "
         f"({len(idle)} with nothing in both {settings.junk_folder} and INBOX)"
     )
-    printer = _printer(target.state)
+    printer = registered(target.state, _PrintCounts)
     for user, count in each.items():
         for first in range(1, count + 1, BATCH):
             size = min(BATCH, count - first + 1)

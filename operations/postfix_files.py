@@ -3,18 +3,13 @@ differ, and list parameters (milters) the admin also uses kept in their order.""
 
 from __future__ import annotations
 
-import re
-
 from pyinfra import host
 
+from mailguard.directives import postfix_list
 from mailguard.layout import STASH
 
 from .commands import Command
 from .hoststate import HostReads, Snapshot, operation_reading
-
-
-def _list_items(value: str | None) -> list[str]:
-    return [item for item in re.split(r"[\s,]+", value or "") if item]
 
 
 def _postconf_wants(values: dict, *a, members: dict | None = None, **k) -> list[tuple[str, str]]:
@@ -40,7 +35,7 @@ def postconf(
     """
     changes = [f"{k} = {v}" for k, v in values.items() if state.postconf(k) != v]
     for name, member in (members or {}).items():
-        items = _list_items(state.postconf(name))
+        items = postfix_list(state.postconf(name))
         for item in items:
             said = about(item) if about and item != member else None
             if said:

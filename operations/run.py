@@ -13,6 +13,7 @@ one. ``Run`` is that handler, found again through the State, never through a mod
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from gevent.lock import Semaphore
 from pyinfra import host
@@ -20,6 +21,8 @@ from pyinfra.api import BaseStateCallback, State
 from pyinfra.api.host import Host
 
 from .hoststate import HostReads
+
+Handler = TypeVar("Handler", bound=BaseStateCallback)
 
 
 class Run(BaseStateCallback):
@@ -57,14 +60,18 @@ class Run(BaseStateCallback):
                     call()
 
 
-def run_of(state: State) -> Run:
-    """The run's ``Run``, registered on ``state`` the first time it is asked for."""
+def registered(state: State, kind: type[Handler]) -> Handler:
+    """The run's ``kind`` callback handler, registered on ``state`` the first time it is asked for."""
     for handler in state.callback_handlers:
-        if isinstance(handler, Run):
+        if isinstance(handler, kind):
             return handler
-    run = Run()
-    state.add_callback_handler(run)
-    return run
+    made = kind()
+    state.add_callback_handler(made)
+    return made
+
+
+def run_of(state: State) -> Run:
+    return registered(state, Run)
 
 
 def handed_over() -> Host:

@@ -13,6 +13,14 @@ socket=$1 auth_conf=$2 clamav_db=$3 rspamd_stats=$4 units=$5
 shift 5
 
 say() { printf '@@status %s %s\n' "$1" "$(printf '%s' "$2" | base64 -w0)"; }
+# A file in a directory a service user can write (rspamd's counters): read only if it is a regular
+# file, through a descriptor that is the very file lstat saw (a link planted there is never followed).
+regular_text() {
+    seen=$(stat -c '%F %d:%i' -- "$1" 2>/dev/null) || return 0
+    case $seen in
+        regular*) { [ "$(stat -L -c '%F %d:%i' /proc/self/fd/3)" = "$seen" ] && cat <&3; } 3<"$1" 2>/dev/null ;;
+    esac
+}
 
 i=0
 while [ "$i" -lt "$units" ]; do
@@ -30,7 +38,7 @@ say helo "$(postconf -xh smtp_helo_name 2>&1)"
 say listening "$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null)"
 out=$(rspamadm configtest 2>&1)
 say configtest "$? $out"
-say counters "$(cat -- "$rspamd_stats" 2>/dev/null)"
+say counters "$(regular_text "$rspamd_stats")"
 # modification times only (no name: a file name cannot add a fresher one): ClamAV's official
 # databases, and the local signature files beside them
 say signatures "$(find "$clamav_db" -maxdepth 1 -type f \( -name '*.cvd' -o -name '*.cld' \) -printf '%T@\n' 2>/dev/null)"

@@ -13,6 +13,7 @@ from pathlib import Path
 import nsd
 
 from sandbox import host as sandbox
+from sandbox import probes
 
 ADDRESS = "127.0.53.9"  # not nsd.ADDRESS: the DNS tests' own NSD may run beside it
 SENDING_CLIENT = "203.0.113.5"  # probes.EXTERNAL_CLIENT: SPF permits it for mixed.example.net
@@ -73,3 +74,13 @@ def point_host_at_it(target, address: str = ADDRESS) -> None:
     """Write the stub zones into a freshly booted sandbox, before the deploy installs unbound
     (a host's own unbound without them would recurse to an internet it cannot reach)."""
     target.sh(f"mkdir -p {STUB_CONF.rsplit('/', 1)[0]} && cat > {STUB_CONF} <<'EOF'\n{unbound_stubs(address)}EOF")
+
+
+def fresh_host() -> probes.Target:
+    """A freshly booted sandbox in place of the session's (which is stopped), reaching the
+    session's DNS world, which is still up: for a module that starts from Debian and Postfix."""
+    sandbox.down()
+    state = sandbox.up()
+    target = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
+    point_host_at_it(target)
+    return target

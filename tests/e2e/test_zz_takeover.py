@@ -17,7 +17,6 @@ import pytest
 from support import pyinfra, send, settings_file
 
 from mailguard.layout import original
-from sandbox import host as sandbox
 from sandbox import probes
 from sandbox.results import changed_operations
 
@@ -90,10 +89,7 @@ def taken_over(target, tmp_path_factory):
     if os.environ.get("MAIL_HOST"):
         pytest.skip("the takeover test boots its own sandbox")
     _, env = target
-    sandbox.down()
-    state = sandbox.up()
-    host = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
-    dnsworld.point_host_at_it(host)  # the session's DNS world is still up
+    host = dnsworld.fresh_host()
     host.sh(SEED_BY_HAND)
     host.sh(OPENDKIM_BY_HAND)
     sent = send(host, "alice@example.org", client_ip=None, body="signed by OpenDKIM alone")

@@ -17,7 +17,6 @@ import dnsworld
 import pytest
 from support import pyinfra, send
 
-from sandbox import host as sandbox
 from sandbox import probes
 from sandbox.results import changed_operations
 
@@ -59,10 +58,7 @@ def upgraded(target):
     if os.environ.get("MAIL_HOST"):
         pytest.skip("the upgrade test boots its own sandbox")
     _, env = target
-    sandbox.down()
-    state = sandbox.up()
-    host = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
-    dnsworld.point_host_at_it(host)  # the session's DNS world is still up
+    host = dnsworld.fresh_host()
     first = pyinfra(env)
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
     before_version = upstream_version(host)

@@ -4,6 +4,7 @@ delay reason), and every judgement of mailguard/health*.py on answers made to fa
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 
@@ -36,9 +37,10 @@ def programs(tmp_path, *, rspamd="active", milters="inet:localhost:11332", confi
         "postconf": f"case \"$*\" in *non_smtpd*) echo '{milters}' ;; *smtpd_milters*) echo '{milters}' ;; "
         "*) echo mail.example.com ;; esac",
         "rspamadm": f'echo "{configtest[1]}"; exit {configtest[0]}',
-        "cat": 'case "$*" in *stats.ucl) echo \'{"scanned": 12, "actions": {"add header": 2, "greylist": 1}}\' ;; '
-        "*) printf '  sl  local_address rem_address   st\\n   0: 0100007F:2C44 00000000:0000 0A\\n"
-        "   1: 0100007F:2C46 00000000:0000 0A\\n   2: 0100007F:0019 0100007F:9C40 01\\n' ;; esac",
+        # the kernel's socket tables as the host has them; any other file (the counters) is real
+        "cat": 'case "$*" in */proc/net/*) printf \'  sl  local_address rem_address   st\\n'
+        "   0: 0100007F:2C44 00000000:0000 0A\\n   1: 0100007F:2C46 00000000:0000 0A\\n"
+        '   2: 0100007F:0019 0100007F:9C40 01\\n\' ;; *) exec /bin/cat "$@" ;; esac',
         "redis-cli": 'case "$*" in *INFO*) printf "redis_version:7.0.15\\r\\nused_memory:1048576\\r\\n" ;; '
         "*SMEMBERS*) echo RS ;; *learns_spam*) echo 5 ;; *learns_ham*) echo 7 ;; esac",
         "postqueue": f"printf '%s\\n' '{json.dumps(queue)[1:-1]}'",
@@ -50,14 +52,21 @@ def programs(tmp_path, *, rspamd="active", milters="inet:localhost:11332", confi
     return {**os.environ, "PATH": f"{folder}:{os.environ['PATH']}"}
 
 
-def status_command(tmp_path, units=("rspamd", "postfix")):
+COUNTERS = '{"scanned": 12, "actions": {"add header": 2, "greylist": 1}}'
+
+
+def status_command(tmp_path, units=("rspamd", "postfix"), counters: str | None = None):
+    """status.sh's command; rspamd's counters in a file of their own (or at ``counters``)."""
+    stats = tmp_path / "stats.ucl"
+    if counters is None and not stats.exists():
+        stats.write_text(COUNTERS)
     clamav = tmp_path / "clamav"
     clamav.mkdir(exist_ok=True)
     for name in [*HOSTILE, "daily.cld"]:
         (clamav / name).write_text("")
     os.utime(clamav / "daily.cld", (NOW - 3600, NOW - 3600))
     return script(
-        "status", "/run/redis.sock", "/nonexistent", str(clamav), "/var/lib/rspamd/stats.ucl", str(len(units)), *units,
+        "status", "/run/redis.sock", "/nonexistent", str(clamav), counters or str(stats), str(len(units)), *units,
         PROBE, "127.0.0.153", "53", "/nonexistent", "2.0.0.127.zen.spamhaus.org",
     )  # fmt: skip
 
@@ -172,3 +181,15 @@ def test_the_lines_are_japanese_where_the_locale_asks():
     assert check.status == WARN
     assert "HELO" in check.line("ja") and "対処" in check.line("ja") and "fix:" in check.line("en")
     assert check.as_json("en")["fix"].startswith("postconf -e myhostname=mail.example.com")
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_rspamd_s_counters_are_never_read_through_a_link_planted_beside_them(shell, tmp_path):
+    """rspamd's DBDIR is _rspamd's: a link there to a root-only file is not followed."""
+    secret = tmp_path / "root-only"
+    secret.write_text('{"scanned": 999, "root": "secret"}')
+    planted = tmp_path / "planted-stats.ucl"
+    planted.symlink_to(secret)
+    output = run(shell, status_command(tmp_path, counters=str(planted)), env=programs(tmp_path)).stdout.decode()
+    assert health.one(health.parse(output.splitlines()), "counters") == ""
+    assert "secret" not in output and base64.b64encode(b"secret").decode()[:6] not in output
