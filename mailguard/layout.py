@@ -55,6 +55,13 @@ RETIRED_DKIM_DIR = f"{STATE_DIR}/retired-dkim"  # keys a rotation replaced: kept
 BACKUP_DIR = f"{STATE_DIR}/backup"
 # What the host had before the deploy first replaced it (an admin's own files): kept, never deleted.
 ORIGINALS_DIR = f"{STATE_DIR}/originals"
+# remove.py's records (mailguard/footprint.py): what each run wrote, and what the first run found
+FOOTPRINT = f"{STATE_DIR}/footprint.json"
+BEFORE = f"{STATE_DIR}/before.json"
+# what remove.py took away (the deploy's files, the originals it put back, the records), one
+# directory per removal, and the record that the host has been given back
+REMOVED_DIR = f"{STATE_DIR}/removed"
+REMOVED = f"{STATE_DIR}/removed.json"
 # The first line of every file the deploy writes whole: a file without it is the admin's.
 MANAGED_MARK = "# Managed by mailguard"
 

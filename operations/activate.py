@@ -189,6 +189,18 @@ def _checked_reload(
     system.service(name=f"{title}: enabled and running", unit=unit, reads=reads)
 
 
+def filter_units(ctx: HostContext) -> dict[str, str]:
+    """The services ``services`` keeps enabled and running for the filter, with what each is for
+    (the admin's own, Postfix, Dovecot and a proxy, it only reloads)."""
+    settings, platform = ctx.settings, ctx.platform
+    units = {platform.rspamd_unit: "rspamd", platform.redis_unit: "Redis"}
+    if settings.antivirus:
+        units |= {platform.clamd_unit: "ClamAV", platform.freshclam_unit: "ClamAV's updates"}
+    if settings.resolver == "local":
+        units[platform.unbound_unit] = "rspamd's resolver"
+    return units
+
+
 @deploy("Activate")
 def services(ctx: HostContext, pending_marks: dict[Change, list[Any]]):
     """``pending_marks``: this run's mark_pending operations per change."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyinfra.api import deploy
 
-from . import files, preflight, system
+from . import edits, files, preflight, system
 from .activate import Changes, restart
 from .commands import script
 from .context import HostContext
@@ -20,11 +20,12 @@ def configure(ctx: HostContext) -> Changes:
     directives = list(platform.clamd_settings)
     if not preflight.resources(ctx).clamd_concurrent_reload:
         directives.append(("ConcurrentDatabaseReload", ("no",)))  # one signature copy in memory, not two
-    conf = files.directives_file(
+    conf = edits.directives_file(
         name=f"ClamAV: edit {platform.clamd_conf}",
         paths=[platform.clamd_conf],
         values=directives,
         disabled=platform.clamd_disabled,
+        service="clamav",
         reads=ctx.reads,
     )
     changed = [conf]

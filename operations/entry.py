@@ -1,5 +1,5 @@
 """The project's own commands (deploy.py, backup.py, restore.py, learn.py, dkim_rotate.py,
-dns_report.py): each switches on what makes a pyinfra run of this project cheaper, then runs its
+dns_report.py, status.py, remove.py): each switches on what makes a pyinfra run of this project cheaper, then runs its
 step for the host pyinfra hands over.
 
 What it switches on changes pyinfra for the rest of the run, so it is done here, in the commands'
@@ -50,6 +50,13 @@ def backup() -> None:
 def restore() -> None:
     """restore.py: a backup put onto a host, then the deploy."""
     from .backup import restore as run
+
+    run(handed_over(), _settings())
+
+
+def remove() -> None:
+    """remove.py: the server given back as it was before the deploy (operations/remove.py)."""
+    from .remove import remove as run
 
     run(handed_over(), _settings())
 

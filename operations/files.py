@@ -11,8 +11,9 @@ unit and package, so a no-op rerun costs one.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Iterable
 from io import BytesIO
 
 from pyinfra import host, logger
@@ -21,11 +22,28 @@ from pyinfra.api.util import format_text
 from pyinfra.facts.files import FileContents
 from pyinfra.operations.util.files import generate_color_diff
 
-from mailguard import directives
 from mailguard.layout import KEEP_ORIGINAL, STAGING_DIR, STASH, original
 
 from .commands import Command, script
 from .hoststate import HostReads, Snapshot, operation_reading
+
+
+def leaves(kind: str, items_of: Callable[..., Iterable], service: str | None = None):
+    """What the operation writes, entered in the run's footprint (``HostReads.wrote``, as ``kind``)
+    when it is called, with the service that reads it (``service``, else the operation's own
+    ``service`` or ``backup``): remove.py reads it to give the host back."""
+
+    def decorator(call):
+        @functools.wraps(call)
+        def recorded(*args, reads: HostReads, **kwargs):
+            for item in items_of(*args, **kwargs):
+                reads.wrote(kind, item, service or kwargs.get("service") or kwargs.get("backup"))
+            return call(*args, reads=reads, **kwargs)
+
+        del recorded.__wrapped__  # (its signature is the call's own)
+        return recorded
+
+    return decorator
 
 
 def metadata_commands(path: str, current: dict | None, user: str, group: str, mode: int):
@@ -103,61 +121,6 @@ def _sha256(content: str | bytes) -> str:
     return hashlib.sha256(content.encode() if isinstance(content, str) else content).hexdigest()
 
 
-def _not_there_yet(problem: str):
-    """A file an operation edits is missing: an error when it runs; while planning, a change
-    (the package that ships it is installed by an earlier operation)."""
-    if host.state.is_executing:
-        raise OperationError(problem)
-    yield Command("true")
-
-
-def _edited_wants(paths) -> list[tuple[str, str]]:
-    return [want for p in paths for want in (("text", p), ("stat", p))]
-
-
-def _edited_file(
-    reads: HostReads, state: Snapshot, paths, missing: str
-) -> Generator[Command, None, tuple[str, str, dict] | None]:
-    """The first of ``paths`` that exists, its text and its stat, for an edit in place; None when
-    none exists or the one found is a planted link (said by ``planted_link``)."""
-    path = next((p for p in paths if state.stat(p)), paths[0])
-    current, text = state.stat(path), state.text(path)
-    if planted_link(reads, current, path):
-        return None
-    if current is None or text is None:
-        yield from _not_there_yet(f"{' or '.join(paths)} does not exist: {missing}")
-        return None
-    return path, text, current
-
-
-@operation_reading(lambda paths, *a, **k: _edited_wants(paths))
-def directives_file(
-    paths: list[str],
-    values: Sequence[tuple[str, Sequence[str]]],
-    disabled: Sequence[str] = (),
-    added: Sequence[tuple[str, str]] = (),
-    backup: str | None = None,
-    *,
-    reads: HostReads,
-    state: Snapshot,
-):
-    """Set "Directive value" lines of an existing config file (clamd, redis) in place.
-
-    ``paths``: where the file may be (packages differ); the first that exists is edited.
-    ``values``: (directive, its values); ``disabled``: directives commented out; ``added``:
-    (directive, value) lines added where missing.
-    """
-    found = yield from _edited_file(reads, state, paths, "is its package installed?")
-    if found is None:
-        return
-    path, text, current = found
-    wanted = directives.edit(text, values, disabled, added)
-    if wanted == text:
-        host.noop(f"{path} already has the wanted directives")
-        return
-    yield from install_file(wanted, path, owner_of(current), backup=backup)
-
-
 def file_commands(
     path: str, content: str | bytes, current: dict | None, user: str, group: str, mode: int, backup: str | None = None
 ):
@@ -193,6 +156,7 @@ def keep_admins_version(reads: HostReads, state: Snapshot, path: str, content: s
     return [Command(KEEP_ORIGINAL, path)]
 
 
+@leaves("whole", lambda path, *a, **k: [path])
 @operation_reading(lambda path, *a, **k: _keeps_original(path))
 def text_file(
     path: str,
@@ -256,6 +220,8 @@ def _map_wants(path: str, *a, legacy: str | None = None, **k) -> list[tuple[str,
     return wants + ([("text", legacy), ("stat", legacy), ("stat", original(legacy))] if legacy else [])
 
 
+@leaves("maps", lambda path, *a, **k: [path])
+@leaves("edited", lambda path, *a, legacy=None, **k: [legacy] if legacy else [])
 @operation_reading(_map_wants)
 def map_file(
     path: str,
@@ -353,43 +319,3 @@ def download(path: str, url: str, *, state: Snapshot):
         host.noop(f"{path} exists")
         return
     yield script("download", url, path)
-
-
-def replace_block(text: str, begin: str, end: str, content: str) -> str:
-    """``text`` with the lines between ``begin`` and ``end`` (markers included) set to ``content``;
-    appended when the markers are not there yet."""
-    block = f"{begin}\n{content.rstrip()}\n{end}\n"
-    lines = text.splitlines(keepends=True)
-    starts = [i for i, line in enumerate(lines) if line.rstrip("\n") == begin]
-    ends = [i for i, line in enumerate(lines) if line.rstrip("\n") == end]
-    if starts and ends and ends[0] > starts[0]:
-        return "".join(lines[: starts[0]]) + block + "".join(lines[ends[0] + 1 :])
-    separator = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-    return text + separator + block
-
-
-@operation_reading(lambda path, *a, **k: _edited_wants([path]))
-def marked_block(
-    path: str,
-    begin: str,
-    end: str,
-    content: str,
-    missing: str,
-    backup: str | None = None,
-    *,
-    reads: HostReads,
-    state: Snapshot,
-):
-    """A block between two marker lines in a file the admin also edits (the rest is kept).
-
-    ``missing``: what to tell the admin when the file does not exist.
-    """
-    found = yield from _edited_file(reads, state, [path], missing)
-    if found is None:
-        return
-    path, text, current = found
-    wanted = replace_block(text, begin, end, content)
-    if wanted == text:
-        host.noop(f"{path}: the managed block is in place")
-        return
-    yield from install_file(wanted, path, owner_of(current), backup=backup)

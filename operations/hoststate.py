@@ -22,6 +22,9 @@ from pyinfra import logger
 from pyinfra.api import operation
 from pyinfra.api.host import Host
 
+from mailguard.footprint import FootprintNotes
+from mailguard.layout import STATE_DIR
+
 from . import readhost, remembered
 from .readhost import Snapshot, read_state
 
@@ -45,6 +48,7 @@ class HostReads:
         self._memory_key: bytes | None = None  # what signs the questions kept for the next run
         self._remembered: frozenset[Want] = frozenset()
         self._ahead: gevent.Greenlet | None = None  # read_ahead's read, in flight
+        self.footprint = FootprintNotes()  # what this run's operations write (mailguard/footprint.py)
 
     def __repr__(self) -> str:  # (pyinfra shows an unnamed operation's arguments)
         return f"HostReads({self.target.name})"
@@ -55,6 +59,14 @@ class HostReads:
         if message not in self._said:
             self._said.add(message)
             logger.warning(f"{self.target.name}: {message}")
+
+    def wrote(self, kind: str, item, service: str | None) -> None:
+        """An operation of this run writes ``item`` (a path; for a block, (path, first line, last
+        line)), read by ``service``, as ``kind`` (a field of ``FootprintNotes``); the deploy's own
+        state is not listed."""
+        path = item[0] if isinstance(item, tuple) else item
+        if not path.startswith(f"{STATE_DIR}/"):
+            getattr(self.footprint, kind)[item] = service
 
     def declare(self, *wants: Want) -> None:
         """Declare, when an operation is called, what it will read when it runs."""

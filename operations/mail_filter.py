@@ -14,7 +14,7 @@ from pyinfra.api.host import Host
 from mailguard import settings as settings_module
 from mailguard.settings import Settings
 
-from . import activate, clamav, dkim, dns, dovecot, postfix, preflight, redis, repos, resolver, rspamd, webui
+from . import activate, clamav, dkim, dns, dovecot, footprint, postfix, preflight, redis, repos, resolver, rspamd, webui
 from .context import HostContext
 from .run import handed_over
 
@@ -34,6 +34,7 @@ CONFIGURATION_STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
 def install(ctx: HostContext) -> None:
     """The deploy's tools, the repositories and the packages."""
     logger.info(f"{ctx.name}: {ctx.platform.title}, domains {', '.join(ctx.settings.domains)}")
+    footprint.record_before(ctx)  # first: it reads the host as the run found it
     # pyinfra types a @deploy function as an operation (its global arguments): mypy misreads these calls.
     activate.tools(ctx.reads)  # type: ignore[call-arg, arg-type]
     repos.install(ctx)  # type: ignore[call-arg, arg-type]
@@ -45,6 +46,7 @@ def configure(ctx: HostContext) -> None:
     pending_marks: dict = {}
     for step_name, step in CONFIGURATION_STEPS:
         activate.mark_changes(step_name, step(ctx), pending_marks)
+    footprint.record_footprint(ctx)  # every file is planned; kept also when a check fails below
     activate.services(ctx, pending_marks)  # type: ignore[call-arg, arg-type]
     dns.report_after_operations(ctx)
     ctx.reads.read_ahead()  # the plan is whole: what the profile did not answer is asked now

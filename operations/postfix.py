@@ -17,6 +17,9 @@ from .context import HostContext
 # Where users send their own mail (master.cf). Port 25 accepts mail unscanned while rspamd is down,
 # as the seed wants; these defer it instead, so no user's mail leaves unsigned under p=quarantine.
 SUBMISSION_SERVICES = ("submission/inet", "submissions/inet", "smtps/inet")
+SUBMISSION_VALUES = {"milter_default_action": "tempfail"}  # -o on each of those the host defines
+MAIN_VALUES = {"milter_default_action": "accept", "milter_protocol": "6"}  # main.cf, set exactly
+MILTER_LISTS = ("smtpd_milters", "non_smtpd_milters")  # rspamd's milter added, the admin's kept
 
 # (what a milter's socket names, the milter, what rspamd already does in its place)
 REDUNDANT_MILTERS = (
@@ -40,8 +43,8 @@ def configure(ctx: HostContext) -> Changes:
     platform = ctx.platform
     milter = postfix_files.postconf(
         name="Postfix: rspamd milter",
-        values={"milter_default_action": "accept", "milter_protocol": "6"},
-        members={"smtpd_milters": layout.POSTFIX_MILTER, "non_smtpd_milters": layout.POSTFIX_MILTER},
+        values=MAIN_VALUES,
+        members=dict.fromkeys(MILTER_LISTS, layout.POSTFIX_MILTER),
         about=redundant,
         main_cf=platform.postfix_main_cf,
         backup="postfix",
@@ -50,7 +53,7 @@ def configure(ctx: HostContext) -> Changes:
     submission = postfix_files.service_parameters(
         name="Postfix: submission waits while rspamd is down (tempfail)",
         services=SUBMISSION_SERVICES,
-        values={"milter_default_action": "tempfail"},
+        values=SUBMISSION_VALUES,
         master_cf=platform.postfix_master_cf,
         backup="postfix",
         reads=ctx.reads,

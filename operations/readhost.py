@@ -16,6 +16,7 @@ What can be read, as (kind, argument):
     groups   a user's groups
     group    whether a group exists
     postconf a Postfix parameter's value
+    setting  a Postfix parameter as main.cf sets it (postconf -n): no answer where main.cf does not
     master   master.cf's services ("services") or their -o parameters ("params")
     pubkey   the public half of a private key file (the private key never leaves the host)
     edpubkey the same, of an Ed25519 key in rspamd's base64 form
@@ -52,7 +53,7 @@ STATE_MARK = "@@mailguard-state"
 Want = tuple[str, str]  # (kind, argument): one question to the host
 
 # Kinds the script answers with one program run for all their arguments.
-BATCHED = frozenset({"stat", "managed", "postconf", "unit", "deb"})
+BATCHED = frozenset({"stat", "managed", "postconf", "setting", "unit", "deb"})
 # Kinds it answers argument by argument: asked in groups of at most PER_GROUP, which run side by
 # side on the host (process starts are most of a read's time).
 PER_ARGUMENT = frozenset(
@@ -170,7 +171,7 @@ def _batched(records: list[str], kind: str, args: list[str]) -> dict[Want, list[
     elif kind == "deb":
         for name, status in _pairs(records, kind):
             keep(name, [status])
-    elif kind == "postconf":
+    elif kind in ("postconf", "setting"):
         for record in records:
             keep(record.partition("=")[0].strip(), [record])
     elif kind == "managed":
@@ -282,6 +283,14 @@ class Snapshot:
 
     def postconf(self, name: str) -> str | None:
         for line in self._lines("postconf", name):
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == name:
+                return value.strip()
+        return None
+
+    def setting(self, name: str) -> str | None:
+        """``name``'s value as main.cf sets it; None where main.cf does not (its default applies)."""
+        for line in self._lines("setting", name):
             key, sep, value = line.partition("=")
             if sep and key.strip() == name:
                 return value.strip()

@@ -10,7 +10,7 @@ from pyinfra.api import deploy
 from mailguard import layout
 from mailguard.settings import REDIS_PORT, Settings
 
-from . import files, system
+from . import edits, files, system
 from .activate import Changes, restart
 from .context import HostContext
 from .hoststate import HostReads, Snapshot, operation_reading
@@ -28,6 +28,7 @@ def auth_text(settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
+@files.leaves("whole", lambda path, *a, **k: [path], service="redis")
 @operation_reading(lambda path, *a, **k: [("stat", path)])
 def auth_file(path: str, content: str, replicated: bool, group: str, *, reads: HostReads, state: Snapshot):
     """The password file: written where replication is on, emptied where it was on before."""
@@ -59,12 +60,13 @@ def configure(ctx: HostContext) -> Changes:
         group=platform.redis_group,
         reads=ctx.reads,
     )
-    socket = files.directives_file(
+    socket = edits.directives_file(
         name="Redis: unix socket for rspamd"
         + (f", port {REDIS_PORT} on {settings.private_address}" if role == "primary" else ", no TCP port"),
         paths=list(platform.redis_conf_candidates),
         values=[("unixsocket", [platform.redis_socket]), ("unixsocketperm", ["770"]), *port],
         added=[("include", layout.REDIS_AUTH_CONF)] if role != "standalone" else [],
+        service="redis",
         reads=ctx.reads,
     )
     membership = system.group_member(

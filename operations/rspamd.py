@@ -64,6 +64,7 @@ def _kept(secret: str, stored: tuple[str, str] | None) -> str | None:
     return early.get() if early is not None else kept_hash(secret, stored)
 
 
+@files.leaves("whole", lambda path, *a, **k: [path])
 @operation_reading(_controller_wants)
 def controller_config(
     path: str,
@@ -258,6 +259,10 @@ def _maps(ctx: HostContext) -> list[Any]:
     ]
 
 
+DMARC_REPORT_UNITS = ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer")  # in /etc/systemd/system
+DMARC_REPORT_TIMER = DMARC_REPORT_UNITS[1]
+
+
 def _dmarc_report_timer(ctx: HostContext) -> None:
     """rspamd collects DMARC reports but sends none by itself: a daily rspamadm dmarc_report."""
     settings, platform = ctx.settings, ctx.platform
@@ -268,14 +273,14 @@ def _dmarc_report_timer(ctx: HostContext) -> None:
             content=render(f"systemd/{unit}.j2", settings=settings, platform=platform),
             reads=ctx.reads,
         )
-        for unit in ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer")
+        for unit in DMARC_REPORT_UNITS
     ]
     system.units_reloaded(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
     # In a group the reports' data is in the primary's Redis: one host sends them, the primary.
     sends = settings.dmarc_reporting and settings.redis_role != "replica"
     system.service(
         name="DMARC reports: timer enabled" if sends else "DMARC reports: timer off",
-        unit="rspamd-dmarc-report.timer",
+        unit=DMARC_REPORT_TIMER,
         running=sends,
         enabled=sends,
         reads=ctx.reads,

@@ -25,6 +25,7 @@ from mailguard.health import OK, WARN, Check, Text
 from mailguard.layout import dkim_key_path
 
 from . import dns, readhost
+from .activate import filter_units
 from .commands import script
 from .context import HostContext
 from .hoststate import PUBKEY_KIND
@@ -36,11 +37,7 @@ MILTER_PORT, CONTROLLER_PORT = 11332, 11334
 def needed_units(ctx: HostContext) -> dict[str, str]:
     """Each unit the deploy runs on this host, with what it is for."""
     settings, platform = ctx.settings, ctx.platform
-    units = {platform.rspamd_unit: "rspamd", platform.redis_unit: "Redis", platform.postfix_unit: "Postfix"}
-    if settings.antivirus:
-        units |= {platform.clamd_unit: "ClamAV", platform.freshclam_unit: "ClamAV's updates"}
-    if settings.resolver == "local":
-        units[platform.unbound_unit] = "rspamd's resolver"
+    units = filter_units(ctx) | {platform.postfix_unit: "Postfix"}
     if learning.detect(ctx.system) is not None and settings.dovecot_learning:
         units[platform.dovecot_unit] = "Dovecot"
     proxy = {"nginx": platform.nginx_unit, "openlitespeed": platform.ols_unit}.get(settings.webui_proxy)

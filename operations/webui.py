@@ -7,7 +7,7 @@ from pyinfra.api import deploy
 from mailguard import layout, webui
 from mailguard.settings import Settings
 
-from . import files, system
+from . import edits, files, system
 from .activate import Changes, reload
 from .context import HostContext
 from .repos import PACKAGE_INSTALLERS
@@ -45,7 +45,7 @@ def configure(ctx: HostContext) -> Changes:
 
 def _openlitespeed(ctx: HostContext) -> Changes:
     settings, platform = ctx.settings, ctx.platform
-    block = files.marked_block(
+    block = edits.marked_block(
         name=f"OpenLiteSpeed: web UI in {settings.webui_ols_vhost_conf}",
         path=settings.webui_ols_vhost_conf,
         begin=OLS_BEGIN,
@@ -61,7 +61,7 @@ def _openlitespeed(ctx: HostContext) -> Changes:
     )
     # The allow-list is judged on the connection's address: OLS's default (useIpInProxyHeader 2)
     # takes X-Forwarded-For from addresses it trusts, which a local process could forge.
-    server = files.directives_file(
+    server = edits.directives_file(
         name=f"OpenLiteSpeed: useIpInProxyHeader 0 in {platform.ols_server_conf}",
         paths=[platform.ols_server_conf],
         values=(("useIpInProxyHeader", ("0",)),),

@@ -332,6 +332,8 @@ class HostModel:
                 records = [w for p in args for w in ([p, self._state_deb(p)[0]] if self._state_deb(p) else [])]
             elif kind == "postconf":
                 records = [line for name in args for line in self._state_postconf(name)]
+            elif kind == "setting":  # postconf -n: only what main.cf sets
+                records = [line for name in args if name in self.postconf for line in self._state_postconf(name)]
             elif kind == "managed":
                 records = ["1" if self._state_managed(p) not in ([], ["0"]) else "0" for p in args]
             elif kind == "unit":

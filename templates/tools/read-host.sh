@@ -105,6 +105,8 @@ answer_group() { for group do getent group -- "$group" 2>/dev/null | cut -d: -f1
 
 # postconf (batched): postconf's "name = value" lines, each ended by NUL
 answer_postconf() { postconf -- "$@" 2>/dev/null | tr '\n' '\0'; }
+# setting (batched): the same, of only the parameters main.cf itself sets
+answer_setting() { postconf -n -- "$@" 2>/dev/null | tr '\n' '\0'; }
 
 # master: master.cf's services (postconf -M) or their -o parameters (postconf -P), whole
 answer_master() {
@@ -210,7 +212,7 @@ state() {
         kind=$1 count=$2
         shift 2
         case $kind in
-            stat | sha256 | managed | text | groups | group | postconf | master | pubkey | edpubkey | unit | deb | rpm | \
+            stat | sha256 | managed | text | groups | group | postconf | setting | master | pubkey | edpubkey | unit | deb | rpm | \
                 glob | sebool | dnfrepo | firewalld | pwhash | dbsize) ;;
             *) echo "read-host: unknown kind $kind" >&2; rm -rf "$d"; exit 2 ;;
         esac

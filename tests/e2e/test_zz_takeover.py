@@ -67,6 +67,14 @@ postconf -e 'smtpd_milters = {MILTERS}' 'non_smtpd_milters = {MILTERS}' \\
 systemctl restart rspamd && postfix reload
 """
 
+# The admin's own configuration as the seed left it: every file of rspamd's and Redis's (but the
+# maps the deploy moved, left in place), master.cf, the units, and what main.cf sets.
+ADMINS_FILES = r"""
+find /etc/rspamd /etc/redis /etc/postfix/master.cf /etc/systemd/system \
+    -path /etc/rspamd/local.d/maps.d -prune -o -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum
+postconf -n | grep -v '^\(smtpd_milters\|non_smtpd_milters\) ='
+"""
+
 # OpenDKIM signing example.org, as its own documentation sets it up (Debian's packages).
 OPENDKIM_BY_HAND = f"""
 set -e
@@ -92,6 +100,9 @@ def taken_over(target, tmp_path_factory):
     host = dnsworld.fresh_host()
     host.sh(SEED_BY_HAND)
     host.sh(OPENDKIM_BY_HAND)
+    never = pyinfra(env, deploy="remove.py")
+    assert never.returncode != 0 and "mailguard never set it up; nothing was changed" in never.stdout + never.stderr
+    admins_files = host.sh(ADMINS_FILES)
     sent = send(host, "alice@example.org", client_ip=None, body="signed by OpenDKIM alone")
     assert b"s=mail;" in probes.raw_delivered(host, "bob", sent.token)  # OpenDKIM signs before the deploy
     settings = tmp_path_factory.mktemp("takeover") / "settings.toml"
@@ -101,11 +112,11 @@ def taken_over(target, tmp_path_factory):
     key_before = host.sh(f"sha256sum {KEY} {OPENDKIM_KEY}")
     first = pyinfra(env)
     assert first.returncode == 0, (first.stdout + first.stderr)[-4000:]
-    return host, env, key_before, first.stdout + first.stderr
+    return host, env, key_before, first.stdout + first.stderr, admins_files
 
 
 def test_the_first_run_lists_what_it_replaced_and_keeps_the_originals(taken_over):
-    host, _env, _key, output = taken_over
+    host, _env, _key, output, _ = taken_over
     for path in (
         "/etc/rspamd/override.d/actions.conf",
         "/etc/rspamd/local.d/worker-controller.inc",
@@ -130,14 +141,14 @@ def test_the_hand_made_blacklist_keeps_scoring_from_its_new_place(taken_over):
 
 
 def test_the_second_milter_is_kept_and_named(taken_over):
-    host, _env, _key, output = taken_over
+    host, _env, _key, output, _ = taken_over
     assert host.sh("postconf -h smtpd_milters").strip() == MILTERS
     assert host.sh("postconf -h non_smtpd_milters").strip() == MILTERS
     assert f"smtpd_milters keeps {SECOND_MILTER}: OpenDKIM duplicates what rspamd now does" in output
 
 
 def test_the_wizards_key_is_kept_byte_for_byte_and_signs(taken_over):
-    host, _env, key_before, _ = taken_over
+    host, _env, key_before, _, _ = taken_over
     assert host.sh(f"sha256sum {KEY} {OPENDKIM_KEY}") == key_before
     sent = send(host, "alice@example.com", client_ip=None, body="signed with the wizard's key")
     assert sent.accepted
@@ -151,7 +162,7 @@ def _txt_record(zone_file_text: str) -> bytes:
 
 
 def test_opendkims_key_and_selector_sign_through_rspamd_with_no_dns_change(taken_over):
-    host, _env, _key, output = taken_over
+    host, _env, _key, output, _ = taken_over
     assert f"example.org: OpenDKIM signs it with {OPENDKIM_KEY} (selector mail)" in output
     copy = "/var/lib/rspamd/dkim/example.org.mail.key"
     assert host.sh(f"stat -c '%U %G %a' {copy}").strip() == "_rspamd _rspamd 600"
@@ -177,3 +188,39 @@ def test_mail_verdicts_and_a_rerun_that_changes_nothing(taken_over):
     assert again.returncode == 0, again.stderr[-2000:]
     assert changed_operations(again.stdout + again.stderr) == []
     assert "which mailguard did not write" not in again.stdout + again.stderr
+
+
+def test_remove_gives_the_hand_made_server_back_and_a_new_deploy_takes_it_over(taken_over):
+    """Last: remove.py puts every file back byte for byte, takes rspamd's milter out and keeps
+    OpenDKIM's; mail flows through Postfix without rspamd; a rerun changes nothing; a new deploy
+    takes the server over again."""
+    host, env, _key, _output, admins_files = taken_over
+    removed = pyinfra(env, deploy="remove.py")
+    out = removed.stdout + removed.stderr
+    assert removed.returncode == 0, out[-4000:]
+    assert "--> Backup of" in out and "is given back" in out
+    assert re.search(r"(?m)^\s+dkim\._domainkey\.example\.com TXT$", out)  # only rspamd signed with it
+    assert "mail._domainkey.example.org" not in out.split("is given back")[1]  # OpenDKIM still does
+    assert host.sh(ADMINS_FILES) == admins_files
+    for name in ("smtpd_milters", "non_smtpd_milters"):
+        assert host.sh(f"postconf -h {name}").strip() == SECOND_MILTER
+    assert host.sh("systemctl is-active rspamd redis-server").split() == ["active", "active"]  # the seed ran them
+    assert host.sh("systemctl is-enabled unbound clamav-daemon || true").split() == ["disabled", "disabled"]
+    assert (
+        host.sh("ls /usr/local/sbin; ls /var/lib/mailguard/originals 2>&1 || true")
+        .strip()
+        .endswith("No such file or directory")
+    )
+    sent = send(host, "sender@outside.example.net", body=probes.GTUBE)
+    assert sent.accepted  # no rspamd in Postfix: GTUBE is not refused
+    message = probes.delivered(host, "bob", sent.token)
+    assert message is not None and not [h for h in message.keys() if h.lower().startswith(("x-spam", "x-rspamd"))]
+
+    again = pyinfra(env, deploy="remove.py")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert changed_operations(again.stdout + again.stderr) == []
+
+    deploy = pyinfra(env)
+    assert deploy.returncode == 0, (deploy.stdout + deploy.stderr)[-4000:]
+    assert "which mailguard did not write: your version is kept" in deploy.stdout + deploy.stderr
+    assert send(host, "sender@outside.example.net", body=probes.GTUBE).code == 554

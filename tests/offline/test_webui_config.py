@@ -16,9 +16,8 @@ import pytest
 from hostmodel import HostModel, activation_of, plan
 from support import PASSWORDS, SETTINGS
 
+from mailguard import blocks, webui
 from mailguard import settings as settings_module
-from mailguard import webui
-from operations import files
 from operations.templating import render
 from operations.webui import OLS_BEGIN, OLS_END, _context
 
@@ -80,7 +79,7 @@ def rendered_block(**changes) -> str:
 
 
 def test_the_block_added_to_a_stock_vhost_reads_as_a_proxy_to_the_controller():
-    vhconf = files.replace_block(STOCK_VHCONF, OLS_BEGIN, OLS_END, rendered_block())
+    vhconf = blocks.replace_block(STOCK_VHCONF, OLS_BEGIN, OLS_END, rendered_block())
     tree = parse(vhconf)
     # The admin's own configuration is all still there.
     assert tree["docRoot"] == ["$VH_ROOT/html/"] and tree.child("context /").get("location") == ["$DOC_ROOT/"]
@@ -100,9 +99,9 @@ def test_the_block_added_to_a_stock_vhost_reads_as_a_proxy_to_the_controller():
 
 
 def test_the_block_is_replaced_in_place_not_added_twice():
-    once = files.replace_block(STOCK_VHCONF, OLS_BEGIN, OLS_END, rendered_block())
-    assert files.replace_block(once, OLS_BEGIN, OLS_END, rendered_block()) == once
-    wider = files.replace_block(once, OLS_BEGIN, OLS_END, rendered_block(webui_allow=["127.0.0.1/32"]))
+    once = blocks.replace_block(STOCK_VHCONF, OLS_BEGIN, OLS_END, rendered_block())
+    assert blocks.replace_block(once, OLS_BEGIN, OLS_END, rendered_block()) == once
+    wider = blocks.replace_block(once, OLS_BEGIN, OLS_END, rendered_block(webui_allow=["127.0.0.1/32"]))
     assert wider.count(OLS_BEGIN) == 1 and wider.startswith(STOCK_VHCONF)
     assert len(parse(wider).children) == len(parse(once).children)
 

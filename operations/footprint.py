@@ -1,0 +1,65 @@
+"""The deploy's two records for remove.py (mailguard/footprint.py): what the host had before the
+deploy's first run on it, and what each run writes."""
+
+from __future__ import annotations
+
+from pyinfra import host
+
+from mailguard.footprint import Before, Unit
+from mailguard.layout import BEFORE, FOOTPRINT, RSPAMD_CHECK
+
+from .activate import filter_units
+from .context import HostContext
+from .files import install_file, text_file
+from .hoststate import Snapshot, operation_reading
+from .postfix import MAIN_VALUES, MILTER_LISTS, SUBMISSION_SERVICES, SUBMISSION_VALUES
+from .rspamd import DMARC_REPORT_TIMER
+
+
+def own_units(ctx: HostContext) -> list[str]:
+    """The units the deploy enables and runs (the admin's Postfix, Dovecot and proxy it only reloads)."""
+    return [*filter_units(ctx), DMARC_REPORT_TIMER]
+
+
+def master_keys() -> list[str]:
+    """The master.cf -o parameters the deploy sets, as "service/type/parameter"."""
+    return [f"{service}/{name}" for service in SUBMISSION_SERVICES for name in SUBMISSION_VALUES]
+
+
+def _before_wants(units: list[str], *a, **k) -> list[tuple[str, str]]:
+    main = [("setting", name) for name in [*MAIN_VALUES, *MILTER_LISTS]]
+    return [("stat", RSPAMD_CHECK), ("stat", FOOTPRINT), ("stat", BEFORE), ("master", "params"), *main] + [
+        ("unit", unit) for unit in units
+    ]
+
+
+@operation_reading(_before_wants)
+def before_first_run(units: list[str], *, state: Snapshot):
+    """What the host had, recorded once: on a host no deploy has set up (neither the deploy's tools
+    nor its footprint are there, as on a fresh host or one remove.py gave back). The first
+    operation of a run, so that it reads the host before anything changed."""
+    if state.stat(BEFORE) or state.stat(RSPAMD_CHECK) or state.stat(FOOTPRINT):
+        host.noop("the host before the deploy is on record, or was not seen (an older deploy set it up)")
+        return
+    record = Before(
+        units={unit: Unit(state.unit(unit)["enabled"], state.unit(unit)["running"]) for unit in units},
+        main={name: state.setting(name) for name in [*MAIN_VALUES, *MILTER_LISTS]},
+        master={key: state.master_param(*key.rsplit("/", 1)) for key in master_keys()},
+    )
+    yield from install_file(record.to_json(), BEFORE, ("root", "root", 600))
+
+
+def record_before(ctx: HostContext) -> None:
+    before_first_run(name="The host before the deploy, recorded once", units=own_units(ctx), reads=ctx.reads)
+
+
+def record_footprint(ctx: HostContext) -> None:
+    """What this run's operations write, planned so far: called once every file is planned."""
+    text_file(
+        name="What the deploy wrote, for remove.py",
+        path=FOOTPRINT,
+        content=ctx.reads.footprint.footprint().to_json(),
+        mode=600,
+        keep_original=False,
+        reads=ctx.reads,
+    )
