@@ -61,7 +61,7 @@ class Footprint:
     maps: tuple[str, ...] = ()  # map files: their entries are the admin's
 
     def to_json(self) -> str:
-        data = {"whole": self.whole, "edited": self.edited, "maps": list(self.maps)}
+        data: dict[str, object] = {"whole": self.whole, "edited": self.edited, "maps": list(self.maps)}
         data["blocks"] = [[*block, service] for block, service in self.blocks.items()]
         return json.dumps(data, indent=1) + "\n"
 

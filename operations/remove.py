@@ -195,12 +195,14 @@ def _files(ctx: HostContext, held: Records, state: Snapshot, archive: str, runni
             continue
         changed.add(service or "")
     for (path, begin, end), service in held.footprint.blocks.items():
-        text, kept = state.text(path), state.text(original(path))
+        text, kept_text = state.text(path), state.text(original(path))
         body = blocks.block_body(text or "", begin, end)
         if text is None or body is None:
             continue
-        unchanged_since = kept is not None and blocks.replace_block(kept, begin, end, body) == text
-        wanted = kept if unchanged_since else blocks.without_block(text, begin, end)
+        if kept_text is not None and blocks.replace_block(kept_text, begin, end, body) == text:
+            wanted = kept_text  # the file is the deploy's edit of the original, nothing more
+        else:
+            wanted = blocks.without_block(text, begin, end) or ""
         out += _aside(archive, path, copy=True)
         out += install_file(wanted, path, owner_of(state.stat(path)), backup=service if service in running else None)
         changed.add(service or "")
