@@ -95,25 +95,54 @@ def headroom(system: Mapping, antivirus: bool) -> Check:
     return Check("headroom", OK, Text(f"room for ClamAV: {numbers}", f"ClamAV に十分な資源があります（{numbers_ja}）"))
 
 
-def traffic(answers: Mapping[str, list[str]]) -> Check:
-    """rspamd's own counters, as it saves them (stats.ucl): totals since they began."""
+def counters(answers: Mapping[str, list[str]]) -> tuple[int, int, int] | None:
+    """rspamd's own counters as it saves them (stats.ucl): (scanned, spam, greylisted) since they
+    began; None when it has saved none (or what it saved does not parse)."""
     try:
         stat = json.loads(one(answers, "counters"))
-    except ValueError:
-        stat = None
-    if not isinstance(stat, dict) or "scanned" not in stat:
+        actions = stat.get("actions") or {}
+        spam = sum(int(actions.get(a, 0)) for a in ("reject", "add header", "rewrite subject"))
+        greylisted = int(actions.get("greylist", 0)) + int(actions.get("soft reject", 0))
+        found = (int(stat["scanned"]), spam, greylisted)
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return found if min(found) >= 0 else None
+
+
+DAY = 86400
+
+
+def traffic(current: tuple[int, int, int] | None, earlier: list[list[int]], now: int) -> Check:
+    """The counts since an earlier reading (``earlier``: [time, scanned, spam, greylisted] each, as
+    status.py kept them): the newest at least a day old, else the oldest. Without one, the totals."""
+    if current is None:
         return Check(
             "traffic", OK, Text("rspamd has saved no counters yet", "rspamd はまだカウンターを保存していません")
         )
-    actions = stat.get("actions") or {}
-    spam = sum(int(actions.get(a, 0)) for a in ("reject", "add header", "rewrite subject"))
-    greylisted = int(actions.get("greylist", 0)) + int(actions.get("soft reject", 0))
+    # a reading the counters went below was taken before they began again: not a base
+    usable = [r for r in earlier if r[0] < now and all(c >= p for c, p in zip(current, r[1:], strict=True))]
+    day_old = [r for r in usable if now - r[0] >= DAY]
+    base = max(day_old) if day_old else min(usable, default=None)
+    if base is None:
+        scanned, spam, greylisted = current
+        return Check(
+            "traffic",
+            OK,
+            Text(
+                f"rspamd has scanned {scanned} messages since its counters began: {spam} spam, {greylisted} "
+                "greylisted (a day's counts once status.py has run a day earlier)",
+                f"rspamd の検査数（カウンター開始から）: {scanned} 通（スパム {spam} 通、グレイリスト {greylisted} 通）"
+                "。1日前にも status.py を実行していれば、1日分の数を表示します",
+            ),
+        )
+    scanned, spam, greylisted = (c - p for c, p in zip(current, base[1:], strict=True))
+    hours = round((now - base[0]) / 3600)
     return Check(
         "traffic",
         OK,
         Text(
-            f"rspamd has scanned {stat['scanned']} messages: {spam} spam, {greylisted} greylisted",
-            f"rspamd の検査数: {stat['scanned']} 通（スパム {spam} 通、グレイリスト {greylisted} 通）",
+            f"rspamd has scanned {scanned} messages in the last {hours} h: {spam} spam, {greylisted} greylisted",
+            f"直近 {hours} 時間の rspamd の検査数: {scanned} 通（スパム {spam} 通、グレイリスト {greylisted} 通）",
         ),
     )
 

@@ -1,4 +1,5 @@
-"""The questions the last run asked each host, kept on the controller.
+"""What the controller keeps of each host between runs: the questions the last run asked it, and
+status.py's readings of rspamd's counters (the day's counts are their difference).
 
 Kinds and paths only, never what the host answered: the next run asks them with the system profile,
 so a no-op rerun is one remote command. They are signed with a random key kept beside them, never
@@ -70,12 +71,44 @@ def _written_aside(path: Path, data: bytes) -> Path:
     return scratch
 
 
-def _memory_file(target: Host) -> Path:
-    return memory_dir() / f"questions-{hashlib.sha256(target.name.encode()).hexdigest()[:16]}.json"
+def _memory_file(target: Host, kind: str = "questions") -> Path:
+    return memory_dir() / f"{kind}-{hashlib.sha256(target.name.encode()).hexdigest()[:16]}.json"
 
 
 def _signature(key: bytes, wants) -> str:
     return hmac.new(key, json.dumps(sorted(wants)).encode(), "sha256").hexdigest()
+
+
+READINGS_KEPT = 64  # status.py's readings of one host's counters: enough for a week of hourly runs
+
+
+def recall_readings(target: Host, key: bytes | None) -> list[list[int]]:
+    """status.py's earlier readings of ``target``'s counters, [time, scanned, spam, greylisted] each,
+    when this controller kept them with ``key`` (none when missing, not signed by it, or malformed)."""
+    if key is None:
+        return []
+    try:
+        kept = json.loads(_memory_file(target, "counters").read_text())
+        readings = kept["readings"]
+        signed = hmac.compare_digest(str(kept["signature"]), _signature(key, readings))
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    well_formed = isinstance(readings, list) and all(
+        isinstance(r, list) and len(r) == 4 and all(type(n) is int and n >= 0 for n in r) for r in readings
+    )
+    return readings if signed and well_formed else []
+
+
+def remember_reading(target: Host, key: bytes | None, reading: list[int]) -> None:
+    if key is None:
+        return
+    readings = [*recall_readings(target, key), reading][-READINGS_KEPT:]
+    path = _memory_file(target, "counters")
+    try:
+        kept = {"readings": readings, "signature": _signature(key, readings)}
+        _written_aside(path, json.dumps(kept).encode()).replace(path)
+    except OSError:
+        pass
 
 
 _ARGUMENT = re.compile(r"[^\0\n]{1,4096}\Z")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 from mailguard import (
@@ -24,7 +25,7 @@ from mailguard import (
 from mailguard.health import OK, WARN, Check, Text
 from mailguard.layout import dkim_key_path
 
-from . import dns, readhost
+from . import dns, readhost, remembered
 from .activate import filter_units
 from .commands import script
 from .context import HostContext
@@ -166,9 +167,19 @@ def checks(ctx: HostContext) -> list[Check]:
         health_lists.blocklists(probe, bool(settings.spamhaus_dqs_key)),
         health_mail.queue(answers),
         health_mail.headroom(ctx.system, settings.antivirus),
-        health_mail.traffic(answers),
+        _traffic(ctx, answers),
     ]
     return [c for c in found if c is not None]
+
+
+def _traffic(ctx: HostContext, answers: dict[str, list[str]]) -> health.Check:
+    """rspamd's counts since a reading this controller kept from an earlier run (a day ago where
+    there is one); this run's reading kept for the next."""
+    current, key, now = health_mail.counters(answers), remembered.memory_key(), int(time.time())
+    check = health_mail.traffic(current, remembered.recall_readings(ctx.target, key), now)
+    if current is not None:
+        remembered.remember_reading(ctx.target, key, [now, *current])
+    return check
 
 
 def report(ctx: HostContext) -> None:

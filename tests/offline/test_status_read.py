@@ -98,7 +98,7 @@ def judged(tmp_path, **changes) -> dict[str, list]:
         health.redis(answers),
         health_mail.bayes(answers, 200),
         health_mail.queue(answers),
-        health_mail.traffic(answers),
+        health_mail.traffic(health_mail.counters(answers), [], NOW),
         health_mail.helo(answers, "mail.example.com"),
     ]
     by_name: dict[str, list] = {}
@@ -122,7 +122,7 @@ def test_a_healthy_host_is_all_ok_but_the_deferred_message(tmp_path):
     }
     (queue,) = checks["queue"]
     assert queue.status == WARN and "1 deferred" in queue.detail.en and "2.0 h" in queue.detail.en
-    assert "scanned 12 messages: 2 spam, 1 greylisted" in checks["traffic"][0].detail.en
+    assert "scanned 12 messages since its counters began: 2 spam, 1 greylisted" in checks["traffic"][0].detail.en
     assert [c.detail.en for c in checks["rspamd"]] == [
         "rspamd listens on its milter (11332) and controller (11334) ports"
     ]  # read from the kernel's table: 0x2C44 and 0x2C46 in state 0A, not the connection in state 01
@@ -193,3 +193,28 @@ def test_rspamd_s_counters_are_never_read_through_a_link_planted_beside_them(she
     output = run(shell, status_command(tmp_path, counters=str(planted)), env=programs(tmp_path)).stdout.decode()
     assert health.one(health.parse(output.splitlines()), "counters") == ""
     assert "secret" not in output and base64.b64encode(b"secret").decode()[:6] not in output
+
+
+def test_the_days_counts_are_the_difference_from_a_reading_a_day_old():
+    day, now = health_mail.DAY, NOW
+    earlier = [[now - 3 * day, 1, 0, 0], [now - day - 60, 100, 10, 5], [now - 3600, 190, 19, 9]]
+    check = health_mail.traffic((200, 20, 10), earlier, now)
+    assert "scanned 100 messages in the last 24 h: 10 spam, 5 greylisted" in check.detail.en
+    assert "直近 24 時間" in check.detail.ja
+    # no reading a day old: since the oldest, hours said
+    assert "in the last 1 h:" in health_mail.traffic((200, 20, 10), earlier[2:], now).detail.en
+    # the counters began again (rspamd's stats.ucl lost): no reading above them is a base
+    assert "since its counters began" in health_mail.traffic((5, 0, 0), earlier[1:], now).detail.en
+
+
+def test_readings_this_controller_did_not_sign_are_not_used(tmp_path, monkeypatch):
+    from operations import remembered
+
+    monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path))
+    target = type("Target", (), {"name": "mx1"})()  # only a host's name is read
+    key = remembered.memory_key()
+    remembered.remember_reading(target, key, [NOW - 90000, 100, 10, 5])
+    assert remembered.recall_readings(target, key) == [[NOW - 90000, 100, 10, 5]]
+    (kept,) = tmp_path.glob("counters-*.json")
+    kept.write_text(kept.read_text().replace("100", "1"))  # another user's edit
+    assert remembered.recall_readings(target, key) == []
