@@ -68,10 +68,13 @@ systemctl restart rspamd && postfix reload
 """
 
 # The admin's own configuration as the seed left it: every file of rspamd's and Redis's (but the
-# maps the deploy moved, left in place), master.cf, the units, and what main.cf sets.
+# maps the deploy moved, left in place), master.cf, the units, and what main.cf sets. (extend.conf
+# is made by Debian's clamav-daemon package, which the deploy installs and remove.py leaves.)
 ADMINS_FILES = r"""
 find /etc/rspamd /etc/redis /etc/postfix/master.cf /etc/systemd/system \
-    -path /etc/rspamd/local.d/maps.d -prune -o -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum
+    -path /etc/rspamd/local.d/maps.d -prune -o \
+    -path /etc/systemd/system/clamav-daemon.service.d/extend.conf -prune -o \
+    -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum
 postconf -n | grep -v '^\(smtpd_milters\|non_smtpd_milters\) ='
 """
 
