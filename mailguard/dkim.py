@@ -68,24 +68,42 @@ def split_txt(value: str, size: int = 255) -> list[str]:
 STATE_HEADER = f"{MANAGED_MARK}: the DKIM key each domain signs with (dkim_rotate.py). Do not edit."
 
 
+ED25519_STAGES = ("next", "signing")  # KeyState.ed25519: made and awaiting its record, or signing
+
+
 @dataclass(frozen=True)
 class KeyState:
     """One domain's keys on the host: the one it signs with, and a rotation under way.
 
     ``next``: a new key generated, its record to be published (stage 1 done);
     ``previous``: the key signing switched from, still published (stage 2 done);
-    ``since``: the day that stage was reached (ISO).
+    ``since``: the day that stage was reached (ISO);
+    ``ed25519``: the Ed25519 key beside each RSA key (selector ``<RSA selector>-ed25519``): "next"
+    (made beside the signing key, its record to be published) or "signing" (it signs, and a
+    rotation makes, switches and retires it with its RSA key).
     """
 
     signing: str
     next: str | None = None
     previous: str | None = None
     since: str | None = None
+    ed25519: str | None = None
 
     @property
     def selectors(self) -> tuple[str, ...]:
-        """Every selector whose record must stay published now."""
+        """Every RSA selector whose record must stay published now."""
         return tuple(s for s in (self.signing, self.next, self.previous) if s)
+
+    @property
+    def ed25519_selectors(self) -> tuple[str, ...]:
+        """Every Ed25519 selector whose record must stay published now."""
+        if self.ed25519 == "next":
+            return (ed25519_selector(self.signing),)
+        return tuple(ed25519_selector(s) for s in self.selectors) if self.ed25519 == "signing" else ()
+
+    @property
+    def signs_ed25519(self) -> bool:
+        return self.ed25519 == "signing"
 
 
 class StateError(ValueError):
@@ -114,6 +132,8 @@ def read_states(text: str | None) -> dict[str, KeyState]:
                 raise StateError(f"DKIM state: {words[0]} {key}={fields[key]!r} is not a DKIM selector")
         if "since" in fields and not names.DATE_RE.fullmatch(fields["since"]):
             raise StateError(f"DKIM state: {words[0]} since={fields['since']!r} is not a date")
+        if fields.get("ed25519", "next") not in ED25519_STAGES:
+            raise StateError(f"DKIM state: {words[0]} ed25519={fields['ed25519']!r} is not one of {ED25519_STAGES}")
         states[words[0]] = KeyState(**{k: v for k, v in fields.items() if k in known})
     return states
 
@@ -163,12 +183,50 @@ class RotationStep:
     """What one run of dkim_rotate.py does for a domain, and what it says."""
 
     domain: str
-    stage: int  # 1, 2 or 3: the stage this run is at
+    stage: int  # the stage this run is at (1 to 3; for an Ed25519 key made beside RSA: 1 or 2)
     state: KeyState  # the state after this run
-    generate: str | None = None  # a selector whose key this run creates
-    retire: str | None = None  # a selector whose key this run moves to the retired keys
+    publish: tuple[tuple[str, str], ...] = ()  # (selector, algorithm) of each record to publish now
+    retire: tuple[tuple[str, str], ...] = ()  # (selector, algorithm) of each key this run retires
     done: bool = False  # whether this run reached what the stage asks (else: it waits)
     says: str = ""
+
+
+def _both(state: KeyState, selector: str) -> tuple[tuple[str, str], ...]:
+    """``selector``'s RSA key, and its Ed25519 key where the domain signs with one."""
+    return ((selector, "rsa"),) + (((ed25519_selector(selector), "ed25519"),) if state.signs_ed25519 else ())
+
+
+def _ed25519_step(domain: str, state: KeyState, served: Callable[[str], tuple[bool, str]]) -> RotationStep:
+    """An Ed25519 key beside the signing RSA key, staged as a rotation's next key is: made, then
+    signing only once every authoritative server serves its record."""
+    selector = ed25519_selector(state.signing)
+    if state.ed25519 is None:
+        says = (
+            f"Ed25519, stage 1 of 2: new Ed25519 key {selector} generated; {state.signing} (RSA) signs alone until "
+            "its record is served. Publish the record below, wait until every authoritative server serves it, "
+            "then rerun dkim_rotate.py."
+        )
+        made = dataclasses.replace(state, ed25519="next")
+        return RotationStep(domain, 1, made, publish=((selector, "ed25519"),), done=True, says=says)
+    ok, detail = served(selector)
+    if not ok:
+        says = (
+            f"Ed25519, stage 2 of 2: waiting for {selector}._domainkey.{domain} on every authoritative server "
+            f"({detail}); {state.signing} (RSA) signs alone. Publish the record below, then rerun dkim_rotate.py."
+        )
+        return RotationStep(domain, 2, state, publish=((selector, "ed25519"),), says=says)
+    says = (
+        f"Ed25519, stage 2 of 2: every authoritative server serves {selector} ({detail}): it signs beside "
+        f"{state.signing} from now on; a rotation rotates both."
+    )
+    return RotationStep(domain, 2, dataclasses.replace(state, ed25519="signing"), done=True, says=says)
+
+
+def _served_both(state: KeyState, selector: str, served: Callable[[str], tuple[bool, str]]) -> tuple[bool, str]:
+    answers = [(s, served(s)) for s, _ in _both(state, selector)]
+    if len(answers) == 1:
+        return answers[0][1]
+    return all(ok for _, (ok, _) in answers), "; ".join(f"{s}: {detail}" for s, (_, detail) in answers)
 
 
 def rotation_step(
@@ -178,18 +236,25 @@ def rotation_step(
     retire_days: int,
     served: Callable[[str], tuple[bool, str]],
     taken: Collection[str] = (),
+    ed25519: bool = False,
 ) -> RotationStep:
     """The next stage of ``domain``'s rotation. ``served(selector)``: whether every authoritative
-    server serves that selector's record with the key on the host, and what they said."""
+    server serves that selector's record with the key on the host, and what they said.
+    ``ed25519``: the settings want an Ed25519 key beside RSA; one not yet signing is staged first,
+    when no rotation is under way. A domain that signs with Ed25519 rotates both keys together."""
+    if ed25519 and not state.signs_ed25519 and not state.next and not state.previous:
+        return _ed25519_step(domain, state, served)
+    if not ed25519 and state.signs_ed25519:
+        state = dataclasses.replace(state, ed25519=None)  # off in the settings: RSA rotates alone
     if state.next:
-        ok, detail = served(state.next)
+        ok, detail = _served_both(state, state.next, served)
         if not ok:
             says = (
                 f"stage 2 of 3: waiting for {state.next}._domainkey.{domain} on every authoritative server "
                 f"({detail}); signing stays with {state.signing}. Publish the record below, then rerun dkim_rotate.py."
             )
-            return RotationStep(domain, 2, state, says=says)
-        switched = KeyState(state.next, previous=state.signing, since=today.isoformat())
+            return RotationStep(domain, 2, state, publish=_both(state, state.next), says=says)
+        switched = KeyState(state.next, previous=state.signing, since=today.isoformat(), ed25519=state.ed25519)
         until = today + datetime.timedelta(days=retire_days)
         says = (
             f"stage 2 of 3: every authoritative server serves {state.next} ({detail}): signing switches from "
@@ -210,7 +275,8 @@ def rotation_step(
             f"stage 3 of 3: {state.previous} retired (its key is kept among the retired keys). Remove its record "
             f"from DNS, below. The rotation of {domain} is complete: signing with {state.signing}."
         )
-        return RotationStep(domain, 3, KeyState(state.signing), retire=state.previous, done=True, says=says)
+        retired = KeyState(state.signing, ed25519=state.ed25519)
+        return RotationStep(domain, 3, retired, retire=_both(state, state.previous), done=True, says=says)
     new = rotation_selector(state.signing, today, taken)
     if new is None:
         says = f"stage 1 of 3: {domain} already rotated to {state.signing} today; nothing to do until tomorrow."
@@ -219,6 +285,5 @@ def rotation_step(
         f"stage 1 of 3: new key {new} generated; signing stays with {state.signing}. Publish the record below, "
         "wait until every authoritative server serves it, then rerun dkim_rotate.py."
     )
-    return RotationStep(
-        domain, 1, KeyState(state.signing, next=new, since=today.isoformat()), generate=new, done=True, says=says
-    )
+    started = KeyState(state.signing, next=new, since=today.isoformat(), ed25519=state.ed25519)
+    return RotationStep(domain, 1, started, publish=_both(state, new), done=True, says=says)

@@ -136,11 +136,14 @@ class Settings:
     dkim_ed25519: bool = option(
         BOOL,
         False,
-        "Also sign with an Ed25519 key (RFC 8463), selector <dkim_selector>-ed25519; the RSA signature stays "
-        "for receivers that do not know Ed25519.",
+        "Also sign with an Ed25519 key (RFC 8463), selector <RSA selector>-ed25519; the RSA signature stays "
+        "for receivers that do not know Ed25519. dkim_rotate.py makes the key, and signing with it begins once "
+        "every authoritative server serves its record; a rotation then rotates both keys.",
         ja=(
-            "Ed25519 鍵（RFC 8463）でも署名します。セレクタは <dkim_selector>-ed25519 です。"
-            "Ed25519 に対応していない受信側のために、RSA の署名も残します。"
+            "Ed25519 鍵（RFC 8463）でも署名します。セレクタは <RSA 鍵のセレクタ>-ed25519 です。"
+            "Ed25519 に対応していない受信側のために、RSA の署名も残します。鍵は dkim_rotate.py が作り、"
+            "その DNS レコードをすべての権威サーバーが返すようになってから署名を始めます。"
+            "鍵の交換では両方の鍵を交換します。"
         ),
     )
     dkim_retire_days: int = option(

@@ -4,7 +4,7 @@ rotated in stages by dkim_rotate.py, which switches signing only once DNS serves
 from __future__ import annotations
 
 import base64
-import datetime
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -14,14 +14,13 @@ from pyinfra.api import deploy
 from pyinfra.api.exceptions import PyinfraError
 from pyinfra.api.host import Host
 
-from mailguard import authoritative, dkim, layout, names, opendkim
+from mailguard import dkim, layout, names, opendkim
 from mailguard import settings as settings_module
 from mailguard.layout import dkim_dir, dkim_key_path
 from mailguard.platforms import Platform
 
 from . import files, hoststate, readhost
 from .activate import Changes, reload
-from .commands import Command, script
 from .context import HostContext
 from .hoststate import HostReads, Snapshot, operation_reading
 from .profile import system_profile
@@ -50,15 +49,28 @@ def opendkim_keys(ctx: HostContext) -> dict[str, opendkim.OpenDkimKey]:
 
 def key_states(ctx: HostContext) -> dict[str, dkim.KeyState]:
     """Each domain's keys on this host: as the last rotation left them, else OpenDKIM's key where
-    OpenDKIM signs the domain, else the settings' selector."""
-    settings = ctx.settings
+    OpenDKIM signs the domain, else the settings' selector. An Ed25519 key already on the host
+    that no state names was made by a deploy that signed with it at once: it keeps signing."""
+    settings, db_dir = ctx.settings, ctx.platform.rspamd_db_dir
     recorded = ctx.system["texts"].get(layout.DKIM_STATE)
     imported = opendkim_keys(ctx)
 
     def selector(domain: str) -> str:
         return imported[domain].selector if domain in imported else settings.selector_for(domain)
 
-    return dkim.states_for(settings.domains, selector, recorded)
+    states = dkim.states_for(settings.domains, selector, recorded)
+    for domain, state in states.items():
+        beside = dkim_key_path(db_dir, domain, dkim.ed25519_selector(state.signing))
+        if settings.dkim_ed25519 and state.ed25519 is None and beside in ctx.system["dkim_keys"]:
+            states[domain] = dataclasses.replace(state, ed25519="signing")
+    return states
+
+
+# What the deploy and status.py say of a domain with dkim_ed25519 on and no Ed25519 key yet
+ED25519_PENDING = (
+    "dkim_ed25519: no Ed25519 key yet: run dkim_rotate.py, which makes it and starts signing with it once "
+    "every authoritative server serves its record"
+)
 
 
 class KeyConflict(PyinfraError):
@@ -230,22 +242,6 @@ def group_key(
     return supply
 
 
-@operation_reading(lambda path, retired, *a, **k: [("stat", path), ("stat", retired)])
-def retired_key(path: str, retired: str, *, reads: HostReads, state: Snapshot):
-    """A replaced key moved to the root-only retired keys (a rename: a link is moved, never followed)."""
-    if files.planted_link(reads, state.stat(path), path):
-        return
-    if state.stat(path) is None:
-        host.noop(f"{path} is not there: {'retired already' if state.stat(retired) else 'nothing to retire'}")
-        return
-    yield Command("mkdir", "-p", "-m", "700", "--", layout.RETIRED_DKIM_DIR)
-    yield script("retire", path, retired)
-
-
-def retired_path(domain: str, selector: str, today: datetime.date) -> str:
-    return f"{layout.RETIRED_DKIM_DIR}/{domain}.{selector}.retired-{today}.key"
-
-
 def key_directory(reads: HostReads, platform: Platform, name: str = "DKIM: key directory"):
     """The keys' directory: rspamd's user may read it, no one else."""
     return files.directory(
@@ -285,8 +281,14 @@ def keys(ctx: HostContext) -> Changes:
                     reads=ctx.reads,
                 )
             )
-        if settings.dkim_ed25519:
-            selector = dkim.ed25519_selector(settings.dkim_selector)
+        if not settings.dkim_ed25519:
+            continue
+        if state.ed25519 is None:
+            ctx.reads.warn_once(f"{domain}: {ED25519_PENDING}")
+        # beside the signing key once staged, and beside a rotation's next key where it signs
+        beside = [state.signing] if state.ed25519 else []
+        beside += [state.next] if state.next and state.signs_ed25519 else []
+        for selector in map(dkim.ed25519_selector, beside):
             path = dkim_key_path(platform.rspamd_db_dir, domain, selector)
             created.append(
                 dkim_key(
@@ -300,83 +302,3 @@ def keys(ctx: HostContext) -> Changes:
                 )
             )
     return {reload("rspamd"): created}
-
-
-# --- dkim_rotate.py -------------------------------------------------------------------------
-
-
-def plan_rotation(ctx: HostContext, today: datetime.date) -> list[dkim.RotationStep]:
-    """Each domain's next stage, decided from the host's keys and (stage 2) the live DNS."""
-    from mailguard import dnscheck  # dnspython's resolver, for this check only
-
-    settings, states = ctx.settings, ctx.key_states
-    db_dir = ctx.platform.rspamd_db_dir
-    paths = {(d, s): dkim_key_path(db_dir, d, s) for d, state in states.items() for s in state.selectors}
-    globs = {d: f"{dkim_dir(db_dir)}/{d}.*.key" for d in states}
-    wants = [("pubkey", p) for p in paths.values()] + [("glob", g) for g in globs.values()]
-    snap = ctx.reads.snapshot(*wants)
-    resolver = authoritative.Authoritative(settings.dns_resolver, settings.dns_port, settings.dns_timeout)
-
-    def served_for(domain: str):
-        def served(selector: str) -> tuple[bool, str]:
-            key = snap.pubkey(paths[(domain, selector)])
-            if not key:
-                return False, f"the key {paths[(domain, selector)]} is missing on the host"
-            return dnscheck.dkim_served_everywhere(resolver, f"{selector}._domainkey.{domain}", key)
-
-        return served
-
-    steps = []
-    for domain, state in states.items():
-        taken = {path.rsplit("/", 1)[1][len(domain) + 1 : -len(".key")] for path in snap.glob(globs[domain])}
-        steps.append(
-            dkim.rotation_step(
-                domain, state, today, settings.dkim_retire_days, served_for(domain), taken | set(state.selectors)
-            )
-        )
-    return steps
-
-
-def record_rotation(ctx: HostContext, steps: list[dkim.RotationStep], today: datetime.date) -> None:
-    """After the deploy: the replaced keys retired, the states recorded, what to publish printed."""
-    for step in steps:
-        if step.retire:
-            retired_key(
-                name=f"DKIM: retire {step.domain}'s key {step.retire}",
-                path=dkim_key_path(ctx.platform.rspamd_db_dir, step.domain, step.retire),
-                retired=retired_path(step.domain, step.retire, today),
-                reads=ctx.reads,
-            )
-    files.text_file(
-        name="DKIM: which key each domain signs with",
-        path=layout.DKIM_STATE,
-        content=dkim.state_text(dict(ctx.key_states)),
-        mode=600,
-        keep_original=False,
-        reads=ctx.reads,
-    )
-    ctx.run.after_operations(ctx.target, "rotation", lambda: _print_rotation(ctx, steps, today))
-
-
-def _print_rotation(ctx: HostContext, steps: list[dkim.RotationStep], today: datetime.date) -> None:
-    from mailguard import dns_records
-
-    platform = ctx.platform
-
-    def record(domain: str, selector: str, path: str) -> str:
-        key = ctx.reads.snapshot(("pubkey", path)).pubkey(path)
-        name = f"{selector}._domainkey.{domain}"
-        txt = dns_records.Record(name, "TXT", dkim.txt_value(key or dns_records.PENDING_KEY), "", "DKIM")
-        return f"{name}. IN TXT {txt.rdata}"
-
-    print(f"\n--> DKIM key rotation ({ctx.name}):")
-    for step in steps:
-        print(f"  {step.domain}: {step.says}")
-        if (step.stage, step.done) in ((1, True), (2, False)):
-            next_selector = step.state.next or ""
-            path = dkim_key_path(platform.rspamd_db_dir, step.domain, next_selector)
-            print(f"    publish: {record(step.domain, next_selector, path)}")
-        if step.retire:
-            path = retired_path(step.domain, step.retire, today)
-            print(f"    remove:  {record(step.domain, step.retire, path)}")
-    print()

@@ -69,10 +69,13 @@ def more_keys(ctx: HostContext):
                 why,
                 "rsa",
             )
-    if settings.dkim_ed25519:
-        selector = dkim.ed25519_selector(settings.dkim_selector)
-        why = "DKIM public key of the Ed25519 key (RFC 8463), signing beside the RSA key"
-        for domain in settings.domains:
+    for domain, state in states.items() if settings.dkim_ed25519 else ():
+        for selector in state.ed25519_selectors:
+            why = (
+                "DKIM public key of an Ed25519 key (RFC 8463), beside its RSA key"
+                if state.signs_ed25519
+                else "DKIM public key of the Ed25519 key: publish now (dkim_rotate.py starts signing once it is served)"
+            )
             wanted[f"{selector}._domainkey.{domain}"] = (dkim_key_path(db_dir, domain, selector), why, "ed25519")
     if not wanted:
         return {}

@@ -72,15 +72,15 @@ def rotate() -> None:
     """dkim_rotate.py: one stage of a DKIM key rotation per run: each domain's next stage planned
     before anything changes, the ordinary deploy planned with the key states it moves to (its
     configuration check, reload and rollback), then the replaced keys retired and the states recorded."""
-    from . import dkim, mail_filter, preflight
+    from . import dkim_rotation, mail_filter, preflight
 
     ctx = preflight.prepare(handed_over(), _settings())
     today = datetime.date.today()
-    steps = dkim.plan_rotation(ctx, today)
+    steps = dkim_rotation.plan_rotation(ctx, today)
     ctx = ctx.with_key_states({step.domain: step.state for step in steps})
     mail_filter.install(ctx)
     mail_filter.configure(ctx)
-    dkim.record_rotation(ctx, steps, today)
+    dkim_rotation.record_rotation(ctx, steps, today)
 
 
 def status(module_name: str) -> None:

@@ -138,7 +138,12 @@ def configure(ctx: HostContext) -> Changes:
         "multimaps": rspamd_config.MULTIMAPS,
         "unreachable_score": rspamd_config.UNREACHABLE_SCORE,
         "loopback_networks": rspamd_config.LOOPBACK_NETWORKS,
-        "ed25519_selector": dkim.ed25519_selector(settings.dkim_selector),
+        # the domains that sign with an Ed25519 key too (its record served: dkim_rotate.py), and its selector
+        "ed25519_selectors": {
+            d: dkim.ed25519_selector(state.signing)
+            for d, state in ctx.key_states.items()
+            if settings.dkim_ed25519 and state.signs_ed25519
+        },
     }
 
     for relative in rspamd_config.TEMPLATED:

@@ -22,6 +22,9 @@ from mailguard import (
     learning,
     rspamd_config,
 )
+from mailguard import (
+    dkim as dkim_model,
+)
 from mailguard.health import OK, WARN, Check, Text
 from mailguard.layout import dkim_key_path
 
@@ -29,6 +32,7 @@ from . import dns, readhost, remembered
 from .activate import filter_units
 from .commands import script
 from .context import HostContext
+from .dkim import ED25519_PENDING
 from .hoststate import PUBKEY_KIND
 
 OUTPUT_ENV = "MAILGUARD_STATUS_OUT"  # status.py --json: where each host's checks are gathered
@@ -89,6 +93,11 @@ def dkim_checks(ctx: HostContext) -> list[Check]:
         mode_ja = f"セレクタ {state.signing} で署名"
         if state.next:
             mode, mode_ja = f"{mode}, rotating to {state.next}", f"{mode_ja}、{state.next} への交換中"
+        if ctx.settings.dkim_ed25519 and state.signs_ed25519:
+            ed = dkim_model.ed25519_selector(state.signing)
+            mode, mode_ja = f"{mode} and Ed25519 {ed}", f"{mode_ja}（Ed25519 は {ed}）"
+        elif ctx.settings.dkim_ed25519:
+            checks.append(_ed25519_pending(domain, state))
         if snap.pubkey(paths[domain]):
             checks.append(Check("dkim", OK, Text(f"{domain}: {mode}", f"{domain}: {mode_ja}")))
         else:
@@ -106,6 +115,30 @@ def dkim_checks(ctx: HostContext) -> list[Check]:
                 )
             )
     return checks
+
+
+def _ed25519_pending(domain: str, state: dkim_model.KeyState) -> Check:
+    """dkim_ed25519 is on, and the domain does not sign with an Ed25519 key yet."""
+    if state.ed25519 is None:
+        return Check(
+            "dkim",
+            WARN,
+            Text(f"{domain}: {ED25519_PENDING}", f"{domain}: dkim_ed25519 が有効ですが、Ed25519 鍵がまだありません"),
+            Text("pyinfra -y inventory.py dkim_rotate.py", "pyinfra -y inventory.py dkim_rotate.py を実行してください"),
+        )
+    selector = dkim_model.ed25519_selector(state.signing)
+    return Check(
+        "dkim",
+        WARN,
+        Text(
+            f"{domain}: the Ed25519 key {selector} waits for its record before it signs",
+            f"{domain}: Ed25519 鍵 {selector} は DNS レコードの公開を待っていて、まだ署名していません",
+        ),
+        Text(
+            "publish the record dns_report.py prints, then run dkim_rotate.py",
+            "dns_report.py が表示するレコードを登録してから dkim_rotate.py を実行してください",
+        ),
+    )
 
 
 def dns_checks(ctx: HostContext) -> list[Check]:

@@ -11,13 +11,11 @@ import datetime
 import re
 
 import dkim as dkimpy
-import dns.message
-import dns.query
-import nsd
+import dkimzone
 import pytest
 from support import ROOT, pyinfra, send, settings_file
 
-from mailguard import dkim, layout
+from mailguard import layout
 from sandbox import host as sandbox
 from sandbox import probes
 from sandbox.results import changed_operations
@@ -30,40 +28,19 @@ NEW = f"dkim-{datetime.date.today():%Y-%m}"
 SEEN: dict[str, object] = {}  # what one test leaves for the next
 
 
-class Zone:
-    """example.com on a real NSD; ``publish`` adds a record line and reloads it (a restart)."""
-
-    def __init__(self, workdir, public_key: str):
-        self.dir, self.lines = workdir, [f"dkim._domainkey IN TXT {_rdata(public_key)}"]
-        self.server = nsd.Nsd(workdir, ADDRESS)
-        self.server.start(self.zones())
-
-    def zones(self) -> dict[str, str]:
-        head = nsd.soa_header("example.com", ["ns1.example.com"]) + f"ns1 IN A {ADDRESS}\n"
-        return {"example.com": head + "\n".join(self.lines) + "\n"}
-
-    def publish(self, line: str) -> None:
-        self.lines.append(line)
-        self.server.stop()
-        self.server.start(self.zones())
-
-    def txt(self, name: bytes, timeout: float = 5) -> bytes:
-        query = dns.message.make_query(name.decode().rstrip("."), "TXT")
-        response = dns.query.udp(query, ADDRESS, timeout=timeout, port=nsd.PORT)
-        return b"".join(b"".join(rdata.strings) for rrset in response.answer for rdata in rrset)
-
-
 def _rdata(public_key: str) -> str:
-    return " ".join(f'"{part}"' for part in dkim.split_txt(dkim.txt_value(public_key)))
+    return dkimzone.rdata(public_key)
 
 
 @pytest.fixture(scope="module")
 def world(deployed, tmp_path_factory):
     target, env, *_ = deployed
     (ROOT / "artifacts" / f"rotation-{sandbox.release()}.txt").unlink(missing_ok=True)
-    zone = Zone(tmp_path_factory.mktemp("rotation-nsd"), probes.dkim_public_key(target, f"{KEYS}/example.com.dkim.key"))
+    zone = dkimzone.Zone(
+        tmp_path_factory.mktemp("rotation-nsd"), ADDRESS, probes.dkim_public_key(target, f"{KEYS}/example.com.dkim.key")
+    )
     settings = tmp_path_factory.mktemp("rotation") / "settings.toml"
-    base = settings_file().read_text() + f'\ndns_resolver = "{ADDRESS}"\ndns_port = {nsd.PORT}\ndns_timeout = 1\n'
+    base = settings_file().read_text() + zone.settings()
     settings.write_text(base)
     yield target, {**env, "MAIL_SETTINGS": str(settings)}, zone, settings, base
     zone.server.stop()

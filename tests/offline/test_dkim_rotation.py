@@ -29,7 +29,7 @@ def test_the_three_stages_follow_each_other_and_each_says_what_comes_next():
     start = dkim.KeyState("dkim")
     one = dkim.rotation_step("example.com", start, TODAY, 7, never)
     new = f"dkim-{TODAY:%Y-%m}"
-    assert (one.stage, one.done, one.generate) == (1, True, new)
+    assert (one.stage, one.done, one.publish) == (1, True, ((new, "rsa"),))
     assert one.state == dkim.KeyState("dkim", next=new, since=TODAY.isoformat())
     assert "signing stays with dkim" in one.says and "Publish the record below" in one.says
 
@@ -43,11 +43,11 @@ def test_the_three_stages_follow_each_other_and_each_says_what_comes_next():
     assert f"signing switches from dkim to {new}" in two.says and str(TODAY + datetime.timedelta(days=7)) in two.says
 
     kept = dkim.rotation_step("example.com", two.state, TODAY + datetime.timedelta(days=6), 7, everywhere)
-    assert (kept.stage, kept.done, kept.retire, kept.state) == (3, False, None, two.state)
+    assert (kept.stage, kept.done, kept.retire, kept.state) == (3, False, (), two.state)
     assert "stays published until" in kept.says
 
     three = dkim.rotation_step("example.com", two.state, TODAY + datetime.timedelta(days=7), 7, never)
-    assert (three.stage, three.done, three.retire) == (3, True, "dkim")
+    assert (three.stage, three.done, three.retire) == (3, True, (("dkim", "rsa"),))
     assert three.state == dkim.KeyState(new)
     assert "Remove its record" in three.says
 
@@ -142,13 +142,72 @@ def test_stage_three_retires_the_old_key_into_the_root_only_store_and_ends_the_r
     assert not by_name(waiting)["DKIM: which key each domain signs with"].changes
 
 
-def test_with_ed25519_each_domain_gets_a_second_key_that_dkim_signing_uses_and_arc_does_not():
+def test_an_ed25519_key_is_staged_then_signs_and_rotates_with_its_rsa_key():
+    start = dkim.KeyState("dkim")
+    made = dkim.rotation_step("example.com", start, TODAY, 7, everywhere, ed25519=True)
+    assert (made.stage, made.state, made.publish) == (
+        1,
+        dkim.KeyState("dkim", ed25519="next"),
+        (("dkim-ed25519", "ed25519"),),
+    )
+    assert "Ed25519, stage 1 of 2" in made.says and "dkim (RSA) signs alone" in made.says
+    waiting = dkim.rotation_step("example.com", made.state, TODAY, 7, never, ed25519=True)
+    assert (waiting.done, waiting.state) == (False, made.state)
+    served = dkim.rotation_step("example.com", made.state, TODAY, 7, everywhere, ed25519=True)
+    assert served.state == dkim.KeyState("dkim", ed25519="signing") and served.state.signs_ed25519
+    # a rotation then makes, waits for, switches and retires both keys together
+    one = dkim.rotation_step("example.com", served.state, TODAY, 7, never, ed25519=True)
+    new = f"dkim-{TODAY:%Y-%m}"
+    assert one.publish == ((new, "rsa"), (f"{new}-ed25519", "ed25519"))
+    half = dkim.rotation_step(
+        "example.com", one.state, TODAY, 7, lambda s: (not s.endswith("ed25519"), "1 of 1"), ed25519=True
+    )
+    assert not half.done and half.state == one.state  # the RSA record alone is not enough
+    two = dkim.rotation_step("example.com", one.state, TODAY, 7, everywhere, ed25519=True)
+    assert two.state == dkim.KeyState(new, previous="dkim", since=TODAY.isoformat(), ed25519="signing")
+    three = dkim.rotation_step("example.com", two.state, TODAY + datetime.timedelta(days=7), 7, never, ed25519=True)
+    assert three.retire == (("dkim", "rsa"), ("dkim-ed25519", "ed25519"))
+    assert dkim.read_states(dkim.state_text({"example.com": three.state})) == {"example.com": three.state}
+
+
+def test_the_deploy_signs_with_ed25519_only_once_its_record_is_served():
     model = HostModel.load("el9", "installed")
     ops = plan(model, {**SETTINGS, "dkim_ed25519": True}, PASSWORDS)
     files = _uploads(ops)
-    key = files[f"{KEYS}/example.com.dkim-ed25519.key"]
+    assert not any("ed25519" in path for path in files)  # dkim_rotate.py makes it: the deploy only says so
+    assert "ed25519" not in files[SIGNING]
+    apply(model, ops)
+    staged = plan(model, {**SETTINGS, "dkim_ed25519": True}, PASSWORDS, deploy_file=ROTATE)
+    key = _uploads(staged)[f"{KEYS}/example.com.dkim-ed25519.key"]
     assert len(key) == 88 and key.endswith("=")  # base64 of 64 bytes, no line end: what rspamd 3.4+ loads
+    assert SIGNING not in _uploads(staged)  # made, not signing
+    assert dkim.read_states(_uploads(staged)[layout.DKIM_STATE])["example.com"] == dkim.KeyState("dkim", ed25519="next")
+
+
+def test_with_ed25519_signing_dkim_signing_uses_the_second_key_and_arc_does_not():
+    model = _model_with_keys("dkim", state={"example.com": dkim.KeyState("dkim", ed25519="signing")})
+    model.files[f"{KEYS}/example.com.dkim-ed25519.key"] = {
+        "text": dkim.generate_ed25519_key().decode(),
+        "user": "_rspamd",
+        "group": "_rspamd",
+        "mode": 600,
+    }
+    files = _uploads(plan(model, {**SETTINGS, "dkim_ed25519": True}, PASSWORDS))
     signing = files[SIGNING]
     assert f'path = "{KEYS}/example.com.dkim.key";\n    selector = "dkim";' in signing
     assert f'path = "{KEYS}/example.com.dkim-ed25519.key";\n        selector = "dkim-ed25519";' in signing
     assert "ed25519" not in files[ARC]  # ARC seals once, with the RSA key
+
+
+def test_an_ed25519_key_an_older_deploy_made_keeps_signing():
+    """Before staging, the deploy made the key and signed with it at once: no state names it."""
+    model = _model_with_keys("dkim")
+    apply(model, plan(model, SETTINGS, PASSWORDS))
+    model.files[f"{KEYS}/example.com.dkim-ed25519.key"] = {
+        "text": dkim.generate_ed25519_key().decode(),
+        "user": "_rspamd",
+        "group": "_rspamd",
+        "mode": 600,
+    }
+    files = _uploads(plan(model, {**SETTINGS, "dkim_ed25519": True}, PASSWORDS))
+    assert 'selector = "dkim-ed25519";' in files[SIGNING]

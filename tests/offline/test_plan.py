@@ -222,9 +222,10 @@ def test_a_question_the_last_run_did_not_ask_is_asked_after_the_profile(monkeypa
     monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path))
     plan(model, SETTINGS, PASSWORDS)
     model.asked.clear()
-    ops = plan(model, {**SETTINGS, "dkim_ed25519": True}, PASSWORDS)  # a key file never asked about
+    snippet = {"rspamd_snippets": {"local.d/custom.conf": "# the admin's\n"}}  # a file never asked about
+    ops = plan(model, {**SETTINGS, **snippet}, PASSWORDS)
     assert sorted(model.asked) == ["facts.SystemProfile", "hoststate.HostState"]
-    assert any("ed25519" in str(op.commands) for op in ops if op.changes)
+    assert any("custom.conf" in str(op.commands) for op in ops if op.changes)
 
 
 @pytest.mark.parametrize("start", ["fresh", "installed"])
