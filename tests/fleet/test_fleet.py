@@ -38,6 +38,16 @@ def _private_parts(target) -> list[str]:
     return [part for part in parts if part not in public]
 
 
+def _neighbours(target, password: str) -> str:
+    """rspamd's /neighbours, asked of the host's own controller."""
+    return target.sh(
+        "python3 -c " + shlex.quote(
+            "import urllib.request, sys; r = urllib.request.Request('http://127.0.0.1:11334/neighbours', "
+            "headers={'Password': sys.argv[1]}); print(urllib.request.urlopen(r).read().decode())"
+        ) + " " + shlex.quote(password)
+    )  # fmt: skip
+
+
 def test_every_mx_signs_with_the_one_key_of_the_group(deployed_fleet):
     targets, *_ = deployed_fleet
     public_keys = {probes.dkim_public_key(t, KEY) for t in targets}
@@ -89,13 +99,7 @@ def test_a_message_learned_on_one_host_is_counted_on_every_host(deployed_fleet):
 def test_each_web_ui_lists_the_whole_group(deployed_fleet):
     targets, env, _ = deployed_fleet
     for target in targets:
-        answer = target.sh(
-            "python3 -c " + shlex.quote(
-                "import urllib.request, sys; r = urllib.request.Request('http://127.0.0.1:11334/neighbours', "
-                "headers={'Password': sys.argv[1]}); print(urllib.request.urlopen(r).read().decode())"
-            ) + " " + shlex.quote(env[PASSWORD_ENV])
-        )  # fmt: skip
-        neighbours = json.loads(answer)
+        neighbours = json.loads(_neighbours(target, env[PASSWORD_ENV]))
         assert sorted(neighbours) == ["mx1.example.com", "mx2.example.com", "mx3.example.com"]
         assert neighbours["mx2.example.com"]["url"] == "http://mx2.example.com:80/rspamd/"
 
@@ -178,3 +182,18 @@ def test_a_rerun_changes_nothing_on_any_host(deployed_fleet):
     assert (changed, errors) == ("-", "-") and unchanged == operations, output[-6000:]
     assert int(operations) % 3 == 0  # the same operations on the three hosts
     print(f"\ntimings: {TIMINGS}")
+
+
+def test_without_a_web_ui_proxy_no_host_lists_the_others(deployed_fleet, tmp_path):
+    """Last: the group with its web UIs on loopback only (no proxy publishes them): no host writes
+    a neighbours block pointing at web UIs that cannot be reached, and each lists itself alone."""
+    targets, env, _ = deployed_fleet
+    inventory = tmp_path / "inventory.toml"
+    with open(env["MAIL_INVENTORY"]) as grouped:
+        inventory.write_text(grouped.read().replace('webui_proxy = "nginx"\n', ""))
+    result = pyinfra({**env, "MAIL_INVENTORY": str(inventory)})
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    for target in targets:
+        assert "neighbours" not in target.sh("cat /etc/rspamd/override.d/options.inc")
+        answer = _neighbours(target, env[PASSWORD_ENV])
+        assert len(json.loads(answer)) == 1, (target.smtp_host, answer)
