@@ -21,13 +21,12 @@ from support import pyinfra, settings_file
 
 from mailguard import layout
 from mailguard.platforms import DEBIAN_12
-from sandbox import probes
+from sandbox import dovecot, probes
 from sandbox.results import changed_operations
 
 pytestmark = [pytest.mark.e2e, pytest.mark.version_sensitive]
 
 USER, PASSWORD = "carol", "carol-Imap-Pa55"
-LMTP = "/var/spool/postfix/private/dovecot-lmtp"
 REDIS = DEBIAN_12.redis_socket  # the sandbox is Debian: every release of it has the same
 FILED: dict[str, str] = {}  # what one test leaves for the next: the tests run in this order
 MIN_LEARNS = 3  # rspamd's default of 200, lowered to see Bayes score within the test
@@ -40,37 +39,6 @@ HAM_TEXT = (
     "Minutes of Tuesday's project meeting: the build pipeline passed review, Kenji updates the "
     "deployment notes, and the quarterly report draft is due Friday. Lunch is at the usual place."
 )
-
-# What an admin's Dovecot has before the deploy (Debian's packages, then local.conf), by series.
-ADMIN_CONFIG = {
-    "2.3": f"""mail_location = maildir:~/Maildir
-protocols = imap lmtp
-disable_plaintext_auth = no
-protocol lmtp {{
-  auth_username_format = %Ln
-}}
-service lmtp {{
-  unix_listener {LMTP} {{
-    user = postfix
-    group = postfix
-    mode = 0600
-  }}
-}}
-""",
-    "2.4": f"""mail_driver = maildir
-mail_path = ~/Maildir
-mail_inbox_path = ~/Maildir
-protocols = imap lmtp
-auth_allow_cleartext = yes
-service lmtp {{
-  unix_listener {LMTP} {{
-    user = postfix
-    group = postfix
-    mode = 0600
-  }}
-}}
-""",
-}
 
 
 def learned(target) -> dict[str, int]:
@@ -141,21 +109,7 @@ def with_dovecot(deployed, tmp_path_factory):
     target, env, *_ = deployed
     if env.get("MAIL_HOST"):
         pytest.skip("installs Dovecot and a user: the sandbox only")
-    target.sh(
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q dovecot-imapd dovecot-lmtpd >/tmp/dovecot-apt.log 2>&1"
-        " || { tail -20 /tmp/dovecot-apt.log; exit 1; }"
-    )
-    version = target.sh("dovecot --version").split()[0]
-    series = "2.3" if version.startswith("2.3") else "2.4"
-    target.sh(
-        f"id {USER} >/dev/null 2>&1 || useradd -m -s /usr/sbin/nologin {USER}; "
-        f"echo '{USER}:{PASSWORD}' | chpasswd; "
-        f"cat > /etc/dovecot/local.conf <<'EOF'\n{ADMIN_CONFIG[series]}EOF\n"
-        "systemctl restart dovecot; "
-        # texthash: Debian unstable's Postfix has no hash: (Berkeley DB) maps any more
-        f"echo '{USER}@example.com lmtp:unix:private/dovecot-lmtp' > /etc/postfix/transport; "
-        "postconf -e transport_maps=texthash:/etc/postfix/transport; postfix reload"
-    )
+    series = dovecot.install(target, USER, PASSWORD)
     path = tmp_path_factory.mktemp("learning") / "settings.toml"
     path.write_text(settings_file().read_text() + f"\nbayes_min_learns = {MIN_LEARNS}\n")
     env = {**env, "MAIL_SETTINGS": str(path)}
@@ -163,7 +117,7 @@ def with_dovecot(deployed, tmp_path_factory):
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"Dovecot {series}: {layout.DOVECOT_CONF}" in result.stdout + result.stderr
     yield target, env, series, Mailbox()
-    target.sh(f"postconf -X transport_maps; postfix reload; rm -f /etc/postfix/transport; userdel -r {USER} || true")
+    dovecot.remove_user(target, USER)
 
 
 def test_mail_tagged_as_spam_is_filed_into_junk(with_dovecot):
