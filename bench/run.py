@@ -105,6 +105,11 @@ def peak_rss_mib(target: probes.Target) -> dict[str, dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--quality" in argv:  # filtering quality on real mail: bench/quality.py
+        from bench import quality
+
+        return quality.main([a for a in argv if a != "--quality"])
     parser = argparse.ArgumentParser(prog="./run bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--reruns", type=int, default=11, help="no-op reruns to time (median)")
     parser.add_argument("--json", default=str(ROOT / "artifacts" / "bench.json"), help="where to write the table")

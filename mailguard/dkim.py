@@ -244,7 +244,7 @@ def rotation_step(
     when no rotation is under way. A domain that signs with Ed25519 rotates both keys together."""
     if ed25519 and not state.signs_ed25519 and not state.next and not state.previous:
         return _ed25519_step(domain, state, served)
-    if not ed25519 and state.signs_ed25519:
+    if not ed25519 and state.ed25519:
         state = dataclasses.replace(state, ed25519=None)  # off in the settings: RSA rotates alone
     if state.next:
         ok, detail = _served_both(state, state.next, served)

@@ -104,8 +104,9 @@ def check_dkim(dns_: Authoritative, expected: RecordInputs, record: Record) -> F
     return Finding(record, *dkim_meaning(dns_.ask(record.name, "TXT"), key, algorithm))
 
 
-def dkim_served_everywhere(dns_: Authoritative, name: str, key: str) -> tuple[bool, str]:
-    """Whether every authoritative server serves ``name``'s DKIM record with ``key``, and what each said."""
+def dkim_served_everywhere(dns_: Authoritative, name: str, key: str, algorithm: str = "rsa") -> tuple[bool, str]:
+    """Whether every authoritative server serves ``name``'s DKIM record with ``key`` (of ``algorithm``),
+    and what each said."""
     try:
         answers = dns_.ask_each(name, "TXT")
     except DnsError as error:
@@ -115,7 +116,7 @@ def dkim_served_everywhere(dns_: Authoritative, name: str, key: str) -> tuple[bo
         if isinstance(answer, str):
             said.append(answer)
             continue
-        status, detail = dkim_meaning(answer, key)
+        status, detail = dkim_meaning(answer, key, algorithm)
         serving += status == "ok"
         said.append(f"{answer.server}: {status}" + ("" if status == "ok" else f", {detail}"))
     return serving == len(answers), f"{serving} of {len(answers)} servers: " + "; ".join(said)

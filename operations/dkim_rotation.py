@@ -57,7 +57,8 @@ def plan_rotation(ctx: HostContext, today: datetime.date) -> list[dkim.RotationS
             key = snap.pubkey(path, kinds.get((domain, selector), "pubkey"))
             if not key:
                 return False, f"the key {path} is missing on the host"
-            return dnscheck.dkim_served_everywhere(resolver, f"{selector}._domainkey.{domain}", key)
+            algorithm = "ed25519" if kinds.get((domain, selector)) == "edpubkey" else "rsa"
+            return dnscheck.dkim_served_everywhere(resolver, f"{selector}._domainkey.{domain}", key, algorithm)
 
         return served
 

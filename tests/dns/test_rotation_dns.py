@@ -112,3 +112,12 @@ def test_an_ed25519_record_is_checked_by_its_key_and_its_algorithm(servers, keys
         "wrong",
         "k=rsa, the key on the host is ed25519",
     )
+
+
+def test_an_ed25519_key_waits_for_its_own_algorithm_s_record(servers, keys):
+    """dkim_rotate.py's check of an Ed25519 key: served with k=ed25519, not as an RSA record."""
+    resolver = authoritative.Authoritative(PRIMARY, nsd.PORT, 0.5)
+    ok, detail = dnscheck.dkim_served_everywhere(resolver, "ed._domainkey.both.test", keys["ed25519"], "ed25519")
+    assert ok, detail
+    wrong, detail = dnscheck.dkim_served_everywhere(resolver, "asrsa._domainkey.both.test", keys["ed25519"], "ed25519")
+    assert not wrong and "k=rsa, the key on the host is ed25519" in detail
