@@ -53,7 +53,8 @@ RSPAMD_RELEASE = f"{STATE_DIR}/rspamd-release"  # the rspamd version the last ru
 RETIRED_DKIM_DIR = f"{STATE_DIR}/retired-dkim"  # keys a rotation replaced: kept, never deleted
 # backup.py's archive while it is made and fetched, and restore.py's files on their way in
 BACKUP_DIR = f"{STATE_DIR}/backup"
-# What the host had before the deploy first replaced it (an admin's own files): kept, never deleted.
+# What the host had before the deploy first replaced or edited it (an admin's own files): kept, never
+# deleted; remove.py puts each back and moves the copies into its removal's directory.
 ORIGINALS_DIR = f"{STATE_DIR}/originals"
 # remove.py's records (mailguard/footprint.py): what each run wrote, and what the first run found
 FOOTPRINT = f"{STATE_DIR}/footprint.json"
