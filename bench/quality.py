@@ -51,6 +51,7 @@ bayes_path /var/lib/quality-sa/bayes
 bayes_file_mode 0666
 """
 CLASSES = ("spam", "easy", "hard")
+REDIS_SOCKET = "/run/redis/redis.sock"  # Debian's, on every release the sandbox boots
 
 
 def _tar(messages: dict[str, dict[str, bytes]]) -> bytes:
@@ -109,10 +110,10 @@ def judged(results: list[dict], threshold: float) -> dict:
     return by_class
 
 
-def reset(target: probes.Target, platform_socket: str) -> None:
+def reset(target: probes.Target, redis_socket: str) -> None:
     """rspamd's Redis emptied (Bayes, its learn cache, greylisting) and the user's mailbox emptied."""
     target.sh(
-        f"{probes.REDIS_CLI_AUTH}redis-cli -s {platform_socket} FLUSHALL >/dev/null; systemctl restart rspamd; "
+        f"{probes.REDIS_CLI_AUTH}redis-cli -s {redis_socket} FLUSHALL >/dev/null; systemctl restart rspamd; "
         f"for box in INBOX Junk; do doveadm expunge -u {USER} mailbox $box all 2>/dev/null || true; done; "
         f"doveadm mailbox create -u {USER} Junk 2>/dev/null || true"
     )
@@ -191,6 +192,24 @@ def merged(folds: list[dict]) -> dict:
     }
 
 
+def prepare(target: probes.Target, env: dict) -> None:
+    """Dovecot with the bench's user, the deploy run (it finds Dovecot), the scanner on the host."""
+    dovecot.install(target, USER, PASSWORD)
+    pyinfra(env, "deploy.py")
+    subprocess.run([*target.ssh, f"mkdir -p {HOST_DIR} && cat > {HOST_DIR}/scan.py"],
+                   input=(ROOT / "bench" / "scan.py").read_bytes(), check=True)  # fmt: skip
+
+
+def run_fold(target: probes.Target, env: dict, fold: corpus.Fold) -> tuple[dict, dict, dict[str, int]]:
+    """One fold from an empty Redis: (judged before learning, judged after learn.py, what it learned)."""
+    reset(target, REDIS_SOCKET)
+    upload(target, f"{HOST_DIR}/validate", {"spam": fold.spam, "easy": fold.easy, "hard": fold.hard})
+    before = judged(scan(target, "rspamd", f"{HOST_DIR}/validate"), ADD_HEADER)
+    fill(target, fold)
+    learned = learned_totals(pyinfra(env, "learn.py"))
+    return before, judged(scan(target, "rspamd", f"{HOST_DIR}/validate"), ADD_HEADER), learned
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run bench --quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one small fold (what the test command runs)")
@@ -209,22 +228,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.keep:
         sandbox.down()
         sandbox.up()
-    state = sandbox.state()
-    target = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
-    dovecot.install(target, USER, PASSWORD)
-    pyinfra(env, "deploy.py")
-    subprocess.run([*target.ssh, f"mkdir -p {HOST_DIR} && cat > {HOST_DIR}/scan.py"],
-                   input=(ROOT / "bench" / "scan.py").read_bytes(), check=True)  # fmt: skip
-    redis_socket = "/run/redis/redis.sock"  # Debian's, every release the sandbox boots
+    target = probes.Target(ssh=sandbox.ssh_command(sandbox.state() or {}, "")[:-1])
+    prepare(target, env)
     results: dict[str, list[dict]] = {"before": [], "after": [], "spamassassin": []}
     learned: collections.Counter = collections.Counter()
     for number, fold in enumerate(folds):
-        reset(target, redis_socket)
-        upload(target, f"{HOST_DIR}/validate", {"spam": fold.spam, "easy": fold.easy, "hard": fold.hard})
-        results["before"].append(judged(scan(target, "rspamd", f"{HOST_DIR}/validate"), ADD_HEADER))
-        fill(target, fold)
-        learned.update(learned_totals(pyinfra(env, "learn.py")))
-        results["after"].append(judged(scan(target, "rspamd", f"{HOST_DIR}/validate"), ADD_HEADER))
+        before, after, taught = run_fold(target, env, fold)
+        results["before"].append(before)
+        results["after"].append(after)
+        learned.update(taught)
         if not args.no_spamassassin:
             key = f"{'quick' if args.quick else 'full'}-{len(folds)}-{corpus.SEED}"
             sa = spamassassin(target, fold, number, key)
