@@ -130,13 +130,16 @@ def fill(target: probes.Target, fold: corpus.Fold) -> None:
 
 
 def learned_totals(output: str) -> dict[str, int]:
-    totals = collections.Counter()
-    for kind, learned, skipped, failed in re.findall(
-        r"as (spam|ham): learned (\d+), skipped (\d+) .*?, failed (\d+)", output
-    ):
-        totals[f"{kind} learned"] += int(learned)
-        totals[f"{kind} skipped"] += int(skipped)
-        totals[f"{kind} failed"] += int(failed)
+    """learn.py's batch lines added up: learned, each reason to skip, failed, per class."""
+    totals: collections.Counter = collections.Counter()
+    pattern = (
+        r"as (spam|ham): learned (\d+); skipped (\d+) learned before, (\d+) already classified so, "
+        r"(\d+) too short; failed (\d+)"
+    )
+    kinds = ("learned", "learned before", "already classified", "too short", "failed")
+    for kind, *counts in re.findall(pattern, output):
+        for what, n in zip(kinds, counts, strict=True):
+            totals[f"{kind} {what}"] += int(n)
     return dict(totals)
 
 
@@ -152,7 +155,7 @@ def spamassassin(target: probes.Target, fold: corpus.Fold, number: int, key: str
         "DEBIAN_FRONTEND=noninteractive apt-get install -y -q spamd >>/tmp/sa-apt.log 2>&1; "
         f"mkdir -p -m 777 /var/lib/quality-sa && rm -f /var/lib/quality-sa/bayes*; "
         f"printf %s {shlex.quote(SA_CONFIG)} > /etc/spamassassin/zz-quality.cf; "
-        "pkill -x spamd; sleep 1; "
+        "systemctl disable --now spamd.service spamassassin.service >/dev/null 2>&1; pkill -x spamd; sleep 1; "
         f"sa-learn --spam {HOST_DIR}/train/Junk >/dev/null && sa-learn --ham {HOST_DIR}/train/INBOX >/dev/null && "
         "spamd -L -d -m 4 -u nobody --pidfile /run/quality-spamd.pid && "
         "for i in $(seq 120); do echo x | spamc -c >/dev/null 2>&1 && break; sleep 0.5; done"
@@ -200,14 +203,20 @@ def prepare(target: probes.Target, env: dict) -> None:
                    input=(ROOT / "bench" / "scan.py").read_bytes(), check=True)  # fmt: skip
 
 
+RAW: dict[str, list] = {}  # each scan's results per message (symbols and scores), for --raw
+
+
 def run_fold(target: probes.Target, env: dict, fold: corpus.Fold) -> tuple[dict, dict, dict[str, int]]:
     """One fold from an empty Redis: (judged before learning, judged after learn.py, what it learned)."""
     reset(target, REDIS_SOCKET)
     upload(target, f"{HOST_DIR}/validate", {"spam": fold.spam, "easy": fold.easy, "hard": fold.hard})
-    before = judged(scan(target, "rspamd", f"{HOST_DIR}/validate"), ADD_HEADER)
+    before = scan(target, "rspamd", f"{HOST_DIR}/validate")
     fill(target, fold)
     learned = learned_totals(pyinfra(env, "learn.py"))
-    return before, judged(scan(target, "rspamd", f"{HOST_DIR}/validate"), ADD_HEADER), learned
+    after = scan(target, "rspamd", f"{HOST_DIR}/validate")
+    RAW.setdefault("before", []).append(before)
+    RAW.setdefault("after", []).append(after)
+    return judged(before, ADD_HEADER), judged(after, ADD_HEADER), learned
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", default="", help="settings lines added to the sandbox's (an experiment)")
     parser.add_argument("--no-spamassassin", action="store_true", help="leave out the yardstick")
     parser.add_argument("--keep", action="store_true", help="reuse the running sandbox (deployed with Dovecot)")
+    parser.add_argument("--raw", help="where to write every message's symbols and scores (outside the repository)")
     args = parser.parse_args(argv)
     folds = corpus.folds(quick=args.quick)
     started = time.monotonic()
@@ -237,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         results["before"].append(before)
         results["after"].append(after)
         learned.update(taught)
+        print(f"fold {number + 1}: learned {taught}\n{table({'before': before, 'after learn.py': after})}", flush=True)
         if not args.no_spamassassin:
             key = f"{'quick' if args.quick else 'full'}-{len(folds)}-{corpus.SEED}"
             sa = spamassassin(target, fold, number, key)
@@ -254,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"spam missed, its symbols: {after['spam']['miss_symbols']}")
     print(f"hard ham flagged, its symbols: {after['hard']['miss_symbols']}")
     print(f"easy ham flagged, its symbols: {after['easy']['miss_symbols']}")
+    if args.raw:
+        Path(args.raw).write_text(json.dumps(RAW))
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(

@@ -16,7 +16,17 @@ import urllib.request
 
 CLIENT = "203.0.113.5"  # outside every list (sandbox.probes.EXTERNAL_CLIENT)
 RSPAMD = "http://127.0.0.1:11333/checkv2"
-HEADERS = {"IP": CLIENT, "Helo": "mail.outside.example", "Rcpt": "quality@example.com", "Pass": "none"}
+# What the bench cannot give a message, left out of its score: the results of lookups that fail on a
+# host with no network (no PTR for the client, senders' domains and the HELO name that do not
+# resolve: RDNS_NONE and the hfilter group), the corpus's age (its Date: headers are of 2002:
+# DATE_IN_PAST), and greylisting (every message comes from one client to one recipient: one
+# greylisted message would cut the scan of the next short, and the bench judges scores, not
+# delivery). Everything else the deploy configures scores as it does for real mail.
+SETTINGS = (
+    '{"groups_disabled": ["hfilter"], '
+    '"symbols_disabled": ["RDNS_NONE", "DATE_IN_PAST", "GREYLIST_CHECK", "GREYLIST_SAVE"]}'
+)
+HEADERS = {"IP": CLIENT, "Helo": "mail.outside.example", "Rcpt": "quality@example.com", "Settings": SETTINGS}
 
 
 def rspamd(path):

@@ -17,12 +17,29 @@ TEMPLATED = (
     "local.d/composites.conf",
     "local.d/greylist.conf",
     "local.d/classifier-bayes.conf",
+    "local.d/fuzzy_check.conf",
+    "local.d/fuzzy_group.conf",
+    "local.d/worker-fuzzy.inc",
     "override.d/options.inc",
     "override.d/actions.conf",
 )
 CONTROLLER = "local.d/worker-controller.inc"
 RBL = "local.d/rbl.conf"  # written apart too: with a Spamhaus DQS key, it holds the key
 REDIS = "local.d/redis.conf"  # and this one: in a group of MX hosts, it holds Redis's password
+
+# The host's own fuzzy storage (local_fuzzy): the flag its hashes carry, and the weight each filed
+# message adds (a hash filed once scores most of LOCAL_FUZZY_DENIED's weight).
+FUZZY_FLAG = 11
+FUZZY_WEIGHT = 20
+FUZZY_PORT = 11335  # rspamd's fuzzy worker, on loopback
+FUZZY_DENIED_SCORE = 12.0  # LOCAL_FUZZY_DENIED's weight: rspamd's own for FUZZY_DENIED
+# what the templates that write or feed it are rendered with
+FUZZY_CONTEXT = {
+    "fuzzy_port": FUZZY_PORT,
+    "fuzzy_flag": FUZZY_FLAG,
+    "fuzzy_weight": FUZZY_WEIGHT,
+    "fuzzy_denied_score": FUZZY_DENIED_SCORE,
+}
 
 # The web UI saves a map by writing a temporary file beside it and renaming it, so the
 # maps live in a directory _rspamd may write (owning the files, as the seed does, is not enough).

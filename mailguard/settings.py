@@ -360,6 +360,19 @@ class Settings:
             "二つの数の釣り合いを保ちながら学習します。"
         ),
     )
+    local_fuzzy: bool = option(
+        BOOL,
+        True,
+        "A fuzzy hash storage of this host's own (rspamd's fuzzy worker, in Redis): every message users file as "
+        "spam (learn.py, moves into junk_folder) is hashed into it, so that the same campaign scores "
+        "LOCAL_FUZZY_DENIED for every user; a message moved out of junk_folder is taken out again.",
+        ja=(
+            "このサーバー専用のファジーハッシュの保管所（rspamd の fuzzy ワーカー、Redis に保存）。"
+            "ユーザーが迷惑メールとして分類したメール（learn.py、junk_folder への移動）のハッシュを登録し、"
+            "同じ送信キャンペーンのメールにはどのユーザー宛でも LOCAL_FUZZY_DENIED が付きます。"
+            "junk_folder から移したメールは登録を取り消します。"
+        ),
+    )
     dovecot_learning: bool = option(
         BOOL,
         True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyinfra import logger
 from pyinfra.api import deploy
 
-from mailguard import layout, learning
+from mailguard import layout, learning, rspamd_config
 from mailguard.learning import TEMPLATES, detect, skipped
 
 from . import files, repos, system
@@ -36,6 +36,7 @@ def configure(ctx: HostContext) -> Changes:
         reads=ctx.reads,
     )
     context = {"settings": settings, "platform": platform, "layout": layout, "learning": learning, "dovecot": found}
+    context |= rspamd_config.FUZZY_CONTEXT
     changed = [
         system.system_group(name=f"Dovecot: the group {layout.LEARN_GROUP}", group=layout.LEARN_GROUP, reads=ctx.reads),
         files.directory(

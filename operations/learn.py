@@ -14,7 +14,7 @@ from pyinfra.api import BaseStateCallback
 from pyinfra.api.host import Host
 from pyinfra.operations import server
 
-from mailguard import layout, learning
+from mailguard import layout, learning, rspamd_config
 from mailguard.settings import Settings
 
 from . import files, preflight
@@ -24,6 +24,9 @@ from .run import registered
 from .templating import render
 
 BATCH = 50  # messages per operation
+# Learn every message offered, also one Bayes already classifies so (rspamd's Learn-Type: bulk,
+# which its learn_condition lets through): decided on the quality bench (bench/quality.py).
+LEARN_BULK = True
 
 
 class _PrintCounts(BaseStateCallback):
@@ -57,7 +60,13 @@ def learn(target: Host, settings: Settings) -> None:
     files.text_file(
         name=f"Tool: {layout.LEARN_MAILBOX}",
         path=layout.LEARN_MAILBOX,
-        content=render("tools/learn-mailbox.sh.j2", layout=layout),
+        content=render(
+            "tools/learn-mailbox.sh.j2",
+            layout=layout,
+            settings=settings,
+            bulk=LEARN_BULK,
+            **rspamd_config.FUZZY_CONTEXT,
+        ),
         mode=755,
         reads=ctx.reads,
     )

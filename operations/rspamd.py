@@ -138,6 +138,7 @@ def configure(ctx: HostContext) -> Changes:
         "multimaps": rspamd_config.MULTIMAPS,
         "unreachable_score": rspamd_config.UNREACHABLE_SCORE,
         "loopback_networks": rspamd_config.LOOPBACK_NETWORKS,
+        **rspamd_config.FUZZY_CONTEXT,
         # the domains that sign with an Ed25519 key too (its record served: dkim_rotate.py), and its selector
         "ed25519_selectors": {
             d: dkim.ed25519_selector(state.signing)

@@ -216,8 +216,14 @@ def test_learn_py_learns_what_users_already_have_and_a_rerun_learns_nothing(with
             again = pyinfra(env, "-v", deploy="learn.py")
             assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
             output = again.stdout + again.stderr
-        pattern = r"(\w+) (\S+) as (spam|ham): learned (\d+), skipped (\d+) \(.*?\), failed (\d+)"
-        runs[len(runs)] = [(u, f, c, int(n), int(k), int(x)) for u, f, c, n, k, x in re.findall(pattern, output)]
+        pattern = (
+            r"(\w+) (\S+) as (spam|ham): learned (\d+); skipped (\d+) learned before, (\d+) already classified "
+            r"so, (\d+) too short; failed (\d+)"
+        )
+        runs[len(runs)] = [
+            (u, f, c, int(n), int(b) + int(k) + int(s), int(x))
+            for u, f, c, n, b, k, s, x in re.findall(pattern, output)
+        ]
     daves = [row for row in runs[0] if row[0] == user]
     # balanced: 3 spam, and the 3 newest of his 5 INBOX messages as ham; each learned or skipped
     said = [line for line in (first.stdout + first.stderr).splitlines() if f"] {user} " in line]

@@ -80,10 +80,19 @@ def test_the_check_finds_what_it_looks_for(tmp_path):
 
 def _scripts() -> list[tuple[str, str]]:
     """Every tool script as the host gets it: the plain ones as they are, the templates rendered."""
+    from support import PASSWORDS, SETTINGS
+
+    from mailguard import rspamd_config, settings
     from operations.activate import tools_context
 
     found = [(path.name, path.read_text()) for path in sorted(TOOLS_SOURCE.glob("*.sh"))]
-    context = {**tools_context(), "layout": layout}
+    context = {
+        **tools_context(),
+        "layout": layout,
+        "settings": settings.load(SETTINGS, PASSWORDS),  # local_fuzzy on: the longer scripts
+        "bulk": True,
+        **rspamd_config.FUZZY_CONTEXT,
+    }
     found += [(path.name, render(f"tools/{path.name}", **context)) for path in sorted(TOOLS_SOURCE.glob("*.sh.j2"))]
     return found
 
