@@ -44,7 +44,9 @@ def spamc(path):
             errors="replace"
         )
     first = said.splitlines()[0] if said else "0/5"
-    symbols = {m.group(2): float(m.group(1)) for m in re.finditer(r"^\s*(-?[\d.]+)\s+([A-Z0-9_]+)\s", said, re.M)}
+    symbols = {
+        m.group(2): float(m.group(1)) for m in re.finditer(r"^\s*(-?\d+(?:\.\d+)?)\s+([A-Z0-9_]+)\s", said, re.M)
+    }
     return {"score": float(first.split("/")[0]), "symbols": symbols}
 
 
