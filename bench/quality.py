@@ -85,7 +85,7 @@ def pyinfra(env: dict, deploy: str) -> str:
 
 
 def scan(target: probes.Target, how: str, directory: str) -> list[dict]:
-    lines = target.sh(f"python3 {HOST_DIR}/scan.py {how} {directory}").splitlines()
+    lines = target.sh(f"python3 {HOST_DIR}/scan.py {how} {directory}", timeout=1800).splitlines()
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 

@@ -174,9 +174,10 @@ def prepare_root(base: Path, root: Path, public_key: str) -> None:
     run("cp", "-a", "--reflink=auto", str(base), str(root))
     _write(root / "etc/hostname", "mail\n")
     # rspamd 3.x resolves its fuzzy servers while it loads its configuration, with the system's
-    # resolver: without the internet that is a line of configtest's. Here they resolve to loopback,
-    # where nothing listens (a fuzzy query fails at once, as an unreachable server's would).
-    hosts = f"127.0.0.1 localhost\n127.0.1.1 mail.{DOMAIN} mail\n127.0.0.1 fuzzy1.rspamd.com fuzzy2.rspamd.com\n"
+    # resolver: without the internet that is a line of configtest's. Here they resolve to a loopback
+    # address where nothing listens (a fuzzy query fails at once, as an unreachable server's would;
+    # not 127.0.0.1, where the host's own fuzzy storage, local_fuzzy, listens on the same port).
+    hosts = f"127.0.0.1 localhost\n127.0.1.1 mail.{DOMAIN} mail\n127.0.0.9 fuzzy1.rspamd.com fuzzy2.rspamd.com\n"
     _write(root / "etc/hosts", hosts)
     _write(root / "root/.ssh/authorized_keys", public_key, 0o600)
     (root / "root/.ssh").chmod(0o700)

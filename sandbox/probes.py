@@ -40,8 +40,8 @@ class Target:
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
 
-    def sh(self, command: str, check: bool = True) -> str:
-        result = subprocess.run(self.ssh + [command], capture_output=True, text=True, timeout=120, check=False)
+    def sh(self, command: str, check: bool = True, timeout: float = 120) -> str:
+        result = subprocess.run(self.ssh + [command], capture_output=True, text=True, timeout=timeout, check=False)
         if check and result.returncode != 0:
             raise RuntimeError(f"{command!r} failed on the host: {result.stderr.strip()}")
         return result.stdout
