@@ -248,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
         results["after"].append(after)
         learned.update(taught)
         print(f"fold {number + 1}: learned {taught}\n{table({'before': before, 'after learn.py': after})}", flush=True)
+        if args.raw:  # kept as each fold ends: a later failure loses nothing measured
+            Path(args.raw).write_text(json.dumps(RAW))
         if not args.no_spamassassin:
             key = f"{'quick' if args.quick else 'full'}-{len(folds)}-{corpus.SEED}"
             sa = spamassassin(target, fold, number, key)

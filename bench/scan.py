@@ -33,7 +33,7 @@ def rspamd(path):
     with open(path, "rb") as message:
         request = urllib.request.Request(RSPAMD, data=message.read(), headers=HEADERS)
     with urllib.request.urlopen(request, timeout=60) as answer:
-        result = json.load(answer)
+        result = json.loads(answer.read().decode("utf-8", "replace"))  # (it quotes the message's own bytes)
     symbols = {name: round(s.get("score", 0.0), 3) for name, s in result.get("symbols", {}).items()}
     return {"score": round(result.get("score", 0.0), 3), "symbols": symbols}
 
