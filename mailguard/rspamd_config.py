@@ -19,6 +19,7 @@ TEMPLATED = (
     "local.d/classifier-bayes.conf",
     "local.d/fuzzy_check.conf",
     "local.d/fuzzy_group.conf",
+    "local.d/statistics_group.conf",
     "local.d/worker-fuzzy.inc",
     "override.d/options.inc",
     "override.d/actions.conf",
@@ -40,6 +41,15 @@ FUZZY_CONTEXT = {
     "fuzzy_weight": FUZZY_WEIGHT,
     "fuzzy_denied_score": FUZZY_DENIED_SCORE,
 }
+
+# BAYES_SPAM's weight: a little above add_header, so that Bayes at full certainty tags by itself
+# past rspamd's small negative symbols (MIME_GOOD, MAILLIST: -0.1 each).
+BAYES_SPAM_MARGIN = 0.2
+
+
+def bayes_spam_weight(add_header_score: float) -> float:
+    return round(add_header_score + BAYES_SPAM_MARGIN, 2)
+
 
 # The web UI saves a map by writing a temporary file beside it and renaming it, so the
 # maps live in a directory _rspamd may write (owning the files, as the seed does, is not enough).

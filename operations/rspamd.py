@@ -118,6 +118,28 @@ def release(query: str, *, reads: HostReads, state: Snapshot):
     yield from files.install_file(version + "\n", layout.RSPAMD_RELEASE, ("root", "root", 644))
 
 
+def _template_context(ctx: HostContext) -> dict[str, Any]:
+    """What rspamd's templates are rendered with."""
+    settings, platform = ctx.settings, ctx.platform
+    return {
+        "settings": settings,
+        "platform": platform,
+        "layout": layout,
+        "maps_dir": rspamd_config.MAPS_DIR,
+        "multimaps": rspamd_config.MULTIMAPS,
+        "unreachable_score": rspamd_config.UNREACHABLE_SCORE,
+        "loopback_networks": rspamd_config.LOOPBACK_NETWORKS,
+        **rspamd_config.FUZZY_CONTEXT,
+        "bayes_spam_weight": rspamd_config.bayes_spam_weight(settings.add_header_score),
+        # the domains that sign with an Ed25519 key too (its record served: dkim_rotate.py), and its selector
+        "ed25519_selectors": {
+            d: dkim.ed25519_selector(state.signing)
+            for d, state in ctx.key_states.items()
+            if settings.dkim_ed25519 and state.signs_ed25519
+        },
+    }
+
+
 @deploy("rspamd configuration")
 def configure(ctx: HostContext) -> Changes:
     settings, platform = ctx.settings, ctx.platform
@@ -130,22 +152,7 @@ def configure(ctx: HostContext) -> Changes:
     )
     reload_on: list[Any] = [installed]
     restart_on: list[Any] = []
-    context = {
-        "settings": settings,
-        "platform": platform,
-        "layout": layout,
-        "maps_dir": rspamd_config.MAPS_DIR,
-        "multimaps": rspamd_config.MULTIMAPS,
-        "unreachable_score": rspamd_config.UNREACHABLE_SCORE,
-        "loopback_networks": rspamd_config.LOOPBACK_NETWORKS,
-        **rspamd_config.FUZZY_CONTEXT,
-        # the domains that sign with an Ed25519 key too (its record served: dkim_rotate.py), and its selector
-        "ed25519_selectors": {
-            d: dkim.ed25519_selector(state.signing)
-            for d, state in ctx.key_states.items()
-            if settings.dkim_ed25519 and state.signs_ed25519
-        },
-    }
+    context = _template_context(ctx)
 
     for relative in rspamd_config.TEMPLATED:
         op = files.text_file(
