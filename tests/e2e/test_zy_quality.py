@@ -17,11 +17,12 @@ from sandbox import dovecot
 
 pytestmark = pytest.mark.e2e
 
-# The quick fold's floor and ceilings: what the deploy reaches on it, less a margin of a few
-# messages (each spam is 1%, each easy ham 0.7%, each hard ham 3.1%).
-MIN_SPAM_FLAGGED = 0.0
-MAX_EASY_FLAGGED = 1.0
-MAX_HARD_FLAGGED = 1.0
+# The quick fold's floor and ceilings: what the deploy reaches on it (90 of 100 spam flagged, no
+# ham, on rspamd 3.12), less a margin of a few messages (each spam is 1%, each easy ham 0.7%,
+# each hard ham 3.1%).
+MIN_SPAM_FLAGGED = 0.85
+MAX_EASY_FLAGGED = 2 / 150
+MAX_HARD_FLAGGED = 2 / 32
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +46,7 @@ def _share(part: dict) -> float:
 def test_learn_py_learns_what_it_is_given(judged):
     _before, _after, learned = judged
     assert learned.get("spam learned", 0) >= 240 and learned.get("ham learned", 0) >= 240, learned
+    assert learned.get("spam already classified", 0) == learned.get("ham already classified", 0) == 0, learned
     assert learned.get("spam failed", 0) == learned.get("ham failed", 0) == 0, learned
 
 
