@@ -281,8 +281,9 @@ class Snapshot:
     def group_exists(self, name: str) -> bool:
         return self._lines("group", name) == [name]
 
-    def postconf(self, name: str) -> str | None:
-        for line in self._lines("postconf", name):
+    def postconf(self, name: str, kind: str = "postconf") -> str | None:
+        """``name``'s value in effect (``kind`` "setting": as main.cf sets it; None where it does not)."""
+        for line in self._lines(kind, name):
             key, sep, value = line.partition("=")
             if sep and key.strip() == name:
                 return value.strip()
@@ -290,11 +291,7 @@ class Snapshot:
 
     def setting(self, name: str) -> str | None:
         """``name``'s value as main.cf sets it; None where main.cf does not (its default applies)."""
-        for line in self._lines("setting", name):
-            key, sep, value = line.partition("=")
-            if sep and key.strip() == name:
-                return value.strip()
-        return None
+        return self.postconf(name, "setting")
 
     def master_services(self) -> set[str]:
         """master.cf's services, as "name/type" (submission/inet)."""

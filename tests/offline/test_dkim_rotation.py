@@ -184,14 +184,18 @@ def test_the_deploy_signs_with_ed25519_only_once_its_record_is_served():
     assert dkim.read_states(_uploads(staged)[layout.DKIM_STATE])["example.com"] == dkim.KeyState("dkim", ed25519="next")
 
 
-def test_with_ed25519_signing_dkim_signing_uses_the_second_key_and_arc_does_not():
-    model = _model_with_keys("dkim", state={"example.com": dkim.KeyState("dkim", ed25519="signing")})
+def _with_ed25519_key(model: HostModel) -> None:
     model.files[f"{KEYS}/example.com.dkim-ed25519.key"] = {
         "text": dkim.generate_ed25519_key().decode(),
         "user": "_rspamd",
         "group": "_rspamd",
         "mode": 600,
     }
+
+
+def test_with_ed25519_signing_dkim_signing_uses_the_second_key_and_arc_does_not():
+    model = _model_with_keys("dkim", state={"example.com": dkim.KeyState("dkim", ed25519="signing")})
+    _with_ed25519_key(model)
     files = _uploads(plan(model, {**SETTINGS, "dkim_ed25519": True}, PASSWORDS))
     signing = files[SIGNING]
     assert f'path = "{KEYS}/example.com.dkim.key";\n    selector = "dkim";' in signing
@@ -203,11 +207,6 @@ def test_an_ed25519_key_an_older_deploy_made_keeps_signing():
     """Before staging, the deploy made the key and signed with it at once: no state names it."""
     model = _model_with_keys("dkim")
     apply(model, plan(model, SETTINGS, PASSWORDS))
-    model.files[f"{KEYS}/example.com.dkim-ed25519.key"] = {
-        "text": dkim.generate_ed25519_key().decode(),
-        "user": "_rspamd",
-        "group": "_rspamd",
-        "mode": 600,
-    }
+    _with_ed25519_key(model)
     files = _uploads(plan(model, {**SETTINGS, "dkim_ed25519": True}, PASSWORDS))
     assert 'selector = "dkim-ed25519";' in files[SIGNING]
