@@ -83,6 +83,15 @@ class Footprint:
             blocks[item] = _service(block[3], what)
         return cls(blocks=blocks, maps=tuple(_path(p, f"{what}: maps") for p in data["maps"]), **tables)
 
+    def merged(self, other: Footprint) -> Footprint:
+        """Everything either lists, in order (``other``'s services win)."""
+        return Footprint(
+            {**self.whole, **other.whole},
+            {**self.edited, **other.edited},
+            {**self.blocks, **other.blocks},
+            tuple(dict.fromkeys([*self.maps, *other.maps])),
+        )
+
     def lists(self, path: str) -> bool:
         """Whether the deploy has edited ``path`` (directives or a block) before."""
         return path in self.edited or any(path == block[0] for block in self.blocks)

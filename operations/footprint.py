@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from mailguard.footprint import Before, Unit
+from mailguard.footprint import Before, Footprint, RecordError, Unit
 from mailguard.layout import BEFORE, FOOTPRINT, RSPAMD_CHECK
 
 from .activate import filter_units
 from .context import HostContext
-from .files import install_file, text_file
-from .hoststate import Snapshot, operation_reading
+from .files import install_file
+from .hoststate import HostReads, Snapshot, operation_reading
 from .postfix import MAIN_VALUES, MILTER_LISTS, SUBMISSION_SERVICES, SUBMISSION_VALUES
 from .rspamd import DMARC_REPORT_TIMER
 
@@ -53,13 +53,25 @@ def record_before(ctx: HostContext) -> None:
     before_first_run(name="The host before the deploy, recorded once", units=own_units(ctx), reads=ctx.reads)
 
 
+@operation_reading(lambda footprint, *a, **k: [("text", FOOTPRINT), ("stat", FOOTPRINT)])
+def footprint_file(footprint: Footprint, *, reads: HostReads, state: Snapshot):
+    """``footprint`` added to what the host's footprint already lists: everything any run wrote
+    there (a run whose check failed and was rolled back included: remove.py skips what is gone)."""
+    recorded = state.text(FOOTPRINT)
+    try:
+        merged = Footprint.from_json(recorded).merged(footprint) if recorded is not None else footprint
+    except RecordError as error:
+        reads.warn_once(f"{FOOTPRINT}: {error}: written anew from this run")
+        merged = footprint
+    text = merged.to_json()
+    if recorded == text and state.stat(FOOTPRINT):
+        host.noop(f"{FOOTPRINT} lists what the deploy wrote")
+        return
+    yield from install_file(text, FOOTPRINT, ("root", "root", 600))
+
+
 def record_footprint(ctx: HostContext) -> None:
     """What this run's operations write, planned so far: called once every file is planned."""
-    text_file(
-        name="What the deploy wrote, for remove.py",
-        path=FOOTPRINT,
-        content=ctx.reads.footprint.footprint().to_json(),
-        mode=600,
-        keep_original=False,
-        reads=ctx.reads,
+    footprint_file(
+        name="What the deploy wrote, for remove.py", footprint=ctx.reads.footprint.footprint(), reads=ctx.reads
     )
