@@ -32,7 +32,8 @@ HAND_ENTRY = "by-hand@restored.example.net"
 
 
 def _redis_keys(target) -> set[str]:
-    return set(target.sh(f"redis-cli -s {REDIS} --scan").split())
+    # --no-raw: each key quoted, with escapes (a fuzzy hash's key holds its digest's raw bytes)
+    return set(target.sh(f"redis-cli --no-raw -s {REDIS} --scan").splitlines())
 
 
 STANDARD_MAP = re.compile(r"[a-z_]+\.map")  # the deploy's own maps (hostile names are checked on their own)
