@@ -22,6 +22,7 @@ from pyinfra.api import deploy, operation
 
 from mailguard import layout, learning
 from mailguard.layout import PENDING_DIR, ROLLBACK, RSPAMD_CHECK, TOOLS, last_good, tools_context
+from mailguard.platforms import Platform
 from mailguard.settings import Settings
 
 from . import files, system
@@ -189,6 +190,19 @@ def _checked_reload(
     system.service(name=f"{title}: enabled and running", unit=unit, reads=reads)
 
 
+def service_checks(platform: Platform) -> dict[str, Command]:
+    """Each reloaded service's own configuration check, run before it is reloaded (by the deploy,
+    and by remove.py); rspamd's is mailguard-rspamd-check, with the modules the deploy expects."""
+    return {
+        "unbound": Command("unbound-checkconf"),
+        "postfix": Command("postfix", "check"),
+        "dovecot": script("check-dovecot", layout.LEARN_SERVICE),
+        "nginx": Command("nginx", "-t"),
+        # -t judged by its [ERROR] lines (templates/tools/check-openlitespeed.sh)
+        "openlitespeed": script("check-openlitespeed", platform.ols_binary),
+    }
+
+
 def filter_units(ctx: HostContext) -> dict[str, str]:
     """The services ``services`` keeps enabled and running for the filter, with what each is for
     (the admin's own, Postfix, Dovecot and a proxy, it only reloads)."""
@@ -205,6 +219,7 @@ def filter_units(ctx: HostContext) -> dict[str, str]:
 def services(ctx: HostContext, pending_marks: dict[Change, list[Any]]):
     """``pending_marks``: this run's mark_pending operations per change."""
     settings, platform = ctx.settings, ctx.platform
+    checks = service_checks(platform)
     activation(ctx.reads, "Redis: restart for its new configuration", "redis", platform.redis_unit, pending_marks)
     system.service(name="Redis: enabled and running", unit=platform.redis_unit, reads=ctx.reads)
 
@@ -216,9 +231,7 @@ def services(ctx: HostContext, pending_marks: dict[Change, list[Any]]):
             system.service(name=f"ClamAV: {unit} enabled and running", unit=unit, reads=ctx.reads)
 
     if settings.resolver == "local":  # before rspamd, which asks it as soon as it starts
-        _checked_reload(
-            ctx.reads, "unbound", "unbound", platform.unbound_unit, Command("unbound-checkconf"), pending_marks
-        )
+        _checked_reload(ctx.reads, "unbound", "unbound", platform.unbound_unit, checks["unbound"], pending_marks)
 
     # A reload with changed sockets kills rspamd 3.4: workers and groups need a restart.
     activation(
@@ -234,7 +247,7 @@ def services(ctx: HostContext, pending_marks: dict[Change, list[Any]]):
     )
     system.service(name="rspamd: enabled and running", unit=platform.rspamd_unit, reads=ctx.reads)
 
-    _checked_reload(ctx.reads, "Postfix", "postfix", platform.postfix_unit, Command("postfix", "check"), pending_marks)
+    _checked_reload(ctx.reads, "Postfix", "postfix", platform.postfix_unit, checks["postfix"], pending_marks)
     if Change("dovecot", Action.RELOAD) in pending_marks:  # Dovecot is there and learning is on
         # Its global Sieve scripts are compiled once the new configuration (plugins) is checked.
         activation(
@@ -244,21 +257,19 @@ def services(ctx: HostContext, pending_marks: dict[Change, list[Any]]):
             platform.dovecot_unit,
             pending_marks,
             actions=(Action.RELOAD,),
-            check=script("check-dovecot", layout.LEARN_SERVICE),
+            check=checks["dovecot"],
             ready=Command(*learning.sieve_compile(platform.dovecot_conf)),
         )
     if settings.webui_proxy == "nginx":
-        _checked_reload(ctx.reads, "nginx", "nginx", platform.nginx_unit, Command("nginx", "-t"), pending_marks)
+        _checked_reload(ctx.reads, "nginx", "nginx", platform.nginx_unit, checks["nginx"], pending_marks)
     elif settings.webui_proxy == "openlitespeed":
-        # -t judged by its [ERROR] lines (templates/tools/check-openlitespeed.sh). The unit's reload
-        # is OLS's graceful restart.
-        check = script("check-openlitespeed", platform.ols_binary)
+        # The unit's reload is OLS's graceful restart.
         _checked_reload(
             ctx.reads,
             "OpenLiteSpeed",
             "openlitespeed",
             platform.ols_unit,
-            check,
+            checks["openlitespeed"],
             pending_marks,
             says="openlitespeed -t (errors)",
         )

@@ -41,7 +41,7 @@ from mailguard.settings import Settings
 from . import activate, dkim, dns, preflight, system
 from .activate import Action, Change
 from .backup import backup
-from .commands import Command, script
+from .commands import Command
 from .context import HostContext
 from .files import copy_host_file, install_file, owner_of
 from .footprint import master_keys, own_units
@@ -77,15 +77,9 @@ class Records:
 
 
 def _checks(ctx: HostContext) -> dict[str, Command]:
-    platform = ctx.platform
-    return {
-        "rspamd": Command("rspamadm", "configtest"),
-        "unbound": Command("unbound-checkconf"),
-        "postfix": Command("postfix", "check"),
-        "dovecot": script("check-dovecot", layout.LEARN_SERVICE),
-        "nginx": Command("nginx", "-t"),
-        "openlitespeed": script("check-openlitespeed", platform.ols_binary),
-    }
+    """The deploy's own checks; rspamd's plain configtest (the admin's configuration need not
+    enable the modules the deploy's check expects)."""
+    return {**activate.service_checks(ctx.platform), "rspamd": Command("rspamadm", "configtest")}
 
 
 def records(ctx: HostContext) -> Records | None:
@@ -213,7 +207,6 @@ def _wants(ctx: HostContext, held: Records) -> list[tuple[str, str]]:
     paths = [*held.footprint.whole, *held.footprint.edited, *FILES_LEARN_WRITES]
     wants = [w for p in paths for w in (("stat", p), ("managed", p), ("stat", original(p)))]
     wants += [w for (p, _, _) in held.footprint.blocks for w in (("text", p), ("stat", p), ("text", original(p)))]
-    wants += [("stat", original(p)) for (p, _, _) in held.footprint.blocks]
     wants += [("postconf", n) for n in MILTER_LISTS] + [("setting", n) for n in [*MAIN_VALUES, *MILTER_LISTS]]
     wants += [("master", "params"), ("stat", ORIGINALS_DIR), ("stat", BEFORE), ("stat", FOOTPRINT)]
     return wants + [("unit", u) for u in own_units(ctx)]
