@@ -13,7 +13,7 @@ from pyinfra.api import OperationError
 
 from mailguard import directives
 from mailguard.blocks import replace_block
-from mailguard.footprint import Footprint
+from mailguard.footprint import Footprint, RecordError
 from mailguard.layout import BEFORE, FOOTPRINT, KEEP_ORIGINAL, original
 
 from .commands import Command
@@ -42,8 +42,13 @@ def keep_before_first_edit(state: Snapshot, path: str) -> list[Command]:
     if state.stat(original(path)):
         return []
     recorded = state.text(FOOTPRINT)
-    # (no footprint yet: the record of the host before is written by this deploy's first run on it)
-    first = not Footprint.from_json(recorded).lists(path) if recorded is not None else state.stat(BEFORE) is not None
+    if recorded is None:  # no footprint yet: the record of the host before is this deploy's first run
+        first = state.stat(BEFORE) is not None
+    else:
+        try:
+            first = not Footprint.from_json(recorded).lists(path)
+        except RecordError:  # (said by the footprint's own operation, which writes it anew)
+            first = False  # a file the deploy may have edited before is never taken for the admin's
     return [Command(KEEP_ORIGINAL, path)] if first else []
 
 
