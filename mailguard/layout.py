@@ -63,6 +63,9 @@ BEFORE = f"{STATE_DIR}/before.json"
 # directory per removal, and the record that the host has been given back
 REMOVED_DIR = f"{STATE_DIR}/removed"
 REMOVED = f"{STATE_DIR}/removed.json"
+# learn.py's own record of the messages it taught (class and SHA-256 of each): a rerun skips them
+# without asking rspamd, whose learn cache on 3.4 does not always know a message it learned.
+LEARNED_RECORD = f"{STATE_DIR}/learned"
 # The first line of every file the deploy writes whole: a file without it is the admin's.
 MANAGED_MARK = "# Managed by mailguard"
 

@@ -3,8 +3,9 @@
 Where Dovecot runs, each user's junk_folder is learned as spam and as many of their newest INBOX
 messages as ham, so that the two classes stay balanced; in batches, each one operation, so that
 pyinfra's output shows how far a long run has got, and each batch's counts (learned; skipped as
-learned before, already classified so, or too short; failed). Rerun it at will: rspamd skips every
-message it learned before (its learn cache). Needs the deploy first (its learning socket).
+learned before, already classified so, or too short; failed). Rerun it at will: a message taught
+before is skipped (the tool's own record of what it taught, and rspamd's learn cache). Needs the
+deploy first (its learning socket).
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ FILTER_SERVICES = {
     "clamav": ("clamd_unit", Action.RESTART),
     "unbound": ("unbound_unit", Action.RELOAD),
 }
-FILES_LEARN_WRITES = (layout.LEARN_MAILBOX,)  # learn.py's tool: written by no deploy run
+FILES_LEARN_WRITES = (layout.LEARN_MAILBOX, layout.LEARNED_RECORD)  # learn.py's tool and record: no deploy writes them
 
 
 class RemoveRefused(PyinfraError):

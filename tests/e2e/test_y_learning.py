@@ -208,34 +208,31 @@ def test_learn_py_learns_what_users_already_have_and_a_rerun_learns_nothing(with
         msg, _token = probes.message("team@outside.example.net", f"{user}@example.com", f"{HAM_TEXT} item {number}")
         dave.append("INBOX", msg)
     before = learned(target)
-    first = pyinfra(env, "-v", deploy="learn.py")
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    runs = {}
-    for output in (first.stdout + first.stderr, None):
-        if output is None:  # the rerun
-            again = pyinfra(env, "-v", deploy="learn.py")
-            assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-            output = again.stdout + again.stderr
-        pattern = (
-            r"(\w+) (\S+) as (spam|ham): learned (\d+); skipped (\d+) learned before, (\d+) already classified "
-            r"so, (\d+) too short; failed (\d+)"
-        )
-        runs[len(runs)] = [
-            (u, f, c, int(n), int(b) + int(k) + int(s), int(x))
-            for u, f, c, n, b, k, s, x in re.findall(pattern, output)
-        ]
-    daves = [row for row in runs[0] if row[0] == user]
+    pattern = (
+        r"(\w+) (\S+) as (spam|ham): learned (\d+); skipped (\d+) learned before, (\d+) already classified "
+        r"so, (\d+) too short; failed (\d+)"
+    )
+    runs, counts = [], []
+    for _ in range(2):  # the first run, and a rerun
+        result = pyinfra(env, "-v", deploy="learn.py")
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        output = result.stdout + result.stderr
+        said = [line for line in output.splitlines() if " as spam: " in line or " as ham: " in line]
+        found = re.findall(pattern, output)
+        runs.append(([(u, f, c, int(n), int(b) + int(k) + int(s), int(x)) for u, f, c, n, b, k, s, x in found], said))
+        counts.append(learned(target))
+    (first, said), (again, said_again) = runs
+    daves = [row for row in first if row[0] == user]
     # balanced: 3 spam, and the 3 newest of his 5 INBOX messages as ham; each learned or skipped
-    said = [line for line in (first.stdout + first.stderr).splitlines() if f"] {user} " in line]
     assert sorted((f, c, n + k, x) for _u, f, c, n, k, x in daves) == [
         ("INBOX", "ham", 3, 0),
         ("Junk", "spam", 3, 0),
     ], said
-    after = learned(target)
-    assert after["BAYES_SPAM"] - before["BAYES_SPAM"] == sum(n for _u, _f, c, n, _k, _x in runs[0] if c == "spam")
-    assert after["BAYES_HAM"] - before["BAYES_HAM"] == sum(n for _u, _f, c, n, _k, _x in runs[0] if c == "ham")
-    assert runs[1] and all(n == 0 and x == 0 for _u, _f, _c, n, _k, x in runs[1])  # all learned before
-    assert learned(target) == after
+    # what it says it learned is what rspamd counts
+    for symbol, kind in (("BAYES_SPAM", "spam"), ("BAYES_HAM", "ham")):
+        assert counts[0][symbol] - before[symbol] == sum(n for _u, _f, c, n, _k, _x in first if c == kind), said
+    assert again and all(n == 0 and x == 0 for _u, _f, _c, n, _k, x in again), said_again  # all learned before
+    assert counts[1] == counts[0]
     target.sh(f"userdel -r {user} 2>/dev/null || true")
 
 
