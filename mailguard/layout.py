@@ -41,6 +41,11 @@ SIEVE_SCRIPTS = ("junk", "learn-spam", "learn-ham")  # <name>.sieve, from templa
 # redis.conf: the deploy reads redis.conf's text, and what it reads may be printed (-vvv).
 REDIS_AUTH_CONF = "/etc/redis/mailguard-auth.conf"
 
+# A group's fence: nftables rules in a table of their own that admit the group's Redis port from
+# the group's hosts only, loaded at boot (before Redis) by a unit of their own.
+FENCE_RULES = "/etc/mailguard-fence.nft"
+FENCE_UNIT = "mailguard-fence.service"
+
 # The deploy's own scripts and their stores.
 TOOLS_DIR = "/usr/local/sbin"
 STATE_DIR = "/var/lib/mailguard"  # root only

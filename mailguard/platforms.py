@@ -78,6 +78,9 @@ class Platform:
     selinux_proxy_booleans: tuple[str, ...] = ()
     # The host firewall that may be running, and whose http/https the web UI's proxy needs.
     firewall_unit: str | None = None
+    # A group's fence (layout.FENCE_RULES): nftables, which firewalld also runs on
+    fence_packages: tuple[str, ...] = ("nftables",)
+    nft_binary: str = "/usr/sbin/nft"
     # The web UI's reverse proxies
     nginx_package: str = "nginx"
     nginx_unit: str = "nginx"

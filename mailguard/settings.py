@@ -482,6 +482,9 @@ class Settings:
     # The web UIs of the host's group, (name, host, path), its own among them: filled in by the
     # inventory (targets.py) from the hosts that share a redis_primary and publish their web UI.
     neighbours: tuple[tuple[str, str, str], ...] = ()
+    # The private_address of every host of the group, its own among them: filled in by the
+    # inventory (targets.py); the only addresses the group's Redis port admits (the fence).
+    group_addresses: tuple[str, ...] = ()
 
     @property
     def primary_domain(self) -> str:
@@ -567,6 +570,14 @@ def _combination_problems(values: dict[str, Any]) -> list[str]:
         lines.append(f"dkim_selectors: {', '.join(unknown)} is not one of the domains")
     if values["redis_primary"] is not None and values["private_address"] is None:
         lines.append("private_address: set it with redis_primary (the host's own address on the group's network)")
+    if values["redis_primary"] is not None:
+        for name in ("private_address", "redis_primary"):
+            address = values[name]
+            if address is not None and ipaddress.ip_address(address).is_global:
+                lines.append(
+                    f"{name}: {address} is a public address: the group's Redis traffic is not encrypted, so the "
+                    "group must share a private network (10/8, 172.16/12, 192.168/16, fc00::/7) or a tunnel's addresses"
+                )
     if values["junk_folder"] == values["trash_folder"] or "INBOX" in {values["junk_folder"], values["trash_folder"]}:
         lines.append("trash_folder: junk_folder, trash_folder and INBOX must be three different folders")
     if (values["webui_tls_certificate"] is None) != (values["webui_tls_key"] is None):

@@ -190,6 +190,7 @@ def read_inventory(path: Path, env: dict[str, str]) -> dict[str, Hosts]:
     if problems:
         raise TargetError(*dict.fromkeys(problems))  # a password problem is the same line for every host
     _fill_in_neighbours(groups[ALL_HOSTS])
+    _fill_in_group_addresses(groups[ALL_HOSTS])
     return groups
 
 
@@ -221,6 +222,20 @@ def _fill_in_neighbours(hosts: Hosts) -> None:
         group = sorted(set(published.get(data[key].redis_primary or "", [])))
         if len(group) > 1:
             data[key] = dataclasses.replace(data[key], neighbours=tuple(group))
+
+
+def _fill_in_group_addresses(hosts: Hosts) -> None:
+    """Each host of a group learns the private_address of all: the addresses its fence admits."""
+    key = settings_module.SETTINGS_KEY
+    members: dict[str, set[str]] = {}
+    for _name, data in hosts:
+        loaded = data[key]
+        if loaded.redis_primary is not None and loaded.private_address is not None:
+            members.setdefault(loaded.redis_primary, set()).add(loaded.private_address)
+    for _name, data in hosts:
+        primary = data[key].redis_primary
+        if primary is not None:
+            data[key] = dataclasses.replace(data[key], group_addresses=tuple(sorted(members[primary])))
 
 
 def _host_data(name: str, spec: dict, problems: list[str]) -> tuple[dict, list[str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyinfra import host
 
 from mailguard.footprint import Before, Footprint, RecordError, Unit
-from mailguard.layout import BEFORE, FOOTPRINT, RSPAMD_CHECK
+from mailguard.layout import BEFORE, FENCE_UNIT, FOOTPRINT, RSPAMD_CHECK
 
 from .activate import filter_units
 from .context import HostContext
@@ -17,8 +17,9 @@ from .rspamd import DMARC_REPORT_TIMER
 
 
 def own_units(ctx: HostContext) -> list[str]:
-    """The units the deploy enables and runs (the admin's Postfix, Dovecot and proxy it only reloads)."""
-    return [*filter_units(ctx), DMARC_REPORT_TIMER]
+    """The units the deploy enables and runs (the admin's Postfix, Dovecot and proxy it only reloads);
+    a group's fence among them on every host, as a host may join a group after its first run."""
+    return [*filter_units(ctx), DMARC_REPORT_TIMER, FENCE_UNIT]
 
 
 def master_keys() -> list[str]:

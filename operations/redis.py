@@ -4,16 +4,21 @@ is its replica. Replication itself is Redis's own (replicaof), nothing is copied
 
 from __future__ import annotations
 
-from pyinfra import host
+import ipaddress
+
+from pyinfra import host, logger
 from pyinfra.api import deploy
+from pyinfra.operations.util import any_changed
 
 from mailguard import layout
 from mailguard.settings import REDIS_PORT, Settings
 
 from . import edits, files, system
 from .activate import Changes, restart
+from .commands import Command
 from .context import HostContext
 from .hoststate import HostReads, Snapshot, operation_reading
+from .templating import render
 
 
 def auth_text(settings: Settings) -> str:
@@ -75,4 +80,64 @@ def configure(ctx: HostContext) -> Changes:
         groups=[platform.redis_group],
         reads=ctx.reads,
     )
+    _fence(ctx)
     return {restart("redis"): [auth, socket], restart("rspamd"): [membership]}
+
+
+def fence_rules(settings: Settings) -> str:
+    """The fence's nftables rules: the group's Redis port for the group's hosts and loopback only."""
+    addresses = [ipaddress.ip_address(a) for a in settings.group_addresses]
+    return render(
+        "nftables/mailguard-fence.nft.j2",
+        port=REDIS_PORT,
+        ipv4=[str(a) for a in addresses if a.version == 4],
+        ipv6=[str(a) for a in addresses if a.version == 6],
+    )
+
+
+@operation_reading(lambda unit, *a, **k: [("unit", unit)])
+def fence_reloaded(unit: str, nft: str, rules: str, *, state: Snapshot):
+    """New rules checked by nft, then loaded by the running fence (one transaction: rules that do
+    not load leave the ones in force). A fence that is not running yet loads them as it starts."""
+    if not state.unit(unit)["running"]:
+        host.noop(f"{unit} is not running: it loads {rules} as it starts")
+        return
+    yield Command(nft, "--check", "--file", rules)
+    yield Command("systemctl", "reload", unit)
+
+
+def _fence(ctx: HostContext) -> None:
+    """Where a group is known (an inventory's hosts that share a redis_primary), each host fences the
+    group's Redis port: the primary listens on it now, and any host may be the primary later."""
+    settings, platform = ctx.settings, ctx.platform
+    if settings.redis_role == "standalone":
+        return
+    if not settings.group_addresses:
+        logger.warning(
+            f"{ctx.name}: Redis port {REDIS_PORT}: not fenced (the group's hosts are known only when one "
+            "inventory, MAIL_INVENTORY, lists them all)"
+        )
+        return
+    admitted = ", ".join(settings.group_addresses)
+    rules = files.text_file(
+        name=f"Fence: Redis port {REDIS_PORT} for {admitted} only",
+        path=layout.FENCE_RULES,
+        content=fence_rules(settings),
+        reads=ctx.reads,
+    )
+    unit = files.text_file(
+        name=f"Fence: {layout.FENCE_UNIT}",
+        path=f"/etc/systemd/system/{layout.FENCE_UNIT}",
+        content=render("systemd/mailguard-fence.service.j2", platform=platform, layout=layout),
+        reads=ctx.reads,
+    )
+    system.units_reloaded(name="Fence: systemd reads its unit", _if=any_changed(unit))
+    fence_reloaded(
+        name="Fence: new rules loaded",
+        unit=layout.FENCE_UNIT,
+        nft=platform.nft_binary,
+        rules=layout.FENCE_RULES,
+        reads=ctx.reads,
+        _if=any_changed(rules),
+    )
+    system.service(name="Fence: in force, and at boot", unit=layout.FENCE_UNIT, reads=ctx.reads)

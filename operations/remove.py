@@ -47,7 +47,6 @@ from .files import copy_host_file, install_file, owner_of
 from .footprint import master_keys, own_units
 from .hoststate import Snapshot
 from .postfix import MAIN_VALUES, MILTER_LISTS
-from .rspamd import DMARC_REPORT_UNITS
 
 # The admin's services the deploy only reloads: (unit field of the platform, action, check)
 ADMIN_SERVICES = {
@@ -293,7 +292,7 @@ def remove(target: Host, settings: Settings) -> None:
     file_commands, changed = _files(ctx, held, state, archive, running)
     files_op = commands(name="Files: the host's own back, the deploy's moved aside", commands=file_commands,
                         done="nothing of the deploy's is left")  # fmt: skip
-    if any(f"/etc/systemd/system/{u}" in held.footprint.whole for u in DMARC_REPORT_UNITS):
+    if any(path.startswith("/etc/systemd/system/") for path in held.footprint.whole):  # the DMARC timer, the fence
         system.units_reloaded(name="systemd reads its units again", _if=any_changed(files_op))
     _activations(ctx, dict.fromkeys(sorted((changed & running) - {"", "postfix"}), files_op), pending)
     commands(name="The deploy's tools and records moved aside", commands=_last(state, archive, stamp), done="")

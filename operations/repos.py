@@ -67,4 +67,5 @@ def install(ctx: HostContext):
             reads=ctx.reads,
         )
     packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
+    packages += list(platform.fence_packages) if settings.group_addresses else []  # operations/redis.py's fence
     system.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer, reads=ctx.reads)

@@ -28,6 +28,7 @@ from pyinfra.context import ctx_host, ctx_state
 from support import public_key_b64
 
 from mailguard import dkim, layout, opendkim
+from mailguard.settings import SETTINGS_KEY, Settings
 from operations import readhost
 from operations.commands import TOOLS_SOURCE, Command, arguments_of
 
@@ -509,7 +510,21 @@ def plan_group(
     mail_settings) that are not in the run, as --limit leaves them."""
     names = [*hosts, *(left_out or {})]
     settings_of = {**{n: s for n, (_, s) in hosts.items()}, **(left_out or {})}
-    inventory = Inventory(([(n, {"mail_settings": settings_of[n]}) for n in names], {}))
+    # raw settings, as an admin's own inventory gives them, or Settings that inventory.py validated
+    inventory = Inventory(
+        (
+            [
+                (
+                    n,
+                    {SETTINGS_KEY: settings_of[n]}
+                    if isinstance(settings_of[n], Settings)
+                    else {"mail_settings": settings_of[n]},
+                )
+                for n in names
+            ],
+            {},
+        )
+    )
     state = State(inventory, config or Config(), check_for_changes=False)  # as `pyinfra -y` runs
     state.current_stage = StateStage.Prepare
     for name in hosts:

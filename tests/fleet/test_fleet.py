@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import socket
 import time
 
 import dkim as dkimpy
@@ -15,12 +16,14 @@ from support import EXTERNAL, FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra
 
 from mailguard import dkim, layout
 from mailguard.settings import PASSWORD_ENV
+from sandbox import fleet as fleet_sandbox
 from sandbox import probes
 
 pytestmark = pytest.mark.e2e
 
 KEY = "/var/lib/rspamd/dkim/example.com.dkim.key"
 REDIS = f"{probes.REDIS_CLI_AUTH}redis-cli -s /run/redis/redis.sock"
+PRIMARY = fleet_sandbox.address(1)  # the group's Redis primary, mx1
 BLACKLISTED = "spammer@bulk.example.net"  # +30: greylisted (reject is off, as in the seed)
 
 
@@ -166,6 +169,45 @@ def test_a_host_that_joins_later_gets_the_group_s_key_carried_and_never_printed(
         assert not [s for s in secrets if s in output]
     finally:
         targets[2].sh("rm -f /root/mx3-key-before")
+
+
+def _reaches_the_primary_s_redis(target) -> bool:
+    """Whether ``target`` opens a TCP connection to the primary's Redis port (nothing is sent)."""
+    return target.sh(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{PRIMARY}/6379' 2>/dev/null && echo open || true") == "open"
+
+
+def _controller_reaches_the_primary_s_redis() -> bool:
+    try:
+        socket.create_connection((PRIMARY, 6379), timeout=5).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_the_group_s_redis_port_admits_the_group_s_hosts_only(deployed_fleet, tmp_path):
+    """The fence: this machine, on the group's network but not of the group, is turned away; a host
+    the group no longer lists is too, once the deploy has run; the admin's own nftables rules stay."""
+    targets, env, _ = deployed_fleet
+    primary = targets[0]
+    assert not _controller_reaches_the_primary_s_redis()
+    assert all(_reaches_the_primary_s_redis(t) for t in targets[1:])
+    admins = "table inet admins_rules {\n chain input {\n type filter hook input priority 0; policy accept;\n"
+    admins += " tcp dport 9999 drop\n }\n}\n"
+    primary.sh(f"printf '%s' {shlex.quote(admins)} | nft -f -")
+    inventory = tmp_path / "inventory.toml"
+    with open(env["MAIL_INVENTORY"]) as grouped:
+        inventory.write_text(grouped.read().split('[hosts."mx3"]')[0])  # the group without mx3
+    try:
+        result = pyinfra({**env, "MAIL_INVENTORY": str(inventory)}, "--limit", "mx1")
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+        assert "Fence: Redis port 6379 for 10.77.0.11, 10.77.0.12 only" in result.stdout
+        assert _reaches_the_primary_s_redis(targets[1]) and not _reaches_the_primary_s_redis(targets[2])
+        assert "tcp dport 9999 drop" in primary.sh("nft list table inet admins_rules")
+    finally:
+        again = pyinfra(env, "--limit", "mx1")
+        assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    assert _reaches_the_primary_s_redis(targets[2])
+    primary.sh("nft delete table inet admins_rules")
 
 
 def test_a_rerun_changes_nothing_on_any_host(deployed_fleet):

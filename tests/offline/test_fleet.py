@@ -204,3 +204,58 @@ def test_a_group_without_a_web_ui_proxy_writes_no_neighbours(tmp_path):
         layout=layout,
     )
     assert "neighbours" not in text
+
+
+def test_a_group_on_public_addresses_is_refused_in_one_line_each():
+    """Nothing encrypts the group's Redis traffic yet: it must stay on a private network."""
+    with pytest.raises(settings.SettingsError) as raised:
+        settings.load({**SETTINGS, "redis_primary": "133.125.40.7", "private_address": "133.125.40.8"},
+                      {**PASSWORDS, **REDIS_PASSWORD})  # fmt: skip
+    assert [line.split(":")[0] for line in raised.value.lines] == ["private_address", "redis_primary"]
+    assert raised.value.lines[0] == (
+        "private_address: 133.125.40.8 is a public address: the group's Redis traffic is not encrypted, so the "
+        "group must share a private network (10/8, 172.16/12, 192.168/16, fc00::/7) or a tunnel's addresses"
+    )
+    for address in ("10.77.0.12", "192.168.5.2", "100.64.0.2", "fd00::2"):  # a private network, a tunnel's
+        settings.load({**GROUP, "private_address": address}, {**PASSWORDS, **REDIS_PASSWORD})
+
+
+def _inventory_hosts(tmp_path, text: str = FLEET) -> dict:
+    path = tmp_path / "inventory.toml"
+    path.write_text(text)
+    return {
+        name: data[settings.SETTINGS_KEY]
+        for name, data in read_inventory(path, {**PASSWORDS, **REDIS_PASSWORD})["mail"]
+    }
+
+
+def test_each_host_of_a_group_fences_the_redis_port_to_the_group_s_addresses(tmp_path):
+    loaded = _inventory_hosts(tmp_path)
+    assert loaded["mx1"].group_addresses == loaded["mx2"].group_addresses == ("10.77.0.11", "10.77.0.12")
+    assert loaded["other"].group_addresses == ("10.77.0.99",)
+    hosts = {name: (HostModel.load("debian13", "fresh"), loaded[name]) for name in ("mx1", "mx2")}
+    plans = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    for name, ops in plans.items():
+        named = by_name(ops)
+        rules = named["Redis | Fence: Redis port 6379 for 10.77.0.11, 10.77.0.12 only"].uploads()[layout.FENCE_RULES]
+        text = rules.decode()
+        assert "ip saddr { 10.77.0.11, 10.77.0.12 } tcp dport 6379 accept" in text, name
+        assert text.index("accept") < text.index("tcp dport 6379 reject with tcp reset")
+        assert "delete table inet mailguard_fence" in text  # replaced whole, alone: the admin's tables untouched
+        unit = named["Redis | Fence: mailguard-fence.service"].uploads()[f"/etc/systemd/system/{layout.FENCE_UNIT}"]
+        assert b"ExecReload=/usr/sbin/nft --file /etc/mailguard-fence.nft" in unit
+        started = [str(c) for op in ops if op.name == "Redis | Fence: in force, and at boot" for c in op.commands]
+        assert started == [f"systemctl enable {layout.FENCE_UNIT}", f"systemctl start {layout.FENCE_UNIT}"], started
+        installs = [str(c) for op in ops if "Install rspamd" in op.name for c in op.commands]
+        assert any("nftables" in c for c in installs), installs
+    for name, ops in plans.items():
+        apply(hosts[name][0], ops)
+    for ops in plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD}).values():
+        assert not [op.name for op in ops if "Fence" in op.name and op.changes]
+
+
+def test_a_group_member_deployed_alone_is_not_fenced_and_is_told_why(caplog):
+    hosts = _hosts("mx2")  # raw settings, as a one-host target gives them: the group's hosts are unknown
+    plans = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    assert not [op.name for op in plans["mx2"] if "Fence" in op.name]
+    assert "mx2: Redis port 6379: not fenced (the group's hosts are known only when one inventory, " in caplog.text
