@@ -113,7 +113,7 @@ def judged(results: list[dict], threshold: float) -> dict:
 def reset(target: probes.Target, redis_socket: str) -> None:
     """rspamd's Redis emptied (Bayes, its learn cache, greylisting) and the user's mailbox emptied."""
     target.sh(
-        f"{probes.REDIS_CLI_AUTH}redis-cli -s {redis_socket} FLUSHALL >/dev/null; systemctl restart rspamd; "
+        f"{probes.REDIS_CLI} -s {redis_socket} FLUSHALL >/dev/null; systemctl restart rspamd; "
         f"for box in INBOX Junk; do doveadm expunge -u {USER} mailbox $box all 2>/dev/null || true; done; "
         f"doveadm mailbox create -u {USER} Junk 2>/dev/null || true"
     )

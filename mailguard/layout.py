@@ -40,6 +40,9 @@ SIEVE_SCRIPTS = ("junk", "learn-spam", "learn-ham")  # <name>.sieve, from templa
 # With replication (redis_primary), Redis's password lives in a file of its own, included by
 # redis.conf: the deploy reads redis.conf's text, and what it reads may be printed (-vvv).
 REDIS_AUTH_CONF = "/etc/redis/mailguard-auth.conf"
+# In a group, the Redis user the deploy's own tools log in as (redis_acl.ADMIN): its name on the
+# first line, its password on the second. Root only; absent where Redis has no users.
+REDIS_CLIENT_AUTH = "/etc/redis/mailguard-client"
 
 # A group's fence: nftables rules in a table of their own that admit the group's Redis port from
 # the group's hosts only, loaded at boot (before Redis) by a unit of their own.

@@ -61,7 +61,7 @@ def archive_command(platform: Platform, handover: str) -> Command:
     in ``handover`` (templates/tools/backup-archive.sh)."""
     items = [word for item, path in host_paths(platform).items() for word in (item, backups.ITEMS[item][0], path)]
     return script(
-        "backup-archive", layout.BACKUP_DIR, backups.SUMS, platform.redis_socket, layout.REDIS_AUTH_CONF, handover,
+        "backup-archive", layout.BACKUP_DIR, backups.SUMS, platform.redis_socket, layout.REDIS_CLIENT_AUTH, handover,
         *items,
     )  # fmt: skip
 

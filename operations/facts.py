@@ -9,7 +9,7 @@ from pyinfra.api import FactBase
 from pyinfra.api.host import Host
 
 from mailguard import learning
-from mailguard.layout import REDIS_AUTH_CONF
+from mailguard.layout import REDIS_CLIENT_AUTH
 from mailguard.opendkim import CONF as OPENDKIM_CONF
 
 from . import readhost
@@ -26,7 +26,7 @@ class SystemProfile:
     def command(
         disk_path="/var", paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", wants=()
     ) -> tuple[Command, list[tuple[str, list[str]]]]:
-        words = ["profile", disk_path, OPENDKIM_CONF, redis_socket, REDIS_AUTH_CONF]
+        words = ["profile", disk_path, OPENDKIM_CONF, redis_socket, REDIS_CLIENT_AUTH]
         for items in (paths, texts, password_files, key_dirs):
             words += [str(len(items)), *items]
         groups = readhost.groups_of(wants) if wants else []

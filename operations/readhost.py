@@ -44,7 +44,7 @@ from pyinfra.api.exceptions import FactProcessError
 from pyinfra.api.host import Host
 
 from mailguard import names
-from mailguard.layout import MANAGED_MARK, REDIS_AUTH_CONF
+from mailguard.layout import MANAGED_MARK, REDIS_CLIENT_AUTH
 
 from .commands import Command, script
 
@@ -87,7 +87,7 @@ def groups_of(wants: Iterable[Want]) -> list[tuple[str, list[str]]]:
 
 
 def state_arguments(groups: list[tuple[str, list[str]]]) -> list[str]:
-    words = ["state", MANAGED_MARK, REDIS_AUTH_CONF]
+    words = ["state", MANAGED_MARK, REDIS_CLIENT_AUTH]
     for kind, args in groups:
         words += [kind, str(len(args)), *args]
     return words

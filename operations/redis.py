@@ -10,7 +10,8 @@ from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations.util import any_changed
 
-from mailguard import layout
+from mailguard import layout, redis_acl
+from mailguard.platforms import Platform
 from mailguard.settings import REDIS_PORT, Settings
 
 from . import edits, files, system
@@ -21,16 +22,16 @@ from .hoststate import HostReads, Snapshot, operation_reading
 from .templating import render
 
 
-def auth_text(settings: Settings) -> str:
-    """The included file: the group's password and, on a replica, whose replica it is."""
-    lines = [layout.MANAGED_MARK + " (pyinfra): the group's Redis password; root and Redis only."]
+def auth_text(settings: Settings, platform: Platform) -> str:
+    """The included file: in a group, its Redis users (redis_acl) and, on a replica, whose replica it is."""
     if settings.redis_role == "standalone":
-        lines.append("# No replication: this Redis is on its unix socket only.")
-    else:
-        lines += [f"requirepass {settings.redis_password}", f"masterauth {settings.redis_password}"]
-    if settings.redis_role == "replica":
-        lines += [f"replicaof {settings.redis_primary} {REDIS_PORT}", "replica-read-only yes"]
-    return "\n".join(lines) + "\n"
+        return layout.MANAGED_MARK + " (pyinfra).\n# No replication: this Redis is on its unix socket only.\n"
+    return redis_acl.auth_text(
+        settings.redis_password,
+        settings.redis_primary if settings.redis_role == "replica" else None,
+        REDIS_PORT,
+        platform.rspamd_sends_redis_username(settings.rspamd_source),
+    )
 
 
 @files.leaves("whole", lambda path, *a, **k: [path], service="redis")
@@ -58,13 +59,14 @@ def configure(ctx: HostContext) -> Changes:
         [("port", [str(REDIS_PORT)]), ("bind", [settings.private_address])] if role == "primary" else [("port", ["0"])]
     )
     auth = auth_file(
-        name=f"Redis: replication ({role})",
+        name=f"Redis: users and replication ({role})",
         path=layout.REDIS_AUTH_CONF,
-        content=auth_text(settings),
+        content=auth_text(settings, platform),
         replicated=role != "standalone",
         group=platform.redis_group,
         reads=ctx.reads,
     )
+    _client_credentials(ctx)
     socket = edits.directives_file(
         name="Redis: unix socket for rspamd"
         + (f", port {REDIS_PORT} on {settings.private_address}" if role == "primary" else ", no TCP port"),
@@ -82,6 +84,24 @@ def configure(ctx: HostContext) -> Changes:
     )
     _fence(ctx)
     return {restart("redis"): [auth, socket], restart("rspamd"): [membership]}
+
+
+def _client_credentials(ctx: HostContext) -> None:
+    """The user the deploy's own tools log in as, where Redis has users; none where it has not."""
+    if ctx.settings.redis_role == "standalone":
+        files.file_absent(name=f"Redis: no users, no {layout.REDIS_CLIENT_AUTH}", path=layout.REDIS_CLIENT_AUTH,
+                          reads=ctx.reads)  # fmt: skip
+        return
+    files.text_file(
+        name=f"Redis: the deploy's own user ({redis_acl.ADMIN})",
+        path=layout.REDIS_CLIENT_AUTH,
+        content=redis_acl.client_text(ctx.settings.redis_password),
+        secret=True,
+        user="root",
+        group="root",
+        mode=600,
+        reads=ctx.reads,
+    )
 
 
 def fence_rules(settings: Settings) -> str:

@@ -10,7 +10,7 @@ from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations.util import any_changed
 
-from mailguard import dkim, layout, rspamd_config, rspamd_password
+from mailguard import dkim, layout, redis_acl, rspamd_config, rspamd_password
 from mailguard.layout import original
 from mailguard.platforms import Platform
 from mailguard.settings import REDIS_PORT, Settings
@@ -209,7 +209,11 @@ def _files_with_secrets(ctx: HostContext, context: dict) -> list[Any]:
             name=f"rspamd: {rspamd_config.REDIS} (Redis: {_redis_servers(settings)})",
             path=f"{conf_dir}/{rspamd_config.REDIS}",
             content=render(
-                f"rspamd/{rspamd_config.REDIS}.j2", **context, write_server=_redis_write_server(settings, platform)
+                f"rspamd/{rspamd_config.REDIS}.j2",
+                **context,
+                write_server=_redis_write_server(settings, platform),
+                redis_username=redis_acl.RSPAMD if platform.rspamd_sends_redis_username(settings.rspamd_source) else "",
+                redis_password=redis_acl.password(settings.redis_password, redis_acl.RSPAMD),
             ),
             backup="rspamd",
             secret=True,

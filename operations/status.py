@@ -65,7 +65,7 @@ def read(ctx: HostContext, units: dict[str, str]) -> dict[str, list[str]]:
     command = script(
         "status",
         platform.redis_socket,
-        layout.REDIS_AUTH_CONF,
+        layout.REDIS_CLIENT_AUTH,
         platform.clamav_db_dir,
         f"{platform.rspamd_db_dir}/stats.ucl",  # rspamd's counters, saved by rspamd itself
         str(len(units)),

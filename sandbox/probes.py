@@ -17,14 +17,15 @@ import uuid
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from mailguard.layout import REDIS_AUTH_CONF
+from mailguard.layout import REDIS_CLIENT_AUTH
 
 # The public half of a private key, as the DKIM record's p= value (as the deploy's read derives it).
 PUBLIC_KEY_COMMAND = "openssl pkey -in {path} -pubout -outform DER 2>/dev/null | base64 -w0"
-# A shell prefix for the tests' own redis-cli: the group's password where replication set one.
-REDIS_CLI_AUTH = (
-    f"a=$(sed -n 's/^requirepass //p' {REDIS_AUTH_CONF} 2>/dev/null || true); "
-    '[ -z "$a" ] || export REDISCLI_AUTH="$a"; '
+# The tests' own redis-cli: as the deploy's own Redis user where a group's Redis has users.
+REDIS_CLI = (
+    f"{{ read -r u && read -r a; }} 2>/dev/null <{REDIS_CLIENT_AUTH}; "
+    '[ -z "${a:-}" ] || export REDISCLI_AUTH="$a"; '
+    'redis-cli ${a:+--user "$u"}'
 )
 
 # The EICAR test file, split so that no scanner flags this source file.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# backup-archive.sh DIR SUMS REDIS_SOCKET REDIS_AUTH_CONF HANDOVER [ITEM dir|file PATH]...
+# backup-archive.sh DIR SUMS REDIS_SOCKET REDIS_CLIENT_AUTH HANDOVER [ITEM dir|file PATH]...
 #
 # backup.py's archive. Gathered in the root-only DIR: each ITEM copied from PATH (of a directory its
 # regular files only: a link is never followed), a Redis dump taken over Redis's own socket, a
@@ -8,7 +8,7 @@
 # there without sudo, so no copy of a key is ever readable by another user. Prints one line.
 set -eu
 umask 077
-dir=$1 sums=$2 socket=$3 auth_conf=$4 handover=$5
+dir=$1 sums=$2 socket=$3 client_auth=$4 handover=$5
 shift 5
 rm -rf -- "$dir"
 mkdir -p -- "$dir/files"
@@ -28,12 +28,16 @@ while [ $# -ge 3 ]; do
     esac
 done
 if [ -S "$socket" ]; then
-    password=$(sed -n 's/^requirepass //p' "$auth_conf" 2>/dev/null || true)
+    # as the deploy's own Redis user, where Redis has users (CLIENT_AUTH: its name, then its password)
+    user='' password=''
+    { read -r user && read -r password; } 2>/dev/null <"$client_auth" || true
     if [ -n "$password" ]; then
         REDISCLI_AUTH=$password
         export REDISCLI_AUTH
+        redis-cli --user "$user" -s "$socket" --rdb "$dir/files/redis.rdb" >/dev/null
+    else
+        redis-cli -s "$socket" --rdb "$dir/files/redis.rdb" >/dev/null
     fi
-    redis-cli -s "$socket" --rdb "$dir/files/redis.rdb" >/dev/null
 fi
 (cd "$dir/files" && find . -type f -print0 | sort -z | xargs -0r sha256sum) >"$dir/$sums.new"
 mv -- "$dir/$sums.new" "$dir/files/$sums"

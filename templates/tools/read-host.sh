@@ -4,9 +4,9 @@
 # argument, never as shell text, and goes out framed, so that no byte of a name another user chose
 # (a file in a directory a service user owns) can end one answer and start another.
 #
-#   read-host.sh [profile DISK_PATH OPENDKIM_CONF REDIS_SOCKET REDIS_AUTH_CONF
+#   read-host.sh [profile DISK_PATH OPENDKIM_CONF REDIS_SOCKET REDIS_CLIENT_AUTH
 #                         N PATH... N TEXT... N PASSWORD_FILE... N KEY_DIR...]
-#                [state MANAGED_MARK REDIS_AUTH_CONF [KIND N ARG...]...]
+#                [state MANAGED_MARK REDIS_CLIENT_AUTH [KIND N ARG...]...]
 #
 # The profile prints NAME=VALUE lines; a value another user could choose is base64. The state read
 # prints the line @@mailguard-state, then one line per KIND group in the order asked: the base64 of
@@ -35,17 +35,17 @@ is_regular() { [ -f "$1" ] && [ ! -L "$1" ]; }
 
 b64() { printf '%s' "$1" | base64 -w0; }
 
-redis_password() { sed -n 's/^requirepass //p' "$1" 2>/dev/null; }
-
-# redis_ask AUTH_CONF SOCKET ARG...: redis-cli on SOCKET. With a password set, never over TCP:
+# redis_ask CLIENT_AUTH SOCKET ARG...: redis-cli on SOCKET, as the user CLIENT_AUTH names (its
+# first line; its password the second) where Redis has users. With a password, never over TCP:
 # whoever listens on Redis's port would be handed it. Without one, the default port answers for a
 # Redis the deploy has not given its socket yet.
 redis_ask() {
-    password=$(redis_password "$1")
+    user='' password=''
+    { read -r user && read -r password; } 2>/dev/null <"$1"
     socket=$2
     shift 2
     if [ -n "$password" ]; then
-        REDISCLI_AUTH=$password redis-cli -s "$socket" "$@" 2>/dev/null
+        REDISCLI_AUTH=$password redis-cli --user "$user" -s "$socket" "$@" 2>/dev/null
     else
         redis-cli -s "$socket" "$@" 2>/dev/null || redis-cli "$@" 2>/dev/null
     fi
@@ -195,14 +195,14 @@ answer_pwhash() {
 # dbsize: how many keys the Redis on that socket holds
 answer_dbsize() {
     for socket do
-        redis_ask "$redis_auth_conf" "$socket" dbsize | grep -x '[0-9]*'
+        redis_ask "$redis_client_auth" "$socket" dbsize | grep -x '[0-9]*'
         printf '\0'
     done
 }
 
 state() {
     echo "$STATE_MARK"
-    managed_mark=$1 redis_auth_conf=$2
+    managed_mark=$1 redis_client_auth=$2
     shift 2
     d=$(mktemp -d) || exit 1
     group=0
@@ -231,7 +231,7 @@ state() {
 # --- the profile ---
 
 profile() {
-    disk_path=$1 opendkim_conf=$2 redis_socket=$3 auth_conf=$4
+    disk_path=$1 opendkim_conf=$2 redis_socket=$3 client_auth=$4
     shift 4
     # Files read whole (never secrets): those asked, and OpenDKIM's KeyTable and SigningTable where
     # its configuration names them (plain or refile:).
@@ -275,8 +275,8 @@ profile() {
     done
     # A host about to become a Redis replica: whether its Redis is one already, and what it holds.
     if [ -n "$redis_socket" ]; then
-        echo "redis_keys=$(redis_ask "$auth_conf" "$redis_socket" dbsize | grep -x '[0-9]*')"
-        echo "redis_role=$(redis_ask "$auth_conf" "$redis_socket" info replication | tr -d '\r' | sed -n 's/^role://p')"
+        echo "redis_keys=$(redis_ask "$client_auth" "$redis_socket" dbsize | grep -x '[0-9]*')"
+        echo "redis_role=$(redis_ask "$client_auth" "$redis_socket" info replication | tr -d '\r' | sed -n 's/^role://p')"
     fi
     (
         # shellcheck disable=SC1091  # the host's own os-release

@@ -1,5 +1,5 @@
 #!/bin/sh
-# status.sh REDIS_SOCKET REDIS_AUTH_CONF CLAMAV_DB_DIR RSPAMD_STATS N_UNITS UNIT... PROBE SERVER PORT RBL_CONF NAME...
+# status.sh REDIS_SOCKET REDIS_CLIENT_AUTH CLAMAV_DB_DIR RSPAMD_STATS N_UNITS UNIT... PROBE SERVER PORT RBL_CONF NAME...
 #
 # What status.py judges, read in one command and changing nothing: each UNIT's state, Postfix's
 # milters and HELO name, the listening TCP sockets (the kernel's table: no tool needed), rspamd's
@@ -9,7 +9,7 @@
 # nothing a file or a queued message holds can pose as another answer; the last line is
 # "@@status end".
 set -u -f  # (no globbing: a name Redis holds is never a pattern)
-socket=$1 auth_conf=$2 clamav_db=$3 rspamd_stats=$4 units=$5
+socket=$1 client_auth=$2 clamav_db=$3 rspamd_stats=$4 units=$5
 shift 5
 
 say() { printf '@@status %s %s\n' "$1" "$(printf '%s' "$2" | base64 -w0)"; }
@@ -45,17 +45,20 @@ say signatures "$(find "$clamav_db" -maxdepth 1 -type f \( -name '*.cvd' -o -nam
 say local-signatures "$(find "$clamav_db" -maxdepth 1 -type f \( -name '*.hdb' -o -name '*.hsb' -o -name '*.ndb' \
     -o -name '*.ldb' \) -printf '%T@\n' 2>/dev/null)"
 
-password=$(sed -n 's/^requirepass //p' "$auth_conf" 2>/dev/null || true)
+# as the deploy's own Redis user, where Redis has users (CLIENT_AUTH: its name, then its password)
+user='' password=''
+{ read -r user && read -r password; } 2>/dev/null <"$client_auth"
 if [ -n "$password" ]; then
     REDISCLI_AUTH=$password
     export REDISCLI_AUTH
 fi
-say redis "$(redis-cli -s "$socket" INFO 2>&1)"
+redis_cli() { if [ -n "$password" ]; then redis-cli --user "$user" "$@"; else redis-cli "$@"; fi; }
+say redis "$(redis_cli -s "$socket" INFO 2>&1)"
 for pair in spam:BAYES_SPAM ham:BAYES_HAM; do
     class=${pair%%:*} symbol=${pair#*:}
     total=0
-    for key in $(redis-cli -s "$socket" --raw SMEMBERS "${symbol}_keys" 2>/dev/null); do
-        learned=$(redis-cli -s "$socket" --raw HGET "$key" "learns_$class" 2>/dev/null)
+    for key in $(redis_cli -s "$socket" --raw SMEMBERS "${symbol}_keys" 2>/dev/null); do
+        learned=$(redis_cli -s "$socket" --raw HGET "$key" "learns_$class" 2>/dev/null)
         case $learned in '' | *[!0-9]*) learned=0 ;; esac
         total=$((total + learned))
     done

@@ -22,7 +22,7 @@ from sandbox import probes
 pytestmark = pytest.mark.e2e
 
 KEY = "/var/lib/rspamd/dkim/example.com.dkim.key"
-REDIS = f"{probes.REDIS_CLI_AUTH}redis-cli -s /run/redis/redis.sock"
+REDIS = f"{probes.REDIS_CLI} -s /run/redis/redis.sock"
 PRIMARY = fleet_sandbox.address(1)  # the group's Redis primary, mx1
 BLACKLISTED = "spammer@bulk.example.net"  # +30: greylisted (reject is off, as in the seed)
 

@@ -3,13 +3,14 @@ one DKIM key per domain for the group, Redis replication by role, and rspamd's n
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
 from hostmodel import HostModel, apply, by_name, plan_group
 from support import PASSWORDS, SETTINGS
 
-from mailguard import dkim, layout, settings
+from mailguard import dkim, layout, redis_acl, settings
 from mailguard.targets import read_inventory
 from operations.dkim import KeyConflict
 
@@ -27,6 +28,10 @@ def _hosts(*names: str, keys: dict[str, bytes] | None = None) -> dict:
             model.files[KEY] = {"text": keys[name].decode(), "user": "_rspamd", "group": "_rspamd", "mode": 600}
         hosts[name] = (model, {**GROUP, "private_address": f"10.77.0.1{number}"})
     return hosts
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _uploaded_keys(plans: dict) -> dict[str, bytes]:
@@ -83,10 +88,24 @@ def test_redis_roles_primary_listens_on_its_private_address_replicas_follow_it()
     for name, role in (("mx1", "primary"), ("mx2", "replica")):
         # (an operation's name is one of its hosts': each host says its own role)
         auth = next(
-            op.uploads()["/etc/redis/mailguard-auth.conf"] for op in first[name] if "Redis: replication" in op.name
+            op.uploads()["/etc/redis/mailguard-auth.conf"] for op in first[name] if "Redis: users and" in op.name
         ).decode()
-        assert f"requirepass {password}" in auth
+        assert password not in auth and "requirepass" not in auth  # the group's secret never reaches Redis
+        for user in (redis_acl.REPLICA, redis_acl.RSPAMD, redis_acl.ADMIN):  # each by its password's SHA-256
+            assert (
+                f"user {user} reset on #{_sha256(redis_acl.password(password, user))} {redis_acl.RIGHTS[user]}\n"
+                in auth
+            )
+        assert "user default reset off\n" in auth  # rspamd.com's rspamd logs in with its user name
         assert ("replicaof 10.77.0.11 6379" in auth) == (role == "replica")
+        replica_login = (
+            f"masteruser {redis_acl.REPLICA}\nmasterauth {redis_acl.password(password, redis_acl.REPLICA)}\n"
+        )
+        assert (replica_login in auth) == (role == "replica")
+        client = next(op for op in first[name] if "the deploy's own user" in op.name).uploads()[
+            layout.REDIS_CLIENT_AUTH
+        ]
+        assert client.decode() == f"{redis_acl.ADMIN}\n{redis_acl.password(password, redis_acl.ADMIN)}\n"
         conf = next(
             v for op in plans[name] if op.name.startswith("Redis | Redis: unix socket") for v in op.uploads().values()
         )
@@ -99,7 +118,11 @@ def test_redis_roles_primary_listens_on_its_private_address_replicas_follow_it()
             v for op in plans[name] if "local.d/redis.conf" in op.name for v in op.uploads().values()
         ).decode()
         write = "/run/redis/redis.sock" if role == "primary" else "10.77.0.11:6379"
-        assert f'write_servers = "{write}";' in rspamd and f'password = "{password}";' in rspamd
+        assert f'write_servers = "{write}";' in rspamd and password not in rspamd
+        assert (
+            f'username = "{redis_acl.RSPAMD}";\npassword = "{redis_acl.password(password, redis_acl.RSPAMD)}";'
+            in rspamd
+        )
         # The reports' data is in the primary's Redis: only the primary sends them.
         timer = [c for op in first[name] if "DMARC reports: timer" in op.name for c in op.commands]
         assert ("systemctl start rspamd-dmarc-report.timer" in timer) == (role == "primary"), timer
@@ -259,3 +282,29 @@ def test_a_group_member_deployed_alone_is_not_fenced_and_is_told_why(caplog):
     plans = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
     assert not [op.name for op in plans["mx2"] if "Fence" in op.name]
     assert "mx2: Redis port 6379: not fenced (the group's hosts are known only when one inventory, " in caplog.text
+
+
+def test_an_rspamd_without_a_user_name_logs_in_as_redis_s_default_user_with_rspamd_s_rights_only():
+    """Debian 12's own rspamd (3.4) sends no Redis user name: the default user is rspamd's there."""
+    hosts = {
+        "mx1": (
+            HostModel.load("debian12", "fresh"),
+            {**GROUP, "private_address": "10.77.0.11", "rspamd_source": "distro"},
+        )
+    }
+    first = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    apply(hosts["mx1"][0], first["mx1"])
+    ops = first["mx1"] + plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})["mx1"]
+    auth = next(op.uploads()[layout.REDIS_AUTH_CONF] for op in ops if "Redis: users and" in op.name).decode()
+    secret = REDIS_PASSWORD[settings.REDIS_PASSWORD_ENV]
+    rspamd_hash = _sha256(redis_acl.password(secret, redis_acl.RSPAMD))
+    assert f"user default reset on #{rspamd_hash} {redis_acl.RIGHTS[redis_acl.RSPAMD]}\n" in auth
+    rspamd = next(v for op in ops if "local.d/redis.conf" in op.name for v in op.uploads().values()).decode()
+    assert "username" not in rspamd and f'password = "{redis_acl.password(secret, redis_acl.RSPAMD)}";' in rspamd
+
+
+def test_no_redis_user_may_run_an_administrative_command():
+    for user, rights in redis_acl.RIGHTS.items():
+        granted = rights.split()
+        assert "+@all" not in granted or {"-@admin", "-@dangerous"} <= set(granted), user
+        assert not {"+config", "+module", "+debug", "+acl", "+@admin", "+@dangerous"} & set(granted), user

@@ -118,8 +118,8 @@ def test_finding_4_a_file_name_cannot_pose_as_the_milters_answer(shell, tmp_path
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_finding_5_redis_is_never_asked_over_tcp_with_the_password(shell, tmp_path):
-    auth = tmp_path / "auth.conf"
-    auth.write_text("requirepass s3cret-Pa55\n")
+    auth = tmp_path / "mailguard-client"
+    auth.write_text("mailguard-admin\ns3cret-Pa55\n")
     env, log = stubs(tmp_path, "redis-cli", fail=("redis-cli",))  # the socket is missing: every ask fails
     (tmp_path / "bin" / "redis-cli").write_text(
         f"#!/bin/sh\nprintf '%s' \"${{REDISCLI_AUTH:-none}}\" >> {log}\nfor a do printf '\\0%s' \"$a\" >> {log}; done\n"
@@ -128,7 +128,7 @@ def test_finding_5_redis_is_never_asked_over_tcp_with_the_password(shell, tmp_pa
     socket = str(tmp_path / "redis.sock")
     words = ["state", layout.MANAGED_MARK, str(auth), "dbsize", "1", socket]
     run(shell, script("read-host", *words), env)
-    assert calls(log) == [("s3cret-Pa55", "-s", socket, "dbsize")]  # with the password: the socket only
+    assert calls(log) == [("s3cret-Pa55", "--user", "mailguard-admin", "-s", socket, "dbsize")]  # the socket only
     log.unlink()
     auth.write_text("")
     run(shell, script("read-host", "state", layout.MANAGED_MARK, str(auth), "dbsize", "1", socket), env)
@@ -137,7 +137,7 @@ def test_finding_5_redis_is_never_asked_over_tcp_with_the_password(shell, tmp_pa
 
 def test_finding_6_no_host_read_is_ever_printed():
     """pyinfra prints what a fact reads at -vvv; the reads carry each controller hash's salt and a
-    digest (a verifier of the password) and files such as redis.conf (requirepass): never printed."""
+    digest (a verifier of the password) and files such as redis.conf (an admin's requirepass): never printed."""
     model = HostModel.load("el9", "fresh")
     converge(model, SETTINGS, PASSWORDS)
     plan(model, SETTINGS, PASSWORDS)
