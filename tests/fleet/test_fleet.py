@@ -14,7 +14,7 @@ import dkim as dkimpy
 import pytest
 from support import EXTERNAL, FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra
 
-from mailguard import dkim, layout
+from mailguard import dkim, layout, redis_acl
 from mailguard.settings import PASSWORD_ENV
 from sandbox import fleet as fleet_sandbox
 from sandbox import probes
@@ -208,6 +208,28 @@ def test_the_group_s_redis_port_admits_the_group_s_hosts_only(deployed_fleet, tm
         assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
     assert _reaches_the_primary_s_redis(targets[2])
     primary.sh("nft delete table inet admins_rules")
+
+
+def test_no_redis_user_of_the_group_may_reconfigure_the_primary(deployed_fleet):
+    """With rspamd's credentials (they are on every host), or the deploy's own, over the network:
+    data commands yes, CONFIG no; Redis's default user is off (rspamd logs in by name)."""
+    targets, env, _ = deployed_fleet
+    replica = targets[1]
+    rspamd_password = replica.sh("sed -n 's/^password = \"\\(.*\\)\";$/\\1/p' /etc/rspamd/local.d/redis.conf").strip()
+    assert rspamd_password and env["REDIS_REPLICATION_PASSWORD"] not in replica.sh("cat /etc/rspamd/local.d/redis.conf")
+
+    def ask(user: str, password: str, *command: str) -> str:
+        login = f"--user {user} " if user else ""
+        cli = f"redis-cli --no-auth-warning -h {PRIMARY} {login}{' '.join(command)}"
+        return replica.sh(f"REDISCLI_AUTH={shlex.quote(password)} {cli} 2>&1").strip()
+
+    assert ask(redis_acl.RSPAMD, rspamd_password, "PING") == "PONG"
+    assert "NOPERM" in ask(redis_acl.RSPAMD, rspamd_password, "CONFIG", "GET", "dir")
+    assert "NOPERM" in ask(redis_acl.RSPAMD, rspamd_password, "MODULE", "LIST")
+    admin_user, admin_password = replica.sh(f"cat {layout.REDIS_CLIENT_AUTH}").split()
+    assert "NOPERM" in ask(admin_user, admin_password, "CONFIG", "GET", "dir")
+    assert "PONG" not in ask("", rspamd_password, "PING")  # no default user to log in as
+    assert "PONG" not in ask("", env["REDIS_REPLICATION_PASSWORD"], "PING")  # the group's secret is no password
 
 
 def test_a_rerun_changes_nothing_on_any_host(deployed_fleet):
