@@ -452,11 +452,13 @@ class Settings:
         optional(ip_address(None), "IP or null"),
         None,
         "The private_address of the group's Redis primary: every host's rspamd reads its own Redis (a replica "
-        f"of the primary) and writes to the primary (port {REDIS_PORT}, password {REDIS_PASSWORD_ENV}). "
+        f"of the primary) and writes to the primary (port {REDIS_PORT}, fenced to the group; users from "
+        f"{REDIS_PASSWORD_ENV}). "
         "null: a Redis of its own, on its unix socket only.",
         ja=(
             "グループの Redis プライマリの private_address。各ホストの rspamd は自分の Redis（プライマリのレプリカ）"
-            "から読み、プライマリに書きます（ポート 6379、パスワードは REDIS_REPLICATION_PASSWORD）。null なら、"
+            "から読み、プライマリに書きます（ポート 6379、グループのホストからだけ接続でき、ユーザーのパスワードは"
+            " REDIS_REPLICATION_PASSWORD から導きます）。null なら、"
             "そのホストだけの Redis を unix ソケットでだけ使います。"
         ),
     )
@@ -677,8 +679,10 @@ ENVIRONMENT = (
         REDIS_PASSWORD_ENV,
         "none: required with `redis_primary`",
         "なし（`redis_primary` を使うときは必須）",
-        "The group's Redis password (16 to 128 letters, digits, _ and -; never printed).",
-        "グループの Redis のパスワード（英数字と _ と - で 16〜128 文字。表示されることはありません）。",
+        "The group's Redis secret, from which each Redis user's password is derived (16 to 128 letters, "
+        "digits, _ and -; never printed, and in no file on the hosts).",
+        "グループの Redis の秘密の値。Redis の各ユーザーのパスワードはここから導きます（英数字と _ と - で"
+        " 16〜128 文字。表示されることはなく、ホストのどのファイルにも残りません）。",
     ),
 )
 

@@ -140,6 +140,8 @@ def up(count: int = 3) -> dict:
                 "-M",
                 f"mailguard-mx{number}",
                 f"--network-namespace-path=/run/netns/{_namespace(number)}",
+                # its own firewall (a group's fence), as a VPS has: on its own network namespace only
+                "--capability=CAP_NET_ADMIN",
             ],  # fmt: skip
             stdin=subprocess.DEVNULL,
             stdout=console,
