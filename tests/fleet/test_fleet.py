@@ -69,7 +69,7 @@ def test_the_first_run_prints_no_secret(deployed_fleet):
     targets, env, output = deployed_fleet
     secrets = _private_parts(targets[0])
     secrets += [env["REDIS_REPLICATION_PASSWORD"], env[PASSWORD_ENV], env["RSPAMD_ENABLE_PASSWORD"]]
-    assert "Redis: replication" in output  # -vvv's output, as the operations ran
+    assert "Redis: users and replication" in output  # -vvv's output, as the operations ran
     assert not [s for s in secrets if s in output]
 
 
@@ -173,7 +173,8 @@ def test_a_host_that_joins_later_gets_the_group_s_key_carried_and_never_printed(
 
 def _reaches_the_primary_s_redis(target) -> bool:
     """Whether ``target`` opens a TCP connection to the primary's Redis port (nothing is sent)."""
-    return target.sh(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{PRIMARY}/6379' 2>/dev/null && echo open || true") == "open"
+    answer = target.sh(f"timeout 5 bash -c 'exec 3<>/dev/tcp/{PRIMARY}/6379' 2>/dev/null && echo open || true")
+    return answer.strip() == "open"
 
 
 def _controller_reaches_the_primary_s_redis() -> bool:
