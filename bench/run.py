@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import quality
 
         return quality.main([a for a in argv if a != "--quality"])
+    if "--mail" in argv:  # the mail itself, through Postfix, rspamd and ClamAV: bench/mail.py
+        from bench import mail
+
+        return mail.main([a for a in argv if a != "--mail"])
     parser = argparse.ArgumentParser(prog="./run bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--reruns", type=int, default=11, help="no-op reruns to time (median)")
     parser.add_argument("--json", default=str(ROOT / "artifacts" / "bench.json"), help="where to write the table")

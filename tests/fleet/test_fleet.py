@@ -201,7 +201,7 @@ def test_the_group_s_redis_port_admits_the_group_s_hosts_only(deployed_fleet, tm
     try:
         result = pyinfra({**env, "MAIL_INVENTORY": str(inventory)}, "--limit", "mx1")
         assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-        assert "Fence: Redis port 6379 for 10.77.0.11, 10.77.0.12 only" in result.stdout
+        assert "Fence: Redis port 6379 for 10.77.0.11, 10.77.0.12 only" in result.stdout + result.stderr
         assert _reaches_the_primary_s_redis(targets[1]) and not _reaches_the_primary_s_redis(targets[2])
         assert "tcp dport 9999 drop" in primary.sh("nft list table inet admins_rules")
     finally:
