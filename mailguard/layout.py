@@ -48,6 +48,15 @@ REDIS_CLIENT_AUTH = "/etc/redis/mailguard-client"
 # the group's hosts only, loaded at boot (before Redis) by a unit of their own.
 FENCE_RULES = "/etc/mailguard-fence.nft"
 FENCE_UNIT = "mailguard-fence.service"
+# A group's Redis traffic between hosts goes through a TLS tunnel (stunnel) of the deploy's own:
+# on the primary from its private_address, port 6379, to Redis's socket; on every other host from
+# 127.0.0.1, TUNNEL_PORT, to the primary. Its key is the group's (group_tls.py).
+TUNNEL_DIR = "/etc/mailguard-tunnel"
+TUNNEL_CONF = f"{TUNNEL_DIR}/stunnel.conf"
+TUNNEL_CERT = f"{TUNNEL_DIR}/group.crt"
+TUNNEL_KEY = f"{TUNNEL_DIR}/group.key"  # root only; systemd hands it to stunnel (LoadCredential)
+TUNNEL_UNIT = "mailguard-tunnel.service"
+TUNNEL_PORT = 6380
 
 # The deploy's own scripts and their stores.
 TOOLS_DIR = "/usr/local/sbin"

@@ -84,6 +84,9 @@ class Platform:
     # A group's fence (layout.FENCE_RULES): nftables, which firewalld also runs on
     fence_packages: tuple[str, ...] = ("nftables",)
     nft_binary: str = "/usr/sbin/nft"
+    # A group's TLS tunnel (layout.TUNNEL_CONF)
+    tunnel_packages: tuple[str, ...] = ("stunnel",)
+    stunnel_binary: str = "/usr/bin/stunnel"
     # The web UI's reverse proxies
     nginx_package: str = "nginx"
     nginx_unit: str = "nginx"
@@ -208,6 +211,8 @@ DEBIAN_12 = Platform(
     # unbound's package would hand 127.0.0.1 to resolvconf (resolvectl with systemd-resolved)
     unbound_system_hooks=("unbound-resolvconf.service",),
     distro_rspamd_redis_username=False,  # bookworm's rspamd is 3.4
+    tunnel_packages=("stunnel4",),
+    stunnel_binary="/usr/bin/stunnel4",
 )
 
 # Debian 13 and unstable package and place everything as Debian 12 does; their rspamd differs

@@ -222,6 +222,9 @@ def services(ctx: HostContext, pending_marks: dict[Change, list[Any]]):
     checks = service_checks(platform)
     activation(ctx.reads, "Redis: restart for its new configuration", "redis", platform.redis_unit, pending_marks)
     system.service(name="Redis: enabled and running", unit=platform.redis_unit, reads=ctx.reads)
+    if settings.redis_role != "standalone":  # after Redis, which gave up the group's port to it
+        activation(ctx.reads, "Tunnel: restart for its new configuration", "tunnel", layout.TUNNEL_UNIT, pending_marks)
+        system.service(name="Tunnel: enabled and running", unit=layout.TUNNEL_UNIT, reads=ctx.reads)
 
     if settings.antivirus:
         activation(

@@ -14,7 +14,7 @@ from mailguard import layout, redis_acl
 from mailguard.platforms import Platform
 from mailguard.settings import REDIS_PORT, Settings
 
-from . import edits, files, system
+from . import edits, files, system, tunnel
 from .activate import Changes, restart
 from .commands import Command
 from .context import HostContext
@@ -28,8 +28,9 @@ def auth_text(settings: Settings, platform: Platform) -> str:
         return layout.MANAGED_MARK + " (pyinfra).\n# No replication: this Redis is on its unix socket only.\n"
     return redis_acl.auth_text(
         settings.redis_password,
-        settings.redis_primary if settings.redis_role == "replica" else None,
-        REDIS_PORT,
+        # a replica replicates through its end of the group's tunnel
+        "127.0.0.1" if settings.redis_role == "replica" else None,
+        layout.TUNNEL_PORT,
         platform.rspamd_sends_redis_username(settings.rspamd_source),
     )
 
@@ -54,10 +55,9 @@ def auth_file(path: str, content: str, replicated: bool, group: str, *, reads: H
 def configure(ctx: HostContext) -> Changes:
     settings, platform = ctx.settings, ctx.platform
     role = settings.redis_role
-    # port 0: no TCP listener (nothing but the group's replicas and rspamds uses TCP, and only the primary's).
-    port = (
-        [("port", [str(REDIS_PORT)]), ("bind", [settings.private_address])] if role == "primary" else [("port", ["0"])]
-    )
+    # port 0: no TCP listener (a group's hosts reach the primary through its tunnel, which hands
+    # each connection to this socket).
+    port = [("port", ["0"])]
     auth = auth_file(
         name=f"Redis: users and replication ({role})",
         path=layout.REDIS_AUTH_CONF,
@@ -68,8 +68,7 @@ def configure(ctx: HostContext) -> Changes:
     )
     _client_credentials(ctx)
     socket = edits.directives_file(
-        name="Redis: unix socket for rspamd"
-        + (f", port {REDIS_PORT} on {settings.private_address}" if role == "primary" else ", no TCP port"),
+        name="Redis: unix socket for rspamd, no TCP port",
         paths=list(platform.redis_conf_candidates),
         values=[("unixsocket", [platform.redis_socket]), ("unixsocketperm", ["770"]), *port],
         added=[("include", layout.REDIS_AUTH_CONF)] if role != "standalone" else [],
@@ -83,7 +82,8 @@ def configure(ctx: HostContext) -> Changes:
         reads=ctx.reads,
     )
     _fence(ctx)
-    return {restart("redis"): [auth, socket], restart("rspamd"): [membership]}
+    tunnel_files = tunnel.configure(ctx) if role != "standalone" else []
+    return {restart("redis"): [auth, socket], restart("rspamd"): [membership], restart("tunnel"): tunnel_files}
 
 
 def _client_credentials(ctx: HostContext) -> None:

@@ -68,4 +68,5 @@ def install(ctx: HostContext):
         )
     packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
     packages += list(platform.fence_packages) if settings.group_addresses else []  # operations/redis.py's fence
+    packages += list(platform.tunnel_packages) if settings.redis_role != "standalone" else []  # operations/tunnel.py
     system.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer, reads=ctx.reads)

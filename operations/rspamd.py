@@ -13,7 +13,7 @@ from pyinfra.operations.util import any_changed
 from mailguard import dkim, layout, redis_acl, rspamd_config, rspamd_password
 from mailguard.layout import original
 from mailguard.platforms import Platform
-from mailguard.settings import REDIS_PORT, Settings
+from mailguard.settings import Settings
 
 from . import files, system
 from .activate import Changes, reload, restart
@@ -226,19 +226,18 @@ def _files_with_secrets(ctx: HostContext, context: dict) -> list[Any]:
 
 
 def _redis_write_server(settings: Settings, platform: Platform) -> str:
-    """Where rspamd writes: its own Redis, or on a replica the group's primary."""
+    """Where rspamd writes: its own Redis, or on a replica the group's primary, through the group's
+    TLS tunnel (its local end)."""
     if settings.redis_role != "replica":
         return platform.redis_socket
-    primary = settings.redis_primary
-    assert primary is not None  # the settings refuse a replica without its primary
-    return f"[{primary}]:{REDIS_PORT}" if ":" in primary else f"{primary}:{REDIS_PORT}"
+    return f"127.0.0.1:{layout.TUNNEL_PORT}"
 
 
 def _redis_servers(settings: Settings) -> str:
     return {
         "standalone": "its own, on the socket",
         "primary": "the group's primary, here",
-        "replica": f"reads its replica, writes to {settings.redis_primary}",
+        "replica": f"reads its replica, writes to {settings.redis_primary} through the group's tunnel",
     }[settings.redis_role]
 
 

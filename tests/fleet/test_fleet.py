@@ -8,6 +8,7 @@ import json
 import re
 import shlex
 import socket
+import subprocess
 import time
 
 import dkim as dkimpy
@@ -219,9 +220,9 @@ def test_no_redis_user_of_the_group_may_reconfigure_the_primary(deployed_fleet):
     rspamd_password = replica.sh("sed -n 's/^password = \"\\(.*\\)\";$/\\1/p' /etc/rspamd/local.d/redis.conf").strip()
     assert rspamd_password and env["REDIS_REPLICATION_PASSWORD"] not in replica.sh("cat /etc/rspamd/local.d/redis.conf")
 
-    def ask(user: str, password: str, *command: str) -> str:
+    def ask(user: str, password: str, *command: str) -> str:  # the primary, through the replica's tunnel
         login = f"--user {user} " if user else ""
-        cli = f"redis-cli --no-auth-warning -h {PRIMARY} {login}{' '.join(command)}"
+        cli = f"redis-cli --no-auth-warning -h 127.0.0.1 -p {layout.TUNNEL_PORT} {login}{' '.join(command)}"
         return replica.sh(f"REDISCLI_AUTH={shlex.quote(password)} {cli} 2>&1").strip()
 
     assert ask(redis_acl.RSPAMD, rspamd_password, "PING") == "PONG"
@@ -231,6 +232,56 @@ def test_no_redis_user_of_the_group_may_reconfigure_the_primary(deployed_fleet):
     assert "NOPERM" in ask(admin_user, admin_password, "CONFIG", "GET", "dir")
     assert "PONG" not in ask("", rspamd_password, "PING")  # no default user to log in as
     assert "PONG" not in ask("", env["REDIS_REPLICATION_PASSWORD"], "PING")  # the group's secret is no password
+
+
+def test_the_group_s_redis_port_speaks_only_tls_with_the_group_s_certificate(deployed_fleet):
+    """Plain Redis to the primary's port gets no Redis answer; neither does TLS without the
+    group's certificate: only the group's tunnel reaches Redis."""
+    targets, *_ = deployed_fleet
+    replica = targets[1]
+    plain = replica.sh(f"timeout 10 redis-cli -h {PRIMARY} -p 6379 PING 2>&1 || true")
+    assert "PONG" not in plain and "NOAUTH" not in plain, plain
+    stranger = replica.sh(
+        "cd /tmp && openssl req -x509 -newkey ed25519 -nodes -keyout s.key -out s.crt -subj /CN=stranger -days 1 "
+        f"2>/dev/null && printf 'PING\\r\\n' | timeout 10 openssl s_client -quiet -connect {PRIMARY}:6379 "
+        "-cert s.crt -key s.key 2>&1 || true"
+    )
+    assert "PONG" not in stranger and "NOAUTH" not in stranger, stranger
+
+
+def test_nothing_of_the_group_s_redis_traffic_is_in_cleartext_on_the_wire(deployed_fleet, tmp_path):
+    """A capture on the group's network while a greylisted message is recorded from one MX and a
+    message is learned on another, both written to the primary and replicated to every host."""
+    targets, env, _ = deployed_fleet
+    capture = tmp_path / "group.pcap"
+    dump = subprocess.Popen(
+        ["tcpdump", "-i", fleet_sandbox.BRIDGE, "-U", "-s", "0", "-w", str(capture), "tcp port 6379"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 10
+    while (not capture.exists() or capture.stat().st_size < 24) and time.monotonic() < deadline:
+        time.sleep(0.1)  # tcpdump writes the file's header once it captures
+    text = "Unmistakable words of a message nobody should read on the wire"
+    try:
+        msg, token = probes.message(BLACKLISTED, "bob@example.com", text)
+        assert 400 <= probes.send(targets[1], msg, token, client_ip=EXTERNAL).code < 500  # greylisted on mx2
+        before = [_learned_spam(t) for t in targets]
+        learned, _ = probes.message("bulk@outside.example.net", "bob@example.com", f"{text} " * 30)
+        said = targets[2].sh(
+            f"printf %s {shlex.quote(learned.as_string())} | rspamc -h {layout.LEARN_SOCKET} learn_spam"
+        )
+        assert "success = true" in said, said
+        while [_learned_spam(t) for t in targets] != [n + 1 for n in before] and time.monotonic() < deadline + 20:
+            time.sleep(0.5)  # learned on mx3, written to mx1, replicated to mx2 and mx3
+    finally:
+        dump.terminate()
+        dump.wait()
+    wire = capture.read_bytes()
+    assert len(wire) > 4000, len(wire)  # the traffic was there
+    secret = env["REDIS_REPLICATION_PASSWORD"]
+    clear = [secret, *(redis_acl.password(secret, user) for user in redis_acl.RIGHTS), token, text]
+    clear += ["BAYES_SPAM", "learns_spam", "PSYNC", "AUTH", "mailguard-rspamd"]
+    assert [word for word in clear if word.encode() in wire] == []
 
 
 def test_a_rerun_changes_nothing_on_any_host(deployed_fleet):

@@ -10,7 +10,7 @@ import pytest
 from hostmodel import HostModel, apply, by_name, plan_group
 from support import PASSWORDS, SETTINGS
 
-from mailguard import dkim, layout, redis_acl, settings
+from mailguard import dkim, group_tls, layout, redis_acl, settings
 from mailguard.targets import read_inventory
 from operations.dkim import KeyConflict
 
@@ -78,7 +78,7 @@ def test_a_key_missing_in_the_run_while_a_host_is_left_out_by_limit_is_refused()
     assert "mx1 (left out by --limit) may hold one" in str(raised.value)
 
 
-def test_redis_roles_primary_listens_on_its_private_address_replicas_follow_it():
+def test_redis_roles_the_primary_s_tunnel_listens_on_its_private_address_replicas_follow_it():
     hosts = _hosts("mx1", "mx2")
     first = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
     for name, ops in first.items():  # the packages are in: now their redis.conf is edited
@@ -97,7 +97,7 @@ def test_redis_roles_primary_listens_on_its_private_address_replicas_follow_it()
                 in auth
             )
         assert "user default reset off\n" in auth  # rspamd.com's rspamd logs in with its user name
-        assert ("replicaof 10.77.0.11 6379" in auth) == (role == "replica")
+        assert ("replicaof 127.0.0.1 6380" in auth) == (role == "replica")  # through its end of the tunnel
         replica_login = (
             f"masteruser {redis_acl.REPLICA}\nmasterauth {redis_acl.password(password, redis_acl.REPLICA)}\n"
         )
@@ -111,13 +111,21 @@ def test_redis_roles_primary_listens_on_its_private_address_replicas_follow_it()
         )
         conf = conf.decode()
         assert "include /etc/redis/mailguard-auth.conf" in conf and password not in conf
-        port = "6379" if role == "primary" else "0"
-        assert re.search(rf"^port {port}$", conf, re.M)
-        assert (re.search(r"^bind 10\.77\.0\.11$", conf, re.M) is not None) == (role == "primary")
+        assert re.search(r"^port 0$", conf, re.M)  # Redis on its socket only: the tunnel takes the group's port
+        tunnel = next(op for op in first[name] if op.name.startswith("Redis | Tunnel: ") and "'s end" in op.name)
+        stunnel = tunnel.uploads()[layout.TUNNEL_CONF].decode()
+        if role == "primary":
+            assert "accept = 10.77.0.11:6379\nconnect = /run/redis/redis.sock\n" in stunnel
+        else:
+            assert "client = yes\naccept = 127.0.0.1:6380\nconnect = 10.77.0.11:6379\n" in stunnel
+        assert "verifyPeer = yes" in stunnel and "sslVersionMin = TLSv1.3" in stunnel
+        key_op = next(op for op in first[name] if op.name == "Redis | Tunnel: the group's key")
+        key = key_op.uploads()[layout.TUNNEL_KEY]
+        assert key == group_tls.key_pem(password)  # the same on every host, derived from the group's secret
         rspamd = next(
             v for op in plans[name] if "local.d/redis.conf" in op.name for v in op.uploads().values()
         ).decode()
-        write = "/run/redis/redis.sock" if role == "primary" else "10.77.0.11:6379"
+        write = "/run/redis/redis.sock" if role == "primary" else "127.0.0.1:6380"
         assert f'write_servers = "{write}";' in rspamd and password not in rspamd
         assert (
             f'username = "{redis_acl.RSPAMD}";\npassword = "{redis_acl.password(password, redis_acl.RSPAMD)}";'

@@ -1,0 +1,87 @@
+"""A group's Redis traffic between hosts, in TLS (issue #37): stunnel, run by a unit of the
+deploy's own, with the group's key and certificate (mailguard/group_tls.py).
+
+rspamd's Redis client speaks TLS only from 3.13.1 on, and Debian's own packages are 3.4 and 3.12;
+a tunnel serves every rspamd the deploy installs, and Redis's replication with it. On the primary
+it takes the group's port on its private_address and hands each connection to Redis's unix socket
+(Redis itself listens on no TCP port); on every other host it takes 127.0.0.1:TUNNEL_PORT, where
+that host's Redis replicates from and its rspamd writes to, and connects to the primary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyinfra.operations.util import any_changed
+
+from mailguard import group_tls, layout
+from mailguard.settings import REDIS_PORT
+
+from . import files, system
+from .context import HostContext
+from .templating import render
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    client: bool
+    accept: str
+    connect: str
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def sections(ctx: HostContext) -> list[Section]:
+    """The primary's end (the group's port, to Redis's socket), or a replica's (to the primary)."""
+    settings = ctx.settings
+    if settings.redis_role == "primary":
+        assert settings.private_address is not None  # the settings refuse a group host without it
+        return [
+            Section("group-redis", False, _address(settings.private_address, REDIS_PORT), ctx.platform.redis_socket)
+        ]
+    assert settings.redis_primary is not None
+    return [
+        Section(
+            "group-redis-primary", True, f"127.0.0.1:{layout.TUNNEL_PORT}", _address(settings.redis_primary, REDIS_PORT)
+        )
+    ]
+
+
+def configure(ctx: HostContext) -> list[Any]:
+    """The tunnel's files on a host of a group; the operations whose change asks for its restart."""
+    settings, platform = ctx.settings, ctx.platform
+    secret = settings.redis_password
+    files.directory(name=f"Tunnel: {layout.TUNNEL_DIR}", path=layout.TUNNEL_DIR, user="root", group="root", mode=755,
+                    reads=ctx.reads)  # fmt: skip
+    certificate = files.text_file(
+        name="Tunnel: the group's certificate",
+        path=layout.TUNNEL_CERT,
+        content=group_tls.certificate_pem(secret).decode(),
+        reads=ctx.reads,
+    )
+    key = files.text_file(
+        name="Tunnel: the group's key",
+        path=layout.TUNNEL_KEY,
+        content=group_tls.key_pem(secret).decode(),
+        secret=True,
+        mode=600,
+        reads=ctx.reads,
+    )
+    conf = files.text_file(
+        name=f"Tunnel: {settings.redis_role}'s end",
+        path=layout.TUNNEL_CONF,
+        content=render("stunnel/mailguard-tunnel.conf.j2", sections=sections(ctx), layout=layout),
+        reads=ctx.reads,
+    )
+    unit = files.text_file(
+        name=f"Tunnel: {layout.TUNNEL_UNIT}",
+        path=f"/etc/systemd/system/{layout.TUNNEL_UNIT}",
+        content=render("systemd/mailguard-tunnel.service.j2", platform=platform, layout=layout),
+        reads=ctx.reads,
+    )
+    system.units_reloaded(name="Tunnel: systemd reads its unit", _if=any_changed(unit))
+    return [certificate, key, conf, unit]
