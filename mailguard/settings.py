@@ -442,10 +442,12 @@ class Settings:
     private_address: str | None = option(
         optional(ip_address(None), "IP or null"),
         None,
-        "This host's address on the private network its group of MX hosts shares (Redis replication); null: none.",
+        "The address this host's group of MX hosts reaches it at (a private network's, or a public one: the "
+        "group's Redis traffic is in TLS and fenced to the group); null: none.",
         ja=(
-            "MX ホストのグループが共有するプライベートネットワークでの、このホストのアドレス"
-            "（Redis のレプリケーションに使います）。null なら使いません。"
+            "MX ホストのグループのほかのホストが、このホストに接続するときのアドレス（プライベートネットワークのもの、"
+            "またはグローバルなもの。グループの Redis の通信は TLS で暗号化され、グループのホストだけに制限されます）。"
+            "null なら使いません。"
         ),
     )
     redis_primary: str | None = option(
@@ -572,14 +574,6 @@ def _combination_problems(values: dict[str, Any]) -> list[str]:
         lines.append(f"dkim_selectors: {', '.join(unknown)} is not one of the domains")
     if values["redis_primary"] is not None and values["private_address"] is None:
         lines.append("private_address: set it with redis_primary (the host's own address on the group's network)")
-    if values["redis_primary"] is not None:
-        for name in ("private_address", "redis_primary"):
-            address = values[name]
-            if address is not None and ipaddress.ip_address(address).is_global:
-                lines.append(
-                    f"{name}: {address} is a public address: the group's Redis traffic is not encrypted, so the "
-                    "group must share a private network (10/8, 172.16/12, 192.168/16, fc00::/7) or a tunnel's addresses"
-                )
     if values["junk_folder"] == values["trash_folder"] or "INBOX" in {values["junk_folder"], values["trash_folder"]}:
         lines.append("trash_folder: junk_folder, trash_folder and INBOX must be three different folders")
     if (values["webui_tls_certificate"] is None) != (values["webui_tls_key"] is None):

@@ -66,8 +66,8 @@ def refusal(ctx: HostContext) -> str | None:
     if settings.redis_role == "replica" and system.get("redis_role") == "master" and system.get("redis_keys"):
         return (
             f"redis_primary: this host's Redis holds {system['redis_keys']} keys (Bayes, greylisting, history) that "
-            f"becoming a replica of {settings.redis_primary} would replace: back them up (backup.py) and empty it "
-            "(redis-cli flushall), or make this host the primary"
+            f"becoming a replica of {settings.redis_primary} would replace: back them up (backup.py), stop Redis "
+            f"and move {platform.redis_dump} aside, or make this host the primary"
         )
     dovecot = learning.refusal(settings, system)
     if dovecot:
