@@ -48,6 +48,10 @@ def needed_units(ctx: HostContext) -> dict[str, str]:
     proxy = {"nginx": platform.nginx_unit, "openlitespeed": platform.ols_unit}.get(settings.webui_proxy)
     if proxy:
         units[proxy] = "the web UI's proxy"
+    if settings.redis_role != "standalone":
+        units[layout.TUNNEL_UNIT] = "the group's Redis tunnel"
+    if settings.group_addresses:
+        units[layout.FENCE_UNIT] = "the group's fence"
     return units
 
 
