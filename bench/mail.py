@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from bench import mailshapes
+from bench.run import wait_until_quiet
 from sandbox import host as sandbox
 from sandbox import probes
 
@@ -144,11 +145,12 @@ def stock_rspamd(target: probes.Target, on: bool) -> None:
 
 
 def _wait_for_rspamd(target: probes.Target) -> None:
+    """rspamd answering, then this machine quiet (rspamd compiles its expressions after a start)."""
     deadline = time.monotonic() + 120
     ping = "curl -s --max-time 2 http://127.0.0.1:11333/ping || true"  # the normal worker: it scans
     while "pong" not in target.sh(ping) and time.monotonic() < deadline:
         time.sleep(0.5)
-    time.sleep(2)  # its workers past their first compile
+    wait_until_quiet(limit=60)
 
 
 def no_milter(target: probes.Target, on: bool) -> None:
@@ -160,11 +162,36 @@ def no_milter(target: probes.Target, on: bool) -> None:
         target.sh(f"{restore}; postfix reload >/dev/null 2>&1")
 
 
+SETUPS = ("deploy", "stock rspamd", "no milter")  # measured in turn, each round
+
+
+def _setup(target: probes.Target, label: str, on: bool) -> None:
+    if label == "stock rspamd":
+        stock_rspamd(target, on)
+    elif label == "no milter":
+        no_milter(target, on)
+
+
+def _median(runs: list[dict]) -> dict:
+    """Each number's median over the rounds (the first run's counts as they were)."""
+    out = dict(runs[0])
+    for key, value in runs[0].items():
+        values = [run[key] for run in runs if isinstance(run[key], (int, float))]
+        if isinstance(value, float) and len(values) == len(runs):
+            out[key] = round(statistics.median(values), 1)
+    out["rounds"] = len(runs)
+    out["messages/s (each round)"] = [run["messages/s"] for run in runs]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run bench --mail", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--messages", type=int, default=500, help="messages in each stream")
+    parser.add_argument("--messages", type=int, default=300, help="messages in each stream")
     parser.add_argument("--clients", type=int, default=8, help="SMTP clients sending at once")
-    parser.add_argument("--costs", action="store_true", help="also each of the deploy's choices turned off")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the deploy, stock rspamd and no milter, in turn"
+    )
+    parser.add_argument("--costs", action="store_true", help="also each of the deploy's choices turned off (once each)")
     parser.add_argument("--json", default=str(ROOT / "artifacts" / "mail-bench.json"))
     args = parser.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="mailguard-mail-bench-"))
@@ -177,34 +204,33 @@ def main(argv: list[str] | None = None) -> int:
     sandbox.down()
     state = sandbox.up()
     target = probes.Target(ssh=sandbox.ssh_command(state, "")[:-1])
-    results: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {}
     offset = 0
 
     def run(label: str) -> None:
         nonlocal offset
-        measure(target, min(50, args.messages), args.clients, offset + 900_000)  # warm-up, not counted
-        results[label] = measure(target, args.messages, args.clients, offset)
+        measure(target, 50, args.clients, offset + 900_000)  # warm-up, not counted
+        runs.setdefault(label, []).append(measure(target, args.messages, args.clients, offset))
         offset += args.messages
-        print(f"  {label:<16} {results[label]}", flush=True)
+        print(f"  {label:<16} {runs[label][-1]}", flush=True)
 
     try:
         pyinfra(env)
         _wait_for_rspamd(target)
-        run("deploy")
-        if args.costs:
-            for label, line in COSTS.items():
-                pyinfra(env, line)
-                _wait_for_rspamd(target)
+        for _ in range(args.rounds):  # interleaved: the machine's drift falls on each alike
+            for label in SETUPS:
+                _setup(target, label, True)
                 run(label)
+                _setup(target, label, False)
+        for label, line in COSTS.items() if args.costs else ():
+            pyinfra(env, line)
+            _wait_for_rspamd(target)
+            run(label)
+        if args.costs:
             pyinfra(env)
-        stock_rspamd(target, True)
-        run("stock rspamd")
-        stock_rspamd(target, False)
-        no_milter(target, True)
-        run("no milter")
-        no_milter(target, False)
     finally:
         sandbox.down()
+    results = {label: _median(values) for label, values in runs.items()}
     table = {
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "sandbox": f"Debian {sandbox.release()} systemd container, SMTP over loopback",
@@ -217,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.json)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(table, indent=2, ensure_ascii=False) + "\n")
+    print("\nmedians:")
+    for label, result in results.items():
+        print(f"  {label:<16} {result}")
     print(f"  deploy / stock rspamd, messages/s: {table['deploy / stock rspamd, messages/s']}")
     print(f"  written: {path}")
     return 0
