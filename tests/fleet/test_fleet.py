@@ -15,7 +15,7 @@ import dkim as dkimpy
 import pytest
 from support import EXTERNAL, FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra
 
-from mailguard import dkim, layout, redis_acl
+from mailguard import dkim, group_tls, layout, redis_acl
 from mailguard.settings import PASSWORD_ENV
 from sandbox import fleet as fleet_sandbox
 from sandbox import probes
@@ -70,6 +70,10 @@ def test_the_first_run_prints_no_secret(deployed_fleet):
     targets, env, output = deployed_fleet
     secrets = _private_parts(targets[0])
     secrets += [env["REDIS_REPLICATION_PASSWORD"], env[PASSWORD_ENV], env["RSPAMD_ENABLE_PASSWORD"]]
+    # what is derived from the group's secret: each Redis user's password, the tunnel's key
+    secret = env["REDIS_REPLICATION_PASSWORD"]
+    secrets += [redis_acl.password(secret, user) for user in redis_acl.RIGHTS]
+    secrets += group_tls.key_pem(secret).decode().splitlines()[1:-1]
     assert "Redis: users and replication" in output  # -vvv's output, as the operations ran
     assert not [s for s in secrets if s in output]
 
