@@ -102,7 +102,7 @@ def _scan_times(target: probes.Target, tokens: set[str]) -> list[float]:
 def measure(target: probes.Target, count: int, clients: int, offset: int) -> dict:
     """The stream sent by ``clients`` at once; waits for the last delivery."""
     target.sh(f"rm -rf /home/{USER}/Maildir/new/* /home/{USER}/Maildir/cur/*; postsuper -d ALL >/dev/null 2>&1; true")
-    messages = [mailshapes.message(mailshapes.SHAPES[n % 5], n) for n in range(offset, offset + count)]
+    messages = mailshapes.stream(count, offset)
     at_rest = _rss_mib(target)
     total = "awk '{s+=$1} END {print s}'"
     sampler = f"while :; do ps -C {','.join(SERVICES)} -o rss= | {total} >> /root/bench-rss; sleep 0.5; done"

@@ -93,6 +93,6 @@ def message(shape: str, number: int, seed: int = 2026) -> tuple[bytes, str]:
     return msg.as_bytes(), token
 
 
-def stream(count: int) -> list[tuple[bytes, str]]:
-    """``count`` messages, the shapes in turn."""
-    return [message(SHAPES[n % len(SHAPES)], n) for n in range(count)]
+def stream(count: int, first: int = 0) -> list[tuple[bytes, str]]:
+    """``count`` messages from the ``first``-th of the stream, the shapes in turn."""
+    return [message(SHAPES[n % len(SHAPES)], n) for n in range(first, first + count)]

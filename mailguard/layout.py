@@ -46,6 +46,8 @@ REDIS_CLIENT_AUTH = "/etc/redis/mailguard-client"
 
 # A group's fence: nftables rules in a table of their own that admit the group's Redis port from
 # the group's hosts only, loaded at boot (before Redis) by a unit of their own.
+# The deploy's own systemd units (the DMARC reports' timer, the fence, the tunnel) are written here.
+UNIT_DIR = "/etc/systemd/system"
 FENCE_RULES = "/etc/mailguard-fence.nft"
 FENCE_UNIT = "mailguard-fence.service"
 # A group's Redis traffic between hosts goes through a TLS tunnel (stunnel) of the deploy's own:
@@ -56,7 +58,7 @@ TUNNEL_CONF = f"{TUNNEL_DIR}/stunnel.conf"
 TUNNEL_CERT = f"{TUNNEL_DIR}/group.crt"
 TUNNEL_KEY = f"{TUNNEL_DIR}/group.key"  # root only; systemd hands it to stunnel (LoadCredential)
 TUNNEL_UNIT = "mailguard-tunnel.service"
-TUNNEL_PORT = 6380
+TUNNEL_HOST, TUNNEL_PORT = "127.0.0.1", 6380  # a replica's end: its Redis and its rspamd reach the primary there
 
 # The deploy's own scripts and their stores.
 TOOLS_DIR = "/usr/local/sbin"

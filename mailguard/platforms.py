@@ -227,12 +227,11 @@ DEBIAN_13 = dataclasses.replace(
     distro_rspamd_redis_username=True,
 )
 DEBIAN_UNSTABLE = dataclasses.replace(
-    DEBIAN_12,
+    DEBIAN_13,
     key="debian-unstable",
     title="Debian unstable",
     distributions=("Debian unstable (sid)",),
     codename="sid",
-    distro_rspamd_redis_username=True,
     rspamd_upstream_ok=False,  # rspamd publishes no repository for unstable: Debian's own package
 )
 

@@ -29,7 +29,7 @@ def auth_text(settings: Settings, platform: Platform) -> str:
     return redis_acl.auth_text(
         settings.redis_password,
         # a replica replicates through its end of the group's tunnel
-        "127.0.0.1" if settings.redis_role == "replica" else None,
+        layout.TUNNEL_HOST if settings.redis_role == "replica" else None,
         layout.TUNNEL_PORT,
         platform.rspamd_sends_redis_username(settings.rspamd_source),
     )
@@ -145,13 +145,7 @@ def _fence(ctx: HostContext) -> None:
         content=fence_rules(settings),
         reads=ctx.reads,
     )
-    unit = files.text_file(
-        name=f"Fence: {layout.FENCE_UNIT}",
-        path=f"/etc/systemd/system/{layout.FENCE_UNIT}",
-        content=render("systemd/mailguard-fence.service.j2", platform=platform, layout=layout),
-        reads=ctx.reads,
-    )
-    system.units_reloaded(name="Fence: systemd reads its unit", _if=any_changed(unit))
+    system.unit_files("Fence", [layout.FENCE_UNIT], ctx.reads, platform=platform, layout=layout)
     fence_reloaded(
         name="Fence: new rules loaded",
         unit=layout.FENCE_UNIT,

@@ -292,7 +292,7 @@ def remove(target: Host, settings: Settings) -> None:
     file_commands, changed = _files(ctx, held, state, archive, running)
     files_op = commands(name="Files: the host's own back, the deploy's moved aside", commands=file_commands,
                         done="nothing of the deploy's is left")  # fmt: skip
-    if any(path.startswith("/etc/systemd/system/") for path in held.footprint.whole):  # the DMARC timer, the fence
+    if any(path.startswith(f"{layout.UNIT_DIR}/") for path in held.footprint.whole):  # the deploy's own units
         system.units_reloaded(name="systemd reads its units again", _if=any_changed(files_op))
     _activations(ctx, dict.fromkeys(sorted((changed & running) - {"", "postfix"}), files_op), pending)
     commands(name="The deploy's tools and records moved aside", commands=_last(state, archive, stamp), done="")

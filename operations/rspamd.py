@@ -8,7 +8,6 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import deploy
-from pyinfra.operations.util import any_changed
 
 from mailguard import dkim, layout, redis_acl, rspamd_config, rspamd_password
 from mailguard.layout import original
@@ -230,7 +229,7 @@ def _redis_write_server(settings: Settings, platform: Platform) -> str:
     TLS tunnel (its local end)."""
     if settings.redis_role != "replica":
         return platform.redis_socket
-    return f"127.0.0.1:{layout.TUNNEL_PORT}"
+    return f"{layout.TUNNEL_HOST}:{layout.TUNNEL_PORT}"
 
 
 def _redis_servers(settings: Settings) -> str:
@@ -275,23 +274,14 @@ def _maps(ctx: HostContext) -> list[Any]:
     ]
 
 
-DMARC_REPORT_UNITS = ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer")  # in /etc/systemd/system
+DMARC_REPORT_UNITS = ("rspamd-dmarc-report.service", "rspamd-dmarc-report.timer")
 DMARC_REPORT_TIMER = DMARC_REPORT_UNITS[1]
 
 
 def _dmarc_report_timer(ctx: HostContext) -> None:
     """rspamd collects DMARC reports but sends none by itself: a daily rspamadm dmarc_report."""
     settings, platform = ctx.settings, ctx.platform
-    timer_units = [
-        files.text_file(
-            name=f"DMARC reports: {unit}",
-            path=f"/etc/systemd/system/{unit}",
-            content=render(f"systemd/{unit}.j2", settings=settings, platform=platform),
-            reads=ctx.reads,
-        )
-        for unit in DMARC_REPORT_UNITS
-    ]
-    system.units_reloaded(name="DMARC reports: systemd reads the new units", _if=any_changed(*timer_units))
+    system.unit_files("DMARC reports", DMARC_REPORT_UNITS, ctx.reads, settings=settings, platform=platform)
     # In a group the reports' data is in the primary's Redis: one host sends them, the primary.
     sends = settings.dmarc_reporting and settings.redis_role != "replica"
     system.service(

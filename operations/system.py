@@ -3,11 +3,19 @@ SELinux. Each reads the host's state, then yields commands or says host.noop()."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from pyinfra import host
 from pyinfra.api import operation
+from pyinfra.operations.util import any_changed
 
+from mailguard.layout import UNIT_DIR
+
+from . import files
 from .commands import Command
-from .hoststate import Snapshot, operation_reading
+from .hoststate import HostReads, Snapshot, operation_reading
+from .templating import render
 
 
 @operation_reading(lambda user, *a, **k: [("groups", user)])
@@ -118,3 +126,19 @@ def selinux_boolean(boolean: str, *, state: Snapshot):
         host.noop(f"{boolean} is on")
         return
     yield Command("setsebool", "-P", boolean, "on")
+
+
+def unit_files(title: str, units: Iterable[str], reads: HostReads, **context: Any) -> list[Any]:
+    """The deploy's own units, each from templates/systemd/<unit>.j2 (with ``context``), and
+    systemd told to read them again when one changed. Returns their file operations."""
+    ops = [
+        files.text_file(
+            name=f"{title}: {unit}",
+            path=f"{UNIT_DIR}/{unit}",
+            content=render(f"systemd/{unit}.j2", **context),
+            reads=reads,
+        )
+        for unit in units
+    ]
+    units_reloaded(name=f"{title}: systemd reads the new units", _if=any_changed(*ops))
+    return ops

@@ -13,8 +13,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pyinfra.operations.util import any_changed
-
 from mailguard import group_tls, layout
 from mailguard.settings import REDIS_PORT
 
@@ -46,7 +44,10 @@ def sections(ctx: HostContext) -> list[Section]:
     assert settings.redis_primary is not None
     return [
         Section(
-            "group-redis-primary", True, f"127.0.0.1:{layout.TUNNEL_PORT}", _address(settings.redis_primary, REDIS_PORT)
+            "group-redis-primary",
+            True,
+            _address(layout.TUNNEL_HOST, layout.TUNNEL_PORT),
+            _address(settings.redis_primary, REDIS_PORT),
         )
     ]
 
@@ -77,11 +78,5 @@ def configure(ctx: HostContext) -> list[Any]:
         content=render("stunnel/mailguard-tunnel.conf.j2", sections=sections(ctx), layout=layout),
         reads=ctx.reads,
     )
-    unit = files.text_file(
-        name=f"Tunnel: {layout.TUNNEL_UNIT}",
-        path=f"/etc/systemd/system/{layout.TUNNEL_UNIT}",
-        content=render("systemd/mailguard-tunnel.service.j2", platform=platform, layout=layout),
-        reads=ctx.reads,
-    )
-    system.units_reloaded(name="Tunnel: systemd reads its unit", _if=any_changed(unit))
-    return [certificate, key, conf, unit]
+    units = system.unit_files("Tunnel", [layout.TUNNEL_UNIT], ctx.reads, platform=platform, layout=layout)
+    return [certificate, key, conf, *units]
