@@ -59,6 +59,17 @@ TUNNEL_CERT = f"{TUNNEL_DIR}/group.crt"
 TUNNEL_KEY = f"{TUNNEL_DIR}/group.key"  # root only; systemd hands it to stunnel (LoadCredential)
 TUNNEL_UNIT = "mailguard-tunnel.service"
 TUNNEL_HOST, TUNNEL_PORT = "127.0.0.1", 6380  # a replica's end: its Redis and its rspamd reach the primary there
+# A group whose sentinels choose the primary (mailguard/sentinel.py): the deploy writes the
+# sentinel's starting configuration (root and Redis only: it holds passwords) and puts it in
+# SENTINEL_DIR, the sentinel's own, where the sentinel rewrites it as it learns.
+SENTINEL_SEED = "/etc/redis/mailguard-sentinel.conf"
+SENTINEL_DIR = "/var/lib/mailguard-sentinel"
+SENTINEL_CONF = f"{SENTINEL_DIR}/sentinel.conf"
+SENTINEL_UNIT = "mailguard-sentinel.service"
+# In such a group Redis may not rewrite redis.conf (a drop-in for its unit makes it read-only):
+# each REPLICAOF a sentinel sends comes with a CONFIG REWRITE, which would copy the users of
+# REDIS_AUTH_CONF into redis.conf, where Redis refuses them as duplicates at its next start.
+REDIS_DROP_IN = "mailguard-read-only-config.conf"
 
 # The deploy's own scripts and their stores.
 TOOLS_DIR = "/usr/local/sbin"
@@ -95,6 +106,7 @@ HOLD_MAIL = f"{TOOLS_DIR}/mailguard-hold-mail"
 KEEP_ORIGINAL = f"{TOOLS_DIR}/mailguard-keep-original"
 LEARN = f"{TOOLS_DIR}/mailguard-learn"  # what Dovecot's script service runs
 LEARN_MAILBOX = f"{TOOLS_DIR}/mailguard-learn-mailbox"  # learn.py: a user's existing mail
+PRIMARY_HERE = f"{TOOLS_DIR}/mailguard-primary-here"  # whether this host's Redis is the group's primary
 # The longest Postfix may defer mail for a restart: 30 s for open sessions, the restart, 120 s
 # for rspamd to answer, and room to spare. After it, a timer on the host ends the hold itself.
 HOLD_BOUND_SECONDS = 210
@@ -105,6 +117,7 @@ TOOLS = {
     ROLLBACK: "rollback.sh.j2",
     HOLD_MAIL: "hold-mail.sh.j2",
     KEEP_ORIGINAL: "keep-original.sh.j2",
+    PRIMARY_HERE: "primary-here.sh",
 }
 
 

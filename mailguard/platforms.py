@@ -65,6 +65,9 @@ class Platform:
     rspamd_db_dir: str = "/var/lib/rspamd"
     redis_socket: str = "/run/redis/redis.sock"
     redis_user: str = "redis"
+    # A group's sentinels run it with --sentinel (Debian's redis-sentinel package is not needed:
+    # redis-server is the same program). EL9's path from its redis package: not verified.
+    redis_server_binary: str = "/usr/bin/redis-server"
     redis_dump: str = "/var/lib/redis/dump.rdb"  # the packages' dir and dbfilename (restore.py puts a dump there)
     postfix_main_cf: str = "/etc/postfix/main.cf"
     postfix_master_cf: str = "/etc/postfix/master.cf"

@@ -18,6 +18,7 @@ from .layout import MANAGED_MARK
 REPLICA = "mailguard-replica"  # a replica's link to the primary (masteruser)
 RSPAMD = "mailguard-rspamd"  # rspamd's reads and writes: Bayes, greylisting, fuzzy hashes, history, DMARC reports
 ADMIN = "mailguard-admin"  # the deploy's own reads, status.py and backup.py's dump (on the host only)
+SENTINEL = "mailguard-sentinel"  # a group's sentinels (mailguard/sentinel.py): watching, and a failover
 
 # Redis's ACL rules for each (https://redis.io/docs/latest/operate/oss_and_stack/management/security/acl/).
 # rspamd's: every data command, none of @admin (CONFIG, DEBUG, MODULE, ACL, REPLICAOF, SHUTDOWN...)
@@ -26,6 +27,12 @@ RIGHTS = {
     REPLICA: "+psync +replconf +ping",
     RSPAMD: "~* &* +@all -@admin -@dangerous +keys +info",
     ADMIN: "~* +ping +info +dbsize +smembers +hget +sync +psync +replconf",
+    # What Redis's Sentinel documentation lists for its user. Its CONFIG REWRITE (sent with each
+    # REPLICAOF) fails by design: redis.conf is read-only to Redis in such a group (operations/redis.py).
+    SENTINEL: (
+        "&__sentinel__:hello -@all +multi +exec +slaveof +replicaof +ping +subscribe +publish +info +role "
+        "+config|rewrite +client|setname +client|kill +script|kill"
+    ),
 }
 
 
@@ -35,29 +42,38 @@ def password(secret: str, user: str) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def _hashed(secret: str, user: str) -> str:
+def hashed(secret: str, user: str) -> str:
     """The ACL form of ``user``'s password that Redis checks against: its SHA-256, never the text."""
     return "#" + hashlib.sha256(password(secret, user).encode()).hexdigest()
 
 
-def auth_text(secret: str, primary: str | None, port: int, username_sent: bool) -> str:
-    """The file redis.conf includes on every host of a group: the users, and on a replica
-    (``primary``) whose replica it is and as whom. ``username_sent``: whether this host's rspamd
-    authenticates with a user name (rspamd 3.12 and later); an older one logs in as Redis's
-    default user, which then has rspamd's rights and password, and otherwise is off."""
-    lines = [
-        f"{MANAGED_MARK} (pyinfra): the group's Redis users; root and Redis only.",
-        f"user {REPLICA} reset on {_hashed(secret, REPLICA)} {RIGHTS[REPLICA]}",
-        f"user {RSPAMD} reset on {_hashed(secret, RSPAMD)} {RIGHTS[RSPAMD]}",
-        f"user {ADMIN} reset on {_hashed(secret, ADMIN)} {RIGHTS[ADMIN]}",
-    ]
+def auth_text(
+    secret: str,
+    username_sent: bool,
+    replica_of: tuple[str, int] | None = None,
+    announce: tuple[str, int] | None = None,
+) -> str:
+    """The file redis.conf includes on every host of a group: the users, and how this Redis
+    replicates. ``username_sent``: whether this host's rspamd authenticates with a user name
+    (rspamd 3.12 and later); an older one logs in as Redis's default user, which then has rspamd's
+    rights and password, and otherwise is off.
+
+    ``replica_of``: where a replica of a group with a fixed primary replicates from. ``announce``:
+    in a group whose sentinels choose the primary, the address this Redis is known by; none says
+    whose replica it is (the sentinels do, at run time), and any host may become one."""
+    users = [REPLICA, RSPAMD, ADMIN] + ([SENTINEL] if announce else [])
+    lines = [f"{MANAGED_MARK} (pyinfra): the group's Redis users; root and Redis only."]
+    lines += [f"user {user} reset on {hashed(secret, user)} {RIGHTS[user]}" for user in users]
     if username_sent:
         lines.append("user default reset off")
     else:
-        lines.append(f"user default reset on {_hashed(secret, RSPAMD)} {RIGHTS[RSPAMD]}")
-    if primary is not None:
-        lines += [f"replicaof {primary} {port}", "replica-read-only yes"]
-        lines += [f"masteruser {REPLICA}", f"masterauth {password(secret, REPLICA)}"]
+        lines.append(f"user default reset on {hashed(secret, RSPAMD)} {RIGHTS[RSPAMD]}")
+    if replica_of is not None:
+        lines.append(f"replicaof {replica_of[0]} {replica_of[1]}")
+    if announce is not None:
+        lines += [f"replica-announce-ip {announce[0]}", f"replica-announce-port {announce[1]}"]
+    if replica_of is not None or announce is not None:
+        lines += ["replica-read-only yes", f"masteruser {REPLICA}", f"masterauth {password(secret, REPLICA)}"]
     return "\n".join(lines) + "\n"
 
 

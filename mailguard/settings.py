@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import rspamd_config
+from . import rspamd_config, sentinel
 from .layout import WEBUI_PATH
 from .setting_kinds import (
     BOOL,
@@ -52,7 +52,7 @@ PASSWORD_ENV = "RSPAMD_CONTROLLER_PASSWORD"
 ENABLE_PASSWORD_ENV = "RSPAMD_ENABLE_PASSWORD"
 DQS_KEY_ENV = "SPAMHAUS_DQS_KEY"  # optional: a key for Spamhaus's Data Query Service
 REDIS_PASSWORD_ENV = "REDIS_REPLICATION_PASSWORD"  # with redis_primary: the group's Redis password
-REDIS_PORT = 6379  # where the group's Redis primary listens, on its private_address only
+REDIS_PORT = sentinel.REDIS_PORT  # the group's Redis port: each host's tunnel end on its private_address
 SETTINGS_KEY = "mailguard_settings"  # host data: the validated Settings
 
 
@@ -500,6 +500,12 @@ class Settings:
         if self.redis_primary is None:
             return "standalone"
         return "primary" if self.redis_primary == self.private_address else "replica"
+
+    @property
+    def redis_failover(self) -> bool:
+        """Whether the group's sentinels choose its primary (mailguard/sentinel.py): a group of three
+        or more hosts, known from one inventory. Otherwise redis_primary is the primary."""
+        return self.redis_role != "standalone" and len(self.group_addresses) >= sentinel.MIN_HOSTS
 
     @property
     def webui_neighbour(self) -> tuple[str, str]:

@@ -39,6 +39,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from . import sentinel
 from . import settings as settings_module
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,6 +208,11 @@ def _replication_problems(hosts: Hosts) -> list[str]:
         primary = data[settings_module.SETTINGS_KEY].redis_primary
         if primary is not None and primary not in owners:
             problems.append(f"host {name}: setting redis_primary: {primary} is no host's private_address")
+    for first, second in sentinel.clashes(list(owners)):
+        problems.append(
+            f"host {owners[second]}: setting private_address: {second} gets the same group loopback address "
+            f"as {owners[first]}'s {first} (mailguard/sentinel.py); give one of them another address"
+        )
     return problems
 
 

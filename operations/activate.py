@@ -41,7 +41,7 @@ class Action(Enum):
 class Change:
     """What a changed file asks of its service: a restart or a reload."""
 
-    service: str  # redis, clamav, rspamd, postfix, nginx, openlitespeed
+    service: str  # redis, tunnel, sentinel, clamav, rspamd, postfix, nginx, openlitespeed
     action: Action
 
     @property
@@ -67,7 +67,7 @@ def reload(service: str) -> Change:
 Changes = dict[Change, list[Any]]
 
 
-def _will_or_did_change(ops) -> bool:
+def will_or_did_change(ops) -> bool:
     if host.state.is_executing:
         return any(op.did_change() for op in ops)
     return any(op.will_change for op in ops)
@@ -90,7 +90,7 @@ def tools(reads: HostReads):
 @operation()
 def mark_pending(path: str, ops):
     """Leave ``path`` on the host when any of ``ops`` changed something."""
-    if not _will_or_did_change(ops):
+    if not will_or_did_change(ops):
         host.noop("nothing changed")
         return
     yield Command("mkdir", "-p", "--", PENDING_DIR)
@@ -121,7 +121,7 @@ def apply_pending(
     """
     existing = {path for path, _, _ in actions if state.stat(path)}
     if not host.state.is_executing:
-        existing |= {path for path, _, pending_marks in actions if _will_or_did_change(pending_marks)}
+        existing |= {path for path, _, pending_marks in actions if will_or_did_change(pending_marks)}
     if not existing and state.stat(last_good(service)):
         existing = {actions[0][0]}  # files were changed but the marker was lost: act, safest verb first
     for path, verb, _ in actions:
@@ -215,6 +215,20 @@ def filter_units(ctx: HostContext) -> dict[str, str]:
     return units
 
 
+def _group_services(ctx: HostContext, pending_marks: dict[Change, list[Any]]) -> None:
+    """A group's tunnel, after Redis (which gave up the group's port to it), and its sentinel after
+    the tunnel (through which it reaches the other hosts)."""
+    if ctx.settings.redis_role == "standalone":
+        return
+    activation(ctx.reads, "Tunnel: restart for its new configuration", "tunnel", layout.TUNNEL_UNIT, pending_marks)
+    system.service(name="Tunnel: enabled and running", unit=layout.TUNNEL_UNIT, reads=ctx.reads)
+    if ctx.settings.redis_failover:
+        activation(
+            ctx.reads, "Sentinel: restart for its new configuration", "sentinel", layout.SENTINEL_UNIT, pending_marks
+        )
+        system.service(name="Sentinel: enabled and running", unit=layout.SENTINEL_UNIT, reads=ctx.reads)
+
+
 @deploy("Activate")
 def services(ctx: HostContext, pending_marks: dict[Change, list[Any]]):
     """``pending_marks``: this run's mark_pending operations per change."""
@@ -222,9 +236,7 @@ def services(ctx: HostContext, pending_marks: dict[Change, list[Any]]):
     checks = service_checks(platform)
     activation(ctx.reads, "Redis: restart for its new configuration", "redis", platform.redis_unit, pending_marks)
     system.service(name="Redis: enabled and running", unit=platform.redis_unit, reads=ctx.reads)
-    if settings.redis_role != "standalone":  # after Redis, which gave up the group's port to it
-        activation(ctx.reads, "Tunnel: restart for its new configuration", "tunnel", layout.TUNNEL_UNIT, pending_marks)
-        system.service(name="Tunnel: enabled and running", unit=layout.TUNNEL_UNIT, reads=ctx.reads)
+    _group_services(ctx, pending_marks)
 
     if settings.antivirus:
         activation(

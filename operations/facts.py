@@ -24,9 +24,18 @@ class SystemProfile:
 
     @staticmethod
     def command(
-        disk_path="/var", paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", wants=()
+        disk_path="/var",
+        paths=(),
+        texts=(),
+        password_files=(),
+        key_dirs=(),
+        redis_socket="",
+        sentinel: tuple[str, int, str] | None = None,
+        wants=(),
     ) -> tuple[Command, list[tuple[str, list[str]]]]:
-        words = ["profile", disk_path, OPENDKIM_CONF, redis_socket, REDIS_CLIENT_AUTH]
+        """``sentinel``: (address, port, master name) of the host's sentinel, asked where the primary is."""
+        host, port, master = sentinel or ("", 0, "")
+        words = ["profile", disk_path, OPENDKIM_CONF, redis_socket, REDIS_CLIENT_AUTH, host, str(port or ""), master]
         for items in (paths, texts, password_files, key_dirs):
             words += [str(len(items)), *items]
         groups = readhost.groups_of(wants) if wants else []
@@ -53,6 +62,8 @@ class SystemProfile:
                 words = value.split()
                 if len(words) == 3:
                     values["pwhashes"][words[0]] = (words[1], words[2])
+            elif key == "sentinel_primary":
+                values[key] = readhost.b64_text(value)
             elif key == "dkimkeys":  # path -> sha256, from sha256sum's own (escaped) lines
                 listing = readhost.b64_text(value)
                 for record in listing.splitlines():

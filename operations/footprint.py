@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyinfra import host
 
 from mailguard.footprint import Before, Footprint, RecordError, Unit
-from mailguard.layout import BEFORE, FENCE_UNIT, FOOTPRINT, RSPAMD_CHECK, TUNNEL_UNIT
+from mailguard.layout import BEFORE, FENCE_UNIT, FOOTPRINT, RSPAMD_CHECK, SENTINEL_UNIT, TUNNEL_UNIT
 
 from .activate import filter_units
 from .context import HostContext
@@ -18,8 +18,9 @@ from .rspamd import DMARC_REPORT_TIMER
 
 def own_units(ctx: HostContext) -> list[str]:
     """The units the deploy enables and runs (the admin's Postfix, Dovecot and proxy it only reloads);
-    a group's fence and tunnel among them on every host, as a host may join a group after its first run."""
-    return [*filter_units(ctx), DMARC_REPORT_TIMER, FENCE_UNIT, TUNNEL_UNIT]
+    a group's fence, tunnel and sentinel among them on every host, as a host may join a group after
+    its first run."""
+    return [*filter_units(ctx), DMARC_REPORT_TIMER, FENCE_UNIT, TUNNEL_UNIT, SENTINEL_UNIT]
 
 
 def master_keys() -> list[str]:

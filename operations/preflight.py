@@ -63,7 +63,10 @@ def refusal(ctx: HostContext) -> str | None:
     conflicts = dkim_conflicts(own, settings, platform.rspamd_db_dir)
     if conflicts:
         return conflicts[0]
-    if settings.redis_role == "replica" and system.get("redis_role") == "master" and system.get("redis_keys"):
+    # (where sentinels choose the primary, they make a returning host a replica, which takes the
+    # primary's data: no host's own is kept apart from the group's)
+    fixed_replica = settings.redis_role == "replica" and not settings.redis_failover
+    if fixed_replica and system.get("redis_role") == "master" and system.get("redis_keys"):
         return (
             f"redis_primary: this host's Redis holds {system['redis_keys']} keys (Bayes, greylisting, history) that "
             f"becoming a replica of {settings.redis_primary} would replace: back them up (backup.py), stop Redis "

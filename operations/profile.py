@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyinfra.api.host import Host
 
-from mailguard import opendkim, rspamd_config
+from mailguard import opendkim, rspamd_config, sentinel
 from mailguard.layout import DKIM_STATE, RSPAMD_CONF_DIR, dkim_dir
 from mailguard.platforms import PLATFORMS, Platform
 from mailguard.settings import Settings
@@ -47,9 +47,18 @@ def _read_profile(reads: HostReads, settings: Settings) -> dict:
         password_files=(CONTROLLER_FILE,),
         key_dirs=KEY_DIRS,
         # (every platform's socket is the seed's: settings alone say whether to ask)
-        redis_socket=Platform.redis_socket if settings.redis_role == "replica" else "",
+        redis_socket=Platform.redis_socket if settings.redis_role == "replica" and not settings.redis_failover else "",
+        sentinel=_sentinel(settings),
         wants=wants,
     )
     hashes = [f"{key} {salt} {digest}" for key, (salt, digest) in system["pwhashes"].items()]
     reads.answered_before_changes({**system["state"], pwhash: hashes}, [*wants, pwhash])
     return system
+
+
+def _sentinel(settings: Settings) -> tuple[str, int, str] | None:
+    """Where this host's sentinel listens, in a group whose sentinels choose the primary."""
+    if not settings.redis_failover:
+        return None
+    assert settings.private_address is not None
+    return sentinel.loopback(settings.private_address), sentinel.PORT, sentinel.MASTER

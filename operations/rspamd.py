@@ -9,7 +9,7 @@ from typing import Any
 from pyinfra import host
 from pyinfra.api import deploy
 
-from mailguard import dkim, layout, redis_acl, rspamd_config, rspamd_password
+from mailguard import dkim, layout, redis_acl, rspamd_config, rspamd_password, sentinel
 from mailguard.layout import original
 from mailguard.platforms import Platform
 from mailguard.settings import Settings
@@ -211,6 +211,8 @@ def _files_with_secrets(ctx: HostContext, context: dict) -> list[Any]:
                 f"rspamd/{rspamd_config.REDIS}.j2",
                 **context,
                 write_server=_redis_write_server(settings, platform),
+                sentinels=sentinel.rspamd_sentinels(list(settings.group_addresses)) if settings.redis_failover else "",
+                sentinel=sentinel,
                 redis_username=redis_acl.RSPAMD if platform.rspamd_sends_redis_username(settings.rspamd_source) else "",
                 redis_password=redis_acl.password(settings.redis_password, redis_acl.RSPAMD),
             ),
@@ -225,14 +227,20 @@ def _files_with_secrets(ctx: HostContext, context: dict) -> list[Any]:
 
 
 def _redis_write_server(settings: Settings, platform: Platform) -> str:
-    """Where rspamd writes: its own Redis, or on a replica the group's primary, through the group's
-    TLS tunnel (its local end)."""
+    """Where rspamd writes: its own Redis; on a replica of a fixed primary, the primary through the
+    group's TLS tunnel (its local end); where sentinels choose the primary, the one the settings
+    name until rspamd has asked them (as soon as it starts)."""
+    if settings.redis_failover:
+        assert settings.redis_primary is not None
+        return f"{sentinel.loopback(settings.redis_primary)}:{sentinel.REDIS_PORT}"
     if settings.redis_role != "replica":
         return platform.redis_socket
     return f"{layout.TUNNEL_HOST}:{layout.TUNNEL_PORT}"
 
 
 def _redis_servers(settings: Settings) -> str:
+    if settings.redis_failover:
+        return "the group's primary, as its sentinels name it"
     return {
         "standalone": "its own, on the socket",
         "primary": "the group's primary, here",
@@ -281,9 +289,21 @@ DMARC_REPORT_TIMER = DMARC_REPORT_UNITS[1]
 def _dmarc_report_timer(ctx: HostContext) -> None:
     """rspamd collects DMARC reports but sends none by itself: a daily rspamadm dmarc_report."""
     settings, platform = ctx.settings, ctx.platform
-    system.unit_files("DMARC reports", DMARC_REPORT_UNITS, ctx.reads, settings=settings, platform=platform)
-    # In a group the reports' data is in the primary's Redis: one host sends them, the primary.
-    sends = settings.dmarc_reporting and settings.redis_role != "replica"
+    # In a group the reports' data is in the primary's Redis, and one host sends them: the primary;
+    # where sentinels choose it, every host's timer runs and only the primary's goes on.
+    primary_here = None
+    if settings.redis_failover:
+        assert settings.private_address is not None
+        primary_here = [
+            layout.PRIMARY_HERE,
+            sentinel.loopback(settings.private_address),
+            sentinel.PORT,
+            sentinel.MASTER,
+        ]
+    system.unit_files(
+        "DMARC reports", DMARC_REPORT_UNITS, ctx.reads, settings=settings, platform=platform, primary_here=primary_here
+    )
+    sends = settings.dmarc_reporting and (settings.redis_role != "replica" or settings.redis_failover)
     system.service(
         name="DMARC reports: timer enabled" if sends else "DMARC reports: timer off",
         unit=DMARC_REPORT_TIMER,

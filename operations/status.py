@@ -52,6 +52,8 @@ def needed_units(ctx: HostContext) -> dict[str, str]:
         units[layout.TUNNEL_UNIT] = "the group's Redis tunnel"
     if settings.group_addresses:
         units[layout.FENCE_UNIT] = "the group's fence"
+    if settings.redis_failover:
+        units[layout.SENTINEL_UNIT] = "the group's sentinel"
     return units
 
 

@@ -6,6 +6,10 @@ a tunnel serves every rspamd the deploy installs, and Redis's replication with i
 it takes the group's port on its private_address and hands each connection to Redis's unix socket
 (Redis itself listens on no TCP port); on every other host it takes 127.0.0.1:TUNNEL_PORT, where
 that host's Redis replicates from and its rspamd writes to, and connects to the primary.
+
+Where the group's sentinels choose the primary (mailguard/sentinel.py), every host's tunnel takes
+the group's port and the sentinels' on its private_address (to its Redis's socket and its
+sentinel), and every other host's group loopback addresses, each to that host.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mailguard import group_tls, layout
+from mailguard import group_tls, layout, sentinel
 from mailguard.settings import REDIS_PORT
 
 from . import files, system
@@ -34,8 +38,11 @@ def _address(host: str, port: int) -> str:
 
 
 def sections(ctx: HostContext) -> list[Section]:
-    """The primary's end (the group's port, to Redis's socket), or a replica's (to the primary)."""
+    """The primary's end (the group's port, to Redis's socket), or a replica's (to the primary);
+    where sentinels choose the primary, every host's own end and one to each other host."""
     settings = ctx.settings
+    if settings.redis_failover:
+        return _mesh(ctx)
     if settings.redis_role == "primary":
         assert settings.private_address is not None  # the settings refuse a group host without it
         return [
@@ -50,6 +57,24 @@ def sections(ctx: HostContext) -> list[Section]:
             _address(settings.redis_primary, REDIS_PORT),
         )
     ]
+
+
+def _mesh(ctx: HostContext) -> list[Section]:
+    settings = ctx.settings
+    own = settings.private_address
+    assert own is not None
+    here = sentinel.loopback(own)
+    ends = [
+        Section("group-redis", False, _address(own, REDIS_PORT), ctx.platform.redis_socket),
+        Section("group-sentinel", False, _address(own, sentinel.PORT), _address(here, sentinel.PORT)),
+    ]
+    for peer in sorted(a for a in settings.group_addresses if a != own):
+        there = sentinel.loopback(peer)
+        ends += [
+            Section(f"redis-of-{peer}", True, _address(there, sentinel.REDIS_PORT), _address(peer, REDIS_PORT)),
+            Section(f"sentinel-of-{peer}", True, _address(there, sentinel.PORT), _address(peer, sentinel.PORT)),
+        ]
+    return ends
 
 
 def configure(ctx: HostContext) -> list[Any]:
@@ -73,7 +98,7 @@ def configure(ctx: HostContext) -> list[Any]:
         reads=ctx.reads,
     )
     conf = files.text_file(
-        name=f"Tunnel: {settings.redis_role}'s end",
+        name="Tunnel: every host's ends" if settings.redis_failover else f"Tunnel: {settings.redis_role}'s end",
         path=layout.TUNNEL_CONF,
         content=render("stunnel/mailguard-tunnel.conf.j2", sections=sections(ctx), layout=layout),
         reads=ctx.reads,

@@ -128,26 +128,7 @@ def up(count: int = 3) -> dict:
     for number in range(1, count + 1):
         root = single.CACHE / f"fleet-mx{number}"
         _prepare(base, root, number, key.with_suffix(".pub").read_text())
-        console = open(single.RUN / f"fleet-mx{number}.log", "wb")  # noqa: SIM115 (outlives this function)
-        process = subprocess.Popen(
-            [
-                "systemd-nspawn",
-                "-D",
-                str(root),
-                "--boot",
-                "--register=no",
-                "--keep-unit",
-                "-M",
-                f"mailguard-mx{number}",
-                f"--network-namespace-path=/run/netns/{_namespace(number)}",
-                # its own firewall (a group's fence), as a VPS has: on its own network namespace only
-                "--capability=CAP_NET_ADMIN",
-            ],  # fmt: skip
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        process = _spawn(number, root)
         host_key = (root / "etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
         known.append(f"{address(number)} {host_key[0]} {host_key[1]}")
         hosts.append({"name": f"mx{number}", "address": address(number), "pid": process.pid, "root": str(root)})
@@ -162,26 +143,73 @@ def up(count: int = 3) -> dict:
     }
     STATE.write_text(json.dumps(data))
     for number in range(1, count + 1):
-        while True:
-            if time.monotonic() - started > 120:
-                down()
-                raise single.SandboxError(f"mx{number} did not finish booting within 120 s")
-            if not single.alive(hosts[number - 1]["pid"]):
-                down()
-                raise single.SandboxError(f"mx{number} exited; see {single.RUN / f'fleet-mx{number}.log'}")
-            result = subprocess.run(
-                ssh_command(data, number, "systemctl is-system-running --wait"),
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=False,
-            )
-            if result.stdout.strip() in ("running", "degraded"):
-                break
-            time.sleep(0.5)
+        _wait_booted(data, number, started)
     log(
         f"{count} hosts up in {time.monotonic() - started:.1f} s ({', '.join(address(n) for n in range(1, count + 1))})"
     )
+    return data
+
+
+def _spawn(number: int, root: Path) -> subprocess.Popen:
+    console = open(single.RUN / f"fleet-mx{number}.log", "ab")  # noqa: SIM115 (outlives this function)
+    return subprocess.Popen(
+        [
+            "systemd-nspawn",
+            "-D",
+            str(root),
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "-M",
+            f"mailguard-mx{number}",
+            f"--network-namespace-path=/run/netns/{_namespace(number)}",
+            # its own firewall (a group's fence), as a VPS has: on its own network namespace only
+            "--capability=CAP_NET_ADMIN",
+        ],  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        stdout=console,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _wait_booted(data: dict, number: int, started: float) -> None:
+    while True:
+        if time.monotonic() - started > 120:
+            down()
+            raise single.SandboxError(f"mx{number} did not finish booting within 120 s")
+        if not single.alive(data["hosts"][number - 1]["pid"]):
+            down()
+            raise single.SandboxError(f"mx{number} exited; see {single.RUN / f'fleet-mx{number}.log'}")
+        result = subprocess.run(
+            ssh_command(data, number, "systemctl is-system-running --wait"),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if result.stdout.strip() in ("running", "degraded"):
+            return
+        time.sleep(0.5)
+
+
+def lose(number: int) -> None:
+    """Host N lost as a VPS is lost: its link cut first (the others get no goodbye from it, not
+    even a closed connection), then its container powered off. Its root and network are kept."""
+    data = json.loads(STATE.read_text())
+    _ip("link", "set", f"mgv{number}", "down")
+    single.down_pid(data["hosts"][number - 1]["pid"])
+
+
+def bring_back(number: int) -> dict:
+    """Host N booted again from its root and its link up: the same host, as after a repair."""
+    data = json.loads(STATE.read_text())
+    entry = data["hosts"][number - 1]
+    started = time.monotonic()
+    entry["pid"] = _spawn(number, Path(entry["root"])).pid
+    STATE.write_text(json.dumps(data))
+    _ip("link", "set", f"mgv{number}", "up")
+    _wait_booted(data, number, started)
     return data
 
 

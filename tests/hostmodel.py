@@ -125,9 +125,13 @@ class HostModel:
             raise KeyError(f"the host model cannot answer fact {key} {kwargs}")
         return cls().process(handler(**kwargs))
 
-    def output_SystemProfile(self, paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", wants=()):
+    def output_SystemProfile(
+        self, paths=(), texts=(), password_files=(), key_dirs=(), redis_socket="", sentinel_host="", wants=()
+    ):
         """What read-host.sh's profile prints on such a host (and its state read's, for ``wants``)."""
         exists = [f"exists={_b64(p)}" for p in paths if p in self.files or p in self.directories]
+        if sentinel_host:  # no sentinel runs on a model host: no answer
+            exists.append("sentinel_primary=")
         if redis_socket and "redis" in " ".join(self.packages):  # a Redis of its own (never a replica here)
             exists += [f"redis_keys={self.redis_keys}", "redis_role=master"]
         keys = [
@@ -224,6 +228,18 @@ class HostModel:
             pass
         elif verb == "install":  # install -m MODE /dev/null PATH
             self.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": int(args[1])}
+        elif verb == "runuser" and list(argv[3:6]) == [
+            "--",
+            "install",
+            "-m",
+        ]:  # runuser -u USER -- install -m MODE -- SRC DST
+            source = self.files[argv[-2]]
+            self.files[argv[-1]] = {
+                "text": source.get("text", ""),
+                "user": argv[2],
+                "group": argv[2],
+                "mode": int(argv[6]),
+            }
         elif verb == "rm":
             for path in words:
                 self.files.pop(path, None)
@@ -277,8 +293,8 @@ class HostModel:
         words = list(args)
         profile: dict | None = None
         if words[0] == "profile":
-            _, disk_path, _, redis_socket, _ = words[:5]
-            words = words[5:]
+            _, disk_path, _, redis_socket, _, sentinel_host, _, _ = words[:8]
+            words = words[8:]
             lists = []
             for _ in range(4):
                 count = int(words[0])
@@ -286,6 +302,7 @@ class HostModel:
                 words = words[1 + count :]
             profile = dict(zip(("paths", "texts", "password_files", "key_dirs"), lists, strict=True))
             profile["redis_socket"] = redis_socket
+            profile["sentinel_host"] = sentinel_host
         wants: list[tuple[str, str]] = []
         if words:
             assert words[0] == "state", words

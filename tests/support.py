@@ -10,13 +10,14 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 
-from mailguard import layout, platforms
+from mailguard import layout, platforms, sentinel
 from sandbox import probes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,3 +135,24 @@ def browser_login(url: str, landed: str, password: str, screenshot: str, args: t
             browser.close()
     assert shot.stat().st_size > 10000
     return widgets
+
+
+def replication(target) -> dict[str, str]:
+    """The host's Redis's INFO replication, as a dict."""
+    text = target.sh(f"{probes.REDIS_CLI} -s /run/redis/redis.sock INFO replication")
+    return dict(line.strip().split(":", 1) for line in text.splitlines() if ":" in line)
+
+
+def wait_for_replicas(targets, primary: int, within: float) -> bool:
+    """Whether, within ``within`` seconds, every host but mxN (``primary``) is a replica of mxN's
+    Redis with its link up (the sentinels make a new host's Redis one, and a returning primary)."""
+    from sandbox import fleet as fleet_sandbox  # (the several-host sandbox, for its tests only)
+
+    source = sentinel.loopback(fleet_sandbox.address(primary))
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        infos = [replication(t) for n, t in enumerate(targets, 1) if n != primary]
+        if all(i.get("master_host") == source and i.get("master_link_status") == "up" for i in infos):
+            return True
+        time.sleep(0.5)
+    return False

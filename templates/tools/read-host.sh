@@ -5,7 +5,7 @@
 # (a file in a directory a service user owns) can end one answer and start another.
 #
 #   read-host.sh [profile DISK_PATH OPENDKIM_CONF REDIS_SOCKET REDIS_CLIENT_AUTH
-#                         N PATH... N TEXT... N PASSWORD_FILE... N KEY_DIR...]
+#                         SENTINEL_HOST SENTINEL_PORT SENTINEL_MASTER N PATH... N TEXT... N PASSWORD_FILE... N KEY_DIR...]
 #                [state MANAGED_MARK REDIS_CLIENT_AUTH [KIND N ARG...]...]
 #
 # The profile prints NAME=VALUE lines; a value another user could choose is base64. The state read
@@ -232,7 +232,8 @@ state() {
 
 profile() {
     disk_path=$1 opendkim_conf=$2 redis_socket=$3 client_auth=$4
-    shift 4
+    sentinel_host=$5 sentinel_port=$6 sentinel_master=$7
+    shift 7
     # Files read whole (never secrets): those asked, and OpenDKIM's KeyTable and SigningTable where
     # its configuration names them (plain or refile:).
     count=$1
@@ -278,6 +279,13 @@ profile() {
         echo "redis_keys=$(redis_ask "$client_auth" "$redis_socket" dbsize | grep -x '[0-9]*')"
         echo "redis_role=$(redis_ask "$client_auth" "$redis_socket" info replication | tr -d '\r' | sed -n 's/^role://p')"
     fi
+    # A group whose sentinels choose the primary: where this host's sentinel says it is (it asks
+    # nothing of anyone: it answers where the primary is, and nothing else, to a login-less client).
+    if [ -n "$sentinel_host" ]; then
+        primary=$(redis-cli --raw -h "$sentinel_host" -p "$sentinel_port" \
+            sentinel get-master-addr-by-name "$sentinel_master" 2>/dev/null | head -n 1)
+        echo "sentinel_primary=$(b64 "$primary")"
+    fi
     (
         # shellcheck disable=SC1091  # the host's own os-release
         . /etc/os-release 2>/dev/null
@@ -313,11 +321,11 @@ text_of() {  # text=<path, base64> <content, base64>, for a regular file
     fi
 }
 
-# profile_length ARG...: how many of ARG... the profile takes (its four values, then four lists,
+# profile_length ARG...: how many of ARG... the profile takes (its seven values, then four lists,
 # each its length and its items)
 profile_length() {
-    length=4
-    shift 4
+    length=7
+    shift 7
     for _ in 1 2 3 4; do
         count=$1
         length=$((length + count + 1))

@@ -8,7 +8,7 @@ import time
 
 import pytest
 from e2e import dnsworld
-from support import FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra
+from support import FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra, replication, wait_for_replicas
 
 from mailguard import settings as settings_module
 from sandbox import fleet as fleet_sandbox
@@ -49,6 +49,8 @@ def fleet(tmp_path_factory):
         "MAIL_DNS_DIR": str(tmp_path_factory.mktemp("fleet-records")),
     }
     yield targets, env
+    if os.environ.get("MAILGUARD_KEEP_FLEET"):  # a developer's look at the hosts after the tests
+        return
     fleet_sandbox.down()
     world.stop()
 
@@ -60,4 +62,8 @@ def deployed_fleet(fleet):
     result = pyinfra(env, "-vvv")  # the most it prints: no secret may be in it
     TIMINGS["fleet first run (3 hosts)"] = time.monotonic() - started
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-3000:]
+    started = time.monotonic()
+    linked = wait_for_replicas(targets, primary=1, within=90)
+    TIMINGS["fleet replicas linked by the sentinels after the first run"] = time.monotonic() - started
+    assert linked, [replication(t) for t in targets]
     return targets, env, result.stdout + result.stderr

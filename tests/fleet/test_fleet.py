@@ -13,9 +13,9 @@ import time
 
 import dkim as dkimpy
 import pytest
-from support import EXTERNAL, FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra
+from support import EXTERNAL, FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra, replication, wait_for_replicas
 
-from mailguard import dkim, group_tls, layout, redis_acl
+from mailguard import dkim, group_tls, layout, redis_acl, sentinel
 from mailguard.settings import PASSWORD_ENV
 from sandbox import fleet as fleet_sandbox
 from sandbox import probes
@@ -24,7 +24,8 @@ pytestmark = pytest.mark.e2e
 
 KEY = "/var/lib/rspamd/dkim/example.com.dkim.key"
 REDIS = f"{probes.REDIS_CLI} -s /run/redis/redis.sock"
-PRIMARY = fleet_sandbox.address(1)  # the group's Redis primary, mx1
+PRIMARY = fleet_sandbox.address(1)  # the group's Redis primary, mx1, until the failover test
+PRIMARY_LOOPBACK = sentinel.loopback(PRIMARY)  # where every host reaches it (mailguard/sentinel.py)
 BLACKLISTED = "spammer@bulk.example.net"  # +30: greylisted (reject is off, as in the seed)
 
 
@@ -72,7 +73,7 @@ def test_the_first_run_prints_no_secret(deployed_fleet):
     secrets += [env["REDIS_REPLICATION_PASSWORD"], env[PASSWORD_ENV], env["RSPAMD_ENABLE_PASSWORD"]]
     # what is derived from the group's secret: each Redis user's password, the tunnel's key
     secret = env["REDIS_REPLICATION_PASSWORD"]
-    secrets += [redis_acl.password(secret, user) for user in redis_acl.RIGHTS]
+    secrets += [redis_acl.password(secret, user) for user in [*redis_acl.RIGHTS, sentinel.PEER]]
     secrets += group_tls.key_pem(secret).decode().splitlines()[1:-1]
     assert "Redis: users and replication" in output  # -vvv's output, as the operations ran
     assert not [s for s in secrets if s in output]
@@ -104,34 +105,32 @@ def test_a_message_learned_on_one_host_is_counted_on_every_host(deployed_fleet):
     assert [_learned_spam(t) for t in targets] == [n + 1 for n in before]
 
 
+def test_the_sentinels_name_mx1_the_primary_and_the_run_said_so(deployed_fleet):
+    targets, _, output = deployed_fleet
+    for target in targets:
+        here = sentinel.loopback(target.smtp_host)
+        answer = target.sh(f"{layout.PRIMARY_HERE} {here} {sentinel.PORT} {sentinel.MASTER} && echo here", check=False)
+        assert ("here" in answer) == (target is targets[0]), target.smtp_host
+        named = target.sh(
+            f"redis-cli --raw -h {here} -p {sentinel.PORT} SENTINEL get-master-addr-by-name {sentinel.MASTER}"
+        )
+        assert named.split() == [PRIMARY_LOOPBACK, "6379"], target.smtp_host
+        # anyone may ask a sentinel where the primary is, and nothing more
+        refused = target.sh(
+            f"redis-cli -h {here} -p {sentinel.PORT} SENTINEL FAILOVER {sentinel.MASTER} 2>&1", check=False
+        )
+        assert "NOPERM" in refused, refused
+    for n in (1, 2, 3):
+        assert f"mx{n}: the group's Redis primary is {PRIMARY} (redis_primary: no sentinel answered yet)" in output
+    assert "Sentinel: the starting configuration (quorum 2 of 3)" in output
+
+
 def test_each_web_ui_lists_the_whole_group(deployed_fleet):
     targets, env, _ = deployed_fleet
     for target in targets:
         neighbours = json.loads(_neighbours(target, env[PASSWORD_ENV]))
         assert sorted(neighbours) == ["mx1.example.com", "mx2.example.com", "mx3.example.com"]
         assert neighbours["mx2.example.com"]["url"] == "http://mx2.example.com:80/rspamd/"
-
-
-def test_with_the_primary_s_redis_stopped_every_mx_still_accepts_and_scans(deployed_fleet):
-    targets, *_ = deployed_fleet
-    primary = targets[0]
-    primary.sh("systemctl stop redis-server")
-    try:
-        for target in targets:
-            msg, token = probes.message("someone@outside.example.net", "bob@example.com", "While Redis is down.")
-            sent = probes.send(target, msg, token, client_ip=EXTERNAL)
-            assert sent.accepted, (target.smtp_host, sent)
-            got = probes.delivered(target, "bob", token)
-            assert got is not None and got.get("Authentication-Results"), target.smtp_host  # scanned by rspamd
-            spam, spam_token = probes.message(BLACKLISTED, "bob@example.com", "Greylisting cannot write.")
-            sent = probes.send(target, spam, spam_token, client_ip=EXTERNAL)
-            if sent.accepted:  # a replica still reads; with nothing to write to, greylisting passes it: tagged
-                tagged = probes.delivered(target, "bob", spam_token)
-                assert tagged is not None and tagged.get("X-Spam-Flag") == "YES", target.smtp_host
-            else:
-                assert 400 <= sent.code < 500, sent  # greylisted (never rejected, never lost)
-    finally:
-        primary.sh("systemctl start redis-server")
 
 
 # When this host's hold on mail was released, in its monotonic clock: main.cf's last change is
@@ -190,32 +189,6 @@ def _controller_reaches_the_primary_s_redis() -> bool:
     return True
 
 
-def test_the_group_s_redis_port_admits_the_group_s_hosts_only(deployed_fleet, tmp_path):
-    """The fence: this machine, on the group's network but not of the group, is turned away; a host
-    the group no longer lists is too, once the deploy has run; the admin's own nftables rules stay."""
-    targets, env, _ = deployed_fleet
-    primary = targets[0]
-    assert not _controller_reaches_the_primary_s_redis()
-    assert all(_reaches_the_primary_s_redis(t) for t in targets[1:])
-    admins = "table inet admins_rules {\n chain input {\n type filter hook input priority 0; policy accept;\n"
-    admins += " tcp dport 9999 drop\n }\n}\n"
-    primary.sh(f"printf '%s' {shlex.quote(admins)} | nft -f -")
-    inventory = tmp_path / "inventory.toml"
-    with open(env["MAIL_INVENTORY"]) as grouped:
-        inventory.write_text(grouped.read().split('[hosts."mx3"]')[0])  # the group without mx3
-    try:
-        result = pyinfra({**env, "MAIL_INVENTORY": str(inventory)}, "--limit", "mx1")
-        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-        assert "Fence: Redis port 6379 for 10.77.0.11, 10.77.0.12 only" in result.stdout + result.stderr
-        assert _reaches_the_primary_s_redis(targets[1]) and not _reaches_the_primary_s_redis(targets[2])
-        assert "tcp dport 9999 drop" in primary.sh("nft list table inet admins_rules")
-    finally:
-        again = pyinfra(env, "--limit", "mx1")
-        assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
-    assert _reaches_the_primary_s_redis(targets[2])
-    primary.sh("nft delete table inet admins_rules")
-
-
 def test_no_redis_user_of_the_group_may_reconfigure_the_primary(deployed_fleet):
     """With rspamd's credentials (they are on every host), or the deploy's own, over the network:
     data commands yes, CONFIG no; Redis's default user is off (rspamd logs in by name)."""
@@ -226,7 +199,7 @@ def test_no_redis_user_of_the_group_may_reconfigure_the_primary(deployed_fleet):
 
     def ask(user: str, password: str, *command: str) -> str:  # the primary, through the replica's tunnel
         login = f"--user {user} " if user else ""
-        cli = f"redis-cli --no-auth-warning -h 127.0.0.1 -p {layout.TUNNEL_PORT} {login}{' '.join(command)}"
+        cli = f"redis-cli --no-auth-warning -h {PRIMARY_LOOPBACK} -p 6379 {login}{' '.join(command)}"
         return replica.sh(f"REDISCLI_AUTH={shlex.quote(password)} {cli} 2>&1").strip()
 
     assert ask(redis_acl.RSPAMD, rspamd_password, "PING") == "PONG"
@@ -234,6 +207,12 @@ def test_no_redis_user_of_the_group_may_reconfigure_the_primary(deployed_fleet):
     assert "NOPERM" in ask(redis_acl.RSPAMD, rspamd_password, "MODULE", "LIST")
     admin_user, admin_password = replica.sh(f"cat {layout.REDIS_CLIENT_AUTH}").split()
     assert "NOPERM" in ask(admin_user, admin_password, "CONFIG", "GET", "dir")
+    # the sentinels' user (its password is in each host's sentinel configuration): REPLICAOF and a
+    # CONFIG REWRITE that fails on the read-only redis.conf, no CONFIG GET or SET
+    sentinels = redis_acl.password(env["REDIS_REPLICATION_PASSWORD"], redis_acl.SENTINEL)
+    assert "NOPERM" in ask(redis_acl.SENTINEL, sentinels, "CONFIG", "GET", "dir")
+    assert "NOPERM" in ask(redis_acl.SENTINEL, sentinels, "CONFIG", "SET", "dir", "/tmp")
+    assert "ERR" in ask(redis_acl.SENTINEL, sentinels, "CONFIG", "REWRITE")
     assert "PONG" not in ask("", rspamd_password, "PING")  # no default user to log in as
     assert "PONG" not in ask("", env["REDIS_REPLICATION_PASSWORD"], "PING")  # the group's secret is no password
 
@@ -259,7 +238,7 @@ def test_nothing_of_the_group_s_redis_traffic_is_in_cleartext_on_the_wire(deploy
     targets, env, _ = deployed_fleet
     capture = tmp_path / "group.pcap"
     dump = subprocess.Popen(
-        ["tcpdump", "-i", fleet_sandbox.BRIDGE, "-U", "-s", "0", "-w", str(capture), "tcp port 6379"],
+        ["tcpdump", "-i", fleet_sandbox.BRIDGE, "-U", "-s", "0", "-w", str(capture), "tcp port 6379 or tcp port 26379"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 10
@@ -285,7 +264,7 @@ def test_nothing_of_the_group_s_redis_traffic_is_in_cleartext_on_the_wire(deploy
     wire = capture.read_bytes()
     assert len(wire) > 4000, len(wire)  # the traffic was there
     secret = env["REDIS_REPLICATION_PASSWORD"]
-    clear = [secret, *(redis_acl.password(secret, user) for user in redis_acl.RIGHTS), token, text]
+    clear = [secret, *(redis_acl.password(secret, user) for user in [*redis_acl.RIGHTS, sentinel.PEER]), token, text]
     clear += ["BAYES_SPAM", "learns_spam", "PSYNC", "AUTH", "mailguard-rspamd"]
     assert [word for word in clear if word.encode() in wire] == []
 
@@ -304,6 +283,92 @@ def test_a_rerun_changes_nothing_on_any_host(deployed_fleet):
     assert (changed, errors) == ("-", "-") and unchanged == operations, output[-6000:]
     assert int(operations) % 3 == 0  # the same operations on the three hosts
     print(f"\ntimings: {TIMINGS}")
+
+
+def test_the_primary_lost_a_replica_is_promoted_and_the_group_writes_again(deployed_fleet):
+    """mx1, the primary, lost without a goodbye: mail is still accepted and scanned on the others
+    at once; the sentinels promote a replica; a sender greylisted before the loss passes on another
+    MX (its record read there), and a message learned during the outage is counted on the new
+    primary. mx1 back: the sentinels make it a replica of the new primary, and a rerun changes
+    nothing and names the new primary."""
+    targets, env, _ = deployed_fleet
+    mx1, mx2, mx3 = targets
+    msg, token = probes.message(BLACKLISTED, "bob@example.com", "Retried through another MX after the loss.")
+    assert 400 <= probes.send(mx2, msg, token, client_ip="198.51.100.90").code < 500  # recorded on mx1
+    greylisted = time.monotonic()
+    learned, _ = probes.message("bulk@outside.example.net", "bob@example.com", " ".join(["lost primary offer"] * 40))
+    before = _learned_spam(mx3)
+    fleet_sandbox.lose(1)
+    lost = time.monotonic()
+    for target in (mx2, mx3):
+        plain, plain_token = probes.message("someone@outside.example.net", "bob@example.com", "While mx1 is lost.")
+        sent = probes.send(target, plain, plain_token, client_ip=EXTERNAL)
+        assert sent.accepted, (target.smtp_host, sent)
+        got = probes.delivered(target, "bob", plain_token)
+        assert got is not None and got.get("Authentication-Results"), target.smtp_host  # scanned by rspamd
+    passed = learned_after = None
+    while (passed is None or learned_after is None) and time.monotonic() - lost < 120:
+        if passed is None and time.monotonic() - greylisted > FLEET_GREYLIST_SECONDS + 1:
+            retried = probes.send(mx3, msg, token, client_ip="198.51.100.90")
+            if retried.accepted:
+                passed = time.monotonic() - lost
+        if learned_after is None:
+            said = mx3.sh(
+                f"printf %s {shlex.quote(learned.as_string())} | rspamc -h {layout.LEARN_SOCKET} learn_spam 2>&1",
+                check=False,
+            )
+            if "success = true" in said:
+                learned_after = time.monotonic() - lost
+        time.sleep(1)
+    promoted = [t for t in (mx2, mx3) if replication(t).get("role") == "master"]
+    TIMINGS["failover: greylisted sender passed on another MX"] = passed or -1
+    TIMINGS["failover: a learn counted on the new primary"] = learned_after or -1
+    print(f"\nfailover timings: {TIMINGS}")
+    assert passed is not None and learned_after is not None, (passed, learned_after)
+    assert "GREYLIST(0.00){pass" in probes.rspamd_log_for(mx3, token)  # passed on its record, read on mx3
+    assert len(promoted) == 1, [replication(t) for t in (mx2, mx3)]
+    new = promoted[0]
+    deadline = time.monotonic() + 15
+    while [_learned_spam(t) for t in (mx2, mx3)] != [before + 1] * 2 and time.monotonic() < deadline:
+        time.sleep(0.5)  # learned on the new primary, replicated to the other
+    assert [_learned_spam(t) for t in (mx2, mx3)] == [before + 1] * 2
+
+    fleet_sandbox.bring_back(1)
+    number = targets.index(new) + 1
+    assert wait_for_replicas(targets, primary=number, within=90), [replication(t) for t in targets]
+    assert _learned_spam(mx1) == before + 1  # it took the new primary's data: no fight
+    result = pyinfra(env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert f"mx1: the group's Redis primary is {new.smtp_host} (its sentinel's answer)" in output
+    total = re.search(r"^\s+Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\S+)\s*$", output, re.M)
+    assert total and total.group(2) == "-" and total.group(3) == "-", output[-6000:]
+
+
+def test_the_group_s_redis_port_admits_the_group_s_hosts_only(deployed_fleet, tmp_path):
+    """The fence: this machine, on the group's network but not of the group, is turned away; a host
+    the group no longer lists is too, once the deploy has run; the admin's own nftables rules stay."""
+    targets, env, _ = deployed_fleet
+    primary = targets[0]
+    assert not _controller_reaches_the_primary_s_redis()
+    assert all(_reaches_the_primary_s_redis(t) for t in targets[1:])
+    admins = "table inet admins_rules {\n chain input {\n type filter hook input priority 0; policy accept;\n"
+    admins += " tcp dport 9999 drop\n }\n}\n"
+    primary.sh(f"printf '%s' {shlex.quote(admins)} | nft -f -")
+    inventory = tmp_path / "inventory.toml"
+    with open(env["MAIL_INVENTORY"]) as grouped:
+        inventory.write_text(grouped.read().split('[hosts."mx3"]')[0])  # the group without mx3
+    try:
+        result = pyinfra({**env, "MAIL_INVENTORY": str(inventory)}, "--limit", "mx1")
+        assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+        assert "Fence: Redis port 6379 for 10.77.0.11, 10.77.0.12 only" in result.stdout + result.stderr
+        assert _reaches_the_primary_s_redis(targets[1]) and not _reaches_the_primary_s_redis(targets[2])
+        assert "tcp dport 9999 drop" in primary.sh("nft list table inet admins_rules")
+    finally:
+        again = pyinfra(env, "--limit", "mx1")
+        assert again.returncode == 0, (again.stdout + again.stderr)[-3000:]
+    assert _reaches_the_primary_s_redis(targets[2])
+    primary.sh("nft delete table inet admins_rules")
 
 
 def test_without_a_web_ui_proxy_no_host_lists_the_others(deployed_fleet, tmp_path):

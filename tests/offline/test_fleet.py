@@ -10,8 +10,8 @@ import pytest
 from hostmodel import HostModel, apply, by_name, plan_group
 from support import PASSWORDS, SETTINGS
 
-from mailguard import dkim, group_tls, layout, redis_acl, settings
-from mailguard.targets import read_inventory
+from mailguard import dkim, group_tls, layout, redis_acl, sentinel, settings
+from mailguard.targets import TargetError, read_inventory
 from operations.dkim import KeyConflict
 
 KEY = "/var/lib/rspamd/dkim/example.com.dkim.key"
@@ -304,7 +304,135 @@ def test_an_rspamd_without_a_user_name_logs_in_as_redis_s_default_user_with_rspa
 
 
 def test_no_redis_user_may_run_an_administrative_command():
+    """Except the sentinels': what Redis's Sentinel documentation lists (a REPLICAOF, and a CONFIG
+    REWRITE that fails on the group's read-only redis.conf); never CONFIG GET or SET."""
+    sentinels_own = {"+slaveof", "+replicaof", "+config|rewrite", "+client|kill", "+script|kill"}
+    assert sentinels_own <= set(redis_acl.RIGHTS[redis_acl.SENTINEL].split())
     for user, rights in redis_acl.RIGHTS.items():
-        granted = rights.split()
+        granted = [r for r in rights.split() if user != redis_acl.SENTINEL or r not in sentinels_own]
         assert "+@all" not in granted or {"-@admin", "-@dangerous"} <= set(granted), user
         assert not {"+config", "+module", "+debug", "+acl", "+@admin", "+@dangerous"} & set(granted), user
+
+
+# --- a group of three or more: the sentinels choose the primary (mailguard/sentinel.py) ---
+
+THREE = FLEET.replace(
+    '[hosts."other"]',
+    '[hosts."mx3"]\nsettings = { private_address = "10.77.0.13", mail_hostname = "mx3.example.com" }\n\n'
+    '[hosts."other"]',
+)
+MEMBERS = ("10.77.0.11", "10.77.0.12", "10.77.0.13")
+
+
+def test_every_host_has_its_own_group_loopback_address_the_same_wherever_it_is_computed():
+    addresses = [sentinel.loopback(a) for a in MEMBERS]
+    assert len(set(addresses)) == 3 and addresses == [sentinel.loopback(a) for a in MEMBERS]
+    for address in addresses + [sentinel.loopback("fd00::2"), sentinel.loopback("133.125.40.8")]:
+        parts = [int(p) for p in address.split(".")]
+        assert parts[0] == 127 and parts[1] != 0 and parts[3] not in (0, 255), address
+    assert sentinel.quorum(3) == 2 and sentinel.quorum(4) == 3 and sentinel.quorum(5) == 3
+
+
+def test_two_addresses_that_would_share_a_loopback_address_are_refused_before_any_connection(tmp_path):
+    seen: dict[str, str] = {}
+    for n in range(1 << 16):  # a birthday pair among 10.0.x.y (one in 16 million per pair)
+        address = f"10.0.{n >> 8}.{n & 255}"
+        clash = seen.setdefault(sentinel.loopback(address), address)
+        if clash != address:
+            break
+    assert sentinel.clashes([clash, address]) == [(clash, address)]
+    path = tmp_path / "inventory.toml"
+    path.write_text(
+        THREE.replace("10.77.0.11", clash).replace("10.77.0.12", address).replace("10.77.0.99", "10.77.0.98")
+    )
+    with pytest.raises(TargetError) as raised:
+        read_inventory(path, {**PASSWORDS, **REDIS_PASSWORD})
+    assert raised.value.lines == [
+        f"host mx2: setting private_address: {address} gets the same group loopback address as mx1's {clash} "
+        "(mailguard/sentinel.py); give one of them another address"
+    ]
+
+
+def _three(tmp_path) -> dict:
+    loaded = _inventory_hosts(tmp_path, THREE)
+    return {name: (HostModel.load("debian13", "fresh"), loaded[name]) for name in ("mx1", "mx2", "mx3")}
+
+
+def _upload(ops, name_part: str, path: str) -> str:
+    return next(op.uploads()[path] for op in ops if name_part in op.name and path in op.uploads()).decode()
+
+
+def test_a_group_of_three_has_sentinels_and_no_file_says_whose_replica_a_redis_is(tmp_path):
+    hosts = _three(tmp_path)
+    first = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    for name, ops in first.items():
+        apply(hosts[name][0], ops)
+    again = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})  # the packages are in: redis.conf is edited
+    for name, ops in again.items():
+        apply(hosts[name][0], ops)
+    third = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    secret = REDIS_PASSWORD[settings.REDIS_PASSWORD_ENV]
+    primary = sentinel.loopback("10.77.0.11")
+    for number, name in enumerate(("mx1", "mx2", "mx3"), 1):
+        ops, here = first[name] + again[name], sentinel.loopback(f"10.77.0.1{number}")
+        auth = _upload(ops, "Redis: users and", layout.REDIS_AUTH_CONF)
+        assert not re.search(r"^replicaof ", auth, re.M)  # the sentinels say it, at run time
+        assert f"replica-announce-ip {here}\nreplica-announce-port 6379\nreplica-read-only yes\n" in auth
+        assert f"masteruser {redis_acl.REPLICA}\n" in auth  # any host may become a replica
+        sentinel_user = redis_acl.SENTINEL
+        assert f"user {sentinel_user} reset on #{_sha256(redis_acl.password(secret, sentinel_user))} " in auth
+        conf = _upload(ops, "Redis: unix socket", "/etc/redis/redis.conf")
+        assert re.search(rf"^bind {re.escape(here)}$", conf, re.M) and re.search(r"^port 6379$", conf, re.M)
+        drop_in = _upload(
+            ops,
+            "Redis: its configuration read-only",
+            f"/etc/systemd/system/redis-server.service.d/{layout.REDIS_DROP_IN}",
+        )
+        assert "ReadOnlyPaths=-/etc/redis/redis.conf\n" in drop_in
+        seed = _upload(ops, "Sentinel: the starting configuration (quorum 2 of 3)", layout.SENTINEL_SEED)
+        assert f"bind {here}\nport 26379\n" in seed and f"sentinel announce-ip {here}\n" in seed
+        assert f"sentinel monitor mailguard {primary} 6379 2\n" in seed
+        assert (
+            seed.count("sentinel known-replica mailguard ") == 2 and f"known-replica mailguard {primary} " not in seed
+        )
+        assert secret not in seed and "user default reset on nopass -@all +ping " in seed
+        installed = [
+            str(c)
+            for op in first[name]
+            if "Sentinel: /var/lib/mailguard-sentinel/sentinel.conf" in op.name
+            for c in op.commands
+        ]
+        assert installed == [f"runuser -u redis -- install -m 600 -- {layout.SENTINEL_SEED} {layout.SENTINEL_CONF}"]
+        stunnel = _upload(ops, "Tunnel: every host's ends", layout.TUNNEL_CONF)
+        assert f"accept = 10.77.0.1{number}:6379\nconnect = /run/redis/redis.sock\n" in stunnel
+        assert f"accept = 10.77.0.1{number}:26379\nconnect = {here}:26379\n" in stunnel
+        for peer in sorted(set(MEMBERS) - {f"10.77.0.1{number}"}):
+            there = sentinel.loopback(peer)
+            assert f"client = yes\naccept = {there}:6379\nconnect = {peer}:6379\n" in stunnel
+            assert f"client = yes\naccept = {there}:26379\nconnect = {peer}:26379\n" in stunnel
+        rspamd = _upload(ops, "local.d/redis.conf", "/etc/rspamd/local.d/redis.conf")
+        sentinels = ",".join(f"{sentinel.loopback(a)}:26379" for a in MEMBERS)
+        assert f'write_servers = "{primary}:6379";\nsentinels = "{sentinels}";\n' in rspamd
+        rules = _upload(ops, "Fence: Redis port 6379 and Sentinel port 26379", layout.FENCE_RULES)
+        assert (
+            "tcp dport { 6379, 26379 } accept" in rules and "tcp dport { 6379, 26379 } reject with tcp reset" in rules
+        )
+        report = _upload(
+            ops, "DMARC reports: rspamd-dmarc-report.service", "/etc/systemd/system/rspamd-dmarc-report.service"
+        )
+        assert f"ExecCondition={layout.PRIMARY_HERE} {here} 26379 mailguard\n" in report
+        timer = [str(c) for op in first[name] if "DMARC reports: timer" in op.name for c in op.commands]
+        assert "systemctl start rspamd-dmarc-report.timer" in timer  # every host's: only the primary's goes on
+        assert [op.name for op in third[name] if op.changes] == [], name  # a rerun changes nothing
+
+
+def test_a_group_of_two_is_told_in_one_line_that_it_cannot_have_a_quorum(tmp_path, caplog):
+    loaded = _inventory_hosts(tmp_path)
+    hosts = {name: (HostModel.load("debian13", "fresh"), loaded[name]) for name in ("mx1", "mx2")}
+    plans = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    assert not [op.name for ops in plans.values() for op in ops if op.name.startswith("Redis | Sentinel: the")]
+    lines = [r.getMessage() for r in caplog.records if "Sentinel quorum" in r.getMessage()]
+    assert lines == [
+        "mx1: a group of 2 hosts cannot have a Sentinel quorum (it needs 3): 10.77.0.11 stays the Redis primary; "
+        "should it be lost, set redis_primary to another host's private_address and rerun"
+    ]
