@@ -30,8 +30,8 @@ REDIS_PORT = 6379  # the group's Redis port: on each host's private_address (its
 # agreeing, the failover starts.
 DOWN_AFTER_MS = 5000
 FAILOVER_TIMEOUT_MS = 30000
-# How often rspamd asks the sentinels (it also asks as soon as a write to the primary fails twice).
-RSPAMD_WATCH = "10s"
+# How often rspamd asks its host's sentinel (it also asks as soon as writes to the primary fail).
+RSPAMD_WATCH = "5s"
 
 # Each sentinel logs in to the group's Redis as this user (the commands a sentinel sends:
 # https://redis.io/docs/latest/operate/oss_and_stack/management/sentinel/#redis-access-control-list-authentication),
@@ -69,9 +69,11 @@ def quorum(hosts: int) -> int:
     return hosts // 2 + 1
 
 
-def rspamd_sentinels(members: list[str]) -> str:
-    """lua_redis's ``sentinels``: every host's sentinel, each at its loopback address."""
-    return ",".join(f"{loopback(a)}:{PORT}" for a in sorted(members))
+def rspamd_sentinel(own: str) -> str:
+    """lua_redis's ``sentinels``: this host's own sentinel only. It always answers (no other host's
+    loss can delay it), and it knows what the group's sentinels agreed; rspamd would otherwise ask
+    them in turn, the lost host's among them, and wait out each failed question."""
+    return f"{loopback(own)}:{PORT}"
 
 
 def seed_text(secret: str, own: str, members: list[str], primary: str, state_dir: str) -> str:

@@ -211,7 +211,7 @@ def _files_with_secrets(ctx: HostContext, context: dict) -> list[Any]:
                 f"rspamd/{rspamd_config.REDIS}.j2",
                 **context,
                 write_server=_redis_write_server(settings, platform),
-                sentinels=sentinel.rspamd_sentinels(list(settings.group_addresses)) if settings.redis_failover else "",
+                sentinels=sentinel.rspamd_sentinel(settings.private_address or "") if settings.redis_failover else "",
                 sentinel=sentinel,
                 redis_username=redis_acl.RSPAMD if platform.rspamd_sends_redis_username(settings.rspamd_source) else "",
                 redis_password=redis_acl.password(settings.redis_password, redis_acl.RSPAMD),

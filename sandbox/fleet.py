@@ -11,7 +11,10 @@ sandbox's image (Debian + Postfix and the same fixtures), its Postfix listening 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -194,17 +197,20 @@ def _wait_booted(data: dict, number: int, started: float) -> None:
 
 
 def lose(number: int) -> None:
-    """Host N lost as a VPS is lost: its link cut first (the others get no goodbye from it, not
-    even a closed connection), then its container powered off. Its root and network are kept."""
+    """Host N lost as a VPS is lost: its link cut (the others get no goodbye from it, not even a
+    closed connection), and its container told to power off, which it does on its own time,
+    cut off. Its root and network are kept."""
     data = json.loads(STATE.read_text())
     _ip("link", "set", f"mgv{number}", "down")
-    single.down_pid(data["hosts"][number - 1]["pid"])
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(data["hosts"][number - 1]["pid"], signal.SIGTERM)
 
 
 def bring_back(number: int) -> dict:
     """Host N booted again from its root and its link up: the same host, as after a repair."""
     data = json.loads(STATE.read_text())
     entry = data["hosts"][number - 1]
+    single.down_pid(entry["pid"])  # (the lost host's power-off, finished)
     started = time.monotonic()
     entry["pid"] = _spawn(number, Path(entry["root"])).pid
     STATE.write_text(json.dumps(data))

@@ -13,3 +13,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 @pytest.fixture(autouse=True)
 def _own_memory_of_questions(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MAILGUARD_CACHE_DIR", str(tmp_path_factory.mktemp("mailguard-cache")))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The measured times the suites kept (support.TIMINGS: first runs, reruns, the group's
+    failover), printed whatever the tests' outcome: numbers to read, never pass or fail."""
+    from support import TIMINGS
+
+    if TIMINGS:
+        terminalreporter.section("measured times")
+        for name, seconds in TIMINGS.items():
+            terminalreporter.write_line(f"{name}: {seconds:.1f} s")

@@ -411,8 +411,7 @@ def test_a_group_of_three_has_sentinels_and_no_file_says_whose_replica_a_redis_i
             assert f"client = yes\naccept = {there}:6379\nconnect = {peer}:6379\n" in stunnel
             assert f"client = yes\naccept = {there}:26379\nconnect = {peer}:26379\n" in stunnel
         rspamd = _upload(ops, "local.d/redis.conf", "/etc/rspamd/local.d/redis.conf")
-        sentinels = ",".join(f"{sentinel.loopback(a)}:26379" for a in MEMBERS)
-        assert f'write_servers = "{primary}:6379";\nsentinels = "{sentinels}";\n' in rspamd
+        assert f'write_servers = "{primary}:6379";\nsentinels = "{here}:26379";\n' in rspamd  # its own sentinel
         rules = _upload(ops, "Fence: Redis port 6379 and Sentinel port 26379", layout.FENCE_RULES)
         assert (
             "tcp dport { 6379, 26379 } accept" in rules and "tcp dport { 6379, 26379 } reject with tcp reset" in rules
