@@ -30,7 +30,8 @@ REDIS_PORT = 6379  # the group's Redis port: on each host's private_address (its
 # agreeing, the failover starts.
 DOWN_AFTER_MS = 5000
 FAILOVER_TIMEOUT_MS = 30000
-# How often rspamd asks its host's sentinel (it also asks as soon as writes to the primary fail).
+# How often rspamd asks its host's sentinel (it also asks once writes to the primary fail three
+# times). rspamd 3.x takes no sentinel_watch_time from local.d/redis.conf and asks each minute.
 RSPAMD_WATCH = "5s"
 
 # Each sentinel logs in to the group's Redis as this user (the commands a sentinel sends:

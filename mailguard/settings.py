@@ -453,15 +453,16 @@ class Settings:
     redis_primary: str | None = option(
         optional(ip_address(None), "IP or null"),
         None,
-        "The private_address of the group's Redis primary: every host's rspamd reads its own Redis (a replica "
-        f"of the primary) and writes to the primary (port {REDIS_PORT}, fenced to the group; users from "
-        f"{REDIS_PASSWORD_ENV}). "
-        "null: a Redis of its own, on its unix socket only.",
+        "The private_address of the group's Redis primary: every other host's Redis is its replica, and every "
+        f"rspamd writes to the primary (port {REDIS_PORT}, in TLS, fenced to the group; users from "
+        f"{REDIS_PASSWORD_ENV}). In a group of three or more, the first primary: the group's sentinels "
+        "promote a replica when it is lost. null: a Redis of its own, on its unix socket only.",
         ja=(
-            "グループの Redis プライマリの private_address。各ホストの rspamd は自分の Redis（プライマリのレプリカ）"
-            "から読み、プライマリに書きます（ポート 6379、グループのホストからだけ接続でき、ユーザーのパスワードは"
-            " REDIS_REPLICATION_PASSWORD から導きます）。null なら、"
-            "そのホストだけの Redis を unix ソケットでだけ使います。"
+            "グループの Redis プライマリの private_address。ほかのホストの Redis はそのレプリカになり、各ホストの"
+            " rspamd はプライマリに書きます（ポート 6379、TLS で暗号化、グループのホストからだけ接続でき、ユーザーの"
+            "パスワードは REDIS_REPLICATION_PASSWORD から導きます）。3台以上のグループでは最初のプライマリで、"
+            "失われるとセンチネルがレプリカを昇格させます。null なら、そのホストだけの Redis を unix ソケットでだけ"
+            "使います。"
         ),
     )
     rspamd_source: str = option(
