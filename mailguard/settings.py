@@ -509,10 +509,17 @@ class Settings:
         return self.redis_role != "standalone" and len(self.group_addresses) >= sentinel.MIN_HOSTS
 
     @property
+    def webui_https(self) -> bool:
+        """Whether the proxy publishes the web UI over HTTPS: with webui_tls_certificate, or inside
+        the admin's own HTTPS server (nginx's locations file, webui_nginx_server = false)."""
+        own_https = self.webui_proxy == "nginx" and not self.webui_nginx_server
+        return self.webui_proxy != "none" and (self.webui_tls_certificate is not None or own_https)
+
+    @property
     def webui_neighbour(self) -> tuple[str, str]:
         """(host, path) of this host's web UI behind its proxy, as rspamd's ``neighbours`` take it
         (without a port rspamd adds 11334)."""
-        scheme, port = ("https", 443) if self.webui_tls_certificate else ("http", 80)
+        scheme, port = ("https", 443) if self.webui_https else ("http", 80)
         return f"{scheme}://{self.webui_server_name}:{port}", WEBUI_PATH
 
     def selector_for(self, domain: str) -> str:

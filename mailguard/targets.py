@@ -217,12 +217,14 @@ def _replication_problems(hosts: Hosts) -> list[str]:
 
 
 def _fill_in_neighbours(hosts: Hosts) -> None:
-    """Each host of a group learns the web UIs of all (those a proxy publishes): rspamd's neighbours."""
+    """Each host of a group learns the web UIs of all that a proxy publishes over HTTPS: rspamd's
+    neighbours. (The admin's browser calls each neighbour with the web UI password: over plain
+    HTTP, it would cross the network readable.)"""
     key = settings_module.SETTINGS_KEY
     published: dict[str, list[tuple[str, str, str]]] = {}
     for _name, data in hosts:
         loaded = data[key]
-        if loaded.redis_primary is not None and loaded.webui_proxy != "none":
+        if loaded.redis_primary is not None and loaded.webui_https:
             published.setdefault(loaded.redis_primary, []).append((loaded.webui_server_name, *loaded.webui_neighbour))
     for _name, data in hosts:
         group = sorted(set(published.get(data[key].redis_primary or "", [])))

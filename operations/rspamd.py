@@ -6,7 +6,7 @@ import functools
 import hashlib
 from typing import Any
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import deploy
 
 from mailguard import dkim, layout, redis_acl, rspamd_config, rspamd_password, sentinel
@@ -152,6 +152,11 @@ def configure(ctx: HostContext) -> Changes:
     reload_on: list[Any] = [installed]
     restart_on: list[Any] = []
     context = _template_context(ctx)
+    if len(settings.group_addresses) > 1 and settings.webui_proxy != "none" and not settings.webui_https:
+        logger.warning(
+            f"{ctx.name}: the group's web UIs are not listed as each other's neighbours: a browser would send the "
+            "web UI password to them over plain HTTP (set webui_tls_certificate and webui_tls_key)"
+        )
 
     for relative in rspamd_config.TEMPLATED:
         op = files.text_file(

@@ -6,6 +6,7 @@ Fixtures live in each suite's conftest.py; the helpers they and the tests call l
 from __future__ import annotations
 
 import base64
+import datetime
 import os
 import shutil
 import subprocess
@@ -15,7 +16,10 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from mailguard import layout, platforms, sentinel
 from sandbox import probes
@@ -156,3 +160,26 @@ def wait_for_replicas(targets, primary: int, within: float) -> bool:
             return True
         time.sleep(0.5)
     return False
+
+
+def self_signed(server_name: str) -> tuple[bytes, bytes]:
+    """A self-signed certificate for ``server_name`` and its key (PEM), for a proxy's HTTPS."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, server_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(server_name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem_key = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), pem_key

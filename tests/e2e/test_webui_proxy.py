@@ -8,7 +8,6 @@ any remote client. Runs last (file order) on the host the other modules deployed
 
 from __future__ import annotations
 
-import datetime
 import http.client
 import json
 import os
@@ -18,11 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from support import browser_login, pyinfra, settings_file
+from support import browser_login, pyinfra, self_signed, settings_file
 
 from sandbox.results import changed_operations
 
@@ -32,34 +27,12 @@ ALLOWED, OUTSIDE = "198.51.100.10", "198.51.100.20"
 CERT, KEY = "/etc/ssl/mailguard-test/webui.pem", "/etc/ssl/mailguard-test/webui.key"
 
 
-def self_signed() -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, SERVER_NAME)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(SERVER_NAME)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    pem_key = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), pem_key
-
-
 @pytest.fixture(scope="module")
 def proxied(deployed, tmp_path_factory):
     target, env, *_ = deployed
     if os.environ.get("MAIL_HOST"):
         pytest.skip("the proxy tests add client addresses on the sandbox's own network")
-    cert, key = self_signed()
+    cert, key = self_signed(SERVER_NAME)
     folder = tmp_path_factory.mktemp("webui")
     (folder / "ca.pem").write_bytes(cert)
     target.sh("mkdir -p /etc/ssl/mailguard-test && chmod 700 /etc/ssl/mailguard-test")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import secrets
+import subprocess
 import time
 
 import pytest
 from e2e import dnsworld
-from support import FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra, replication, wait_for_replicas
+from support import FLEET_GREYLIST_SECONDS, TIMINGS, pyinfra, replication, self_signed, wait_for_replicas
 
 from mailguard import settings as settings_module
 from sandbox import fleet as fleet_sandbox
@@ -16,6 +17,7 @@ from sandbox import host as sandbox
 from sandbox import probes
 
 HOSTS = 3
+WEBUI_TLS_DIR = "/etc/ssl/mailguard-test"
 PRIMARY = fleet_sandbox.address(1)
 
 
@@ -39,7 +41,14 @@ def fleet(tmp_path_factory):
         targets.append(target)
     inventory = tmp_path_factory.mktemp("fleet") / "inventory.toml"
     greylist = f'"override.d/greylist.conf" = "timeout = {FLEET_GREYLIST_SECONDS}s;\\n"'
-    extra = f'webui_proxy = "nginx"\nrspamd_snippets = {{ {greylist} }}'
+    # each web UI in HTTPS (a certificate of its own host's name): the group lists them as neighbours
+    for n, target in enumerate(targets, 1):
+        cert, key = self_signed(f"mx{n}.example.com")
+        target.sh(f"mkdir -p {WEBUI_TLS_DIR} && chmod 700 {WEBUI_TLS_DIR}")
+        for path, data in ((f"{WEBUI_TLS_DIR}/webui.pem", cert), (f"{WEBUI_TLS_DIR}/webui.key", key)):
+            subprocess.run(target.ssh + [f"cat > {path} && chmod 600 {path}"], input=data, check=True)
+    https = f'webui_tls_certificate = "{WEBUI_TLS_DIR}/webui.pem"\nwebui_tls_key = "{WEBUI_TLS_DIR}/webui.key"'
+    extra = f'webui_proxy = "nginx"\n{https}\nrspamd_snippets = {{ {greylist} }}'
     inventory.write_text(fleet_sandbox.inventory_text(data, extra))
     env = {
         **os.environ,

@@ -130,7 +130,8 @@ def test_each_web_ui_lists_the_whole_group(deployed_fleet):
     for target in targets:
         neighbours = json.loads(_neighbours(target, env[PASSWORD_ENV]))
         assert sorted(neighbours) == ["mx1.example.com", "mx2.example.com", "mx3.example.com"]
-        assert neighbours["mx2.example.com"]["url"] == "http://mx2.example.com:80/rspamd/"
+        # over HTTPS only: the admin's browser calls each with the web UI password
+        assert neighbours["mx2.example.com"]["url"] == "https://mx2.example.com:443/rspamd/"
 
 
 # When this host's hold on mail was released, in its monotonic clock: main.cf's last change is

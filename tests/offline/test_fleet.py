@@ -169,15 +169,18 @@ settings = { mail_hostname = "other.example.com", redis_primary = "10.77.0.99", 
 """
 
 
+HTTPS = 'webui_proxy = "nginx"\nwebui_tls_certificate = "/etc/ssl/mx.pem"\nwebui_tls_key = "/etc/ssl/mx.key"\n'
+
+
 def test_each_host_of_a_group_lists_the_group_s_web_uis_as_rspamd_neighbours(tmp_path):
     from operations.templating import render
 
     path = tmp_path / "inventory.toml"
-    path.write_text(FLEET)
+    path.write_text(FLEET.replace('webui_proxy = "nginx"\n', HTTPS))
     hosts = dict(read_inventory(path, {**PASSWORDS, **REDIS_PASSWORD})["mail"])
     group = (
-        ("mx1.example.com", "http://mx1.example.com:80", "/rspamd/"),
-        ("mx2.example.com", "http://mx2.example.com:80", "/rspamd/"),
+        ("mx1.example.com", "https://mx1.example.com:443", "/rspamd/"),
+        ("mx2.example.com", "https://mx2.example.com:443", "/rspamd/"),
     )
     assert hosts["mx1"][settings.SETTINGS_KEY].neighbours == group
     assert hosts["mx2"][settings.SETTINGS_KEY].neighbours == group
@@ -188,7 +191,7 @@ def test_each_host_of_a_group_lists_the_group_s_web_uis_as_rspamd_neighbours(tmp
         loopback_networks=(),
         layout=layout,
     )
-    assert '"mx1.example.com" { host = "http://mx1.example.com:80"; path = "/rspamd/"; }' in text
+    assert '"mx1.example.com" { host = "https://mx1.example.com:443"; path = "/rspamd/"; }' in text
 
 
 def test_a_group_without_its_primary_or_with_one_address_twice_is_one_line_each(tmp_path):
@@ -217,6 +220,33 @@ def test_a_host_whose_redis_holds_data_is_not_made_a_replica_in_one_line():
         "mailguard: mx2: redis_primary: this host's Redis holds 1234 keys (Bayes, greylisting, history) that "
         "becoming a replica of 10.77.0.11 would replace: back them up (backup.py), "
         "stop Redis and move /var/lib/redis/dump.rdb aside, or make this host the primary; nothing was changed"
+    )
+
+
+def test_web_uis_published_over_plain_http_are_no_one_s_neighbours_and_the_run_says_why(tmp_path, caplog):
+    """The admin's browser calls each neighbour with the web UI password: never over plain HTTP."""
+    hosts = {
+        name: (HostModel.load("debian13", "fresh"), loaded)
+        for name, loaded in _inventory_hosts(tmp_path).items()  # nginx, no certificate
+        if name in ("mx1", "mx2")
+    }
+    assert [loaded.neighbours for _, loaded in hosts.values()] == [(), ()]
+    plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    for name in ("mx1", "mx2"):
+        assert (
+            f"{name}: the group's web UIs are not listed as each other's neighbours: a browser would send the web UI "
+            "password to them over plain HTTP (set webui_tls_certificate and webui_tls_key)"
+        ) in caplog.text
+
+
+def test_a_web_ui_inside_the_admin_s_own_https_server_is_a_neighbour_over_https(tmp_path):
+    path = tmp_path / "inventory.toml"
+    path.write_text(FLEET.replace('webui_proxy = "nginx"\n', 'webui_proxy = "nginx"\nwebui_nginx_server = false\n'))
+    hosts = dict(read_inventory(path, {**PASSWORDS, **REDIS_PASSWORD})["mail"])
+    assert hosts["mx1"][settings.SETTINGS_KEY].neighbours[1] == (
+        "mx2.example.com",
+        "https://mx2.example.com:443",
+        "/rspamd/",
     )
 
 
