@@ -26,7 +26,7 @@ What can be read, as (kind, argument):
     sebool   an SELinux boolean: on, off, or None where SELinux is absent
     managed  whether a file's first two lines carry the deploy's mark (it wrote the file)
     dnfrepo  whether a dnf repository is enabled in /etc/yum.repos.d
-    firewalld the services firewalld's permanent configuration allows
+    firewalld the services ("services") or rich rules ("rich-rules") of firewalld's permanent configuration
     pwhash   the controller's password hashes, each as salt and sha256 only
     dbsize   how many keys Redis holds (the argument: its socket)
 """
@@ -356,6 +356,9 @@ class Snapshot:
 
     def firewalld_services(self) -> list[str]:
         return " ".join(self._lines("firewalld", "services")).split()
+
+    def firewalld_rich_rules(self) -> list[str]:
+        return [line.strip() for line in self._lines("firewalld", "rich-rules") if line.strip()]
 
     def dbsize(self, socket: str) -> int:
         return next((int(line) for line in self._lines("dbsize", socket) if line.strip().isdigit()), 0)

@@ -213,11 +213,16 @@ def _client_credentials(ctx: HostContext) -> None:
     )
 
 
+def group_ports(settings: Settings) -> list[int]:
+    """The ports a group's hosts reach one another on: Redis's, and the sentinels' where they run."""
+    return [REDIS_PORT, sentinel.PORT] if settings.redis_failover else [REDIS_PORT]
+
+
 def fence_rules(settings: Settings) -> str:
     """The fence's nftables rules: the group's Redis port (and its sentinels', where they choose the
     primary) for the group's hosts and loopback only."""
     addresses = [ipaddress.ip_address(a) for a in settings.group_addresses]
-    ports = [REDIS_PORT, sentinel.PORT] if settings.redis_failover else [REDIS_PORT]
+    ports = group_ports(settings)
     return render(
         "nftables/mailguard-fence.nft.j2",
         port=str(REDIS_PORT) if len(ports) == 1 else "{ " + ", ".join(map(str, ports)) + " }",
@@ -250,6 +255,7 @@ def _fence(ctx: HostContext) -> None:
         )
         return
     admitted = ", ".join(settings.group_addresses)
+    ports = group_ports(settings)
     sentinels = f" and Sentinel port {sentinel.PORT}" if settings.redis_failover else ""
     rules = files.text_file(
         name=f"Fence: Redis port {REDIS_PORT}{sentinels} for {admitted} only",
@@ -267,3 +273,11 @@ def _fence(ctx: HostContext) -> None:
         _if=any_changed(rules),
     )
     system.service(name="Fence: in force, and at boot", unit=layout.FENCE_UNIT, reads=ctx.reads)
+    if platform.firewall_unit:  # firewalld drops what it does not allow: the fence admits, it must too
+        system.firewall_sources(
+            name=f"{platform.firewall_unit}: the group's hosts admitted to {'/'.join(map(str, ports))}",
+            unit=platform.firewall_unit,
+            addresses=[a for a in settings.group_addresses if a != settings.private_address],
+            ports=ports,
+            reads=ctx.reads,
+        )

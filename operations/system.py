@@ -85,6 +85,28 @@ def firewall_services(unit: str, services: list[str], *, state: Snapshot):
     yield Command("firewall-cmd", "--reload")
 
 
+def rich_rule(address: str, port: int) -> str:
+    """firewalld's rich rule admitting ``address`` to TCP ``port``, as firewall-cmd lists it."""
+    family = "ipv6" if ":" in address else "ipv4"
+    return f'rule family="{family}" source address="{address}" port port="{port}" protocol="tcp" accept'
+
+
+@operation_reading(lambda unit, *a, **k: [("unit", unit), ("firewalld", "rich-rules")])
+def firewall_sources(unit: str, addresses: list[str], ports: list[int], *, state: Snapshot):
+    """Admit ``addresses`` to TCP ``ports`` in firewalld when it runs (the permanent and the running
+    configuration). Rules for an address no longer listed are left: the group's fence turns it away."""
+    if not state.unit(unit)["running"]:
+        host.noop(f"{unit} is not running")
+        return
+    present = set(state.firewalld_rich_rules())
+    missing = [rich_rule(a, p) for a in addresses for p in ports if rich_rule(a, p) not in present]
+    if not missing:
+        host.noop(f"{unit} admits {', '.join(addresses)}")
+        return
+    yield Command("firewall-cmd", "--permanent", *(f"--add-rich-rule={rule}" for rule in missing))
+    yield Command("firewall-cmd", "--reload")
+
+
 @operation_reading(lambda unit, *a, **k: [("unit", unit)])
 def service(unit: str, running: bool = True, enabled: bool = True, *, state: Snapshot):
     """A systemd unit started/stopped and enabled/disabled as asked."""

@@ -90,6 +90,7 @@ class HostModel:
     arch: str = "x86_64"
     dnf_repos: dict[str, bool] = field(default_factory=dict)  # repo id -> enabled
     firewalld: list[str] | None = None  # the services it allows while it runs; None: not running
+    firewalld_rich: list[str] = field(default_factory=list)  # its rich rules
     versions: dict[str, str] = field(default_factory=lambda: {"rspamd": "4.2.1"})  # of installed packages
     # Dovecot's version and its settings as doveconf -h gives them ("plugin/sieve_before"); None: none
     dovecot: dict[str, str] | None = None
@@ -274,6 +275,7 @@ class HostModel:
             self.dnf_repos[args[-1]] = True
         elif verb == "firewall-cmd" and "--permanent" in args:
             self.firewalld += [a.split("=", 1)[1] for a in args if a.startswith("--add-service=")]
+            self.firewalld_rich += [a.split("=", 1)[1] for a in args if a.startswith("--add-rich-rule=")]
         elif verb == "setsebool":
             self.sebools[args[-2]] = args[-1] == "on"
         elif verb == layout.KEEP_ORIGINAL:
@@ -430,8 +432,10 @@ class HostModel:
     def _state_dnfrepo(self, repo):
         return ["enabled"] if self.dnf_repos.get(repo) else []
 
-    def _state_firewalld(self, _):
-        return [" ".join(self.firewalld)] if self.firewalld is not None else []
+    def _state_firewalld(self, what):
+        if self.firewalld is None:
+            return []
+        return list(self.firewalld_rich) if what == "rich-rules" else [" ".join(self.firewalld)]
 
     def _state_deb(self, name):
         return [f"installed {self.versions.get(name, '1.0')}-1"] if name in self.packages else []

@@ -174,7 +174,15 @@ answer_dnfrepo() {  # "enabled" where a [section] of that name in /etc/yum.repos
     done
 }
 
-answer_firewalld() { for _ do firewall-cmd --permanent --list-services 2>/dev/null; printf '\0'; done; }
+answer_firewalld() {
+    for what do
+        case $what in
+            services) firewall-cmd --permanent --list-services 2>/dev/null ;;
+            rich-rules) firewall-cmd --permanent --list-rich-rules 2>/dev/null ;;
+        esac
+        printf '\0'
+    done
+}
 
 # pwhash: per controller password, "name salt sha256-of-the-hash" (never the hash). Not printed by
 # the deploy at any verbosity: with the salt, the digest would let a password be checked.

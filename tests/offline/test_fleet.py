@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shlex
 
 import pytest
 from hostmodel import HostModel, apply, by_name, plan_group
@@ -465,3 +466,28 @@ def test_a_group_of_two_is_told_in_one_line_that_it_cannot_have_a_quorum(tmp_pat
         "mx1: a group of 2 hosts cannot have a Sentinel quorum (it needs 3): 10.77.0.11 stays the Redis primary; "
         "should it be lost, set redis_primary to another host's private_address and rerun"
     ]
+
+
+def test_firewalld_admits_the_other_hosts_of_the_group_to_its_ports_where_it_runs(tmp_path):
+    """AlmaLinux 9 with firewalld running: it drops what it does not allow, so the group's peers get a
+    rich rule for each port the fence admits them to (not verified on a real AlmaLinux host here)."""
+    loaded = _inventory_hosts(tmp_path, THREE)
+    hosts = {name: (HostModel.load("el9", "installed"), loaded[name]) for name in ("mx1", "mx2", "mx3")}
+    for model, _ in hosts.values():
+        model.firewalld = ["ssh"]
+        model.units["firewalld.service"] = {"running": True, "enabled": True}
+    plans = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    name = "Redis | firewalld: the group's hosts admitted to 6379/26379"
+    expected = [
+        f'--add-rich-rule=rule family="ipv4" source address="{peer}" port port="{port}" protocol="tcp" accept'
+        for peer in ("10.77.0.12", "10.77.0.13")
+        for port in (6379, 26379)
+    ]
+    assert by_name(plans["mx1"])[name].commands == [
+        "firewall-cmd --permanent " + " ".join(shlex.quote(rule) for rule in expected),
+        "firewall-cmd --reload",
+    ]
+    for host_name, ops in plans.items():
+        apply(hosts[host_name][0], ops)
+    again = plan_group(hosts, {**PASSWORDS, **REDIS_PASSWORD})
+    assert all(by_name(ops)[name].commands == [] for ops in again.values())
