@@ -45,8 +45,8 @@ def fleet(tmp_path_factory):
     for n, target in enumerate(targets, 1):
         cert, key = self_signed(f"mx{n}.example.com")
         target.sh(f"mkdir -p {WEBUI_TLS_DIR} && chmod 700 {WEBUI_TLS_DIR}")
-        for path, data in ((f"{WEBUI_TLS_DIR}/webui.pem", cert), (f"{WEBUI_TLS_DIR}/webui.key", key)):
-            subprocess.run(target.ssh + [f"cat > {path} && chmod 600 {path}"], input=data, check=True)
+        for path, pem in ((f"{WEBUI_TLS_DIR}/webui.pem", cert), (f"{WEBUI_TLS_DIR}/webui.key", key)):
+            subprocess.run(target.ssh + [f"cat > {path} && chmod 600 {path}"], input=pem, check=True)
     https = f'webui_tls_certificate = "{WEBUI_TLS_DIR}/webui.pem"\nwebui_tls_key = "{WEBUI_TLS_DIR}/webui.key"'
     extra = f'webui_proxy = "nginx"\n{https}\nrspamd_snippets = {{ {greylist} }}'
     inventory.write_text(fleet_sandbox.inventory_text(data, extra))
