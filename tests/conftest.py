@@ -22,5 +22,5 @@ def pytest_terminal_summary(terminalreporter):
 
     if TIMINGS:
         terminalreporter.section("measured times")
-        for name, seconds in TIMINGS.items():
-            terminalreporter.write_line(f"{name}: {seconds:.1f} s")
+        for name, value in TIMINGS.items():  # seconds, or a count (an int)
+            terminalreporter.write_line(f"{name}: {value}" if isinstance(value, int) else f"{name}: {value:.1f} s")

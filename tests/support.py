@@ -27,7 +27,7 @@ from sandbox import probes
 ROOT = Path(__file__).resolve().parent.parent
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 EXTERNAL = probes.EXTERNAL_CLIENT
-TIMINGS: dict[str, float] = {}
+TIMINGS: dict[str, float | int] = {}  # seconds, or a count
 FLEET_GREYLIST_SECONDS = 5  # the greylisting delay of the several-host tests (rspamd's default is 5 minutes)
 
 # Settings and passwords of the offline tests.
