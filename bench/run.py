@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         from bench import quality
 
         return quality.main([a for a in argv if a != "--quality"])
+    if "--first" in argv:  # the first run against the package floor: bench/first.py
+        from bench import first
+
+        return first.main([a for a in argv if a != "--first"])
     if "--mail" in argv:  # the mail itself, through Postfix, rspamd and ClamAV: bench/mail.py
         from bench import mail
 
