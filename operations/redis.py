@@ -108,23 +108,21 @@ def configure(ctx: HostContext) -> Changes:
 def _read_only_config(ctx: HostContext) -> list[Any]:
     """Where sentinels choose the primary, redis.conf read-only to Redis (layout.REDIS_DROP_IN says why)."""
     platform = ctx.platform
-    directory = f"{layout.UNIT_DIR}/{platform.redis_unit}.service.d"
-    path = f"{directory}/{layout.REDIS_DROP_IN}"
+    unit = f"{platform.redis_unit}.service"
     if not ctx.settings.redis_failover:
+        path = f"{layout.UNIT_DIR}/{unit}.d/{layout.REDIS_DROP_IN}"
         absent = files.file_absent(name=f"Redis: may rewrite its configuration ({path} absent)", path=path,
                                    reads=ctx.reads)  # fmt: skip
         system.units_reloaded(name="Redis: systemd reads its unit again", _if=any_changed(absent))
         return [absent]
-    files.directory(name=f"Redis: {directory}", path=directory, user="root", group="root", mode=755,
-                    reads=ctx.reads)  # fmt: skip
-    drop_in = files.text_file(
-        name="Redis: its configuration read-only to it (the sentinels' CONFIG REWRITE fails)",
-        path=path,
-        content=render("systemd/redis-drop-in.conf.j2", platform=platform, layout=layout),
-        reads=ctx.reads,
+    return system.unit_files(
+        "Redis: its configuration read-only to it (the sentinels' CONFIG REWRITE fails)",
+        [layout.REDIS_DROP_IN],
+        ctx.reads,
+        drop_in_for=unit,
+        platform=platform,
+        layout=layout,
     )
-    system.units_reloaded(name="Redis: systemd reads its unit again", _if=any_changed(drop_in))
-    return [drop_in]
 
 
 @files.leaves("whole", lambda seed, live, *a, **k: [live])

@@ -150,13 +150,20 @@ def selinux_boolean(boolean: str, *, state: Snapshot):
     yield Command("setsebool", "-P", boolean, "on")
 
 
-def unit_files(title: str, units: Iterable[str], reads: HostReads, **context: Any) -> list[Any]:
+def unit_files(
+    title: str, units: Iterable[str], reads: HostReads, drop_in_for: str | None = None, **context: Any
+) -> list[Any]:
     """The deploy's own units, each from templates/systemd/<unit>.j2 (with ``context``), and
-    systemd told to read them again when one changed. Returns their file operations."""
+    systemd told to read them again when one changed. Returns their file operations.
+    ``drop_in_for``: another unit (a package's) these files are drop-ins of, in its ``.d`` directory."""
+    directory = f"{UNIT_DIR}/{drop_in_for}.d" if drop_in_for else UNIT_DIR
+    if drop_in_for:
+        files.directory(name=f"{title}: {directory}", path=directory, user="root", group="root", mode=755,
+                        reads=reads)  # fmt: skip
     ops = [
         files.text_file(
             name=f"{title}: {unit}",
-            path=f"{UNIT_DIR}/{unit}",
+            path=f"{directory}/{unit}",
             content=render(f"systemd/{unit}.j2", **context),
             reads=reads,
         )

@@ -71,7 +71,7 @@ def _mesh(ctx: HostContext) -> list[Section]:
     for peer in sorted(a for a in settings.group_addresses if a != own):
         there = sentinel.loopback(peer)
         ends += [
-            Section(f"redis-of-{peer}", True, _address(there, sentinel.REDIS_PORT), _address(peer, REDIS_PORT)),
+            Section(f"redis-of-{peer}", True, _address(there, REDIS_PORT), _address(peer, REDIS_PORT)),
             Section(f"sentinel-of-{peer}", True, _address(there, sentinel.PORT), _address(peer, sentinel.PORT)),
         ]
     return ends
