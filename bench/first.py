@@ -24,6 +24,7 @@ from pathlib import Path
 from mailguard import settings as settings_module
 from mailguard.platforms import PLATFORMS
 from mailguard.targets import read_settings_file
+from operations import repos
 from sandbox import host as sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,10 +34,7 @@ PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 def floor_packages(settings: settings_module.Settings) -> list[str]:
     """What the deploy installs on the sandbox's Debian for these settings (its platform table)."""
     platform = PLATFORMS[("debian", sandbox.release())]
-    packages = [*platform.prerequisite_packages, *platform.packages]
-    packages += list(platform.antivirus_packages) if settings.antivirus else []
-    packages += list(platform.unbound_packages) if settings.resolver == "local" else []
-    return packages
+    return [*platform.prerequisite_packages, *repos.main_packages(settings, platform)]
 
 
 def floor(packages: list[str]) -> float:

@@ -158,9 +158,9 @@ def restore(target: Host, settings: Settings) -> None:
     state = held.item("dkim-keys")
     states = dkim.states_for(settings.domains, settings.selector_for, state.read_text()) if state else None
     ctx = preflight.prepare(target, settings, key_states=states)
-    mail_filter.install(ctx)
+    pending_marks = mail_filter.install(ctx)
     _put_back(ctx, held)  # once the packages are there, before any service is configured
-    mail_filter.configure(ctx)
+    mail_filter.configure(ctx, pending_marks)
 
 
 def _dump_to_restore(ctx: HostContext, held: Backup):

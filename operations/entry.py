@@ -78,8 +78,7 @@ def rotate() -> None:
     today = datetime.date.today()
     steps = dkim_rotation.plan_rotation(ctx, today)
     ctx = ctx.with_key_states({step.domain: step.state for step in steps})
-    mail_filter.install(ctx)
-    mail_filter.configure(ctx)
+    mail_filter.configure(ctx, mail_filter.install(ctx))
     dkim_rotation.record_rotation(ctx, steps, today)
 
 

@@ -19,10 +19,10 @@ from .context import HostContext
 from .run import handed_over
 
 # (name in the run's output, step(ctx)): each step returns the restarts and reloads it may need.
+# The resolver's step runs before the packages are installed (install below).
 CONFIGURATION_STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
     ("redis", redis.configure),
     ("clamav", clamav.configure),
-    ("resolver", resolver.configure),
     ("rspamd", rspamd.configure),
     ("dkim", dkim.keys),
     ("postfix", postfix.configure),
@@ -31,19 +31,24 @@ CONFIGURATION_STEPS: tuple[tuple[str, Callable[..., Any]], ...] = (
 )
 
 
-def install(ctx: HostContext) -> None:
-    """The deploy's tools, the repositories and the packages."""
+def install(ctx: HostContext) -> dict:
+    """The deploy's tools, the repositories and the packages; returns the restarts and reloads
+    pending so far (configure's ``pending_marks``)."""
     logger.info(f"{ctx.name}: {ctx.platform.title}, domains {', '.join(ctx.settings.domains)}")
     footprint.record_before(ctx)  # first: it reads the host as the run found it
     # pyinfra types a @deploy function as an operation (its global arguments): mypy misreads these calls.
     activate.tools(ctx.reads)  # type: ignore[call-arg, arg-type]
+    pending_marks: dict = {}
+    # unbound's hooks masked and its configuration written before its package, which starts it,
+    # comes in the main transaction (repos.install)
+    activate.mark_changes("resolver", resolver.configure(ctx), pending_marks)  # type: ignore[call-arg, arg-type]
     repos.install(ctx)  # type: ignore[call-arg, arg-type]
+    return pending_marks
 
 
-def configure(ctx: HostContext) -> None:
+def configure(ctx: HostContext, pending_marks: dict) -> None:
     """Every service configured, then each restarted or reloaded where its files changed (checked
     first, rolled back on a failed check); the DNS report once the run has ended."""
-    pending_marks: dict = {}
     for step_name, step in CONFIGURATION_STEPS:
         activate.mark_changes(step_name, step(ctx), pending_marks)
     footprint.record_footprint(ctx)  # every file is planned; kept also when a check fails below
@@ -58,8 +63,7 @@ def deploy_to(target: Host, settings: Settings) -> None:
     """The deploy for ``target``: checked before anything on the host changes, then installed and
     configured."""
     ctx = preflight.prepare(target, settings)
-    install(ctx)
-    configure(ctx)
+    configure(ctx, install(ctx))
 
 
 class SettingsInvalid(PyinfraError):

@@ -7,6 +7,9 @@ from typing import NamedTuple
 
 from pyinfra.api import deploy
 
+from mailguard.platforms import Platform
+from mailguard.settings import Settings
+
 from . import files, system
 from .commands import Command
 from .context import HostContext
@@ -33,6 +36,15 @@ def _apt_install(packages: list[str]) -> list[Command]:
 
 # Platform.package_manager -> its installer
 PACKAGE_INSTALLERS = {"dnf": Installer(_dnf_install, "rpm"), "apt": Installer(_apt_install, "deb")}
+
+
+def main_packages(settings: Settings, platform: Platform) -> list[str]:
+    """The deploy's main transaction, one per run: everything but the repository prerequisites."""
+    packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
+    packages += list(platform.fence_packages) if settings.group_addresses else []  # operations/redis.py's fence
+    packages += list(platform.tunnel_packages) if settings.redis_role != "standalone" else []  # operations/tunnel.py
+    packages += list(platform.unbound_packages) if settings.resolver == "local" else []  # operations/resolver.py
+    return packages
 
 
 @deploy("Repositories and packages")
@@ -66,7 +78,9 @@ def install(ctx: HostContext):
             content=render(platform.rspamd_repo_template, platform=platform),
             reads=ctx.reads,
         )
-    packages = list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
-    packages += list(platform.fence_packages) if settings.group_addresses else []  # operations/redis.py's fence
-    packages += list(platform.tunnel_packages) if settings.redis_role != "standalone" else []  # operations/tunnel.py
-    system.packages(name="Install rspamd, redis and ClamAV", packages=packages, installer=installer, reads=ctx.reads)
+    system.packages(
+        name="Install rspamd, redis and ClamAV",
+        packages=main_packages(settings, platform),
+        installer=installer,
+        reads=ctx.reads,
+    )

@@ -3,7 +3,8 @@
 Blocklists refuse the shared and public resolvers a fresh VPS uses, so rspamd asks a resolver that
 runs on the host for rspamd alone. The system's resolver is not touched: unbound's hooks that would
 make it the system's resolver are masked before the package is installed, and it listens only on
-layout.RESOLVER_ADDRESS.
+layout.RESOLVER_ADDRESS. This step runs before the packages are installed: unbound's package comes
+in the deploy's main transaction (repos.install) and starts with this configuration already there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pyinfra.api import deploy
 
 from mailguard import layout
 
-from . import files, repos, system
+from . import files, system
 from .activate import Changes, reload
 from .context import HostContext
 from .templating import render
@@ -40,12 +41,6 @@ def configure(ctx: HostContext) -> Changes:
         path=f"{platform.unbound_conf_dir}/{layout.RESOLVER_CONF}",
         content=render(f"unbound/{layout.RESOLVER_CONF}.j2", layout=layout),
         backup="unbound",
-        reads=ctx.reads,
-    )
-    system.packages(
-        name="unbound installed",
-        packages=list(platform.unbound_packages),
-        installer=repos.PACKAGE_INSTALLERS[platform.package_manager],
         reads=ctx.reads,
     )
     return {reload("unbound"): [dropin]}

@@ -12,13 +12,23 @@ from mailguard.platforms import EL_9
 from operations.rspamd import kept_hash
 
 
+def test_unbound_comes_in_the_main_transaction_after_its_configuration():
+    """Its package starts it: the hooks that would make it the system's resolver are masked, and
+    its configuration written, before the one transaction that installs it with the rest."""
+    names = list(by_name(plan(HostModel.load("debian13", "fresh"), SETTINGS, PASSWORDS)))
+    install = names.index("Repositories and packages | Install rspamd, redis and ClamAV")
+    resolver = [i for i, name in enumerate(names) if name.startswith("Resolver for rspamd | ")]
+    assert resolver and max(resolver) < install, names
+    assert not any("unbound installed" in name for name in names)
+
+
 def test_fresh_host_gets_the_full_plan():
     ops = by_name(plan(HostModel.load("el9", "fresh"), SETTINGS, PASSWORDS))
     assert ops["Repositories and packages | Install repository prerequisites"].commands == [
         "dnf -y -q install epel-release"
     ]
     assert ops["Repositories and packages | Install rspamd, redis and ClamAV"].commands == [
-        "dnf -y -q install rspamd redis openssl clamav clamd clamav-freshclam"
+        "dnf -y -q install rspamd redis openssl clamav clamd clamav-freshclam unbound"
     ]
     repo = ops["Repositories and packages | Add rspamd's repository"].uploads()["/etc/yum.repos.d/rspamd.repo"].decode()
     assert "baseurl=http://rspamd.com/rpm-stable/centos-9/$basearch" in repo and "gpgcheck=1" in repo
