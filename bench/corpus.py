@@ -89,40 +89,43 @@ class Fold:
     """One fold: the mail a user has (to learn from) and the held-out mail scanned."""
 
     train_spam: dict[str, bytes]
-    train_ham: dict[str, bytes]  # easy and hard, as many as the spam (learn.py balances the classes)
+    train_ham: dict[str, bytes]  # easy and hard, all of the other parts' (learn.py picks what it learns)
     spam: dict[str, bytes]
     easy: dict[str, bytes]
     hard: dict[str, bytes]
 
 
-FOLDS = 2
-EASY_VALIDATED = 1000  # of each fold's half of easy-ham-1
+FOLDS = 5  # each fold learns from four fifths (400 spam), as near as a split gets to learning from all
 QUICK = {"spam": 100, "easy": 150}  # the quick bench's validation (all of the fold's hard ham)
 
 
 def folds(quick: bool = False) -> list[Fold]:
-    """Each allowed set shuffled with the seed and dealt into two halves; each fold trains on one
-    half and is judged on the other. The quick bench: the first fold, judged on fewer messages."""
+    """Each allowed set shuffled with the seed and dealt into five parts; each fold is judged on one
+    part, and the other four are the user's mail (spam in Junk, ham in INBOX) for learn.py. The
+    quick bench: the first fold, judged on fewer messages."""
     sets = allowed()
-    halves = {}
+    parts = {}
     for name, messages in sets.items():
         keys = sorted(messages)
         random.Random(f"{SEED}/{name}").shuffle(keys)
-        halves[name] = [keys[i::FOLDS] for i in range(FOLDS)]
+        parts[name] = [keys[i::FOLDS] for i in range(FOLDS)]
     made = []
-    for held, train in ((0, 1), (1, 0)):
-        spam, hard = halves["spam-1"][train], halves["hard-ham-1"][train]
-        easy = halves["easy-ham-1"][train][: len(spam) - len(hard)]
-        validate = {"spam": halves["spam-1"][held], "easy": halves["easy-ham-1"][held][:EASY_VALIDATED]}
+    for held in range(FOLDS):
+        train = {name: [k for i, part in enumerate(dealt) if i != held for k in part] for name, dealt in parts.items()}
+        spam = train["spam-1"]
+        # the user's INBOX holds all of their ham, in an order of its own (learn.py takes the newest)
+        ham = train["easy-ham-1"] + train["hard-ham-1"]
+        random.Random(f"{SEED}/inbox/{held}").shuffle(ham)
+        validate = {"spam": parts["spam-1"][held], "easy": parts["easy-ham-1"][held]}
         if quick:
             validate = {kind: keys[: QUICK[kind]] for kind, keys in validate.items()}
         made.append(
             Fold(
                 train_spam={k: sets["spam-1"][k] for k in spam},
-                train_ham={k: sets["easy-ham-1"][k] for k in easy} | {k: sets["hard-ham-1"][k] for k in hard},
+                train_ham={k: sets[k.split("/", 1)[0]][k] for k in ham},
                 spam={k: sets["spam-1"][k] for k in validate["spam"]},
                 easy={k: sets["easy-ham-1"][k] for k in validate["easy"]},
-                hard={k: sets["hard-ham-1"][k] for k in halves["hard-ham-1"][held]},
+                hard={k: sets["hard-ham-1"][k] for k in parts["hard-ham-1"][held]},
             )
         )
     return made[:1] if quick else made

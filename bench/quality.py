@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from bench import corpus
+from mailguard import layout
 from sandbox import dovecot, probes
 from sandbox import host as sandbox
 
@@ -111,9 +112,11 @@ def judged(results: list[dict], threshold: float) -> dict:
 
 
 def reset(target: probes.Target, redis_socket: str) -> None:
-    """rspamd's Redis emptied (Bayes, its learn cache, greylisting) and the user's mailbox emptied."""
+    """rspamd's Redis emptied (Bayes, its learn cache, greylisting), learn.py's record of what it
+    taught removed (folds share training mail) and the user's mailbox emptied."""
     target.sh(
-        f"{probes.REDIS_CLI} -s {redis_socket} FLUSHALL >/dev/null; systemctl restart rspamd; "
+        f"{probes.REDIS_CLI} -s {redis_socket} FLUSHALL >/dev/null; rm -f {layout.LEARNED_RECORD}; "
+        "systemctl restart rspamd; "
         f"for box in INBOX Junk; do doveadm expunge -u {USER} mailbox $box all 2>/dev/null || true; done; "
         f"doveadm mailbox create -u {USER} Junk 2>/dev/null || true"
     )
@@ -225,6 +228,7 @@ def run_fold(target: probes.Target, env: dict, fold: corpus.Fold) -> tuple[dict,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run bench --quality", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="one small fold (what the test command runs)")
+    parser.add_argument("--folds", type=int, default=0, help="only the first N folds (an experiment)")
     parser.add_argument("--json", default=str(ROOT / "artifacts" / "quality.json"))
     parser.add_argument("--label", default="")
     parser.add_argument("--settings", default="", help="settings lines added to the sandbox's (an experiment)")
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="reuse the running sandbox (deployed with Dovecot)")
     parser.add_argument("--raw", help="where to write every message's symbols and scores (outside the repository)")
     args = parser.parse_args(argv)
-    folds = corpus.folds(quick=args.quick)
+    folds = corpus.folds(quick=args.quick)[: args.folds or None]
     started = time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="mailguard-quality-"))
     settings = scratch / "settings.toml"
@@ -254,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.raw:  # kept as each fold ends: a later failure loses nothing measured
             Path(args.raw).write_text(json.dumps(RAW))
         if not args.no_spamassassin:
-            key = f"{'quick' if args.quick else 'full'}-{len(folds)}-{corpus.SEED}"
+            key = f"{'quick' if args.quick else 'full'}-{corpus.FOLDS}-{corpus.SEED}"
             sa = spamassassin(target, fold, number, key)
             results["spamassassin"].append(judged(sa, SA_THRESHOLD))
     rows = {

@@ -1,7 +1,7 @@
 """learn.py: rspamd's Bayes taught from the mail users already have.
 
-Where Dovecot runs, each user's junk_folder is learned as spam and as many of their newest INBOX
-messages as ham, so that the two classes stay balanced; in batches, each one operation, so that
+Where Dovecot runs, each user's junk_folder is learned as spam and their newest INBOX messages as
+ham, HAM_PER_SPAM for each spam message; in batches, each one operation, so that
 pyinfra's output shows how far a long run has got, and each batch's counts (learned; skipped as
 learned before, already classified so, or too short; failed). Rerun it at will: a message taught
 before is skipped (the tool's own record of what it taught, and rspamd's learn cache). Needs the
@@ -24,7 +24,10 @@ from .facts import Mailboxes
 from .run import registered
 from .templating import render
 
-BATCH = 50  # messages per operation
+BATCH = 50  # spam messages per operation (and their share of ham in the next)
+# INBOX's newest messages learned as ham for each message of the junk folder: chosen on the
+# quality bench (docs/quality.md, "How much ham learn.py learns").
+HAM_PER_SPAM = 3
 # Learn every message offered, also one Bayes already classifies so (rspamd's Learn-Type: bulk,
 # which its learn_condition lets through): decided on the quality bench (bench/quality.py).
 LEARN_BULK = True
@@ -47,7 +50,7 @@ class _PrintCounts(BaseStateCallback):
 
 
 def learn(target: Host, settings: Settings) -> None:
-    """Each Dovecot user's junk_folder as spam and as much of INBOX as ham, in batches."""
+    """Each Dovecot user's junk_folder as spam and INBOX's newest messages as ham, in batches."""
     ctx = preflight.context(target, settings)
     preflight.check(ctx)
     why_not = learning.skipped(settings, learning.detect(ctx.system))
@@ -71,18 +74,28 @@ def learn(target: Host, settings: Settings) -> None:
         mode=755,
         reads=ctx.reads,
     )
-    # balanced: as much ham as spam, per user
-    each = {user: min(junk, inbox) for user, (junk, inbox) in sorted(found["users"].items())}
-    idle = [user for user, count in each.items() if not count]
+    # per user: as much spam as there is ham (a class far ahead skews Bayes), and INBOX's newest
+    # messages as ham, up to HAM_PER_SPAM times as many
+    each = {
+        user: (min(junk, inbox), min(inbox, HAM_PER_SPAM * junk))
+        for user, (junk, inbox) in sorted(found["users"].items())
+    }
+    idle = [user for user, (spam, ham) in each.items() if not (spam and ham)]
     logger.info(
-        f"{ctx.name}: {sum(each.values())} messages of each class to learn from {len(each) - len(idle)} users "
-        f"({len(idle)} with nothing in both {settings.junk_folder} and INBOX)"
+        f"{ctx.name}: {sum(s for s, h in each.values() if h)} spam and {sum(h for s, h in each.values() if s)} ham "
+        f"to learn from {len(each) - len(idle)} users "
+        f"({len(idle)} with nothing in {settings.junk_folder} or in INBOX)"
     )
     printer = registered(target.state, _PrintCounts)
-    for user, count in each.items():
-        for first in range(1, count + 1, BATCH):
-            size = min(BATCH, count - first + 1)
-            for folder, kind in ((settings.junk_folder, "spam"), ("INBOX", "ham")):
+    for user, (spam, ham) in each.items():
+        if user in idle:
+            continue
+        # the classes interleaved: each round a batch of spam and its share of ham
+        rounds = -(-spam // BATCH)
+        for number in range(rounds):
+            for folder, kind, count in ((settings.junk_folder, "spam", spam), ("INBOX", "ham", ham)):
+                first = count * number // rounds + 1
+                size = count * (number + 1) // rounds - first + 1
                 batch = server.shell(
                     name=f"Learn {user}: {folder} as {kind}, {first}-{first + size - 1} of {count}",
                     commands=[Command(layout.LEARN_MAILBOX, user, folder, kind, str(first), str(size))],  # type: ignore[list-item]  # pyinfra types commands as str; it runs a StringCommand

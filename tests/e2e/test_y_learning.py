@@ -21,6 +21,7 @@ from support import pyinfra, settings_file
 
 from mailguard import layout
 from mailguard.platforms import DEBIAN_12
+from operations.learn import HAM_PER_SPAM
 from sandbox import dovecot, probes
 from sandbox.results import changed_operations
 
@@ -201,10 +202,10 @@ def test_learn_py_learns_what_users_already_have_and_a_rerun_learns_nothing(with
     )
     dave = Mailbox(user, password)
     dave.imap.create('"Junk"')
-    for number in range(3):  # spam he filed before the deploy, and more ham than that
+    for number in range(3):  # spam he filed before the deploy, and more ham than learn.py takes
         msg, _token = probes.message("promo@outside.example.net", f"{user}@example.com", f"{SPAM_TEXT} offer {number}")
         dave.append("Junk", msg)
-    for number in range(5):
+    for number in range(3 * HAM_PER_SPAM + 2):
         msg, _token = probes.message("team@outside.example.net", f"{user}@example.com", f"{HAM_TEXT} item {number}")
         dave.append("INBOX", msg)
     before = learned(target)
@@ -223,9 +224,9 @@ def test_learn_py_learns_what_users_already_have_and_a_rerun_learns_nothing(with
         counts.append(learned(target))
     (first, said), (again, said_again) = runs
     daves = [row for row in first if row[0] == user]
-    # balanced: 3 spam, and the 3 newest of his 5 INBOX messages as ham; each learned or skipped
+    # 3 spam, and as ham his newest INBOX messages, HAM_PER_SPAM for each; each learned or skipped
     assert sorted((f, c, n + k, x) for _u, f, c, n, k, x in daves) == [
-        ("INBOX", "ham", 3, 0),
+        ("INBOX", "ham", 3 * HAM_PER_SPAM, 0),
         ("Junk", "spam", 3, 0),
     ], said
     # what it says it learned is what rspamd counts
