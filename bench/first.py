@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -66,9 +67,13 @@ def first_run(env: dict) -> tuple[float, list[tuple[float, str]]]:
 
 
 def operations(stamped: list[tuple[float, str]], end: float) -> list[tuple[float, str]]:
-    """(seconds, name) of each operation: from its "Starting operation" line to the next one's."""
+    """(seconds, name) of each operation: from its "Starting operation" line to the next one's
+    (pyinfra says "Starting serial operation" for one that runs a host at a time: the checked
+    restarts and reloads)."""
     starts = [
-        (t, line.split("Starting operation:", 1)[1].strip()) for t, line in stamped if "Starting operation:" in line
+        (t, match.group(1).strip())
+        for t, line in stamped
+        if (match := re.search(r"Starting (?:serial )?operation: (.*)", line))
     ]
     ends = [t for t, _ in starts[1:]] + [end]
     return [(round(until - began, 2), name) for (began, name), until in zip(starts, ends, strict=True)]
