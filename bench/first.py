@@ -35,7 +35,7 @@ PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 def floor_packages(settings: settings_module.Settings) -> list[str]:
     """What the deploy installs on the sandbox's Debian for these settings (its platform table)."""
     platform = PLATFORMS[("debian", sandbox.release())]
-    return [*platform.prerequisite_packages, *repos.main_packages(settings, platform)]
+    return list(dict.fromkeys([*platform.prerequisite_packages, *repos.main_packages(settings, platform)]))
 
 
 def floor(packages: list[str]) -> float:

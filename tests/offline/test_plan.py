@@ -22,6 +22,14 @@ def test_unbound_comes_in_the_main_transaction_after_its_configuration():
     assert not any("unbound installed" in name for name in names)
 
 
+@pytest.mark.parametrize("source", ["distro", "upstream"])
+def test_the_prerequisites_have_a_transaction_of_their_own_only_before_a_repository(source):
+    ops = plan(HostModel.load("debian13", "fresh"), {**SETTINGS, "rspamd_source": source}, PASSWORDS)
+    installs = [c for op in ops for c in op.commands if isinstance(c, str) and " install " in c]
+    assert ("ca-certificates curl rspamd" in installs[-1]) == (source == "distro"), installs
+    assert len(installs) == (1 if source == "distro" else 2), installs
+
+
 def test_fresh_host_gets_the_full_plan():
     ops = by_name(plan(HostModel.load("el9", "fresh"), SETTINGS, PASSWORDS))
     assert ops["Repositories and packages | Install repository prerequisites"].commands == [
