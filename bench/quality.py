@@ -115,7 +115,7 @@ def reset(target: probes.Target, redis_socket: str) -> None:
     """rspamd's Redis emptied (Bayes, its learn cache, greylisting), learn.py's record of what it
     taught removed (folds share training mail) and the user's mailbox emptied."""
     target.sh(
-        f"{probes.REDIS_CLI} -s {redis_socket} FLUSHALL >/dev/null; rm -f {layout.LEARNED_RECORD}; "
+        f"{probes.REDIS_CLI} -s {redis_socket} FLUSHALL >/dev/null; rm -f {shlex.quote(layout.LEARNED_RECORD)}; "
         "systemctl restart rspamd; "
         f"for box in INBOX Junk; do doveadm expunge -u {USER} mailbox $box all 2>/dev/null || true; done; "
         f"doveadm mailbox create -u {USER} Junk 2>/dev/null || true"

@@ -75,21 +75,19 @@ def learn(target: Host, settings: Settings) -> None:
         reads=ctx.reads,
     )
     # per user: as much spam as there is ham (a class far ahead skews Bayes), and INBOX's newest
-    # messages as ham, up to HAM_PER_SPAM times as many
-    each = {
+    # messages as ham, up to HAM_PER_SPAM times as many; a user without both learns nothing
+    wanted = {
         user: (min(junk, inbox), min(inbox, HAM_PER_SPAM * junk))
         for user, (junk, inbox) in sorted(found["users"].items())
     }
-    idle = [user for user, (spam, ham) in each.items() if not (spam and ham)]
+    each = {user: counts for user, counts in wanted.items() if all(counts)}
     logger.info(
-        f"{ctx.name}: {sum(s for s, h in each.values() if h)} spam and {sum(h for s, h in each.values() if s)} ham "
-        f"to learn from {len(each) - len(idle)} users "
-        f"({len(idle)} with nothing in {settings.junk_folder} or in INBOX)"
+        f"{ctx.name}: {sum(s for s, _ in each.values())} spam and {sum(h for _, h in each.values())} ham "
+        f"to learn from {len(each)} users "
+        f"({len(wanted) - len(each)} with nothing in {settings.junk_folder} or in INBOX)"
     )
     printer = registered(target.state, _PrintCounts)
     for user, (spam, ham) in each.items():
-        if user in idle:
-            continue
         # the classes interleaved: each round a batch of spam and its share of ham
         rounds = -(-spam // BATCH)
         for number in range(rounds):

@@ -38,16 +38,10 @@ def _apt_install(packages: list[str]) -> list[Command]:
 PACKAGE_INSTALLERS = {"dnf": Installer(_dnf_install, "rpm"), "apt": Installer(_apt_install, "deb")}
 
 
-def prerequisites_first(settings: Settings, platform: Platform) -> bool:
-    """Whether the repository prerequisites need a transaction of their own, before a repository
-    is added (rspamd's, or one they come from); otherwise they join the main transaction."""
-    return settings.rspamd_source == "upstream" or bool(platform.package_sources)
-
-
 def main_packages(settings: Settings, platform: Platform) -> list[str]:
-    """The deploy's main transaction, one per run: everything but the prerequisites that must come
-    first."""
-    packages = [] if prerequisites_first(settings, platform) else list(platform.prerequisite_packages)
+    """The deploy's main transaction, one per run. The prerequisites serve rspamd's repository (its
+    key's download; EPEL for its dependencies): without that repository they come in it too."""
+    packages = [] if settings.rspamd_source == "upstream" else list(platform.prerequisite_packages)
     packages += list(platform.packages) + (list(platform.antivirus_packages) if settings.antivirus else [])
     packages += list(platform.fence_packages) if settings.group_addresses else []  # operations/redis.py's fence
     packages += list(platform.tunnel_packages) if settings.redis_role != "standalone" else []  # operations/tunnel.py
@@ -66,7 +60,7 @@ def install(ctx: HostContext):
             command=platform.extra_repo_enable,
             reads=ctx.reads,
         )
-    if prerequisites_first(settings, platform):
+    if settings.rspamd_source == "upstream":
         system.packages(
             name="Install repository prerequisites",
             packages=list(platform.prerequisite_packages),
@@ -74,7 +68,6 @@ def install(ctx: HostContext):
             sources=dict(platform.package_sources),
             reads=ctx.reads,
         )
-    if settings.rspamd_source == "upstream":
         files.download(
             name="Download rspamd's signing key",
             path=platform.rspamd_key_file,
