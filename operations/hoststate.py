@@ -90,10 +90,14 @@ class HostReads:
             if not executed and not isinstance(answers, Exception):
                 self._snapshot, self._covers, self._executed_ops = answers, covers, executed
         if self._snapshot is None or executed != self._executed_ops or not set(wants) <= self._covers:
-            covers = frozenset(self.wants)
-            self._snapshot = self._read(covers, executed)
-            self._covers, self._executed_ops = covers, executed
-        return self._snapshot
+            # Before any change, everything the plan wants (one read serves the run); after one,
+            # only what this reader wants: a read's time grows with what it asks.
+            covers = frozenset(self.wants) if not executed else frozenset(wants)
+            answers = self._read(covers, executed).answers
+            if self._snapshot is not None and executed == self._executed_ops:
+                answers, covers = {**self._snapshot.answers, **answers}, covers | self._covers
+            self._snapshot, self._covers, self._executed_ops = Snapshot(answers), covers, executed
+        return self._snapshot.only(wants)
 
     def _read(self, covers: frozenset[Want], executed: int) -> Snapshot:
         """What the host holds for ``covers``: before any operation ran, what was answered early is

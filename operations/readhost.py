@@ -249,11 +249,25 @@ def read_state(target: Host, wants) -> dict[Want, list[str]]:
     return parse_state(state_lines, groups)
 
 
+class Undeclared(LookupError):
+    """A question read from a snapshot that its reader did not declare (a bug in the deploy)."""
+
+
 @dataclass(frozen=True)
 class Snapshot:
+    """The host's answers. ``covers``: the questions an operation declared; reading any other is an
+    error (``Undeclared``), so an operation never mistakes an unasked question for "absent"."""
+
     answers: dict
+    covers: frozenset | None = None
+
+    def only(self, wants) -> Snapshot:
+        """The same answers, restricted to ``wants``."""
+        return Snapshot(self.answers, frozenset(wants))
 
     def _lines(self, kind: str, arg: str) -> list[str]:
+        if self.covers is not None and (("stat" if kind == "sha256" else kind), arg) not in self.covers:
+            raise Undeclared(f"{kind} {arg!r} was read but not declared by the operation reading it")
         return self.answers.get((kind, arg), [])
 
     def stat(self, path: str) -> dict | None:

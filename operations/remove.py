@@ -38,7 +38,7 @@ from mailguard.footprint import Before, Footprint, RecordError
 from mailguard.layout import BEFORE, FOOTPRINT, ORIGINALS_DIR, REMOVED, REMOVED_DIR, RSPAMD_CHECK, original
 from mailguard.settings import Settings
 
-from . import activate, dkim, dns, preflight, system
+from . import activate, dkim, dns, postfix_files, preflight, system
 from .activate import Action, Change
 from .backup import backup
 from .commands import Command
@@ -157,6 +157,8 @@ def _postfix(ctx: HostContext, held: Records, state: Snapshot) -> list:
     if gone:
         out.append(Command("postconf", "-X", *gone))
     out += [Command("postconf", flag, value) for flag, value in master]
+    if changes or gone:
+        out.append(postfix_files.settled(platform.postfix_main_cf))
     return out
 
 

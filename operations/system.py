@@ -112,10 +112,13 @@ def service(unit: str, running: bool = True, enabled: bool = True, *, state: Sna
     """A systemd unit started/stopped and enabled/disabled as asked."""
     current = state.unit(unit)
     commands = []
-    if current["enabled"] != enabled:
-        commands.append(Command("systemctl", "enable" if enabled else "disable", unit))
-    if current["running"] != running:
-        commands.append(Command("systemctl", "start" if running else "stop", unit))
+    if current["enabled"] != enabled and current["running"] != running and enabled == running:
+        commands.append(Command("systemctl", "enable" if enabled else "disable", "--now", unit))  # (one systemctl)
+    else:
+        if current["enabled"] != enabled:
+            commands.append(Command("systemctl", "enable" if enabled else "disable", unit))
+        if current["running"] != running:
+            commands.append(Command("systemctl", "start" if running else "stop", unit))
     if not commands:
         host.noop(f"{unit}: {'running' if running else 'stopped'}, {'enabled' if enabled else 'disabled'}")
         return

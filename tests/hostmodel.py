@@ -227,8 +227,9 @@ class HostModel:
                     self.files.setdefault(path, dict(meta))
         elif verb == "apt-get":
             pass
-        elif verb == "install":  # install -m MODE /dev/null PATH
-            self.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": int(args[1])}
+        elif verb == "install":  # install [-D] -m MODE /dev/null PATH
+            mode = int(args[args.index("-m") + 1])
+            self.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": mode}
         elif verb == "runuser" and list(argv[3:6]) == [
             "--",
             "install",
@@ -247,6 +248,8 @@ class HostModel:
         elif verb == "mkdir":
             mode = int(args[args.index("-m") + 1]) if "-m" in args else 755
             self.directories.setdefault(args[-1], {"user": "root", "group": "root", "mode": mode})
+        elif verb == "touch" and "-d" in args:  # a time set: the file as it was
+            pass
         elif verb == "touch":
             self.files[args[-1]] = {"text": "", "user": "root", "group": "root", "mode": 644}
         elif verb == "groupadd":
@@ -266,9 +269,11 @@ class HostModel:
             unit = args[-1] if "." in args[-1] else f"{args[-1]}.service"
             self.units[unit] = {"running": False, "enabled": False, "masked": True}
         elif verb == "systemctl" and args[0] in ("start", "stop", "enable", "disable", "restart", "reload-or-restart"):
-            unit = args[1] if "." in args[1] else f"{args[1]}.service"
+            unit = args[-1] if "." in args[-1] else f"{args[-1]}.service"
             meta = self.units.setdefault(unit, {"running": False, "enabled": False})
             meta["enabled" if args[0] in ("enable", "disable") else "running"] = args[0] not in ("stop", "disable")
+            if "--now" in args:  # enable --now starts it, disable --now stops it
+                meta["running"] = args[0] == "enable"
         elif verb == "dnf" and args[:2] == ["config-manager", "--set-enabled"]:
             self.dnf_repos[args[2]] = True
         elif verb == "subscription-manager":

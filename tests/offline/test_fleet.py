@@ -134,7 +134,7 @@ def test_redis_roles_the_primary_s_tunnel_listens_on_its_private_address_replica
         )
         # The reports' data is in the primary's Redis: only the primary sends them.
         timer = [c for op in first[name] if "DMARC reports: timer" in op.name for c in op.commands]
-        assert ("systemctl start rspamd-dmarc-report.timer" in timer) == (role == "primary"), timer
+        assert ("systemctl enable --now rspamd-dmarc-report.timer" in timer) == (role == "primary"), timer
 
 
 def test_replication_settings_are_checked_before_any_connection(tmp_path):
@@ -299,7 +299,7 @@ def test_each_host_of_a_group_fences_the_redis_port_to_the_group_s_addresses(tmp
         unit = named["Redis | Fence: mailguard-fence.service"].uploads()[f"/etc/systemd/system/{layout.FENCE_UNIT}"]
         assert b"ExecReload=/usr/sbin/nft --file /etc/mailguard-fence.nft" in unit
         started = [str(c) for op in ops if op.name == "Redis | Fence: in force, and at boot" for c in op.commands]
-        assert started == [f"systemctl enable {layout.FENCE_UNIT}", f"systemctl start {layout.FENCE_UNIT}"], started
+        assert started == [f"systemctl enable --now {layout.FENCE_UNIT}"], started
         installs = [str(c) for op in ops if "Install rspamd" in op.name for c in op.commands]
         assert any("nftables" in c for c in installs), installs
     for name, ops in plans.items():
@@ -452,7 +452,7 @@ def test_a_group_of_three_has_sentinels_and_no_file_says_whose_replica_a_redis_i
         )
         assert f"ExecCondition={layout.PRIMARY_HERE} {here} 26379 mailguard\n" in report
         timer = [str(c) for op in first[name] if "DMARC reports: timer" in op.name for c in op.commands]
-        assert "systemctl start rspamd-dmarc-report.timer" in timer  # every host's: only the primary's goes on
+        assert "systemctl enable --now rspamd-dmarc-report.timer" in timer  # every host's: only the primary's goes on
         assert [op.name for op in third[name] if op.changes] == [], name  # a rerun changes nothing
 
 

@@ -86,6 +86,7 @@ def test_fresh_host_gets_the_full_plan():
         "/usr/local/sbin/mailguard-stash postfix /etc/postfix/main.cf",
         "postconf -e 'milter_default_action = accept' 'smtpd_milters = inet:localhost:11332' "
         "'non_smtpd_milters = inet:localhost:11332'",
+        "touch -d '2 seconds ago' -- /etc/postfix/main.cf",  # (Postfix reads it at once: see settled)
     ]
     rspamd = ops["Activate | rspamd: check the configuration, then restart (workers, groups) or reload"].commands
     activation = activation_of(rspamd[0])

@@ -92,3 +92,16 @@ def test_the_profile_and_the_remembered_state_read_come_back_apart_from_one_comm
     state = hoststate.Snapshot(values["state"])
     assert state.text(str(tmp_path / "map")) == "entry\n" and state.stat(str(tmp_path / "map"))["mode"] == 644
     assert output.splitlines().count(readhost.STATE_MARK) == 1
+
+
+def test_an_operation_reads_only_what_it_declared():
+    """A question an operation did not declare is an error, never read as "absent": a read after a
+    change asks only the reader's own questions."""
+    answers = {("stat", "/etc/a"): ["root root 644 regular file"], ("sha256", "/etc/a"): ["00"]}
+    state = hoststate.Snapshot(answers).only([("stat", "/etc/a")])
+    wanted = {"user": "root", "group": "root", "mode": 644, "type": "regular file", "sha256": "00"}
+    assert state.stat("/etc/a") == wanted
+    with pytest.raises(readhost.Undeclared):
+        state.stat("/etc/b")
+    with pytest.raises(readhost.Undeclared):
+        state.text("/etc/a")
