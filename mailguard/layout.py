@@ -110,6 +110,11 @@ PRIMARY_HERE = f"{TOOLS_DIR}/mailguard-primary-here"  # whether this host's Redi
 # The longest Postfix may defer mail for a restart: 30 s for open sessions, the restart, 120 s
 # for rspamd to answer, and room to spare. After it, a timer on the host ends the hold itself.
 HOLD_BOUND_SECONDS = 210
+# Every Postfix program reads main.cf again, 0.3 s apart, until the file is two seconds old
+# (Postfix's util/load_file.c: a file that changed just now may still be being written). After
+# postconf -e has written it whole (renamed into place), its time is set back by this much, so
+# that the reload or postconf after it reads it at once.
+MAIN_CF_SETTLED_SECONDS = 2
 # host path -> template under templates/tools/
 TOOLS = {
     RSPAMD_CHECK: "rspamd-check.sh.j2",
@@ -148,5 +153,6 @@ def tools_context() -> dict[str, object]:
         "last_good_dir": LAST_GOOD_DIR,
         "originals_dir": ORIGINALS_DIR,
         "hold_bound_seconds": HOLD_BOUND_SECONDS,
+        "main_cf_settled_seconds": MAIN_CF_SETTLED_SECONDS,
         "workers_file": f"{STATE_DIR}/rspamd-workers",  # the workers a passed check saw
     }

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pyinfra import host
 
 from mailguard.directives import postfix_list
-from mailguard.layout import STASH
+from mailguard.layout import MAIN_CF_SETTLED_SECONDS, STASH
 
 from .commands import Command
 from .hoststate import HostReads, Snapshot, operation_reading
@@ -52,10 +52,9 @@ def postconf(
 
 
 def settled(main_cf: str) -> Command:
-    """main.cf's time set two seconds back, after postconf -e wrote it whole (by rename): every
-    Postfix program (postconf, postfix reload) reads main.cf again, 0.3 s apart, until the file
-    is two seconds old (Postfix's util/load_file.c), so the next one waited about two seconds."""
-    return Command("touch", "-d", "2 seconds ago", "--", main_cf)
+    """main.cf's time set back (``MAIN_CF_SETTLED_SECONDS``, see layout), after postconf -e wrote
+    it whole: the next Postfix program reads it at once rather than wait for it to settle."""
+    return Command("touch", "-d", f"{MAIN_CF_SETTLED_SECONDS} seconds ago", "--", main_cf)
 
 
 @operation_reading(lambda *a, **k: [("master", "services"), ("master", "params")])
