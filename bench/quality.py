@@ -235,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-spamassassin", action="store_true", help="leave out the yardstick")
     parser.add_argument("--keep", action="store_true", help="reuse the running sandbox (deployed with Dovecot)")
     parser.add_argument("--raw", help="where to write every message's symbols and scores (outside the repository)")
+    parser.add_argument("--lua", help="a Lua file put in rspamd's lua.local.d after the deploy (an experiment)")
     args = parser.parse_args(argv)
     folds = corpus.folds(quick=args.quick)[: args.folds or None]
     started = time.monotonic()
@@ -247,6 +248,10 @@ def main(argv: list[str] | None = None) -> int:
         sandbox.up()
     target = probes.Target(ssh=sandbox.ssh_command(sandbox.state() or {}, "")[:-1])
     prepare(target, env)
+    if args.lua:  # read by rspamd when each fold restarts it
+        destination = f"/etc/rspamd/lua.local.d/{Path(args.lua).name}"
+        subprocess.run([*target.ssh, f"mkdir -p /etc/rspamd/lua.local.d && cat > {shlex.quote(destination)}"],
+                       input=Path(args.lua).read_bytes(), check=True)  # fmt: skip
     results: dict[str, list[dict]] = {"before": [], "after": [], "spamassassin": []}
     learned: collections.Counter = collections.Counter()
     for number, fold in enumerate(folds):
