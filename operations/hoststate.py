@@ -39,7 +39,6 @@ class HostReads:
         self.target = target
         self.wants: set[Want] = set()
         self._snapshot: Snapshot | None = None
-        self._covers: frozenset[Want] = frozenset()
         self._executed_ops = -1
         self._said: set[str] = set()
         # Answers another command gave before any operation ran, and the questions they answer.
@@ -85,18 +84,17 @@ class HostReads:
         self.wants.update(wants)
         executed = self._executed()
         if self._ahead is not None:  # the read sent at the end of the plan: valid while nothing has run
-            covers, answers = self._ahead.get()
+            ahead = self._ahead.get()
             self._ahead = None
-            if not executed and not isinstance(answers, Exception):
-                self._snapshot, self._covers, self._executed_ops = answers, covers, executed
-        if self._snapshot is None or executed != self._executed_ops or not set(wants) <= self._covers:
+            if not executed and not isinstance(ahead, Exception):
+                self._snapshot, self._executed_ops = ahead, executed
+        if self._snapshot is None or executed != self._executed_ops or not set(wants) <= self._snapshot.asked:
             # Before any change, everything the plan wants (one read serves the run); after one,
             # only what this reader wants: a read's time grows with what it asks.
-            covers = frozenset(self.wants) if not executed else frozenset(wants)
-            answers = self._read(covers, executed).answers
-            if self._snapshot is not None and executed == self._executed_ops:
-                answers, covers = {**self._snapshot.answers, **answers}, covers | self._covers
-            self._snapshot, self._covers, self._executed_ops = Snapshot(answers), covers, executed
+            read = self._read(frozenset(self.wants) if not executed else frozenset(wants), executed)
+            if self._snapshot is not None and executed == self._executed_ops:  # nothing ran since: kept too
+                read = Snapshot({**self._snapshot.answers, **read.answers}, read.asked | self._snapshot.asked)
+            self._snapshot, self._executed_ops = read, executed
         return self._snapshot.only(wants)
 
     def _read(self, covers: frozenset[Want], executed: int) -> Snapshot:
@@ -106,7 +104,7 @@ class HostReads:
         asked = sorted(covers - self._early_covers) if not executed else sorted(covers)
         if asked:
             answers.update(read_state(self.target, asked))
-        return Snapshot(answers)
+        return Snapshot(answers, covers)
 
     def read_ahead(self) -> None:
         """Send the read of everything the plan declared now, before any operation runs, and go on
@@ -119,14 +117,14 @@ class HostReads:
         if self._memory_key is not None and covers != self._remembered:
             remembered.remember(self.target, self._memory_key, covers)
         if covers <= self._early_covers:  # all answered with the profile: nothing to ask
-            self._snapshot, self._covers, self._executed_ops = self._read(covers, 0), covers, 0
+            self._snapshot, self._executed_ops = self._read(covers, 0), 0
             return
 
-        def read() -> tuple[frozenset[Want], Snapshot | Exception]:
+        def read() -> Snapshot | Exception:
             try:
-                return covers, self._read(covers, 0)
+                return self._read(covers, 0)
             except Exception as error:  # noqa: BLE001  (raised again by the read that replaces it)
-                return covers, error
+                return error
 
         self._ahead = gevent.spawn(read)
 

@@ -261,6 +261,11 @@ class Snapshot:
     answers: dict
     covers: frozenset | None = None
 
+    @property
+    def asked(self) -> frozenset:
+        """The questions these answers are for (of a read: what it asked)."""
+        return self.covers or frozenset()
+
     def only(self, wants) -> Snapshot:
         """The same answers, restricted to ``wants``."""
         return Snapshot(self.answers, frozenset(wants))
