@@ -202,6 +202,11 @@ def prepare(target: probes.Target, env: dict) -> None:
     """Dovecot with the bench's user, the deploy run (it finds Dovecot), the scanner on the host."""
     dovecot.install(target, USER, PASSWORD)
     pyinfra(env, "deploy.py")
+    put_scanner(target)
+
+
+def put_scanner(target: probes.Target) -> None:
+    """bench/scan.py on the host, where scan() runs it."""
     subprocess.run([*target.ssh, f"mkdir -p {HOST_DIR} && cat > {HOST_DIR}/scan.py"],
                    input=(ROOT / "bench" / "scan.py").read_bytes(), check=True)  # fmt: skip
 

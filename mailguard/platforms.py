@@ -81,9 +81,10 @@ class Platform:
     selinux_proxy_booleans: tuple[str, ...] = ()
     # The host firewall that may be running, and whose http/https the web UI's proxy needs.
     firewall_unit: str | None = None
-    # Whether the distribution's own rspamd package (rspamd_source = "distro") logs in to Redis with
-    # a user name (lua_redis's username, rspamd 3.12 and later); rspamd.com's packages all do.
-    distro_rspamd_redis_username: bool = True
+    # Whether the distribution's own rspamd package (rspamd_source = "distro") is 3.12 or later, as
+    # rspamd.com's packages all are: it logs in to Redis with a user name (lua_redis's username) and
+    # reads lua.local.d (3.11 and later).
+    distro_rspamd_3_12: bool = True
     # A group's fence (layout.FENCE_RULES): nftables, which firewalld also runs on
     fence_packages: tuple[str, ...] = ("nftables",)
     nft_binary: str = "/usr/sbin/nft"
@@ -107,9 +108,10 @@ class Platform:
     # The distributions this entry is proven on, end to end or by offline plans (the README's list).
     distributions: tuple[str, ...] = ()
 
-    def rspamd_sends_redis_username(self, rspamd_source: str) -> bool:
-        """Whether the rspamd the deploy installs logs in to Redis with a user name."""
-        return rspamd_source == "upstream" or self.distro_rspamd_redis_username
+    def installs_rspamd_3_12(self, rspamd_source: str) -> bool:
+        """Whether the rspamd the deploy installs is 3.12 or later: it logs in to Redis with a user
+        name, and reads /etc/rspamd/lua.local.d, which its package makes."""
+        return rspamd_source == "upstream" or self.distro_rspamd_3_12
 
 
 EL_9 = Platform(
@@ -213,21 +215,21 @@ DEBIAN_12 = Platform(
     unbound_packages=("unbound", "dns-root-data"),
     # unbound's package would hand 127.0.0.1 to resolvconf (resolvectl with systemd-resolved)
     unbound_system_hooks=("unbound-resolvconf.service",),
-    distro_rspamd_redis_username=False,  # bookworm's rspamd is 3.4
+    distro_rspamd_3_12=False,  # bookworm's rspamd is 3.4
     tunnel_packages=("stunnel4",),
     stunnel_binary="/usr/bin/stunnel4",
 )
 
 # Debian 13 and unstable package and place everything as Debian 12 does; their rspamd differs
 # (3.12, 4.1), which the configuration handles, not the table; but for one thing the plan must know
-# before rspamd is installed: whether it logs in to Redis with a user name (3.4 does not).
+# before rspamd is installed: whether it is 3.12 or later (Redis user names, lua.local.d; 3.4 is not).
 DEBIAN_13 = dataclasses.replace(
     DEBIAN_12,
     key="debian13",
     title="Debian 13",
     distributions=("Debian 13 (trixie)",),
     codename="trixie",
-    distro_rspamd_redis_username=True,
+    distro_rspamd_3_12=True,
 )
 DEBIAN_UNSTABLE = dataclasses.replace(
     DEBIAN_13,

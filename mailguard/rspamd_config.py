@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+BAYES_HEADER_WORDS = "lua.local.d/mailguard_bayes_headers.lua"
 # relative path -> template under templates/rspamd/ (worker-controller.inc is written apart:
 # it carries password hashes)
 TEMPLATED = (
@@ -23,6 +24,8 @@ TEMPLATED = (
     "local.d/worker-fuzzy.inc",
     "override.d/options.inc",
     "override.d/actions.conf",
+    # Bayes reads the words of a few headers (rspamd 3.11 and later read lua.local.d; 3.4 does not)
+    BAYES_HEADER_WORDS,
 )
 CONTROLLER = "local.d/worker-controller.inc"
 RBL = "local.d/rbl.conf"  # written apart too: with a Spamhaus DQS key, it holds the key

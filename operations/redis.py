@@ -29,7 +29,7 @@ def auth_text(settings: Settings, platform: Platform) -> str:
     """The included file: in a group, its Redis users (redis_acl) and how this Redis replicates."""
     if settings.redis_role == "standalone":
         return layout.MANAGED_MARK + " (pyinfra).\n# No replication: this Redis is on its unix socket only.\n"
-    username_sent = platform.rspamd_sends_redis_username(settings.rspamd_source)
+    username_sent = platform.installs_rspamd_3_12(settings.rspamd_source)
     if settings.redis_failover:
         assert settings.private_address is not None
         announce = (sentinel.loopback(settings.private_address), sentinel.REDIS_PORT)

@@ -159,6 +159,8 @@ def configure(ctx: HostContext) -> Changes:
         )
 
     for relative in rspamd_config.TEMPLATED:
+        if relative == rspamd_config.BAYES_HEADER_WORDS and not platform.installs_rspamd_3_12(settings.rspamd_source):
+            continue  # rspamd 3.4 neither reads lua.local.d nor has it
         op = files.text_file(
             name=f"rspamd: {relative}",
             path=f"{conf_dir}/{relative}",
@@ -218,7 +220,7 @@ def _files_with_secrets(ctx: HostContext, context: dict) -> list[Any]:
                 write_server=_redis_write_server(settings, platform),
                 sentinels=sentinel.rspamd_sentinel(settings.private_address or "") if settings.redis_failover else "",
                 sentinel=sentinel,
-                redis_username=redis_acl.RSPAMD if platform.rspamd_sends_redis_username(settings.rspamd_source) else "",
+                redis_username=redis_acl.RSPAMD if platform.installs_rspamd_3_12(settings.rspamd_source) else "",
                 redis_password=redis_acl.password(settings.redis_password, redis_acl.RSPAMD),
             ),
             backup="rspamd",
