@@ -4,7 +4,9 @@ Two senders' mail, alike in everything but the words of its sender's headers (Fr
 Return-Path, Received), is learned: one sender's as spam, the other's as ham. The same new text
 is then scanned from each. Where the deploy writes the file (rspamd 3.12 and later), Bayes tells
 the two apart; on rspamd 3.4, which does not read lua.local.d, the deploy leaves the file out and
-Bayes sees two identical messages. Redis is emptied first and after (the quality bench's reset).
+Bayes sees two identical messages. The spam sender's message with thousands of Received headers
+and a To: header of megabytes above it is still classified. Redis is emptied first and after (the
+quality bench's reset).
 """
 
 from __future__ import annotations
@@ -58,6 +60,10 @@ def test_bayes_tells_two_senders_apart_by_the_words_of_their_headers(deployed):
         for kind, offset in (("spam", 0), ("ham", LEARNED))
     }
     probe = {kind: {"probe": message(kind, 2 * LEARNED, texts[-1])} for kind in SENDERS}
+    # and the spam sender's probe as hostile mail would send it: thousands of Received headers
+    # above it, a To: header of megabytes (the words read stay bounded, the message is classified)
+    relays = b"Received: from a.example (a.example [192.0.2.1]) by b.example; Fri, 4 Dec 2026 10:00:00 +0000\n"
+    probe["hostile"] = {"probe": 5000 * relays + b"To: " + 200_000 * b"1234567 " + b"\n" + probe["spam"]["probe"]}
     quality.reset(target, quality.REDIS_SOCKET)
     try:
         quality.put_scanner(target)
@@ -84,3 +90,4 @@ def test_bayes_tells_two_senders_apart_by_the_words_of_their_headers(deployed):
     else:
         assert written == "yes", version
         assert "BAYES_SPAM" in verdicts["spam"] and "BAYES_HAM" in verdicts["ham"], verdicts
+        assert "BAYES_SPAM" in verdicts["hostile"], verdicts
