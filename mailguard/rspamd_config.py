@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BAYES_HEADER_WORDS = "lua.local.d/mailguard_bayes_headers.lua"
 # relative path -> template under templates/rspamd/ (worker-controller.inc is written apart:
 # it carries password hashes)
 TEMPLATED = (
@@ -24,9 +23,18 @@ TEMPLATED = (
     "local.d/worker-fuzzy.inc",
     "override.d/options.inc",
     "override.d/actions.conf",
-    # Bayes reads the words of a few headers (rspamd 3.11 and later read lua.local.d; 3.4 does not)
-    BAYES_HEADER_WORDS,
 )
+# Bayes reads the words of a few headers: a Lua file, which rspamd reads from 3.11 on (3.4 has no
+# lua.local.d): written where the installed rspamd reads it (templated())
+BAYES_HEADER_WORDS = "lua.local.d/mailguard_bayes_headers.lua"
+LUA_LOCAL = (BAYES_HEADER_WORDS,)
+
+
+def templated(reads_lua_local_d: bool) -> tuple[str, ...]:
+    """The templated files the deploy writes, for an rspamd that does or does not read lua.local.d."""
+    return TEMPLATED + LUA_LOCAL if reads_lua_local_d else TEMPLATED
+
+
 CONTROLLER = "local.d/worker-controller.inc"
 RBL = "local.d/rbl.conf"  # written apart too: with a Spamhaus DQS key, it holds the key
 REDIS = "local.d/redis.conf"  # and this one: in a group of MX hosts, it holds Redis's password
@@ -121,7 +129,7 @@ LOOPBACK_NETWORKS = ("127.0.0.0/8", "::1")
 # message scores this much, and rspamd evaluates every symbol up to it (see actions.conf.j2).
 UNREACHABLE_SCORE = 1000.0
 
-MANAGED = frozenset(TEMPLATED) | {CONTROLLER, RBL, REDIS} | {m.path for m in MULTIMAPS}
+MANAGED = frozenset(templated(True)) | {CONTROLLER, RBL, REDIS} | {m.path for m in MULTIMAPS}
 
 
 def needs_restart(relative_path: str) -> bool:

@@ -158,9 +158,7 @@ def configure(ctx: HostContext) -> Changes:
             "web UI password to them over plain HTTP (set webui_tls_certificate and webui_tls_key)"
         )
 
-    for relative in rspamd_config.TEMPLATED:
-        if relative == rspamd_config.BAYES_HEADER_WORDS and not platform.installs_rspamd_3_12(settings.rspamd_source):
-            continue  # rspamd 3.4 neither reads lua.local.d nor has it
+    for relative in rspamd_config.templated(platform.installs_rspamd_3_12(settings.rspamd_source)):
         op = files.text_file(
             name=f"rspamd: {relative}",
             path=f"{conf_dir}/{relative}",
