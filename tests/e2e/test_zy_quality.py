@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 from support import settings_file
 
-from bench import corpus, quality
+from bench import corpus, quality, scan
 from operations import learn
 from sandbox import dovecot
 
@@ -61,3 +61,18 @@ def test_spam_is_flagged_and_ham_is_not(judged):
     assert _share(after["spam"]) >= MIN_SPAM_FLAGGED, after["spam"]["miss_symbols"]
     assert _share(after["easy"]) <= MAX_EASY_FLAGGED, after["easy"]["miss_symbols"]
     assert _share(after["hard"]) <= MAX_HARD_FLAGGED, after["hard"]["miss_symbols"]
+
+
+def test_rspamd_is_given_the_client_the_receiving_mx_recorded(judged):
+    """Each message is scanned as from the client its receiving MX wrote down (bench/scan.py
+    relay()), so rspamd's checks of the client score it as they would have on arrival: the
+    messages whose client had no reverse DNS name, and only those, get RDNS_NONE."""
+    fold = corpus.folds(quick=True)[0]
+    messages = {**fold.spam, **fold.easy, **fold.hard}
+    unnamed = {
+        key.replace("/", "-")
+        for key, raw in messages.items()
+        if "Hostname" not in (scan.relay(raw) or scan.DEFAULT_RELAY)
+    }
+    scored = {r["name"].split("/", 1)[1] for r in quality.RAW["after"][-1] if "RDNS_NONE" in r["symbols"]}
+    assert unnamed and scored == unnamed, (sorted(unnamed - scored)[:5], sorted(scored - unnamed)[:5])
