@@ -2,8 +2,8 @@
 
 One fold of the allowed corpus (bench/corpus.py: 400 spam in Junk and the other parts' ham in
 INBOX to learn from, 100 spam, 150 easy ham and the fold's hard ham held out), learned with
-learn.py through Dovecot and scanned
-through rspamd as from an outside client. It fails when the share of spam flagged at the seed's
+learn.py through Dovecot and scanned through rspamd as from the client each message's receiving
+MX recorded. It fails when the share of spam flagged at the seed's
 add_header score, or of ham flagged, moves past the stated margins from what the full bench
 measured (docs/quality.md). Runs after the modules that need an untaught Bayes; Redis is emptied.
 """
@@ -19,10 +19,10 @@ from sandbox import dovecot
 
 pytestmark = pytest.mark.e2e
 
-# The quick fold's floor and ceilings: what the deploy reaches on it (89 of 100 spam flagged, no
+# The quick fold's floor and ceilings: what the deploy reaches on it (92 of 100 spam flagged, no
 # ham, on rspamd 3.12), less a margin of a few messages (each spam is 1%, each easy ham 0.7%,
 # each hard ham 7.7%).
-MIN_SPAM_FLAGGED = 0.84
+MIN_SPAM_FLAGGED = 0.87
 MAX_EASY_FLAGGED = 2 / 150
 MAX_HARD_FLAGGED = 1 / 13
 
