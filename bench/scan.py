@@ -44,6 +44,7 @@ RECIPIENT = "quality@example.com"
 
 _FROM = re.compile(r"^from\s+(?P<name>\S+)\s+(?P<info>\(.*?)\s+by\s", re.I)
 _HELO = re.compile(r"\((?:HELO|EHLO)\s+(?P<helo>[^()\s]+)\)|helo=(?P<exim>[^()\s]+)", re.I)
+_NAME = re.compile(r"[A-Za-z0-9._:\[\]-]{1,255}")  # what a HELO or host name header carries; others are left out
 _IPV4 = re.compile(r"(?<![\d.])(\d{1,3}(?:\.\d{1,3}){3})(?![\d.])")
 
 
@@ -89,8 +90,10 @@ def relay(raw):
             helo, hostname = name, None
         if hostname and (hostname.lower() == "unknown" or "may be forged" in info or _IPV4.fullmatch(hostname)):
             hostname = None
-        found = {"IP": address, "Helo": helo}
-        if hostname and "." in hostname:
+        found = {"IP": address}
+        if _NAME.fullmatch(helo):
+            found["Helo"] = helo
+        if hostname and "." in hostname and _NAME.fullmatch(hostname):
             found["Hostname"] = hostname.lower()
         return found
     return None

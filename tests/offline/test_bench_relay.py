@@ -57,6 +57,12 @@ def test_the_client_is_the_one_the_receiving_mx_recorded(received: str, client: 
     assert scan.relay(message(received)) == client
 
 
+def test_a_name_no_http_header_can_carry_is_left_out() -> None:
+    """The corpus is mail: a HELO of other bytes than a name's would break the scan's request."""
+    raw = message("from h\u00e9lo\x01 ([64.41.120.24]) by webnote.net (8.9.3/8.9.3)")
+    assert scan.relay(raw) == {"IP": "64.41.120.24"}
+
+
 def test_hops_within_a_site_and_mailbox_fetches_are_passed_over() -> None:
     raw = message(
         "from int-mx1.corp.example.org (int-mx1.corp.example.org [172.16.52.254]) by listman.example.org",
