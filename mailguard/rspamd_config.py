@@ -20,6 +20,7 @@ TEMPLATED = (
     "local.d/fuzzy_check.conf",
     "local.d/fuzzy_group.conf",
     "local.d/statistics_group.conf",
+    "local.d/hfilter_group.conf",
     "local.d/worker-fuzzy.inc",
     "override.d/options.inc",
     "override.d/actions.conf",
@@ -60,6 +61,11 @@ BAYES_SPAM_MARGIN = 0.2
 
 def bayes_spam_weight(add_header_score: float) -> float:
     return round(add_header_score + BAYES_SPAM_MARGIN, 2)
+
+
+# HFILTER_HOSTNAME_UNKNOWN's weight: a missing reverse DNS name counted once and a half, not twice
+# (local.d/hfilter_group.conf says why; docs/quality.md how it was chosen).
+HOSTNAME_UNKNOWN_WEIGHT = 1.0
 
 
 # The web UI saves a map by writing a temporary file beside it and renaming it, so the

@@ -130,6 +130,7 @@ def _template_context(ctx: HostContext) -> dict[str, Any]:
         "loopback_networks": rspamd_config.LOOPBACK_NETWORKS,
         **rspamd_config.FUZZY_CONTEXT,
         "bayes_spam_weight": rspamd_config.bayes_spam_weight(settings.add_header_score),
+        "hostname_unknown_weight": rspamd_config.HOSTNAME_UNKNOWN_WEIGHT,
         # the domains that sign with an Ed25519 key too (its record served: dkim_rotate.py), and its selector
         "ed25519_selectors": {
             d: dkim.ed25519_selector(state.signing)
