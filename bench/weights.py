@@ -26,6 +26,7 @@ MULTIPLES = (0.0, 0.5, 1.25, 1.5, 2.0, 3.0)  # what the search tries for each sy
 MIN_MESSAGES = 15  # a symbol fired on fewer messages is left as it is: too little to judge
 HAM_COST = 10  # a ham message flagged weighs as ten spam missed
 MIN_GAIN = 3  # a change must gain at least this (spam flagged less HAM_COST x ham flagged)
+SHARES = (0.0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0)  # --symbol: the shares of its weight as scanned it tries
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,23 @@ def search(training: list[Message], ham_cost: float = HAM_COST) -> dict[str, flo
         chosen[step[1]] = step[2]
 
 
+def one_symbol(folds: list[list[Message]], symbol: str, ham_cost: float = HAM_COST) -> None:
+    """One symbol's weight alone, judged as the search is: the share of its weight (SHARES) worth the
+    most on the other folds (the larger share, the nearer to the weight as scanned, when two are
+    worth as much), judged on the held fold; then each share on every fold."""
+    judged: collections.Counter = collections.Counter()
+    for held in range(len(folds)):
+        training = [m for i, fold in enumerate(folds) if i != held for m in fold]
+        share = max(SHARES, key=lambda m: (worth(counts(training, {symbol: m}), ham_cost), m))
+        found = counts(folds[held], {symbol: share})
+        judged.update(found)
+        print(f"fold {held + 1}: {symbol} x{share}: {rates(found)}")
+    print(f"{symbol} chosen on the other folds, each fold judged: {rates(judged)}")
+    everything = [m for fold in folds for m in fold]
+    for share in SHARES:
+        print(f"{symbol} x{share}, every fold: {rates(counts(everything, {symbol: share}))}")
+
+
 def rates(found: collections.Counter) -> str:
     return ", ".join(
         f"{kind} {found[f'{kind} flagged']}/{found[f'{kind} scanned']}"
@@ -91,9 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="./run bench --weights", description=__doc__.split("\n\n")[0])
     parser.add_argument("raw", help="the file ./run bench --quality --raw wrote")
     parser.add_argument("--ham-cost", type=float, default=HAM_COST, help="how many spam missed one ham flagged weighs")
+    parser.add_argument("--symbol", help="judge this symbol's weight alone, at shares of its weight as scanned")
     args = parser.parse_args(argv)
     with open(args.raw) as handle:
         folds = messages(json.load(handle))
+    if args.symbol:
+        one_symbol(folds, args.symbol, args.ham_cost)
+        return 0
     as_is: collections.Counter = collections.Counter()
     judged: collections.Counter = collections.Counter()
     for held in range(len(folds)):
