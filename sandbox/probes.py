@@ -32,6 +32,10 @@ REDIS_CLI = (
 EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 # A client address outside every list, spoken as through XCLIENT (documentation range).
 EXTERNAL_CLIENT = "203.0.113.5"
+# The add_header-band probe's HELO: a bare name, which hfilter scores 3 on every release (and
+# resolves nowhere, so no lookup's answer moves it). +5 through the maps and an unknown client's
+# scores then land the probe mid-band on rspamd 3.4 to 4.1.
+BAND_HELO = "client"
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*" + "GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 
 

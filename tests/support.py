@@ -62,9 +62,9 @@ def pyinfra(
     )
 
 
-def send(target, mail_from, rcpt="bob@example.com", client_ip=EXTERNAL, **kwargs):
+def send(target, mail_from, rcpt="bob@example.com", client_ip=EXTERNAL, helo="client.example.net", **kwargs):
     msg, token = probes.message(mail_from, rcpt, **kwargs)
-    return probes.send(target, msg, token, client_ip=client_ip)
+    return probes.send(target, msg, token, client_ip=client_ip, helo=helo)
 
 
 def host_platform(target) -> platforms.Platform:

@@ -50,7 +50,9 @@ def test_gtube_is_rejected_at_smtp(deployed):
 
 def test_add_header_band_is_delivered_with_spam_headers(deployed):
     target, *_ = deployed
-    sent = send(target, "tagged@mixed.example.net", body="maps put this message at +5 plus the usual")
+    sent = send(
+        target, "tagged@mixed.example.net", helo=probes.BAND_HELO, body="maps put this message at +5 plus the usual"
+    )
     assert sent.accepted, sent
     msg = probes.delivered(target, "bob", sent.token)
     assert msg is not None

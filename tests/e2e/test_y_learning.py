@@ -98,9 +98,9 @@ class Mailbox:
         return data[0][1].decode(errors="replace")
 
 
-def deliver(target, text: str, sender: str = "news@outside.example.net") -> str:
+def deliver(target, text: str, sender: str = "news@outside.example.net", helo: str = "client.example.net") -> str:
     msg, token = probes.message(sender, f"{USER}@example.com", text, subject="learning")
-    sent = probes.send(target, msg, token, client_ip=probes.EXTERNAL_CLIENT)
+    sent = probes.send(target, msg, token, client_ip=probes.EXTERNAL_CLIENT, helo=helo)
     assert sent.accepted, f"SMTP {sent.code} {sent.reply}"
     return token
 
@@ -123,7 +123,7 @@ def with_dovecot(deployed, tmp_path_factory):
 
 def test_mail_tagged_as_spam_is_filed_into_junk(with_dovecot):
     target, _env, _series, mailbox = with_dovecot
-    tagged = deliver(target, "Scores +5 through the maps.", sender="tagged@mixed.example.net")
+    tagged = deliver(target, "Scores +5 through the maps.", sender="tagged@mixed.example.net", helo=probes.BAND_HELO)
     plain = deliver(target, HAM_TEXT)
     assert mailbox.uid_of("Junk", tagged) is not None
     assert "X-Spam-Flag: YES" in mailbox.headers("Junk", tagged)

@@ -101,7 +101,9 @@ def test_real_mail_is_judged_as_before(upgraded):
     assert gtube.code == 554, gtube
     virus = send(host, "sender@outside.example.net", body="see attached", attachment=probes.EICAR.encode())
     assert 500 <= virus.code < 600, virus
-    tagged = send(host, "tagged@mixed.example.net", body="maps put this message at +5 plus the usual")
+    tagged = send(
+        host, "tagged@mixed.example.net", helo=probes.BAND_HELO, body="maps put this message at +5 plus the usual"
+    )
     got = probes.delivered(host, "bob", tagged.token)
     assert got is not None and got.get("X-Spam-Flag") == "YES", tagged
     signed = send(host, "alice@example.com", client_ip=None, body="signed after the upgrade")
