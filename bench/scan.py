@@ -73,9 +73,7 @@ def relay(raw):
             continue
         name, info = hop.group("name").strip("[]"), hop.group("info")
         addresses = _IPV4.findall(info) or _IPV4.findall(name)
-        if not addresses:
-            continue
-        if not _outside(addresses[0]):
+        if not addresses or not _outside(addresses[0]):
             continue
         address = addresses[0]
         said = _HELO.search(text)
