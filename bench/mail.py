@@ -66,9 +66,9 @@ def _client(target: probes.Target, messages: list[tuple[bytes, str]]) -> int:
     """One SMTP client sending its share over one session; returns how many were accepted."""
     accepted = 0
     with smtplib.SMTP(target.smtp_host, target.smtp_port, timeout=120) as smtp:
-        smtp.ehlo("client.example.net")
-        smtp.docmd("XCLIENT", f"ADDR={probes.EXTERNAL_CLIENT} NAME=[UNAVAILABLE] HELO=client.example.net")
-        smtp.ehlo("client.example.net")
+        smtp.ehlo(probes.CLIENT_HELO)
+        smtp.docmd("XCLIENT", f"ADDR={probes.EXTERNAL_CLIENT} NAME=[UNAVAILABLE] HELO={probes.CLIENT_HELO}")
+        smtp.ehlo(probes.CLIENT_HELO)
         for raw, _token in messages:
             try:
                 smtp.sendmail("sender@outside.example.net", [f"{USER}@example.com"], raw)

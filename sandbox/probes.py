@@ -32,6 +32,7 @@ REDIS_CLI = (
 EICAR = "X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 # A client address outside every list, spoken as through XCLIENT (documentation range).
 EXTERNAL_CLIENT = "203.0.113.5"
+CLIENT_HELO = "client.example.net"  # the HELO a probe speaks unless it says another
 # The add_header-band probe's HELO: a bare name, which hfilter scores 3 on every release (and
 # resolves nowhere, so no lookup's answer moves it). +5 through the maps and an unknown client's
 # scores then land the probe mid-band on rspamd 3.4 to 4.1.
@@ -84,9 +85,7 @@ def _text(reply: bytes | str) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else reply
 
 
-def send(
-    target: Target, msg: EmailMessage, token: str, client_ip: str | None = None, helo: str = "client.example.net"
-) -> Sent:
+def send(target: Target, msg: EmailMessage, token: str, client_ip: str | None = None, helo: str = CLIENT_HELO) -> Sent:
     """Send over SMTP; ``client_ip`` speaks as that client through XCLIENT."""
     with smtplib.SMTP(target.smtp_host, target.smtp_port, timeout=60) as smtp:
         smtp.ehlo(helo)

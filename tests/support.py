@@ -62,7 +62,7 @@ def pyinfra(
     )
 
 
-def send(target, mail_from, rcpt="bob@example.com", client_ip=EXTERNAL, helo="client.example.net", **kwargs):
+def send(target, mail_from, rcpt="bob@example.com", client_ip=EXTERNAL, helo=probes.CLIENT_HELO, **kwargs):
     msg, token = probes.message(mail_from, rcpt, **kwargs)
     return probes.send(target, msg, token, client_ip=client_ip, helo=helo)
 

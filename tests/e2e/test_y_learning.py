@@ -98,7 +98,7 @@ class Mailbox:
         return data[0][1].decode(errors="replace")
 
 
-def deliver(target, text: str, sender: str = "news@outside.example.net", helo: str = "client.example.net") -> str:
+def deliver(target, text: str, sender: str = "news@outside.example.net", helo: str = probes.CLIENT_HELO) -> str:
     msg, token = probes.message(sender, f"{USER}@example.com", text, subject="learning")
     sent = probes.send(target, msg, token, client_ip=probes.EXTERNAL_CLIENT, helo=helo)
     assert sent.accepted, f"SMTP {sent.code} {sent.reply}"
