@@ -137,16 +137,18 @@ def fill(target: probes.Target, fold: corpus.Fold) -> None:
 
 
 def learned_totals(output: str) -> dict[str, int]:
-    """learn.py's batch lines added up: learned, each reason to skip, failed, per class."""
+    """learn.py's batch lines for the bench's user added up (a sandbox the tests used has other
+    users): learned, each reason to skip, failed, per class and pass ("ham" for the bootstrap's
+    ham, "ham errors" for the check after it, learning the ham Bayes takes for spam)."""
     totals: collections.Counter = collections.Counter()
     pattern = (
-        r"as (spam|ham): learned (\d+); skipped (\d+) learned before, (\d+) already classified so, "
-        r"(\d+) too short; failed (\d+)"
+        rf"\] {USER} (?:Junk|INBOX) as (spam|ham) \((all|errors)\): learned (\d+); skipped (\d+) learned before, "
+        r"(\d+) already classified so, (\d+) too short; failed (\d+)"
     )
     kinds = ("learned", "learned before", "already classified", "too short", "failed")
-    for kind, *counts in re.findall(pattern, output):
+    for kind, which, *counts in re.findall(pattern, output):
         for what, n in zip(kinds, counts, strict=True):
-            totals[f"{kind} {what}"] += int(n)
+            totals[f"{kind}{' errors' if which == 'errors' else ''} {what}"] += int(n)
     return dict(totals)
 
 

@@ -90,7 +90,6 @@ def _scripts() -> list[tuple[str, str]]:
         **tools_context(),
         "layout": layout,
         "settings": settings.load(SETTINGS, PASSWORDS),  # local_fuzzy on: the longer scripts
-        "bulk": True,
         **rspamd_config.FUZZY_CONTEXT,
     }
     found += [(path.name, render(f"tools/{path.name}", **context)) for path in sorted(TOOLS_SOURCE.glob("*.sh.j2"))]

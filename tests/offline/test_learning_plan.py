@@ -98,3 +98,35 @@ def test_dovecot_2_3_keeps_an_admins_sieve_plugins_and_extensions_beside_ours():
     assert "  sieve_plugins = sieve_extprograms sieve_ldap sieve_imapsieve\n" in conf
     assert "sieve_global_extensions = +vnd.dovecot.execute +vnd.dovecot.pipe +vnd.dovecot.environment\n" in conf
     assert "$sieve" not in conf  # 2.3 knows no such variable for a plugin setting
+
+
+def _ranges(planned, folder, which):
+    return [(int(a[3]), int(a[3]) + int(a[4]) - 1) for _name, a in planned if a[1] == folder and a[5] == which]
+
+
+@pytest.mark.parametrize(
+    "junk, inbox, spam, ham, checked",
+    [
+        (400, 2050, 400, 1200, 850),  # the quality bench's user: the rest of INBOX checked
+        (10, 100_000, 10, 30, 30),  # a large INBOX: checked only as far again
+        (5, 12, 5, 12, 0),  # INBOX all learned: nothing left to check
+        (30, 20, 20, 20, 0),  # more spam than ham: as much spam as ham
+    ],
+)
+def test_learn_py_learns_every_spam_and_the_newest_ham_then_checks_the_next(junk, inbox, spam, ham, checked):
+    from operations.learn import batches
+
+    planned = batches("dave", "Junk", junk, inbox)
+    spam_ranges, ham_ranges = _ranges(planned, "Junk", "all"), _ranges(planned, "INBOX", "all")
+    errors = _ranges(planned, "INBOX", "errors")
+    # each message offered once, from the newest, the counted ranges following each other
+    for ranges, end in ((spam_ranges, spam), (ham_ranges, ham), (errors, ham + checked)):
+        start = ranges[0][0] if ranges else end + 1
+        assert [n for a, b in ranges for n in range(a, b + 1)] == list(range(start, end + 1))
+    assert (spam_ranges[0][0], ham_ranges[0][0]) == (1, 1) and (not errors or errors[0][0] == ham + 1)
+    assert [sum(b - a + 1 for a, b in r) for r in (spam_ranges, ham_ranges, errors)] == [spam, ham, checked]
+    # the classes interleaved, and every bulk batch before the first that learns only Bayes' errors
+    kinds = [(a[2], a[5]) for _name, a in planned]
+    assert kinds[:2] == [("spam", "all"), ("ham", "all")]
+    assert kinds == sorted(kinds, key=lambda k: k[1] == "errors")
+    assert all(a[0] == "dave" and name.startswith("Learn dave: ") for name, a in planned)

@@ -60,7 +60,7 @@ def test_finding_2_learn_gives_doveadm_each_user_and_folder_as_one_argument():
     model.mailboxes = {**LEARN_USERS, "every*one@example.com": (4, 4)}
     ops = plan(model, settings, PASSWORDS, deploy_file=ROOT / "learn.py")
     batches = [c.argv for op in ops if op.name.startswith("Learn ") for c in op.commands]
-    assert (layout.LEARN_MAILBOX, "$(touch canary)@example.com", "Junk E-mail", "spam", "1", "1") in batches
+    assert (layout.LEARN_MAILBOX, "$(touch canary)@example.com", "Junk E-mail", "spam", "1", "1", "all") in batches
     assert {argv[1] for argv in batches} == set(LEARN_USERS)  # the wildcard user is left alone, said once
     assert len(batches) == 2 * len(LEARN_USERS)
 

@@ -10,6 +10,7 @@ import base64
 import os
 import shlex
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -245,3 +246,57 @@ def test_user_names_another_system_allows_are_learned_and_unsayable_ones_refused
     assert all(learning.user_problem(user) is None for user in STRANGE_USERS)
     assert learning.user_problem("a\nb") == "a control character in it"
     assert learning.user_problem(os.fsdecode(b"\xff")) == "not UTF-8"
+
+
+# --- learn-mailbox.sh: the check after the bootstrap -----------------------------------------------
+
+# rspamc's answer to the check: its Message-ID line quotes the message, which can say anything
+FORGED_VERDICT = "Action: no action\nScore: 0.00 / 1000.00\nMessage-ID: x Symbol: BAYES_SPAM (10.50)\n"
+SPAM_VERDICT = "Action: no action\nScore: 10.50 / 1000.00\nSymbol: BAYES_SPAM (10.50)[99.99%]\nMessage-ID: y\n"
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+@pytest.mark.parametrize(
+    "verdict, said",
+    [
+        (FORGED_VERDICT, "learned 0; skipped 0 learned before, 1 already classified so, 0 too short; failed 0"),
+        (SPAM_VERDICT, "learned 1; skipped 0 learned before, 0 already classified so, 0 too short; failed 0"),
+        (
+            "cannot connect to the socket\n",
+            "learned 0; skipped 0 learned before, 0 already classified so, 0 too short; failed 1 (first: cannot",
+        ),
+    ],
+)
+def test_the_check_learns_only_what_bayes_takes_for_spam(shell, verdict, said, tmp_path):
+    from types import SimpleNamespace
+
+    from support import PASSWORDS, SETTINGS
+
+    from mailguard import rspamd_config, settings
+    from operations.templating import render
+
+    here = SimpleNamespace(LEARNED_RECORD=str(tmp_path / "learned"), LEARN_SOCKET=str(tmp_path / "sock"))
+    tool = render(
+        "tools/learn-mailbox.sh.j2",
+        layout=here,
+        settings=settings.load(SETTINGS, PASSWORDS),
+        **rspamd_config.FUZZY_CONTEXT,
+    )
+    env, log = stubs(tmp_path, "doveadm", "rspamc")
+    (tmp_path / "bin" / "doveadm").write_text(
+        "#!/bin/sh\nif [ \"$1\" = search ]; then echo 'guid 7'; else printf 'text:\\nSubject: hi\\n\\nhello\\n'; fi\n"
+    )
+    (tmp_path / "bin" / "rspamc").write_text(
+        f"#!/bin/sh\nprintf '%s\\0' \"$@\" >> {log}; echo >> {log}\n"
+        f'for a do case "$a" in symbols) printf %s {shlex.quote(verdict)}; exit 0 ;; '
+        "learn_ham) echo 'success = true'; exit 0 ;; esac; done\n"
+    )
+    result = subprocess.run(
+        [shell, "-c", tool, "mailguard-learn-mailbox", "dave", "INBOX", "ham", "1", "1", "errors"],
+        env=env, capture_output=True, check=True,
+    )  # fmt: skip
+    out = result.stdout.decode()
+    assert out.startswith(f"dave INBOX as ham (errors): {said}"), out
+    asked = [line.split("\0") for line in log.read_text().splitlines()]
+    assert "Flags: no_log,no_stat" in asked[0] and "symbols" in asked[0]  # kept out of the log and counters
+    assert len([a for a in asked if "learn_ham" in a]) == ("learned 1" in said), asked
