@@ -142,7 +142,7 @@ def learned_totals(output: str) -> dict[str, int]:
     ham, "ham errors" for the check after it, learning the ham Bayes takes for spam)."""
     totals: collections.Counter = collections.Counter()
     pattern = (
-        rf"\] {USER} (?:Junk|INBOX) as (spam|ham) \((all|errors)\): learned (\d+); skipped (\d+) learned before, "
+        rf"\] {USER} \S+ as (spam|ham) \((all|errors)\): learned (\d+); skipped (\d+) learned before, "
         r"(\d+) already classified so, (\d+) too short; failed (\d+)"
     )
     kinds = ("learned", "learned before", "already classified", "too short", "failed")

@@ -10,7 +10,6 @@ import base64
 import os
 import shlex
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from toolrun import CANARY_DIR, HOSTILE, NOT_UTF8, SHELLS, calls, no_canary, run
 
 from mailguard import learning
 from operations import facts, hoststate, readhost
-from operations.commands import script
+from operations.commands import Command, script
 
 # --- files.sh -------------------------------------------------------------------------------------
 
@@ -291,11 +290,8 @@ def test_the_check_learns_only_what_bayes_takes_for_spam(shell, verdict, said, t
         f'for a do case "$a" in symbols) printf %s {shlex.quote(verdict)}; exit 0 ;; '
         "learn_ham) echo 'success = true'; exit 0 ;; esac; done\n"
     )
-    result = subprocess.run(
-        [shell, "-c", tool, "mailguard-learn-mailbox", "dave", "INBOX", "ham", "1", "1", "errors"],
-        env=env, capture_output=True, check=True,
-    )  # fmt: skip
-    out = result.stdout.decode()
+    command = Command("sh", "-c", tool, "mailguard-learn-mailbox", "dave", "INBOX", "ham", "1", "1", "errors")
+    out = run(shell, command, env).stdout.decode()
     assert out.startswith(f"dave INBOX as ham (errors): {said}"), out
     asked = [line.split("\0") for line in log.read_text().splitlines()]
     assert "Flags: no_log,no_stat" in asked[0] and "symbols" in asked[0]  # kept out of the log and counters
