@@ -21,6 +21,7 @@ TEMPLATED = (
     "local.d/fuzzy_group.conf",
     "local.d/statistics_group.conf",
     "local.d/hfilter_group.conf",
+    "local.d/url_suspect.conf",
     "local.d/worker-fuzzy.inc",
     "override.d/options.inc",
     "override.d/actions.conf",
