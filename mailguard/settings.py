@@ -269,10 +269,11 @@ class Settings:
     antivirus_action: str = option(
         choice("reject", "add_header", "none"),
         "reject",
-        "What rspamd does with a message ClamAV flags; it always scores add_header_score (none: only that).",
+        "What rspamd does with a message ClamAV flags. The virus adds add_header_score to its score; with none"
+        " that is all, and rspamd's signs of ordinary mail can still keep it below add_header.",
         ja=(
-            "ClamAV がウイルスを見つけたメールに rspamd がとる処置。スコアは常に add_header_score 以上になります"
-            "（none ならそれだけ）。"
+            "ClamAV がウイルスを見つけたメールに rspamd がとる処置。ウイルスはスコアに add_header_score を加えます。"
+            "none ではそれだけなので、ほかの規則の減点によって add_header に届かないことがあります。"
         ),
     )
     phishing_openphish: bool = option(
