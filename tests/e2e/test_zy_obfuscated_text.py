@@ -1,8 +1,9 @@
 """rspamd 4.x's URL_OBFUSCATED_TEXT without its "word dot word" pattern (local.d/url_suspect.conf, #39).
 
-An address written out in words, as people write theirs on mailing lists, must not score as a hidden
-link, and the tricks spam uses to hide one (hxxp://, [.]) still must. rspamd 3.x has no url_suspect
-module: there neither message scores the symbol, and the file the deploy writes is read by nothing.
+An address written out in words, as people write theirs on mailing lists, and prose that says
+"dot com" must not score as a hidden link, and the tricks spam uses to hide one (hxxp://, [.]) still
+must. rspamd 3.x has no url_suspect module: there no message scores the symbol, and the file the
+deploy writes is read by nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ SYMBOL = "URL_OBFUSCATED_TEXT"
 TEXTS = {
     # the words of the ordinary mail the quality bench saw flagged for them
     "address": "Hi all. For the archives: I'm formerly known as gbolcer at endtech dot com on this list.",
+    "prose": "Most of the startups we funded in the dot com years are gone, and so is the money.",
     "hidden": "Your parcel is waiting. Confirm delivery at hxxp://parcel-desk[.]com/track before Friday.",
 }
 
@@ -47,7 +49,7 @@ def test_an_address_written_in_words_is_no_hidden_link_and_hxxp_still_is(deploye
     }
     assert set(scored) == set(TEXTS), scored
     if target.sh("rspamd --version | head -1").split("version ")[1].startswith("3."):
-        assert scored == {"address": None, "hidden": None}, scored
+        assert scored == {"address": None, "prose": None, "hidden": None}, scored
     else:
-        assert scored["address"] is None, scored
+        assert scored["address"] is None and scored["prose"] is None, scored
         assert scored["hidden"] is not None and scored["hidden"] > 0, scored
