@@ -11,12 +11,13 @@ from __future__ import annotations
 import pytest
 
 from bench import quality
+from mailguard import layout
 
 pytestmark = [pytest.mark.e2e, pytest.mark.version_sensitive]
 
 SYMBOL = "URL_OBFUSCATED_TEXT"
 TEXTS = {
-    # the words of the ordinary mail the quality bench saw flagged for them
+    # the address in words is the one of the list post the quality bench saw flagged for it
     "address": "Hi all. For the archives: I'm formerly known as gbolcer at endtech dot com on this list.",
     "prose": "Most of the startups we funded in the dot com years are gone, and so is the money.",
     "hidden": "Your parcel is waiting. Confirm delivery at hxxp://parcel-desk[.]com/track before Friday.",
@@ -48,7 +49,7 @@ def test_an_address_written_in_words_is_no_hidden_link_and_hxxp_still_is(deploye
         for r in quality.scan(target, "rspamd", f"{quality.HOST_DIR}/obfuscated")
     }
     assert set(scored) == set(TEXTS), scored
-    if target.sh("rspamd --version | head -1").split("version ")[1].startswith("3."):
+    if target.sh(f"cat {layout.RSPAMD_RELEASE}").startswith("3."):  # the release the deploy recorded
         assert scored == {"address": None, "prose": None, "hidden": None}, scored
     else:
         assert scored["address"] is None and scored["prose"] is None, scored
