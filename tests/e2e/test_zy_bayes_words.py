@@ -81,13 +81,13 @@ def test_bayes_tells_two_senders_apart_by_the_words_of_their_headers(deployed):
             for r in quality.scan(target, "rspamd", f"{quality.HOST_DIR}/words-probe")
         }
         written = target.sh(f"test -f /etc/rspamd/{rspamd_config.BAYES_HEADER_WORDS} && echo yes", check=False).strip()
-        version = target.sh("rspamd --version | head -1")
+        release = target.sh(f"cat {layout.RSPAMD_RELEASE}").strip()  # the release the deploy recorded
     finally:
         quality.reset(target, quality.REDIS_SOCKET)
-    if "version 3.4" in version:
+    if release.startswith("3.4"):
         assert not written, "rspamd 3.4 does not read lua.local.d: the deploy writes nothing there"
         assert set(verdicts["spam"]) == set(verdicts["ham"]), verdicts  # the same text, the same tokens
     else:
-        assert written == "yes", version
+        assert written == "yes", release
         assert "BAYES_SPAM" in verdicts["spam"] and "BAYES_HAM" in verdicts["ham"], verdicts
         assert "BAYES_SPAM" in verdicts["hostile"], verdicts
